@@ -1,0 +1,11 @@
+// Registration hooks: each subsystem's binding file defines one of these.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace fm {
+void bind_runtime(pybind11::module_& m);  // runtime_bindings.cpp: threads, build info
+void bind_rng(pybind11::module_& m);      // rng_bindings.cpp
+void bind_dicom(pybind11::module_& m);    // dicom_bindings.cpp
+void bind_augment(pybind11::module_& m);  // augment_bindings.cpp
+}  // namespace fm

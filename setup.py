@@ -1,0 +1,57 @@
+"""Build of fastmed._core (pybind11, C++17) and packaging of the kernel sources.
+
+Every ``csrc/cpu/*.cpp`` is compiled into the one extension; ``csrc/include`` and
+``csrc/cuda`` are shipped inside the package (``fastmed/_csrc``) so the CuPy backend
+can compile the same kernel source with NVRTC from an installed wheel.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from glob import glob
+from pathlib import Path
+
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).parent.resolve()
+
+ParallelCompile("FASTMED_BUILD_JOBS", default=0).install()
+
+# Portable flags only: the wheel must run on any x86-64 (no -march=native).
+compile_args = ["-O3", "-pthread", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+if os.environ.get("FASTMED_NATIVE_ARCH") == "1":  # opt-in for local builds only
+    compile_args.append("-march=native")
+if os.environ.get("FASTMED_ASAN") == "1":
+    compile_args += ["-fsanitize=address", "-fno-omit-frame-pointer", "-O1", "-g"]
+
+ext = Pybind11Extension(
+    "fastmed._core",
+    sorted(glob("csrc/cpu/*.cpp")),
+    include_dirs=["csrc/include", "csrc/cpu"],
+    cxx_std=17,
+    extra_compile_args=compile_args,
+    extra_link_args=["-pthread"] + (["-fsanitize=address"] if os.environ.get("FASTMED_ASAN") == "1" else []),
+    depends=sorted(glob("csrc/include/fastmed/*.h") + glob("csrc/cpu/*.h")),
+)
+
+
+class BuildPyWithKernelSources(build_py):
+    """Copy csrc/include and csrc/cuda into the built package as fastmed/_csrc."""
+
+    def run(self) -> None:
+        super().run()
+        target = Path(self.build_lib) / "fastmed" / "_csrc"
+        for sub in ("include", "cuda"):
+            dst = target / sub
+            if dst.exists():
+                shutil.rmtree(dst)
+            shutil.copytree(HERE / "csrc" / sub, dst)
+
+
+setup(
+    ext_modules=[ext],
+    cmdclass={"build_ext": build_ext, "build_py": BuildPyWithKernelSources},
+)
