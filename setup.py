@@ -20,10 +20,8 @@ HERE = Path(__file__).parent.resolve()
 
 ParallelCompile("FASTMED_BUILD_JOBS", default=0).install()
 
-# Portable flags only: the wheel must run on any x86-64 (no -march=native).
+# Portable flags only: the wheel must run on any x86-64 CPU (no host-specific -march).
 compile_args = ["-O3", "-pthread", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"]
-if os.environ.get("FASTMED_NATIVE_ARCH") == "1":  # opt-in for local builds only
-    compile_args.append("-march=native")
 if os.environ.get("FASTMED_ASAN") == "1":
     compile_args += ["-fsanitize=address", "-fno-omit-frame-pointer", "-O1", "-g"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 
@@ -11,7 +12,7 @@ class NativeExtensionMissing(ImportError):
 
 def _load() -> ModuleType:
     try:
-        from fastmed import _core
+        _core = importlib.import_module("fastmed._core")
     except ImportError as exc:  # pragma: no cover - exercised only on a broken install
         raise NativeExtensionMissing(
             "fastmed's native extension fastmed._core is not built; run "

@@ -54,7 +54,8 @@ class KeyedRNG:
         self.epoch = int(epoch)
         self.index = int(index)
         self.stream = int(stream)
-        self.key: tuple[int, int] = tuple(core.derive_key(self.seed, self.epoch))  # type: ignore[assignment]
+        k0, k1 = core.derive_key(self.seed, self.epoch)
+        self.key: tuple[int, int] = (int(k0), int(k1))
         self._next_word = 0
 
     def __repr__(self) -> str:
@@ -108,9 +109,7 @@ class KeyedRNG:
         z = loc + scale * z[:n]
         return float(z[0]) if size is None else z.reshape(size)
 
-    def integers(
-        self, low: int, high: int, size: int | tuple[int, ...] | None = None
-    ) -> int | npt.NDArray[np.int64]:
+    def integers(self, low: int, high: int, size: int | tuple[int, ...] | None = None) -> int | npt.NDArray[np.int64]:
         """Integers in [low, high) from 53-bit uniforms (bias below (high - low) / 2**53)."""
         if high <= low:
             raise ValueError(f"empty range [{low}, {high})")
