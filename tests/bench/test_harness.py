@@ -54,8 +54,9 @@ def test_rng_suite_reports(tmp_path: Path) -> None:
 
 
 def test_bench_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["bench", "rng", "--size", "tiny", "--threads", "1", "--repeat", "2", "--warmup", "0",
-                 "--out", str(tmp_path)])
+    code = main(
+        ["bench", "rng", "--size", "tiny", "--threads", "1", "--repeat", "2", "--warmup", "0", "--out", str(tmp_path)]
+    )
     assert code == 0
     assert (tmp_path / "rng.json").exists() and (tmp_path / "rng.md").exists()
     assert "numpy-philox" in capsys.readouterr().out

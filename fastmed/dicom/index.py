@@ -1,0 +1,211 @@
+"""``index``: walk an archive with parallel header reads, one validated manifest row per series.
+
+Broken and non-DICOM files are recorded with their reason and never stop the walk.
+Re-indexing reuses the headers of files whose size and mtime are unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from fastmed.dicom.manifest import Manifest, ManifestRow
+from fastmed.dicom.series_geometry import analyse_stack, rescale_problem, split_stacks
+from fastmed.dicom.slice_info import SliceInfo
+from fastmed.errors import DicomError
+from fastmed.privacy import keyed_id
+
+HeaderReader = Callable[[str], list[SliceInfo]]
+
+
+def default_cache_dir() -> Path:
+    """Where per-archive file caches live (``FASTMED_CACHE_DIR`` or ``~/.cache/fastmed``)."""
+    return Path(os.environ.get("FASTMED_CACHE_DIR", Path.home() / ".cache" / "fastmed")) / "index"
+
+
+def _walk(root: Path) -> list[tuple[str, int, int]]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            out.append((str(p.relative_to(root)), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _load_cache(path: Path) -> dict[str, tuple[int, int, str]]:
+    if not path.exists():
+        return {}
+    import pyarrow.parquet as pq
+
+    try:
+        t = pq.read_table(str(path)).to_pydict()
+    except Exception:  # a damaged cache is only a lost speed-up: rebuild it
+        return {}
+    return {r: (s, m, j) for r, s, m, j in zip(t["relpath"], t["size"], t["mtime_ns"], t["record"], strict=True)}
+
+
+def _save_cache(path: Path, records: dict[str, tuple[int, int, str]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = sorted(records)
+    table = pa.table(
+        {
+            "relpath": keys,
+            "size": [records[k][0] for k in keys],
+            "mtime_ns": [records[k][1] for k in keys],
+            "record": [records[k][2] for k in keys],
+        }
+    )
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, str(tmp))
+    os.replace(tmp, path)
+
+
+def _record(infos: list[SliceInfo] | DicomError) -> str:
+    if isinstance(infos, DicomError):
+        return json.dumps({"error": infos.reason})
+    # Only the keyed id of the series is kept on disk, never the raw UID.
+    return json.dumps({"slices": [dict(dataclasses.asdict(s), series_uid=keyed_id(s.series_uid)) for s in infos]})
+
+
+def _from_record(record: str, root: Path, rel: str) -> list[SliceInfo] | str:
+    data: dict[str, Any] = json.loads(record)
+    if "error" in data:
+        return str(data["error"])
+    out = []
+    for s in data["slices"]:
+        for k in ("pixel_spacing", "orientation", "position", "image_type"):
+            if s.get(k) is not None:
+                s[k] = tuple(s[k])
+        s["path"] = str(root / rel)
+        out.append(SliceInfo(**s))
+    return out
+
+
+def index(
+    root: str | os.PathLike[str],
+    *,
+    threads: int | None = None,
+    cache: str | os.PathLike[str] | bool | None = None,
+    header_reader: HeaderReader | None = None,
+    progress: bool = False,
+) -> Manifest:
+    """Index every DICOM series under ``root``.
+
+    Parameters
+    ----------
+    root
+        Archive folder, walked recursively.
+    threads
+        Header-reading threads (default: up to 8, one per CPU).
+    cache
+        Per-file header cache (size + mtime keyed) for fast re-indexing: a path, ``True``/``None``
+        for the default location under :func:`default_cache_dir`, ``False`` for none.
+    header_reader
+        Override the header reader (default: fastmed's native parser).
+    progress
+        Show a progress bar (tqdm).
+
+    Returns
+    -------
+    Manifest
+        One row per series (keyed ids, relative paths in slice order, shape, spacing, validity,
+        problems) and the rejected files with their reasons.
+    """
+    from fastmed.dicom.headers import read_slice_infos
+
+    rootp = Path(root).resolve()
+    if not rootp.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder")
+    reader = header_reader or read_slice_infos
+    files = _walk(rootp)
+    cache_path: Path | None
+    if cache is False:
+        cache_path = None
+    elif cache is None or cache is True:
+        cache_path = default_cache_dir() / f"{keyed_id(str(rootp))}.parquet"
+    else:
+        cache_path = Path(cache)
+    old = _load_cache(cache_path) if cache_path else {}
+
+    todo = [(rel, size, mtime) for rel, size, mtime in files if old.get(rel, (None, None))[:2] != (size, mtime)]
+
+    def read(rel: str) -> list[SliceInfo] | DicomError:
+        try:
+            return reader(str(rootp / rel))
+        except DicomError as exc:
+            return exc
+        except OSError as exc:
+            return DicomError(f"unreadable ({exc.strerror or type(exc).__name__})", str(rootp / rel))
+
+    workers = threads or min(8, os.cpu_count() or 1)
+    fresh: dict[str, str] = {}
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        results = pool.map(read, [t[0] for t in todo])
+        if progress:
+            from tqdm import tqdm
+
+            results = tqdm(results, total=len(todo), desc="index", unit="file")
+        for (rel, _, _), res in zip(todo, results, strict=True):
+            fresh[rel] = _record(res)
+    records = {rel: (size, mtime, fresh.get(rel) or old[rel][2]) for rel, size, mtime in files}
+    if cache_path:
+        _save_cache(cache_path, records)
+    return _build_manifest(rootp, records)
+
+
+def _build_manifest(root: Path, records: dict[str, tuple[int, int, str]]) -> Manifest:
+    rejected: dict[str, str] = {}
+    by_series: dict[str, list[SliceInfo]] = {}
+    for rel in sorted(records):
+        parsed = _from_record(records[rel][2], root, rel)
+        if isinstance(parsed, str):
+            rejected[rel] = parsed
+            continue
+        images = [s for s in parsed if s.rows > 0 and s.columns > 0]
+        if not images:
+            rejected[rel] = "DICOM without an image (no Rows/Columns)"
+            continue
+        for s in images:
+            by_series.setdefault(s.series_uid, []).append(s)
+    rows = [_row(root, sid, slices) for sid, slices in sorted(by_series.items())]
+    return Manifest(root=str(root), rows=rows, rejected=rejected)
+
+
+def _row(root: Path, series_id: str, slices: list[SliceInfo]) -> ManifestRow:
+    main, problems, notes = split_stacks(slices)
+    geo = analyse_stack(main)
+    problems += geo.problems
+    rp = rescale_problem(geo.slices)
+    if rp is not None:
+        problems.append(rp)
+    files: list[str] = []
+    for s in geo.slices:
+        rel = str(Path(s.path).relative_to(root))
+        if not files or files[-1] != rel:
+            files.append(rel)
+    first = geo.slices[0]
+    return ManifestRow(
+        series_id=series_id,
+        root=str(root),
+        files=tuple(files),
+        shape=(len(geo.slices), first.rows, first.columns),
+        spacing=(float(geo.spacing_z), *geo.spacing_yx),
+        modality=first.modality,
+        transfer_syntaxes=tuple(sorted({s.transfer_syntax for s in geo.slices if s.transfer_syntax})),
+        valid=not problems,
+        problems=tuple(p.message for p in problems),
+        notes=tuple(p.message for p in notes),
+    )

@@ -1,0 +1,193 @@
+"""Geometry of one stack of slices: order along the normal, spacing, and every irregularity.
+
+Spacing comes from ImagePositionPatient differences along the slice normal, never from
+SliceThickness. Problems are plain sentences with a machine-readable kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from fastmed.dicom.slice_info import SliceInfo
+
+REL_TOL = 0.01  # relative spacing tolerance (DS strings carry ~1e-5 mm noise; scanners ~1e-3)
+ABS_TOL_MM = 1e-3
+TILT_TOL_DEG = 0.05
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One irregularity of a series: ``kind`` for code, ``message`` for people (no identifiers)."""
+
+    kind: str
+    message: str
+
+
+@dataclass
+class StackGeometry:
+    """The analysed stack: slices in order and the grid they lie on."""
+
+    slices: list[SliceInfo]
+    offsets: npt.NDArray[np.float64]  # position of each slice along the normal, relative to the first
+    spacing_z: float
+    spacing_yx: tuple[float, float]
+    origin: tuple[float, float, float]
+    direction: npt.NDArray[np.float64]  # columns: x (row cosines), y (column cosines), z (normal)
+    step: npt.NDArray[np.float64]  # mean patient-space step between consecutive slices
+    problems: list[Problem] = field(default_factory=list)
+    dropped_duplicates: int = 0
+
+    @property
+    def tilt_deg(self) -> float:
+        """Angle between the slice step and the normal (gantry tilt / shear), degrees."""
+        n = self.direction[:, 2]
+        s = self.step
+        norm = float(np.linalg.norm(s))
+        if norm == 0:
+            return 0.0
+        return float(np.degrees(np.arccos(min(1.0, abs(float(s @ n)) / norm))))
+
+
+def analyse_stack(slices: Sequence[SliceInfo]) -> StackGeometry:
+    """Sort slices along their normal and measure spacing, duplicates, gaps and tilt.
+
+    Parameters
+    ----------
+    slices
+        Slices of one orientation and size (see :func:`split_stacks`).
+    """
+    problems: list[Problem] = []
+    first = slices[0]
+    if first.orientation is None or first.position is None or first.pixel_spacing is None:
+        missing = [
+            name
+            for name, v in (
+                ("ImageOrientationPatient", first.orientation),
+                ("ImagePositionPatient", first.position),
+                ("PixelSpacing", first.pixel_spacing),
+            )
+            if v is None
+        ]
+        if len(slices) > 1 or first.orientation is None or first.position is None:
+            problems.append(Problem("missing_geometry", f"geometry tags missing: {', '.join(missing)}"))
+        sy, sx = first.pixel_spacing or (1.0, 1.0)
+        return StackGeometry(
+            slices=sorted(slices, key=lambda s: (s.instance_number or 0, s.frame)),
+            offsets=np.arange(len(slices), dtype=np.float64),
+            spacing_z=1.0,
+            spacing_yx=(float(sy), float(sx)),
+            origin=tuple(first.position or (0.0, 0.0, 0.0)),  # type: ignore[arg-type]
+            direction=np.eye(3),
+            step=np.array([0.0, 0.0, 1.0]),
+            problems=problems,
+        )
+    r = np.asarray(first.orientation[:3], dtype=np.float64)
+    c = np.asarray(first.orientation[3:], dtype=np.float64)
+    n = np.cross(r, c)
+    n /= np.linalg.norm(n)
+    pos = np.array([s.position for s in slices], dtype=np.float64)
+    d = pos @ n
+    order = np.lexsort((np.array([s.frame for s in slices]), np.array([s.instance_number or 0 for s in slices]), d))
+    ordered = [slices[i] for i in order]
+    d = d[order]
+    pos = pos[order]
+
+    # Duplicate positions: keep the first (lowest instance number) of each group.
+    keep = [0]
+    dup = 0
+    for i in range(1, len(d)):
+        if abs(d[i] - d[keep[-1]]) <= ABS_TOL_MM * 10:
+            dup += 1
+        else:
+            keep.append(i)
+    if dup:
+        problems.append(Problem("duplicate_position", f"{dup} slice(s) share a position with another slice"))
+    ordered = [ordered[i] for i in keep]
+    d = d[keep]
+    pos = pos[keep]
+
+    diffs = np.diff(d)
+    spacing = float(np.median(diffs)) if len(diffs) else float(first.slice_thickness or 1.0)
+    if len(diffs):
+        tol = max(REL_TOL * spacing, ABS_TOL_MM)
+        off = np.abs(diffs - spacing) > tol
+        if off.any():
+            ratio = diffs / spacing
+            k = np.rint(ratio)
+            gaps = off & (k >= 2) & (np.abs(ratio - k) <= 0.1)
+            if gaps.any():
+                n_missing = int((k[gaps] - 1).sum())
+                where = ", ".join(f"after slice {int(i)}" for i in np.flatnonzero(gaps)[:5])
+                problems.append(Problem("missing_slice", f"{n_missing} slice(s) missing ({where})"))
+            other = off & ~gaps
+            if other.any():
+                problems.append(
+                    Problem(
+                        "nonuniform_spacing",
+                        f"slice spacing varies from {diffs.min():.4g} to {diffs.max():.4g} mm "
+                        f"(median {spacing:.4g} mm)",
+                    )
+                )
+    step = (pos[-1] - pos[0]) / max(1, len(pos) - 1) if len(pos) > 1 else n * spacing
+    geo = StackGeometry(
+        slices=ordered,
+        offsets=d - d[0],
+        spacing_z=spacing if spacing > 0 else 1.0,
+        spacing_yx=(float(first.pixel_spacing[0]), float(first.pixel_spacing[1])),
+        origin=tuple(float(v) for v in pos[0]),  # type: ignore[arg-type]
+        direction=np.stack([r, c, n], axis=1),
+        step=step,
+        problems=problems,
+        dropped_duplicates=dup,
+    )
+    tilt = geo.tilt_deg
+    if len(pos) > 1 and tilt > TILT_TOL_DEG:
+        problems.append(Problem("gantry_tilt", f"slices are sheared by {tilt:.2f} degrees (gantry tilt)"))
+    return geo
+
+
+def stack_key(s: SliceInfo) -> tuple[object, ...]:
+    """Slices stack together when orientation, size and pixel spacing agree."""
+    o = tuple(np.round(s.orientation, 4)) if s.orientation is not None else None
+    ps = tuple(np.round(s.pixel_spacing, 4)) if s.pixel_spacing is not None else None
+    return (o, s.rows, s.columns, ps, s.samples_per_pixel)
+
+
+def split_stacks(slices: Sequence[SliceInfo]) -> tuple[list[SliceInfo], list[Problem], list[Problem]]:
+    """Split a series into its main stack and the rest.
+
+    Returns the main stack, the problems that make the series irregular (a second
+    multi-slice stack of another orientation or size), and notes (localizers split off).
+    """
+    localizers = [s for s in slices if s.is_localizer]
+    rest = [s for s in slices if not s.is_localizer] or list(slices)
+    groups: dict[tuple[object, ...], list[SliceInfo]] = {}
+    for s in rest:
+        groups.setdefault(stack_key(s), []).append(s)
+    ranked = sorted(groups.values(), key=len, reverse=True)
+    main = ranked[0]
+    problems: list[Problem] = []
+    notes: list[Problem] = []
+    if localizers and rest is not slices:
+        notes.append(Problem("localizer", f"{len(localizers)} localizer image(s) split off"))
+    for other in ranked[1:]:
+        k_main, k_other = stack_key(main[0]), stack_key(other[0])
+        if len(other) == 1 and k_other[0] != k_main[0]:
+            notes.append(Problem("localizer", "1 image of another orientation split off (localizer)"))
+        elif k_other[0] != k_main[0]:
+            problems.append(Problem("mixed_orientation", f"{len(other)} slice(s) have another orientation"))
+        else:
+            problems.append(Problem("mixed_size", f"{len(other)} slice(s) have another size or pixel spacing"))
+    return main, problems, notes
+
+
+def rescale_problem(slices: Sequence[SliceInfo]) -> Problem | None:
+    """A problem when slices disagree on RescaleSlope/Intercept."""
+    pairs = {(s.rescale_slope, s.rescale_intercept) for s in slices}
+    if len(pairs) > 1:
+        return Problem("inconsistent_rescale", f"{len(pairs)} different rescale slope/intercept pairs")
+    return None
