@@ -1,0 +1,186 @@
+"""DICOM in: archive indexing and series loading per transfer syntax, against pydicom and SimpleITK.
+
+Cases (all on one synthetic archive written once per run, same files for every implementation):
+
+- ``index``: fastmed's ``index`` (native header parse in threads, grouping and geometry checks)
+  vs a ``pydicom.dcmread(stop_before_pixels=True, specific_tags=...)`` loop (reads only).
+- ``series_<syntax>``: ``fastmed.read_series`` (sorted, validated, rescaled volume) vs a
+  pydicom + pylibjpeg loop doing the same (read, ``pixel_array``, sort by position, stack,
+  rescale), SimpleITK's ``ImageSeriesReader`` (GDCM), and the floor: the bare codec decoding
+  the same frames (compressed syntaxes) or a raw ``np.frombuffer`` of the pixel bytes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fastmed.bench.harness import Case, Impl
+from fastmed.bench.registry import register_suite
+
+SHAPES = {"tiny": (8, 64, 64), "small": (48, 256, 256), "full": (160, 512, 512)}
+SYNTAXES = ("explicit", "deflated", "rle", "jpegls", "j2k", "htj2k")
+HEADER_TAGS = [
+    "SeriesInstanceUID",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "Rows",
+    "Columns",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "InstanceNumber",
+    "Modality",
+]
+
+_ARCHIVES: dict[tuple[str, str], Path] = {}
+_TMP: list[tempfile.TemporaryDirectory[str]] = []
+
+
+def _archive(size: str, syntax: str) -> Path:
+    """One CT series in ``syntax``, generated once per process."""
+    key = (size, syntax)
+    if key not in _ARCHIVES:
+        from fastmed.synth import generate_archive
+
+        tmp = tempfile.TemporaryDirectory(prefix=f"fastmed-bench-{syntax}-")
+        _TMP.append(tmp)
+        generate_archive(tmp.name, studies=1, seed=1, shape=SHAPES[size], transfer_syntaxes=[syntax])
+        _ARCHIVES[key] = Path(tmp.name)
+    return _ARCHIVES[key]
+
+
+def _series_files(root: Path) -> list[str]:
+    return sorted(str(p) for p in root.rglob("*.dcm"))
+
+
+def _pydicom_series(files: list[str], threads: int) -> Callable[[], np.ndarray]:
+    import pydicom
+
+    def one(f: str) -> tuple[float, np.ndarray, float, float]:
+        ds = pydicom.dcmread(f)
+        z = float(ds.ImagePositionPatient[2])
+        return z, ds.pixel_array, float(ds.get("RescaleSlope", 1)), float(ds.get("RescaleIntercept", 0))
+
+    def run() -> np.ndarray:
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                got = list(pool.map(one, files))
+        else:
+            got = [one(f) for f in files]
+        got.sort(key=lambda t: t[0])
+        arr = np.stack([g[1] for g in got])
+        return (arr.astype(np.float32) * got[0][2] + got[0][3]).astype(np.int16)
+
+    return run
+
+
+def _sitk_series(root: Path, threads: int) -> Callable[[], np.ndarray] | str:
+    try:
+        import SimpleITK as sitk
+    except ImportError:
+        return "not installed"
+    folder = str(next(p.parent for p in root.rglob("*.dcm")))
+    reader = sitk.ImageSeriesReader()
+    names = reader.GetGDCMSeriesFileNames(folder)
+    reader.SetFileNames(names)
+
+    def run() -> np.ndarray:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+        return sitk.GetArrayFromImage(reader.Execute())
+
+    try:
+        run()
+    except RuntimeError as exc:
+        return f"cannot read this syntax ({str(exc).strip().splitlines()[-1][:80]})"
+    return run
+
+
+def _codec_floor(files: list[str], threads: int) -> Callable[[], Any]:
+    """Decode the same frames with the bare codec (or view raw bytes), nothing else."""
+    import pydicom
+    from pydicom.encaps import generate_frames
+
+    frames = []
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ts = ds.file_meta.TransferSyntaxUID
+        if ts.is_compressed:
+            frames.append((ts, next(generate_frames(ds.PixelData, number_of_frames=1)), ds))
+        else:
+            frames.append((ts, bytes(ds.PixelData), ds))
+
+    def decode(item: tuple[Any, bytes, Any]) -> Any:
+        ts, data, ds = item
+        import imagecodecs
+
+        if not ts.is_compressed:
+            return np.frombuffer(data, dtype=np.int16 if ds.PixelRepresentation else np.uint16)
+        name = ts.name.lower()
+        if "rle" in name:
+            return imagecodecs.dicomrle_decode(data, "<u2" if not ds.PixelRepresentation else "<i2")
+        if "ls" in name:
+            return imagecodecs.jpegls_decode(data)
+        if "2000" in name or "htj2k" in name or "high-throughput" in name:
+            return imagecodecs.jpeg2k_decode(data) if "2000" in name else imagecodecs.htj2k_decode(data)
+        return imagecodecs.imread(data)
+
+    def run() -> list[Any]:
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                return list(pool.map(decode, frames))
+        return [decode(x) for x in frames]
+
+    return run
+
+
+@register_suite("dicom")
+def dicom_suite(size: str = "small", threads: tuple[int, ...] = (1, 2)) -> list[Case]:
+    """Archive index and per-syntax series load: fastmed vs pydicom, SimpleITK and the bare codec."""
+    import pydicom
+
+    from fastmed.dicom.index import index
+    from fastmed.dicom.series_assembly import read_series
+
+    cases: list[Case] = []
+    for t in threads:
+        root = _archive(size, "explicit")
+        files = _series_files(root)
+
+        def pydicom_headers(files: list[str] = files) -> None:
+            for f in files:
+                pydicom.dcmread(f, stop_before_pixels=True, specific_tags=HEADER_TAGS)
+
+        cases.append(
+            Case(
+                "index",
+                [
+                    Impl("fastmed", lambda root=root, t=t: index(root, threads=t, cache=False), is_fastmed=True),
+                    Impl("pydicom-loop", pydicom_headers),
+                ],
+                items=len(files),
+                unit="file",
+                threads=t,
+            )
+        )
+        for syntax in SYNTAXES:
+            root = _archive(size, syntax)
+            files = _series_files(root)
+            impls = [
+                Impl("fastmed", lambda root=root, t=t: read_series(root, threads=t), is_fastmed=True),
+                Impl("pydicom+pylibjpeg", _pydicom_series(files, t)),
+                Impl("bare-codec", _codec_floor(files, t), floor=True),
+            ]
+            missing: dict[str, str] = {}
+            sitk = _sitk_series(root, t)
+            if isinstance(sitk, str):
+                missing["SimpleITK"] = sitk
+            else:
+                impls.append(Impl("SimpleITK", sitk))
+            cases.append(Case(f"series_{syntax}", impls, items=len(files), unit="slice", threads=t, missing=missing))
+    return cases
