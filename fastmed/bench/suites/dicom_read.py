@@ -15,6 +15,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,7 @@ def dicom_suite(size: str = "small", threads: tuple[int, ...] = (1, 2)) -> list[
             Case(
                 "index",
                 [
-                    Impl("fastmed", lambda root=root, t=t: index(root, threads=t, cache=False), is_fastmed=True),
+                    Impl("fastmed", partial(index, root, threads=t, cache=False), is_fastmed=True),
                     Impl("pydicom-loop", pydicom_headers),
                 ],
                 items=len(files),
@@ -172,7 +173,7 @@ def dicom_suite(size: str = "small", threads: tuple[int, ...] = (1, 2)) -> list[
             root = _archive(size, syntax)
             files = _series_files(root)
             impls = [
-                Impl("fastmed", lambda root=root, t=t: read_series(root, threads=t), is_fastmed=True),
+                Impl("fastmed", partial(read_series, root, threads=t), is_fastmed=True),
                 Impl("pydicom+pylibjpeg", _pydicom_series(files, t)),
                 Impl("bare-codec", _codec_floor(files, t), floor=True),
             ]
