@@ -10,7 +10,13 @@ import numpy as np
 import numpy.typing as npt
 
 from fastmed.synth import encode
-from fastmed.synth.edge_cases import FileEntry, assign_edge_cases, assign_names, build_entries, localizer_geometry
+from fastmed.synth.edge_cases import (
+    FileEntry,
+    assign_edge_cases,
+    assign_names,
+    build_entries,
+    localizer_geometry,
+)
 from fastmed.synth.geometry import SeriesGeometry, centred_geometry
 from fastmed.synth.info import ArchiveInfo, FileInfo, LesionInfo, SeriesInfo, StudyInfo
 from fastmed.synth.keys import Purpose, rng_for
@@ -87,8 +93,9 @@ def generate_archive(
     for st in plans:
         grids = [_lesion_grid(st, s) for s in st.series]
         # Big enough that the voxel nearest the centre lies inside the lesion on every grid.
-        coarsest = max(max(s.geometry.spacing[1:]) if not s.is_volume else max(s.geometry.spacing)
-                       for s in st.series)
+        coarsest = max(
+            max(s.geometry.spacing[1:]) if not s.is_volume else max(s.geometry.spacing) for s in st.series
+        )
         min_radius = max(1.3 * coarsest, 0.05 * st.anatomy.semi_x)
         st.lesions = sample_lesions(seed, st.index, st.anatomy, grids, min_radius)
 
@@ -101,38 +108,55 @@ def generate_archive(
         series_infos = [_write_series(root, seed, st, s, entries[id(s)], save_pixels) for s in st.series]
         report_rel = f"{st.folder}/report.txt"
         (root / report_rel).write_text(write_report(st.kind, st.lesions))
-        infos.append(StudyInfo(
-            index=st.index, kind=st.kind, folder=st.folder, study_uid=st.study_uid,
-            frame_of_reference_uid=st.frame_uid, patient=dict(st.patient), report=report_rel,
-            lesion_count=len(st.lesions), series=series_infos,
-        ))
+        infos.append(
+            StudyInfo(
+                index=st.index,
+                kind=st.kind,
+                folder=st.folder,
+                study_uid=st.study_uid,
+                frame_of_reference_uid=st.frame_uid,
+                patient=dict(st.patient),
+                report=report_rel,
+                lesion_count=len(st.lesions),
+                series=series_infos,
+            )
+        )
     info = ArchiveInfo(
-        root=str(root), seed=int(seed),
+        root=str(root),
+        seed=int(seed),
         size={"volume": list(size.volume), "slice_mm": size.slice_mm, "xray": list(size.xray)},
-        edge_cases=list(edge_cases), studies=infos,
+        edge_cases=list(edge_cases),
+        studies=infos,
     )
     info.write(root / "truth.json")
     return info
 
 
 def _lesion_grid(st: StudyPlan, s: SeriesPlan) -> SeriesGeometry:
-    """Grid a lesion centre must fall in: the series grid, or for a radiograph a slab
-    through the body (the detector plane itself has no depth)."""
+    """Return the grid a lesion centre must fall in.
+
+    The series grid, or for a radiograph a slab through the body (a plane has no depth).
+    """
     if s.is_volume:
         return s.geometry
     g = s.geometry
     half = st.anatomy.semi_y
-    return centred_geometry(st.anatomy.centre, (5, g.shape[1], g.shape[2]), (half / 2, g.spacing[1], g.spacing[2]),
-                            g.row_dir, g.col_dir)
+    return centred_geometry(
+        st.anatomy.centre,
+        (5, g.shape[1], g.shape[2]),
+        (half / 2, g.spacing[1], g.spacing[2]),
+        g.row_dir,
+        g.col_dir,
+    )
 
 
-def _render(
-    seed: int, st: StudyPlan, s: SeriesPlan
-) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.uint8]]:
-    """Stored integers and labels of the whole series grid, (z, y, x) or (rows, cols)."""
+def _render(seed: int, st: StudyPlan, s: SeriesPlan) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.uint8]]:
+    """Return stored integers and labels of the whole series grid, (z, y, x) or (rows, cols)."""
     fmt = s.pixel_format
     if not s.is_volume:
-        img, labels = render_drr(st.anatomy, st.lesions, s.geometry, rng_for(seed, st.index, Purpose.NOISE, s.index))
+        img, labels = render_drr(
+            st.anatomy, st.lesions, s.geometry, rng_for(seed, st.index, Purpose.NOISE, s.index)
+        )
         top = 2.0**fmt.bits_stored - 1.0
         return fmt.to_stored(img * top), labels
     g = s.geometry
@@ -156,7 +180,9 @@ def _bias(seed: int, st: StudyPlan, s: SeriesPlan) -> npt.NDArray[np.float64] | 
 
 
 def _sha(frame: npt.NDArray[np.integer]) -> str:
-    return hashlib.sha256(np.ascontiguousarray(frame).astype(frame.dtype.newbyteorder("<")).tobytes()).hexdigest()
+    return hashlib.sha256(
+        np.ascontiguousarray(frame).astype(frame.dtype.newbyteorder("<")).tobytes()
+    ).hexdigest()
 
 
 def _write_series(
@@ -165,7 +191,9 @@ def _write_series(
     stored, labels = _render(seed, st, s)
     g = s.geometry
     files: list[FileInfo] = []
-    for e in sorted(entries, key=lambda e: ({"slice": 0, "duplicate": 1, "localizer": 2}[e.kind], e.slice_index)):
+    for e in sorted(
+        entries, key=lambda e: ({"slice": 0, "duplicate": 1, "localizer": 2}[e.kind], e.slice_index)
+    ):
         if e.kind == "localizer":
             lg = localizer_geometry(g)
             rng = rng_for(seed, st.index, Purpose.NOISE, s.index, _LOCALIZER_ITEM)
@@ -175,7 +203,9 @@ def _write_series(
             frame = stored[e.slice_index] if s.is_volume else stored
             geom = g
         write_dataset(build_dataset(st, s, e, geom, frame), root / e.path)
-        files.append(FileInfo(e.path, e.kind, e.slice_index, e.instance_number, e.sop_uid, e.position, _sha(frame)))
+        files.append(
+            FileInfo(e.path, e.kind, e.slice_index, e.instance_number, e.sop_uid, e.position, _sha(frame))
+        )
         if e.kind == "localizer":
             loc = s.edge("localizer")
             assert loc is not None
@@ -197,23 +227,47 @@ def _write_series(
     for les in st.lesions:
         v = g.to_voxel(np.asarray(les.centre))
         voxel = tuple(float(x) for x in (v if s.is_volume else v[1:]))
-        lesions.append(LesionInfo(les.id, les.centre, voxel, les.radii, s.contrast.lesion_value(les)
-                                  if s.is_volume else les.hu, les.hu, les.organ, les.location, les.kind))
+        lesions.append(
+            LesionInfo(
+                les.id,
+                les.centre,
+                voxel,
+                les.radii,
+                s.contrast.lesion_value(les) if s.is_volume else les.hu,
+                les.hu,
+                les.organ,
+                les.location,
+                les.kind,
+            )
+        )
     fmt = s.pixel_format
     shape = g.shape if s.is_volume else g.shape[1:]
     spacing = g.spacing if s.is_volume else g.spacing[1:]
     direction = g.direction if s.is_volume else np.stack([g.row_dir, g.col_dir, g.normal], axis=1)
     return SeriesInfo(
-        study=st.index, index=s.index, modality=s.modality, description=s.description,
-        series_uid=s.series_uid, folder=s.folder,
-        shape=tuple(int(x) for x in shape), spacing=tuple(float(x) for x in spacing),
+        study=st.index,
+        index=s.index,
+        modality=s.modality,
+        description=s.description,
+        series_uid=s.series_uid,
+        folder=s.folder,
+        shape=tuple(int(x) for x in shape),
+        spacing=tuple(float(x) for x in spacing),
         origin=(float(g.origin[0]), float(g.origin[1]), float(g.origin[2])),
-        direction=direction.tolist(), affine=g.affine().tolist(),
+        direction=direction.tolist(),
+        affine=g.affine().tolist(),
         slice_offsets_mm=[float(o) for o in g.offsets] if s.is_volume else [0.0],
-        transfer_syntax=s.transfer_syntax, instance_order=s.instance_order,
-        bits_allocated=fmt.bits_allocated, bits_stored=fmt.bits_stored, signed=fmt.signed,
-        rescale_slope=fmt.slope, rescale_intercept=fmt.intercept,
-        files=files, lesions=lesions, labels=labels_rel, pixels=pixels_rel,
+        transfer_syntax=s.transfer_syntax,
+        instance_order=s.instance_order,
+        bits_allocated=fmt.bits_allocated,
+        bits_stored=fmt.bits_stored,
+        signed=fmt.signed,
+        rescale_slope=fmt.slope,
+        rescale_intercept=fmt.intercept,
+        files=files,
+        lesions=lesions,
+        labels=labels_rel,
+        pixels=pixels_rel,
         edge_cases=[dict(e) for e in s.edge_cases],
     )
 

@@ -89,17 +89,27 @@ def _tilt(seed: int, s: SeriesPlan, record: dict[str, object]) -> None:
     rng = _rng(seed, s, "gantry_tilt")
     tilt = float(rng.uniform(10.0, 25.0)) * (1.0 if rng.bernoulli(0.5) else -1.0)
     t = np.deg2rad(tilt)
-    centre = g.origin + 0.5 * (g.offsets[-1] * g.step_dir + (g.shape[1] - 1) * g.spacing[1] * g.col_dir
-                               + (g.shape[2] - 1) * g.spacing[2] * g.row_dir)
+    centre = g.origin + 0.5 * (
+        g.offsets[-1] * g.step_dir
+        + (g.shape[1] - 1) * g.spacing[1] * g.col_dir
+        + (g.shape[2] - 1) * g.spacing[2] * g.row_dir
+    )
     # The gantry tilts the image plane about patient x while the table still moves along z.
     s.geometry = centred_geometry(
-        centre, g.shape, g.spacing, np.array([1.0, 0.0, 0.0]), np.array([0.0, np.cos(t), np.sin(t)]),
+        centre,
+        g.shape,
+        g.spacing,
+        np.array([1.0, 0.0, 0.0]),
+        np.array([0.0, np.cos(t), np.sin(t)]),
         step_dir=np.array([0.0, 0.0, 1.0]),
     )
     s.extra["GantryDetectorTilt"] = round(tilt, 4)
-    record.update(tilt_deg=round(tilt, 4), step_direction=[0.0, 0.0, 1.0],
-                  normal=[float(v) for v in s.geometry.normal],
-                  spacing_along_normal=float(g.spacing[0] * np.cos(t)))
+    record.update(
+        tilt_deg=round(tilt, 4),
+        step_direction=[0.0, 0.0, 1.0],
+        normal=[float(v) for v in s.geometry.normal],
+        spacing_along_normal=float(g.spacing[0] * np.cos(t)),
+    )
 
 
 def _nonuniform(s: SeriesPlan, record: dict[str, object]) -> None:
@@ -109,22 +119,31 @@ def _nonuniform(s: SeriesPlan, record: dict[str, object]) -> None:
     steps = np.where(np.arange(1, nz) < m, dz, 1.5 * dz)
     offsets = np.concatenate([[0.0], np.cumsum(steps)])
     s.geometry = g.with_offsets(offsets)
-    record.update(from_index=m, spacing_before=dz, spacing_after=1.5 * dz,
-                  offsets_mm=[float(o) for o in offsets])
+    record.update(
+        from_index=m, spacing_before=dz, spacing_after=1.5 * dz, offsets_mm=[float(o) for o in offsets]
+    )
 
 
 def localizer_geometry(g: SeriesGeometry) -> SeriesGeometry:
-    """A frontal plane through the series centre with the series' rows and columns."""
-    centre = g.origin + 0.5 * (g.offsets[-1] * g.step_dir + (g.shape[1] - 1) * g.spacing[1] * g.col_dir
-                               + (g.shape[2] - 1) * g.spacing[2] * g.row_dir)
+    """Return a frontal plane through the series centre with the series' rows and columns."""
+    centre = g.origin + 0.5 * (
+        g.offsets[-1] * g.step_dir
+        + (g.shape[1] - 1) * g.spacing[1] * g.col_dir
+        + (g.shape[2] - 1) * g.spacing[2] * g.row_dir
+    )
     extent = max(g.offsets[-1], (g.shape[1] - 1) * g.spacing[1], (g.shape[2] - 1) * g.spacing[2])
     _, ny, nx = g.shape
-    return centred_geometry(centre, (1, ny, nx), (1.0, 1.1 * extent / ny, 1.1 * extent / nx),
-                            np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, -1.0]))
+    return centred_geometry(
+        centre,
+        (1, ny, nx),
+        (1.0, 1.1 * extent / ny, 1.1 * extent / nx),
+        np.array([1.0, 0.0, 0.0]),
+        np.array([0.0, 0.0, -1.0]),
+    )
 
 
 def build_entries(seed: int, s: SeriesPlan) -> list[FileEntry]:
-    """The files of a series before naming, applying missing/duplicate/localizer edge cases."""
+    """Return the files of a series before naming, applying missing/duplicate/localizer edge cases."""
     g = s.geometry
     nz = g.shape[0]
 
@@ -143,8 +162,11 @@ def build_entries(seed: int, s: SeriesPlan) -> list[FileEntry]:
     if rec is not None:
         k = int(_rng(seed, s, "missing_slice").integers(2, max(3, nz - 2)))
         gone = entries.pop(k)
-        rec.update(removed_index=k, removed_instance_number=gone.instance_number,
-                   removed_position=list(gone.position))
+        rec.update(
+            removed_index=k,
+            removed_instance_number=gone.instance_number,
+            removed_position=list(gone.position),
+        )
     rec = s.edge("duplicate_slice")
     if rec is not None:
         k = int(_rng(seed, s, "duplicate_slice").integers(2, max(3, nz - 2)))
@@ -155,7 +177,9 @@ def build_entries(seed: int, s: SeriesPlan) -> list[FileEntry]:
     if rec is not None:
         lg = localizer_geometry(g)
         p = lg.position(0)
-        entries.append(FileEntry("localizer", -1, 0, sop("localizer"), (float(p[0]), float(p[1]), float(p[2]))))
+        entries.append(
+            FileEntry("localizer", -1, 0, sop("localizer"), (float(p[0]), float(p[1]), float(p[2])))
+        )
         rec.update(orientation=[*map(float, lg.row_dir), *map(float, lg.col_dir)], instance_number=0)
     return entries
 
@@ -183,7 +207,7 @@ def assign_names(seed: int, series: Sequence[SeriesPlan], entries: dict[int, lis
             if np.array_equal(perm, np.arange(len(slots))):
                 perm = np.roll(perm, 1)  # a shuffle that changes nothing would test nothing
             picked = [names[slots[int(p)]] for p in perm]
-            for slot, name in zip(slots, picked):
+            for slot, name in zip(slots, picked, strict=True):
                 names[slot] = name
-        for (_, e), name in zip(ordered, names):
+        for (_, e), name in zip(ordered, names, strict=True):
             e.path = name

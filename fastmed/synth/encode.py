@@ -57,7 +57,7 @@ def set_pixels(ds: Dataset, frame: npt.NDArray[np.integer], ts: str) -> None:
     """
     arr = np.ascontiguousarray(frame)
     if ts in (EXPLICIT, IMPLICIT, DEFLATED):
-        ds.file_meta.TransferSyntaxUID = ts
+        ds.file_meta.TransferSyntaxUID = uid.UID(ts)
         ds.PixelData = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
         ds["PixelData"].VR = "OB" if arr.dtype.itemsize == 1 else "OW"
         return
@@ -76,7 +76,7 @@ def set_pixels(ds: Dataset, frame: npt.NDArray[np.integer], ts: str) -> None:
         ds.LossyImageCompressionRatio = f"{ratio:.2f}"
     else:
         raise ValueError(f"unsupported transfer syntax {ts}")
-    ds.file_meta.TransferSyntaxUID = ts
+    ds.file_meta.TransferSyntaxUID = uid.UID(ts)
     ds.PixelData = encapsulate([bytes(encoded)])
     ds["PixelData"].VR = "OB"
     ds["PixelData"].is_undefined_length = True

@@ -87,7 +87,9 @@ class SeriesGeometry:
 
     def to_voxel(self, point: F64) -> F64:
         """Fractional (z, y, x) index of a patient point (sheared and non-uniform grids too)."""
-        basis = np.stack([self.step_dir, self.col_dir * self.spacing[1], self.row_dir * self.spacing[2]], axis=1)
+        basis = np.stack(
+            [self.step_dir, self.col_dir * self.spacing[1], self.row_dir * self.spacing[2]], axis=1
+        )
         o, j, i = np.linalg.solve(basis, np.asarray(point, dtype=np.float64) - self.origin)
         n = self.shape[0]
         if n == 1:
@@ -103,7 +105,7 @@ class SeriesGeometry:
         return np.array([k, j, i], dtype=np.float64)
 
     def contains(self, voxel: F64, margin: float = 0.0) -> bool:
-        """True when a fractional index lies inside the grid with ``margin`` voxels to spare."""
+        """Return True when a fractional index lies inside the grid with ``margin`` voxels to spare."""
         v = np.asarray(voxel)
         hi = np.asarray(self.shape, dtype=np.float64) - 1.0 - margin
         return bool(np.all(v >= margin) and np.all(v <= hi))

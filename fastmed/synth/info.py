@@ -142,8 +142,10 @@ def load_truth(root: str | Path) -> ArchiveInfo:
         series = []
         for s in st.pop("series"):
             files = [FileInfo(**{**f, "position": tuple(f["position"])}) for f in s.pop("files")]
-            lesions = [LesionInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in les.items()})
-                       for les in s.pop("lesions")]
+            lesions = [
+                LesionInfo(**{**les, **{k: tuple(les[k]) for k in ("centre_mm", "centre_voxel", "radii_mm")}})
+                for les in s.pop("lesions")
+            ]
             s["shape"], s["spacing"], s["origin"] = tuple(s["shape"]), tuple(s["spacing"]), tuple(s["origin"])
             series.append(SeriesInfo(files=files, lesions=lesions, **s))
         studies.append(StudyInfo(series=series, **st))

@@ -99,8 +99,11 @@ def sample_lesions(
             aspect = np.ones(3) if spherical else np.asarray(rng.uniform(0.75, 1.3, 3))
             radii = np.maximum(r0 * aspect, min_radius)
             kind = "solid" if organ != "liver" else ("hypodense" if rng.bernoulli(0.6) else "hyperdense")
-            hu = {"solid": rng.uniform(20.0, 60.0), "hypodense": rng.uniform(5.0, 15.0),
-                  "hyperdense": rng.uniform(130.0, 170.0)}[kind]
+            hu = {
+                "solid": rng.uniform(20.0, 60.0),
+                "hypodense": rng.uniform(5.0, 15.0),
+                "hyperdense": rng.uniform(130.0, 170.0),
+            }[kind]
             if w < 0.12 or w > 0.88:
                 continue
             centre = anatomy.to_patient(u, v, w)
@@ -111,15 +114,17 @@ def sample_lesions(
                 continue
             if any(_too_close(centre, radii, o) for o in out):
                 continue
-            out.append(Lesion(
-                id=len(out) + 1,
-                centre=(float(centre[0]), float(centre[1]), float(centre[2])),
-                radii=(float(radii[0]), float(radii[1]), float(radii[2])),
-                organ=organ,
-                location=_location(organ, w, u),
-                hu=float(round(float(hu), 1)),
-                kind=kind,
-            ))
+            out.append(
+                Lesion(
+                    id=len(out) + 1,
+                    centre=(float(centre[0]), float(centre[1]), float(centre[2])),
+                    radii=(float(radii[0]), float(radii[1]), float(radii[2])),
+                    organ=organ,
+                    location=_location(organ, w, u),
+                    hu=float(round(float(hu), 1)),
+                    kind=kind,
+                )
+            )
             break
     return out
 

@@ -92,7 +92,7 @@ class SeriesPlan:
         return self.pixel_format.bits_allocated == 8
 
     def edge(self, name: str) -> dict[str, Any] | None:
-        """The record of edge case ``name`` applied to this series, if any."""
+        """Return the record of edge case ``name`` applied to this series, if any."""
         return next((e for e in self.edge_cases if e["name"] == name), None)
 
 
@@ -154,36 +154,85 @@ def plan_study(seed: int, study: int, size: Size, ct_counter: int) -> StudyPlan:
     series: list[SeriesPlan] = []
     if kind == "CT":
         axial = centred_geometry(
-            anatomy.centre, (nz, ny, nx), (size.slice_mm, ps, ps), np.array([1.0, 0, 0]), np.array([0, 1.0, 0])
+            anatomy.centre,
+            (nz, ny, nx),
+            (size.slice_mm, ps, ps),
+            np.array([1.0, 0, 0]),
+            np.array([0, 1.0, 0]),
         )
         angles = np.asarray(rng.uniform(6.0, 16.0, 3)) * np.where(np.asarray(rng.random(3)) < 0.5, -1, 1)
         angles[2] *= 0.5
         rot = rotation((float(angles[0]), float(angles[1]), float(angles[2])))
         oblique = centred_geometry(
-            anatomy.centre, (nz, ny, nx), (0.75 * size.slice_mm, 1.1 * ps, 1.1 * ps),
-            rot @ np.array([1.0, 0, 0]), rot @ np.array([0, 1.0, 0]),
+            anatomy.centre,
+            (nz, ny, nx),
+            (0.75 * size.slice_mm, 1.1 * ps, 1.1 * ps),
+            rot @ np.array([1.0, 0, 0]),
+            rot @ np.array([0, 1.0, 0]),
         )
-        for i, (geom, desc, window, order) in enumerate([
-            (axial, "SYNTH CT AXIAL SOFT TISSUE", (40.0, 400.0), "descending"),
-            (oblique, "SYNTH CT OBLIQUE LUNG", (-600.0, 1500.0), "ascending"),
-        ]):
+        for i, (geom, desc, window, order) in enumerate(
+            [
+                (axial, "SYNTH CT AXIAL SOFT TISSUE", (40.0, 400.0), "descending"),
+                (oblique, "SYNTH CT OBLIQUE LUNG", (-600.0, 1500.0), "ascending"),
+            ]
+        ):
             fmt = CT_FORMATS[(ct_counter + i) % len(CT_FORMATS)]
-            series.append(SeriesPlan(study, i, "CT", desc, geom, Contrast("CT", 10.0), fmt, window,
-                                     uid("series", i), instance_order=order))
+            series.append(
+                SeriesPlan(
+                    study,
+                    i,
+                    "CT",
+                    desc,
+                    geom,
+                    Contrast("CT", 10.0),
+                    fmt,
+                    window,
+                    uid("series", i),
+                    instance_order=order,
+                )
+            )
     elif kind == "MR":
         axial = centred_geometry(
-            anatomy.centre, (nz, ny, nx), (1.2 * size.slice_mm, 1.05 * ps, 0.95 * ps),
-            np.array([1.0, 0, 0]), np.array([0, 1.0, 0]),
+            anatomy.centre,
+            (nz, ny, nx),
+            (1.2 * size.slice_mm, 1.05 * ps, 0.95 * ps),
+            np.array([1.0, 0, 0]),
+            np.array([0, 1.0, 0]),
         )
         coronal = centred_geometry(
-            anatomy.centre, (nz, ny, nx), (2.2 * anatomy.semi_y / nz, 1.05 * length / ny, ps),
-            np.array([1.0, 0, 0]), np.array([0, 0, -1.0]),
+            anatomy.centre,
+            (nz, ny, nx),
+            (2.2 * anatomy.semi_y / nz, 1.05 * length / ny, ps),
+            np.array([1.0, 0, 0]),
+            np.array([0, 0, -1.0]),
         )
-        series.append(SeriesPlan(study, 0, "MR", "SYNTH MR T1 AXIAL", axial, Contrast("T1", 12.0),
-                                 PixelFormat(16, 12, False, rescale=False), (500.0, 1000.0), uid("series", 0)))
-        series.append(SeriesPlan(study, 1, "MR", "SYNTH MR T2 CORONAL", coronal, Contrast("T2", 12.0),
-                                 PixelFormat(16, 16, False, rescale=False), (500.0, 1000.0), uid("series", 1),
-                                 instance_order="descending"))
+        series.append(
+            SeriesPlan(
+                study,
+                0,
+                "MR",
+                "SYNTH MR T1 AXIAL",
+                axial,
+                Contrast("T1", 12.0),
+                PixelFormat(16, 12, False, rescale=False),
+                (500.0, 1000.0),
+                uid("series", 0),
+            )
+        )
+        series.append(
+            SeriesPlan(
+                study,
+                1,
+                "MR",
+                "SYNTH MR T2 CORONAL",
+                coronal,
+                Contrast("T2", 12.0),
+                PixelFormat(16, 16, False, rescale=False),
+                (500.0, 1000.0),
+                uid("series", 1),
+                instance_order="descending",
+            )
+        )
     else:
         rows, cols = size.xray
         det = detector_geometry(anatomy, rows, cols, fov * 1.15 / cols)
@@ -191,8 +240,19 @@ def plan_study(seed: int, study: int, size: Size, ct_counter: int) -> StudyPlan:
             fmt, window = PixelFormat(16, 12, False, rescale=False), (2048.0, 4096.0)
         else:
             fmt, window = PixelFormat(8, 8, False, rescale=False), (128.0, 256.0)
-        series.append(SeriesPlan(study, 0, kind, f"SYNTH {kind} CHEST PA", det, Contrast("CT", 0.0), fmt,
-                                 window, uid("series", 0)))
+        series.append(
+            SeriesPlan(
+                study,
+                0,
+                kind,
+                f"SYNTH {kind} CHEST PA",
+                det,
+                Contrast("CT", 0.0),
+                fmt,
+                window,
+                uid("series", 0),
+            )
+        )
     for s in series:
         s.folder = f"study_{study:03d}/series_{s.index:03d}"
     return StudyPlan(study, kind, anatomy, _patient(seed, study), uid("study"), uid("frame"), series)

@@ -26,7 +26,7 @@ SOP_CLASS = {
 
 
 def ds_value(x: float) -> str:
-    """A decimal string of at most 16 characters (the DS limit) for ``x``."""
+    """Return a decimal string of at most 16 characters (the DS limit) for ``x``."""
     return format_number_as_ds(float(round(x, 6)))
 
 
@@ -48,11 +48,11 @@ def build_dataset(
     """
     sop_class = SOP_CLASS[series.modality]
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = entry.sop_uid
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.MediaStorageSOPClassUID = uid.UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = uid.UID(entry.sop_uid)
+    meta.ImplementationClassUID = uid.UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    meta.TransferSyntaxUID = series.transfer_syntax
+    meta.TransferSyntaxUID = uid.UID(series.transfer_syntax)
 
     ds = Dataset()
     ds.file_meta = meta

@@ -19,7 +19,7 @@ DEPTH_SAMPLES = 48
 
 
 def detector_geometry(anatomy: Anatomy, rows: int, cols: int, spacing: float) -> SeriesGeometry:
-    """A frontal (PA-displayed) detector plane through the body centre: rows run feet-ward.
+    """Return a frontal (PA-displayed) detector plane through the body centre: rows run feet-ward.
 
     The grid has one slice; its row direction is patient left (+x) and its column direction
     patient feet (-z), so the image shows the patient's right on the viewer's left.
@@ -27,7 +27,11 @@ def detector_geometry(anatomy: Anatomy, rows: int, cols: int, spacing: float) ->
     from fastmed.synth.geometry import centred_geometry
 
     return centred_geometry(
-        anatomy.centre, (1, rows, cols), (1.0, spacing, spacing), np.array([1.0, 0, 0]), np.array([0, 0, -1.0])
+        anatomy.centre,
+        (1, rows, cols),
+        (1.0, spacing, spacing),
+        np.array([1.0, 0, 0]),
+        np.array([0, 0, -1.0]),
     )
 
 
