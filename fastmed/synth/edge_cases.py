@@ -125,7 +125,11 @@ def _nonuniform(s: SeriesPlan, record: dict[str, object]) -> None:
 
 
 def localizer_geometry(g: SeriesGeometry) -> SeriesGeometry:
-    """Return a frontal plane through the series centre with the series' rows and columns."""
+    """Return a scout plane through the series centre with the series' rows and columns.
+
+    Frontal (coronal) unless the series itself is close to coronal, then sagittal, so the
+    localizer's orientation always differs from the series'.
+    """
     centre = g.origin + 0.5 * (
         g.offsets[-1] * g.step_dir
         + (g.shape[1] - 1) * g.spacing[1] * g.col_dir
@@ -133,12 +137,10 @@ def localizer_geometry(g: SeriesGeometry) -> SeriesGeometry:
     )
     extent = max(g.offsets[-1], (g.shape[1] - 1) * g.spacing[1], (g.shape[2] - 1) * g.spacing[2])
     _, ny, nx = g.shape
+    coronal = abs(float(g.normal[1])) > 0.7
+    row = np.array([0.0, 1.0, 0.0]) if coronal else np.array([1.0, 0.0, 0.0])
     return centred_geometry(
-        centre,
-        (1, ny, nx),
-        (1.0, 1.1 * extent / ny, 1.1 * extent / nx),
-        np.array([1.0, 0.0, 0.0]),
-        np.array([0.0, 0.0, -1.0]),
+        centre, (1, ny, nx), (1.0, 1.1 * extent / ny, 1.1 * extent / nx), row, np.array([0.0, 0.0, -1.0])
     )
 
 
