@@ -267,6 +267,7 @@ def _write_series(
         files=files,
         lesions=lesions,
         labels=labels_rel,
+        report=f"{st.folder}/report.txt",
         pixels=pixels_rel,
         edge_cases=[dict(e) for e in s.edge_cases],
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastmed.rng import KeyedRNG
 from fastmed.synth.geometry import SeriesGeometry, centred_geometry
 from fastmed.synth.keys import Purpose, make_uid, rng_for
 from fastmed.synth.plan import SeriesPlan, StudyPlan
@@ -42,7 +43,7 @@ class FileEntry:
     path: str = ""
 
 
-def _rng(seed: int, s: SeriesPlan, name: str, item: int = 0):  # type: ignore[no-untyped-def]
+def _rng(seed: int, s: SeriesPlan, name: str, item: int = 0) -> KeyedRNG:
     return rng_for(seed, s.study, Purpose.EDGE, s.index, item=_NAME_EDGE[name] * 16 + item)
 
 

@@ -78,6 +78,7 @@ class SeriesInfo:
     lesions: list[LesionInfo]
     labels: str
     pixels: str | None
+    report: str
     edge_cases: list[dict[str, Any]] = field(default_factory=list)
 
     def slice_files(self) -> list[FileInfo]:

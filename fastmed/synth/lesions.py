@@ -139,7 +139,14 @@ def _too_close(c: F64, r: F64, other: Lesion) -> bool:
 def lesion_mask(lesions: Sequence[Lesion], points: F64) -> npt.NDArray[np.uint8]:
     """Label (0 or lesion id) of each patient point (..., 3); later lesions win ties."""
     out = np.zeros(points.shape[:-1], dtype=np.uint8)
+    if not lesions or out.size == 0:
+        return out
+    flat = points.reshape(-1, 3)
+    lo, hi = flat.min(axis=0), flat.max(axis=0)
     for les in lesions:
+        c, r = np.asarray(les.centre), np.asarray(les.radii)
+        if np.any(c + r < lo) or np.any(c - r > hi):
+            continue  # the lesion's box misses these points (most slices of a stack)
         q = (points - np.asarray(les.centre)) / np.asarray(les.radii)
         out[np.einsum("...i,...i->...", q, q) <= 1.0] = les.id
     return out

@@ -93,6 +93,7 @@ def test_reports_match_lesions(archive: ArchiveInfo, edge_archive: ArchiveInfo) 
         for st in info.studies:
             text = info.path(st.report).read_text()
             lesions = st.series[0].lesions
+            assert all(s.report == st.report for s in st.series)
             assert st.lesion_count == len(lesions)
             impression = text.split("IMPRESSION:")[1]
             assert count_phrase(len(lesions)) in impression
