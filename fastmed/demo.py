@@ -36,10 +36,10 @@ def _run_in(root: Path, args: argparse.Namespace) -> int:
     from fastmed.synth import generate_archive
 
     t0 = time.perf_counter()
-    info = generate_archive(root, studies=args.studies, seed=args.seed, size=args.size)
+    info = generate_archive(root, studies=args.studies, seed=args.seed, shape=args.size)
     t_synth = time.perf_counter() - t0
     files = sorted(root.rglob("*.dcm"))
-    print(f"synthesized {len(files)} DICOM files in {len(info.series)} series, {t_synth:.2f} s -> {root}")
+    print(f"synthesized {len(files)} DICOM files in {len(list(info.all_series()))} series, {t_synth:.2f} s -> {root}")
     _read_back(files)
     return 0
 

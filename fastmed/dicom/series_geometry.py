@@ -72,7 +72,7 @@ def analyse_stack(slices: Sequence[SliceInfo]) -> StackGeometry:
             )
             if v is None
         ]
-        if len(slices) > 1 or first.orientation is None or first.position is None:
+        if len(slices) > 1:  # a lone projection image (CR/DX) needs no patient geometry
             problems.append(Problem("missing_geometry", f"geometry tags missing: {', '.join(missing)}"))
         sy, sx = first.pixel_spacing or (1.0, 1.0)
         return StackGeometry(

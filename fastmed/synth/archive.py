@@ -93,9 +93,7 @@ def generate_archive(
     for st in plans:
         grids = [_lesion_grid(st, s) for s in st.series]
         # Big enough that the voxel nearest the centre lies inside the lesion on every grid.
-        coarsest = max(
-            max(s.geometry.spacing[1:]) if not s.is_volume else max(s.geometry.spacing) for s in st.series
-        )
+        coarsest = max(max(s.geometry.spacing[1:]) if not s.is_volume else max(s.geometry.spacing) for s in st.series)
         min_radius = max(1.3 * coarsest, 0.05 * st.anatomy.semi_x)
         st.lesions = sample_lesions(seed, st.index, st.anatomy, grids, min_radius)
 
@@ -154,9 +152,7 @@ def _render(seed: int, st: StudyPlan, s: SeriesPlan) -> tuple[npt.NDArray[np.int
     """Return stored integers and labels of the whole series grid, (z, y, x) or (rows, cols)."""
     fmt = s.pixel_format
     if not s.is_volume:
-        img, labels = render_drr(
-            st.anatomy, st.lesions, s.geometry, rng_for(seed, st.index, Purpose.NOISE, s.index)
-        )
+        img, labels = render_drr(st.anatomy, st.lesions, s.geometry, rng_for(seed, st.index, Purpose.NOISE, s.index))
         top = 2.0**fmt.bits_stored - 1.0
         return fmt.to_stored(img * top), labels
     g = s.geometry
@@ -180,9 +176,7 @@ def _bias(seed: int, st: StudyPlan, s: SeriesPlan) -> npt.NDArray[np.float64] | 
 
 
 def _sha(frame: npt.NDArray[np.integer]) -> str:
-    return hashlib.sha256(
-        np.ascontiguousarray(frame).astype(frame.dtype.newbyteorder("<")).tobytes()
-    ).hexdigest()
+    return hashlib.sha256(np.ascontiguousarray(frame).astype(frame.dtype.newbyteorder("<")).tobytes()).hexdigest()
 
 
 def _write_series(
@@ -191,9 +185,7 @@ def _write_series(
     stored, labels = _render(seed, st, s)
     g = s.geometry
     files: list[FileInfo] = []
-    for e in sorted(
-        entries, key=lambda e: ({"slice": 0, "duplicate": 1, "localizer": 2}[e.kind], e.slice_index)
-    ):
+    for e in sorted(entries, key=lambda e: ({"slice": 0, "duplicate": 1, "localizer": 2}[e.kind], e.slice_index)):
         if e.kind == "localizer":
             lg = localizer_geometry(g)
             rng = rng_for(seed, st.index, Purpose.NOISE, s.index, _LOCALIZER_ITEM)
@@ -203,9 +195,7 @@ def _write_series(
             frame = stored[e.slice_index] if s.is_volume else stored
             geom = g
         write_dataset(build_dataset(st, s, e, geom, frame), root / e.path)
-        files.append(
-            FileInfo(e.path, e.kind, e.slice_index, e.instance_number, e.sop_uid, e.position, _sha(frame))
-        )
+        files.append(FileInfo(e.path, e.kind, e.slice_index, e.instance_number, e.sop_uid, e.position, _sha(frame)))
         if e.kind == "localizer":
             loc = s.edge("localizer")
             assert loc is not None

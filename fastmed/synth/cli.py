@@ -41,7 +41,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"restrict transfer syntaxes (repeatable): {', '.join(NAMES)} or a UID",
     )
     p.add_argument("--save-pixels", action="store_true", help="also save the stored integers per series")
-    p.set_defaults(handler=run)
+    p.set_defaults(func=run)
     return p
 
 

@@ -120,9 +120,7 @@ def _nonuniform(s: SeriesPlan, record: dict[str, object]) -> None:
     steps = np.where(np.arange(1, nz) < m, dz, 1.5 * dz)
     offsets = np.concatenate([[0.0], np.cumsum(steps)])
     s.geometry = g.with_offsets(offsets)
-    record.update(
-        from_index=m, spacing_before=dz, spacing_after=1.5 * dz, offsets_mm=[float(o) for o in offsets]
-    )
+    record.update(from_index=m, spacing_before=dz, spacing_after=1.5 * dz, offsets_mm=[float(o) for o in offsets])
 
 
 def localizer_geometry(g: SeriesGeometry) -> SeriesGeometry:
@@ -180,9 +178,7 @@ def build_entries(seed: int, s: SeriesPlan) -> list[FileEntry]:
     if rec is not None:
         lg = localizer_geometry(g)
         p = lg.position(0)
-        entries.append(
-            FileEntry("localizer", -1, 0, sop("localizer"), (float(p[0]), float(p[1]), float(p[2])))
-        )
+        entries.append(FileEntry("localizer", -1, 0, sop("localizer"), (float(p[0]), float(p[1]), float(p[2]))))
         rec.update(orientation=[*map(float, lg.row_dir), *map(float, lg.col_dir)], instance_number=0)
     return entries
 

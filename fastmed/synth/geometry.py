@@ -87,9 +87,7 @@ class SeriesGeometry:
 
     def to_voxel(self, point: F64) -> F64:
         """Fractional (z, y, x) index of a patient point (sheared and non-uniform grids too)."""
-        basis = np.stack(
-            [self.step_dir, self.col_dir * self.spacing[1], self.row_dir * self.spacing[2]], axis=1
-        )
+        basis = np.stack([self.step_dir, self.col_dir * self.spacing[1], self.row_dir * self.spacing[2]], axis=1)
         o, j, i = np.linalg.solve(basis, np.asarray(point, dtype=np.float64) - self.origin)
         n = self.shape[0]
         if n == 1:

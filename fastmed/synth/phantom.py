@@ -127,9 +127,7 @@ def tissue_map(anatomy: Anatomy, points: F64) -> npt.NDArray[np.uint8]:
     rho = np.sqrt(rho2)
     theta = np.arctan2(v, u)
     # Ribs slope down from the spine, so the phase mixes level and angle: arcs, not rings.
-    ribs = (
-        (rho > 0.78) & (rho < 0.85) & (w > 0.45) & (np.cos(2 * np.pi * 11.0 * w + 2.0 * np.abs(theta)) > 0.55)
-    )
+    ribs = (rho > 0.78) & (rho < 0.85) & (w > 0.45) & (np.cos(2 * np.pi * 11.0 * w + 2.0 * np.abs(theta)) > 0.55)
     ribs &= (np.abs(u) > 0.18) | (v > 0.0)
     out[ribs] = Tissue.BONE
     out[u**2 + ((v - 0.62) / 1.2) ** 2 <= 0.13**2] = Tissue.BONE  # vertebral body

@@ -101,9 +101,7 @@ def render_points(
 def mr_bias(anatomy: Anatomy, points: F64, coeffs: F64) -> F64:
     """Smooth multiplicative coil field, 1 +- ~15%, from 3 linear + 1 radial coefficient."""
     u, v, w = anatomy.normalise(points)
-    return np.asarray(
-        1.0 + coeffs[0] * u + coeffs[1] * v + coeffs[2] * (w - 0.5) - coeffs[3] * (u * u + v * v)
-    )
+    return np.asarray(1.0 + coeffs[0] * u + coeffs[1] * v + coeffs[2] * (w - 0.5) - coeffs[3] * (u * u + v * v))
 
 
 def render_slice(

@@ -19,9 +19,7 @@ from fastmed.synth.plan import resolve_size
 
 
 def _tree(root: str | Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(Path(root).rglob("*")) if p.is_file()
-    }
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(Path(root).rglob("*")) if p.is_file()}
 
 
 def test_same_seed_gives_identical_bytes(archive: ArchiveInfo, tmp_path: Path) -> None:
@@ -86,7 +84,7 @@ def test_cli_writes_archive(tmp_path: Path) -> None:
             "missing_slice",
         ]
     )
-    assert args.handler(args) == 0
+    assert args.func(args) == 0
     info = load_truth(out)
     assert info.seed == 4 and info.edge_cases == ["missing_slice"]
     assert len(list(out.rglob("*.dcm"))) == sum(len(s.files) for s in info.all_series())

@@ -37,9 +37,7 @@ def test_missing_slice(edge_archive: ArchiveInfo) -> None:
     folder = Path(edge_archive.root) / s.folder
     uids = {pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID for p in folder.glob("*.dcm")}
     on_disk = [
-        p
-        for p in folder.glob("*.dcm")
-        if pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID == s.series_uid
+        p for p in folder.glob("*.dcm") if pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID == s.series_uid
     ]
     assert len(on_disk) == len(s.files) and s.series_uid in uids
     before = next(f for f in files if f.slice_index == k - 1)

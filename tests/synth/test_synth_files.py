@@ -93,9 +93,7 @@ def test_ct_stored_values_rescale_to_hu(archive: ArchiveInfo) -> None:
             continue
         f = s.slice_files()[len(s.slice_files()) // 2]
         ds = pydicom.dcmread(archive.path(f.path))
-        layouts.add(
-            (ds.PixelRepresentation, ds.BitsStored, float(ds.RescaleSlope), float(ds.RescaleIntercept))
-        )
+        layouts.add((ds.PixelRepresentation, ds.BitsStored, float(ds.RescaleSlope), float(ds.RescaleIntercept)))
         hu = pydicom.pixels.apply_rescale(ds.pixel_array, ds)
         assert float(ds.RescaleSlope) == s.rescale_slope
         assert float(ds.RescaleIntercept) == s.rescale_intercept

@@ -30,9 +30,7 @@ def test_geometry_tags_match_truth(which: str, request: pytest.FixtureRequest) -
             expected = np.asarray(s.origin) + s.slice_offsets_mm[f.slice_index] * d[:, 2]
             np.testing.assert_allclose(ipp, expected, atol=1e-4)
             np.testing.assert_allclose(iop, np.concatenate([d[:, 0], d[:, 1]]), atol=1e-5)
-            assert [float(v) for v in ds.PixelSpacing] == pytest.approx(
-                [s.spacing[1], s.spacing[2]], abs=1e-5
-            )
+            assert [float(v) for v in ds.PixelSpacing] == pytest.approx([s.spacing[1], s.spacing[2]], abs=1e-5)
             assert (ds.Rows, ds.Columns) == (s.shape[1], s.shape[2])
             assert float(ds.SliceThickness) == pytest.approx(s.spacing[0], abs=1e-5)
 
@@ -60,11 +58,7 @@ def test_affine_matches_voxel_positions(archive: ArchiveInfo) -> None:
 
 def test_archive_has_oblique_and_anisotropic_series(archive: ArchiveInfo) -> None:
     vols = _volumes(archive)
-    oblique = [
-        s for s in vols if not np.allclose(np.abs(np.asarray(s.direction)), np.abs(np.eye(3)), atol=1e-3)
-    ]
-    assert any(
-        not np.allclose(np.abs(np.asarray(s.direction)), np.eye(3)[:, [0, 2, 1]], atol=1e-3) for s in oblique
-    )
+    oblique = [s for s in vols if not np.allclose(np.abs(np.asarray(s.direction)), np.abs(np.eye(3)), atol=1e-3)]
+    assert any(not np.allclose(np.abs(np.asarray(s.direction)), np.eye(3)[:, [0, 2, 1]], atol=1e-3) for s in oblique)
     assert any(abs(s.spacing[1] - s.spacing[2]) > 0.1 for s in vols)  # unequal in-plane spacing
     assert all(s.spacing[0] != s.spacing[1] for s in vols)  # slices thicker or thinner than pixels
