@@ -7,6 +7,9 @@ The public face is the short list in ``__all__``; subpackages (``fastmed.dicom``
 from __future__ import annotations
 
 from fastmed._native import get_num_threads, set_num_threads
+from fastmed.dicom.index import index
+from fastmed.dicom.manifest import Manifest, ManifestRow
+from fastmed.dicom.series_assembly import read_series
 from fastmed.errors import (
     CacheError,
     DicomError,
@@ -19,15 +22,33 @@ from fastmed.volume import Volume
 
 __version__ = "0.1.0"
 
+# Loaded on first use: the synthetic-archive writer needs the optional codec libraries.
+_LAZY = {"ArchiveInfo": "fastmed.synth", "generate_archive": "fastmed.synth", "load_truth": "fastmed.synth"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fastmed' has no attribute {name!r}")
+
 __all__ = [
+    "ArchiveInfo",
     "CacheError",
     "DicomError",
     "FastmedError",
     "KeyedRNG",
+    "Manifest",
+    "ManifestRow",
     "SeriesError",
     "TransformError",
     "Volume",
     "__version__",
+    "generate_archive",
     "get_num_threads",
+    "index",
+    "load_truth",
+    "read_series",
     "set_num_threads",
 ]
