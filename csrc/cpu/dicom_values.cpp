@@ -129,10 +129,13 @@ py::object value_to_py(const u8* p, u64 n, u16 vr, bool little) {
     case vr_code('A', 'E'): case vr_code('A', 'S'): case vr_code('C', 'S'): case vr_code('D', 'A'):
     case vr_code('D', 'T'): case vr_code('L', 'O'): case vr_code('P', 'N'): case vr_code('S', 'H'):
     case vr_code('T', 'M'): case vr_code('U', 'C'): case vr_code('U', 'I'): {
-      const std::string s(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
-      if (strip(s, true).empty()) return py::none();
+      // pydicom: strip trailing padding of the whole value, then split; components keep
+      // their own spaces except for AE, whose spaces are never significant.
+      const std::string s = strip(std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(n)), false);
+      if (s.empty()) return py::none();
       std::vector<py::object> v;
-      for (const std::string& part : split(s)) v.push_back(latin1(strip(part, true)));
+      const bool ae = vr == vr_code('A', 'E');
+      for (const std::string& part : split(s)) v.push_back(latin1(ae ? strip(part, true) : part));
       return one_or_list(v);
     }
     case vr_code('L', 'T'): case vr_code('S', 'T'): case vr_code('U', 'T'): case vr_code('U', 'R'): {
