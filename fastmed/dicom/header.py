@@ -367,13 +367,26 @@ def read_header(
         if res["deflated"]:
             return _finish_deflated(res, read_bytes(path), pairs, names, path, want_pixels)
         return _build(res, names, path)
-    data = src if isinstance(src, (bytes, bytearray, memoryview)) else memoryview(src)  # type: ignore[arg-type]
+    return parse_buffer(src, tags, None, stop_before_pixels=stop_before_pixels)
+
+
+def parse_buffer(
+    src: Any,
+    tags: Iterable[_tags.TagSpec] | None,
+    path: str | None,
+    *,
+    stop_before_pixels: bool = False,
+) -> DicomHeader:
+    """:func:`read_header` on bytes already in memory; errors name `path`."""
+    pairs, names = _tags.requests(tags)
+    want_pixels = not stop_before_pixels
+    data = src if isinstance(src, (bytes, bytearray, memoryview)) else memoryview(src)
     res = core.dicom_parse(data, pairs, want_pixels)
     if isinstance(res, tuple):
-        raise_native(res, None)
+        raise_native(res, path)
     if res["deflated"]:
-        return _finish_deflated(res, data, pairs, names, None, want_pixels)
-    return _build(res, names, None)
+        return _finish_deflated(res, data, pairs, names, path, want_pixels)
+    return _build(res, names, path)
 
 
 def read_headers(
