@@ -28,6 +28,9 @@ def _syntax(h: DicomHeader, path: str | None) -> str:
     ts = h.transfer_syntax
     fam = family(ts)
     assert h.pixels is not None
+    if not ts:
+        # pydicom refuses too: without (0002,0010) the encoding of the pixels is a guess.
+        raise DicomFormatError("missing (0002,0010) Transfer Syntax UID: pixel encoding unknown", path)
     if h.pixels.encapsulated:
         if fam == "":
             why = "missing" if not ts else f"{name(ts)} is not supported"
