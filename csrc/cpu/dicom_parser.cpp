@@ -112,8 +112,10 @@ class Walker {
   void check_raw_start() {
     if (r_.size() < 8) bad_format(0, "too short to be DICOM (" + std::to_string(r_.size()) + " bytes)");
     const u16 g_le = r_.u16_at(0, true), g_be = r_.u16_at(0, false);
-    auto plausible = [](u16 g) { return g <= 0x0008 && (g % 2 == 0); };
-    if (plausible(g_le) && !(g_le == 0 && plausible(g_be) && g_be != 0)) {
+    // Files start with group 0002 (meta) or 0008 (identification); command group 0000
+    // never appears in files, and zero bytes are more likely junk than a dataset.
+    auto plausible = [](u16 g) { return g >= 0x0002 && g <= 0x0008 && (g % 2 == 0); };
+    if (plausible(g_le)) {
       raw_little_ = true;
     } else if (plausible(g_be)) {
       raw_little_ = false;
@@ -302,7 +304,13 @@ class Walker {
                                      std::to_string(hd.length) + " bytes, " +
                                      std::to_string(r_.remaining(hd.value_offset)) + " left)");
     const u64 end = hd.value_offset + hd.length;
-    if (items && hd.vr == kVrSQ) walk_sequence(hd.value_offset, end, s, depth + 1, items);
+    // Defined-length sequences are checked at the item-header level only (cheap: one
+    // 8-byte header per item, contents skipped by length) so lying item lengths are caught.
+    if (hd.vr == kVrSQ) {
+      u32 n = 0;
+      walk_sequence(hd.value_offset, end, s, depth + 1, &n);
+      if (items) *items = n;
+    }
     return end;
   }
 

@@ -33,6 +33,9 @@ def _int_value(h: DicomHeader, key: str, path: str | None) -> int | None:
         return None
     if isinstance(v, list):
         v = v[0] if v else None
+    vr = h.vrs.get(key, "")
+    if vr not in ("US", "SS", "IS", ""):
+        raise DicomFormatError(f"{key} has VR {vr}, expected US", path, h.ranges[key][0])
     if isinstance(v, (bytes, str)) or v is None:
         raise DicomFormatError(f"{key} has VR {h.vrs.get(key, '?')}, not a number", path, h.ranges[key][0])
     return int(v)
