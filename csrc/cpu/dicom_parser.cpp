@@ -150,7 +150,12 @@ class Walker {
       }
       if (hd.length == kUndefined) bad_format(pos, "undefined length in file meta element " + tag_str(hd.tag));
       r_.need(hd.value_offset, hd.length, "a file meta element value");
-      if (hd.tag == kTransferSyntax) h_.transfer_syntax = trim_value(r_.data() + hd.value_offset, hd.length);
+      if (hd.tag == kTransferSyntax) {
+        h_.transfer_syntax = trim_value(r_.data() + hd.value_offset, hd.length);
+        for (char ch : h_.transfer_syntax)
+          if (!((ch >= '0' && ch <= '9') || ch == '.'))
+            bad_format(hd.value_offset, "(0002,0010) Transfer Syntax UID is not a UID (digits and dots)");
+      }
       record(hd, pos, false, 0);
       pos = hd.value_offset + hd.length;
     }

@@ -75,9 +75,9 @@ def decode_encapsulated(
         try:
             _frame_info(src, fopts)
             return decode(src, fopts), fopts
-        except DicomError:
+        except (DicomError, KeyboardInterrupt, SystemExit):
             raise
-        except Exception as exc:  # codec libraries raise anything on corrupt streams
+        except BaseException as exc:  # noqa: B036 - Rust codecs (pyo3) panic with a BaseException
             raise DicomFormatError(f"{name} could not decode frame {i}: {type(exc).__name__}", path) from None
 
     workers = threads if threads is not None else min(found, os.cpu_count() or 1)
