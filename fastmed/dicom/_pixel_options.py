@@ -13,8 +13,19 @@ from fastmed.errors import DicomFormatError, DicomUnsupportedError
 MAX_PIXEL_BYTES = 16 << 30
 
 PHOTOMETRICS = {
-    "MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", "RGB", "YBR_FULL", "YBR_FULL_422",
-    "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420", "YBR_PARTIAL_422", "HSV", "ARGB", "CMYK",
+    "MONOCHROME1",
+    "MONOCHROME2",
+    "PALETTE COLOR",
+    "RGB",
+    "YBR_FULL",
+    "YBR_FULL_422",
+    "YBR_ICT",
+    "YBR_RCT",
+    "YBR_PARTIAL_420",
+    "YBR_PARTIAL_422",
+    "HSV",
+    "ARGB",
+    "CMYK",
     "XYB",
 }
 
@@ -65,8 +76,11 @@ def pixel_options(h: DicomHeader, ts: str, path: str | None) -> dict[str, Any]:
         if iv is None:
             raise DicomFormatError(f"missing required element {label}", path)
         opts[opt] = iv
-    for opt, key in (("bits_stored", "BitsStored"), ("pixel_representation", "PixelRepresentation"),
-                     ("planar_configuration", "PlanarConfiguration")):
+    for opt, key in (
+        ("bits_stored", "BitsStored"),
+        ("pixel_representation", "PixelRepresentation"),
+        ("planar_configuration", "PlanarConfiguration"),
+    ):
         iv = _int_value(h, key, path)
         if iv is not None:
             opts[opt] = iv
@@ -85,7 +99,9 @@ def pixel_options(h: DicomHeader, ts: str, path: str | None) -> dict[str, Any]:
         if bs is None:
             raise DicomFormatError("missing required element (0028,0101) 'Bits Stored'", path)
         if not 1 <= bs <= ba:
-            raise DicomFormatError(f"(0028,0101) 'Bits Stored' of {bs} is invalid for Bits Allocated {ba}", path)
+            raise DicomFormatError(
+                f"(0028,0101) 'Bits Stored' of {bs} is invalid for Bits Allocated {ba}", path
+            )
         pr = opts.get("pixel_representation")
         if pr is None:
             raise DicomFormatError("missing required element (0028,0103) 'Pixel Representation'", path)
@@ -98,7 +114,9 @@ def pixel_options(h: DicomHeader, ts: str, path: str | None) -> dict[str, Any]:
         if not 0 < opts[key] <= 0xFFFF:
             raise DicomFormatError(f"{key} value {opts[key]} is out of range", path)
     if opts["number_of_frames"] < 1:
-        raise DicomFormatError(f"(0028,0008) 'Number of Frames' of {opts['number_of_frames']} is invalid", path)
+        raise DicomFormatError(
+            f"(0028,0008) 'Number of Frames' of {opts['number_of_frames']} is invalid", path
+        )
     if opts["photometric_interpretation"] not in PHOTOMETRICS:
         raise DicomFormatError("unknown (0028,0004) 'Photometric Interpretation'", path)
     spp = opts["samples_per_pixel"]
@@ -113,16 +131,18 @@ def pixel_options(h: DicomHeader, ts: str, path: str | None) -> dict[str, Any]:
     total = opts["rows"] * opts["columns"] * spp * opts["number_of_frames"] * max(ba, 8) // 8
     if total > MAX_PIXEL_BYTES:
         raise DicomFormatError(
-            f"declared image size ({opts['rows']}x{opts['columns']}x{spp}, {opts['number_of_frames']} frames, "
-            f"{ba} bits) is {total} bytes, over the {MAX_PIXEL_BYTES} byte limit",
+            f"declared image size ({opts['rows']}x{opts['columns']}x{spp}, "
+            f"{opts['number_of_frames']} frames, {ba} bits) is {total} bytes, "
+            f"over the {MAX_PIXEL_BYTES} byte limit",
             path,
         )
     return opts
 
 
 def pixel_dtype(opts: dict[str, Any], little_endian: bool) -> np.dtype:
-    """The dtype pydicom uses for these options (byte order of the dataset, as pydicom)."""
+    """Return the dtype pydicom uses for these options (the dataset's byte order, as pydicom)."""
     kw = opts["pixel_keyword"]
+    dt: np.dtype
     if kw == "FloatPixelData":
         dt = np.dtype("float32")
     elif kw == "DoubleFloatPixelData":

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import os
 import zlib
-from typing import Union
 
 from fastmed.errors import DicomFormatError, DicomUnsupportedError
 
-Source = Union[str, os.PathLike, bytes, bytearray, memoryview]
+Source = str | os.PathLike[str] | bytes | bytearray | memoryview
 
 # Inflated datasets larger than this are refused: a deflate bomb must not exhaust memory.
 MAX_INFLATED_BYTES = 4 << 30
 
 
 def is_path(src: object) -> bool:
-    """True when `src` names a file."""
+    """Return True when `src` names a file."""
     return isinstance(src, (str, os.PathLike))
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The whole file (directories give a DicomFormatError naming the path)."""
+    """Read the whole file (directories give a DicomFormatError naming the path)."""
     if os.path.isdir(path):
         raise DicomFormatError("is a directory, not a DICOM file", path, 0)
     with open(path, "rb") as f:

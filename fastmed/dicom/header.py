@@ -18,7 +18,7 @@ import numpy as np
 from fastmed._native import core
 from fastmed.dicom import tags as _tags
 from fastmed.dicom._native_errors import as_error, raise_native
-from fastmed.dicom._source import Source, inflate, is_path, read_bytes
+from fastmed.dicom._source import Source, inflate, read_bytes
 from fastmed.errors import DicomError
 
 
@@ -119,7 +119,7 @@ class DicomHeader:
     inflated: bytes | None = field(default=None, repr=False)
 
     def get(self, key: str, default: Any = None) -> Any:
-        """The value of `key` (a keyword or "(GGGG,EEEE)"), or `default` when absent."""
+        """Return the value of `key` (a keyword or "(GGGG,EEEE)"), or `default` when absent."""
         v = self.values.get(key)
         return default if v is None else v
 
@@ -303,7 +303,7 @@ def _build(
 
 def _finish_deflated(
     res: dict[str, Any],
-    data: bytes | memoryview,
+    data: Any,
     pairs: list[tuple[int, str]],
     names: dict[int, str],
     path: str | None,
@@ -327,7 +327,9 @@ def _finish_deflated(
 
 
 def _path_str(src: object) -> str | None:
-    return os.fspath(src) if is_path(src) else None  # type: ignore[arg-type]
+    if isinstance(src, (str, os.PathLike)):
+        return str(os.fspath(src))
+    return None
 
 
 def read_header(
@@ -380,7 +382,7 @@ def parse_buffer(
     """:func:`read_header` on bytes already in memory; errors name `path`."""
     pairs, names = _tags.requests(tags)
     want_pixels = not stop_before_pixels
-    data = src if isinstance(src, (bytes, bytearray, memoryview)) else memoryview(src)
+    data: Any = src if isinstance(src, (bytes, bytearray, memoryview)) else memoryview(src)
     res = core.dicom_parse(data, pairs, want_pixels)
     if isinstance(res, tuple):
         raise_native(res, path)
@@ -415,15 +417,19 @@ def read_headers(
     """
     pairs, names = _tags.requests(tags)
     strs = [os.fspath(p) for p in paths]
-    results = core.dicom_parse_files(strs, pairs, not stop_before_pixels, 0 if threads is None else int(threads))
+    results = core.dicom_parse_files(
+        strs, pairs, not stop_before_pixels, 0 if threads is None else int(threads)
+    )
     out: list[DicomHeader | Exception] = []
-    for path, res in zip(strs, results):
+    for path, res in zip(strs, results, strict=True):
         if isinstance(res, tuple):
             out.append(as_error(res, path))
             continue
         if res["deflated"]:
             try:
-                out.append(_finish_deflated(res, read_bytes(path), pairs, names, path, not stop_before_pixels))
+                out.append(
+                    _finish_deflated(res, read_bytes(path), pairs, names, path, not stop_before_pixels)
+                )
             except (DicomError, OSError) as exc:
                 out.append(exc)
             continue

@@ -27,8 +27,7 @@ def check_length(px: PixelDataInfo, opts: dict[str, Any], path: str | None) -> N
         if actual != expected:
             cut = " (the file ends early)" if px.truncated else ""
             raise DicomTruncatedError(
-                f"pixel data is {actual} bytes, less than the {padded} bytes the image module "
-                f"declares{cut}",
+                f"pixel data is {actual} bytes, less than the {padded} bytes the image module declares{cut}",
                 path,
                 px.offset,
             )

@@ -9,7 +9,7 @@ import numpy as np
 
 from fastmed.dicom import _process
 from fastmed.dicom._pixel_options import pixel_options
-from fastmed.dicom._source import Source, is_path, read_bytes
+from fastmed.dicom._source import Source, read_bytes
 from fastmed.dicom.encapsulated import decode_encapsulated
 from fastmed.dicom.header import DicomHeader, parse_buffer
 from fastmed.dicom.native import check_length, decode_native
@@ -18,9 +18,18 @@ from fastmed.dicom.transfer_syntax import family, name
 from fastmed.errors import DicomFormatError, DicomUnsupportedError
 
 PIXEL_TAGS = (
-    "TransferSyntaxUID", "SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration",
-    "NumberOfFrames", "Rows", "Columns", "BitsAllocated", "BitsStored", "PixelRepresentation",
-    "RescaleIntercept", "RescaleSlope",
+    "TransferSyntaxUID",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "PlanarConfiguration",
+    "NumberOfFrames",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "RescaleIntercept",
+    "RescaleSlope",
 )
 
 
@@ -40,7 +49,9 @@ def _syntax(h: DicomHeader, path: str | None) -> str:
         return ts
     if fam not in ("native", ""):
         raise DicomFormatError(
-            f"transfer syntax {name(ts)} is compressed but the pixel data is not encapsulated", path, h.pixels.offset
+            f"transfer syntax {name(ts)} is compressed but the pixel data is not encapsulated",
+            path,
+            h.pixels.offset,
         )
     return ts
 
@@ -97,7 +108,7 @@ def read_pixels(src: Source, *, rescale: bool = False, threads: int | None = Non
     DicomTruncatedError, DicomFormatError, DicomUnsupportedError
         Bad or unsupported input, naming the file and the reason.
     """
-    path = os.fspath(src) if is_path(src) else None  # type: ignore[arg-type]
+    path = str(os.fspath(src)) if isinstance(src, (str, os.PathLike)) else None
     buf: Any = read_bytes(path) if path is not None else src
     h = parse_buffer(buf, PIXEL_TAGS, path)
     arr = decode_header_pixels(h, buf, path, threads)

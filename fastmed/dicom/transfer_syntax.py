@@ -26,7 +26,9 @@ NATIVE = frozenset({IMPLICIT_LE, EXPLICIT_LE, DEFLATED_LE, EXPLICIT_BE})
 FAMILIES: dict[str, frozenset[str]] = {
     "jpeg": frozenset({JPEG_BASELINE, JPEG_EXTENDED, JPEG_LOSSLESS, JPEG_LOSSLESS_SV1}),
     "jpegls": frozenset({JPEG_LS_LOSSLESS, JPEG_LS_NEAR_LOSSLESS}),
-    "j2k": frozenset({J2K_LOSSLESS, J2K, J2K_MC_LOSSLESS, J2K_MC, HTJ2K_LOSSLESS, HTJ2K_LOSSLESS_RPCL, HTJ2K}),
+    "j2k": frozenset(
+        {J2K_LOSSLESS, J2K, J2K_MC_LOSSLESS, J2K_MC, HTJ2K_LOSSLESS, HTJ2K_LOSSLESS_RPCL, HTJ2K}
+    ),
     "rle": frozenset({RLE_LOSSLESS}),
 }
 
@@ -63,5 +65,5 @@ def family(uid: str) -> str:
 
 
 def name(uid: str) -> str:
-    """A readable name of the transfer syntax (the UID itself when unknown)."""
+    """Return a readable name of the transfer syntax (the UID itself when unknown)."""
     return NAMES.get(uid, uid)

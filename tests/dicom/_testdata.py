@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-import os
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 
@@ -42,7 +41,7 @@ def label(p: Path) -> str:
     return p.name
 
 
-@lru_cache(maxsize=None)
+@cache
 def pydicom_read(path: str, force: bool):  # type: ignore[no-untyped-def]
     import pydicom
 
@@ -55,7 +54,7 @@ def has_pixels(ds) -> bool:  # type: ignore[no-untyped-def]
     return any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def pixel_bearing() -> tuple[Path, ...]:
     out = []
     for p in all_files():

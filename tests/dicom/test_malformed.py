@@ -42,65 +42,141 @@ def _pixel_start(data: bytes) -> int:
 CASES: dict[str, tuple[Callable[[], bytes], type[DicomError], str]] = {
     # name: (bytes, expected error, "header" or "pixels": which call must fail)
     "empty file": (lambda: b"", DicomFormatError, "header"),
-    "non-DICOM bytes": (lambda: b"%PDF-1.4 this is not a DICOM file at all\n" * 10, DicomFormatError, "header"),
+    "non-DICOM bytes": (
+        lambda: b"%PDF-1.4 this is not a DICOM file at all\n" * 10,
+        DicomFormatError,
+        "header",
+    ),
     "truncated in preamble": (lambda: _valid()[:100], DicomFormatError, "header"),
     "truncated in meta group": (lambda: _valid()[:150], DicomTruncatedError, "header"),
-    "truncated in element header": (lambda: _valid()[: _seq_start(_valid()) + 5], DicomTruncatedError, "header"),
+    "truncated in element header": (
+        lambda: _valid()[: _seq_start(_valid()) + 5],
+        DicomTruncatedError,
+        "header",
+    ),
     "truncated in element value": (
-        lambda: _valid()[: _offset(_valid(), c.PHI[1].encode()) + 3], DicomTruncatedError, "header"),
+        lambda: _valid()[: _offset(_valid(), c.PHI[1].encode()) + 3],
+        DicomTruncatedError,
+        "header",
+    ),
     "truncated in sequence": (lambda: _valid()[: _seq_start(_valid()) + 14], DicomTruncatedError, "header"),
     "truncated in item": (lambda: _valid()[: _item_start(_valid()) + 20], DicomTruncatedError, "header"),
     "truncated in fragment": (
-        lambda: (c.meta("1.2.840.10008.1.2.4.50") + c.image_module() + c.encapsulated([b"\xff\xd8" + b"\0" * 40]))[:-30],
-        DicomTruncatedError, "header"),
+        lambda: (
+            c.meta("1.2.840.10008.1.2.4.50") + c.image_module() + c.encapsulated([b"\xff\xd8" + b"\0" * 40])
+        )[:-30],
+        DicomTruncatedError,
+        "header",
+    ),
     "truncated pixel data": (lambda: _valid()[:-7], DicomTruncatedError, "pixels"),
     "lying element length": (
         lambda: c.meta() + c.el(0x00100010, b"LO", b"SECRET^PATIENT", length=0xFFF0) + c.native_pixels(32),
-        DicomTruncatedError, "header"),
+        DicomTruncatedError,
+        "header",
+    ),
     "lying item length": (
-        lambda: c.meta() + c.image_module()
-        + c.undefined_seq(0x00081140, c.item(c.el(0x00081150, b"UI", c.uid("1.2.3")), length=4000)),
-        DicomTruncatedError, "header"),
+        lambda: (
+            c.meta()
+            + c.image_module()
+            + c.undefined_seq(0x00081140, c.item(c.el(0x00081150, b"UI", c.uid("1.2.3")), length=4000))
+        ),
+        DicomTruncatedError,
+        "header",
+    ),
     "item longer than its sequence": (
-        lambda: c.meta() + c.el(0x00081140, b"SQ", c.item(b"\0" * 16, length=16) + b"\0" * 8, length=16)
-        + c.image_module() + c.native_pixels(32),
-        DicomFormatError, "header"),
+        lambda: (
+            c.meta()
+            + c.el(0x00081140, b"SQ", c.item(b"\0" * 16, length=16) + b"\0" * 8, length=16)
+            + c.image_module()
+            + c.native_pixels(32)
+        ),
+        DicomFormatError,
+        "header",
+    ),
     "undefined length on OB": (
         lambda: c.meta() + struct.pack("<HH2sHI", 0x0009, 0x1001, b"OB", 0, 0xFFFFFFFF) + b"\0" * 16,
-        DicomFormatError, "header"),
+        DicomFormatError,
+        "header",
+    ),
     "undefined length fragment": (
-        lambda: c.meta("1.2.840.10008.1.2.4.50") + c.image_module()
-        + struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, 0xFFFFFFFF) + c.item(b"")
-        + struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF) + b"\0" * 16,
-        DicomFormatError, "header"),
+        lambda: (
+            c.meta("1.2.840.10008.1.2.4.50")
+            + c.image_module()
+            + struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, 0xFFFFFFFF)
+            + c.item(b"")
+            + struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
+            + b"\0" * 16
+        ),
+        DicomFormatError,
+        "header",
+    ),
     "basic offset table not a multiple of 4": (
-        lambda: c.meta("1.2.840.10008.1.2.4.50") + c.image_module() + c.encapsulated([b"\xff\xd8\xff\xd9"], bot=b"\0" * 6),
-        DicomFormatError, "header"),
+        lambda: (
+            c.meta("1.2.840.10008.1.2.4.50")
+            + c.image_module()
+            + c.encapsulated([b"\xff\xd8\xff\xd9"], bot=b"\0" * 6)
+        ),
+        DicomFormatError,
+        "header",
+    ),
     "item tag outside a sequence": (
-        lambda: c.meta() + c.item(b"\0" * 8) + c.image_module() + c.native_pixels(32), DicomFormatError, "header"),
+        lambda: c.meta() + c.item(b"\0" * 8) + c.image_module() + c.native_pixels(32),
+        DicomFormatError,
+        "header",
+    ),
     "nesting bomb": (
-        lambda: c.meta() + _nest(40) + c.image_module() + c.native_pixels(32), DicomFormatError, "header"),
+        lambda: c.meta() + _nest(40) + c.image_module() + c.native_pixels(32),
+        DicomFormatError,
+        "header",
+    ),
     "huge rows x columns": (
         lambda: c.meta() + c.image_module(65535, 65535, frames=100000) + c.native_pixels(32),
-        DicomFormatError, "pixels"),
+        DicomFormatError,
+        "pixels",
+    ),
     "fragment count != frames": (
-        lambda: c.meta("1.2.840.10008.1.2.4.50") + c.image_module(frames=3)
-        + c.encapsulated([b"\xff\xd8\0\0", b"\xff\xd8\0\0"]),
-        DicomFormatError, "pixels"),
+        lambda: (
+            c.meta("1.2.840.10008.1.2.4.50")
+            + c.image_module(frames=3)
+            + c.encapsulated([b"\xff\xd8\0\0", b"\xff\xd8\0\0"])
+        ),
+        DicomFormatError,
+        "pixels",
+    ),
     "pixel data shorter than declared": (
-        lambda: c.meta() + c.image_module(8, 8) + c.native_pixels(32), DicomTruncatedError, "pixels"),
+        lambda: c.meta() + c.image_module(8, 8) + c.native_pixels(32),
+        DicomTruncatedError,
+        "pixels",
+    ),
     "missing transfer syntax": (
-        lambda: c.meta(ts=None) + c.image_module() + c.native_pixels(32), DicomFormatError, "pixels"),
+        lambda: c.meta(ts=None) + c.image_module() + c.native_pixels(32),
+        DicomFormatError,
+        "pixels",
+    ),
     "wrong VR for Rows": (
-        lambda: c.meta() + c.image_module(rows_vr=b"DS") + c.native_pixels(32), DicomFormatError, "pixels"),
+        lambda: c.meta() + c.image_module(rows_vr=b"DS") + c.native_pixels(32),
+        DicomFormatError,
+        "pixels",
+    ),
     "unknown compressed transfer syntax": (
         lambda: c.meta("1.2.3.4.5.6.7") + c.image_module() + c.encapsulated([b"\0" * 8]),
-        DicomUnsupportedError, "pixels"),
+        DicomUnsupportedError,
+        "pixels",
+    ),
     "compressed syntax, native pixel data": (
-        lambda: c.meta("1.2.840.10008.1.2.4.50") + c.image_module() + c.native_pixels(32), DicomFormatError, "pixels"),
+        lambda: c.meta("1.2.840.10008.1.2.4.50") + c.image_module() + c.native_pixels(32),
+        DicomFormatError,
+        "pixels",
+    ),
     "corrupt JPEG stream": (
-        lambda: c.meta("1.2.840.10008.1.2.4.50") + c.image_module() + c.encapsulated([b"\xff\xd8" + b"\x13" * 30 + b"\xff\xd9"]),
-        DicomFormatError, "pixels"),
+        lambda: (
+            c.meta("1.2.840.10008.1.2.4.50")
+            + c.image_module()
+            + c.encapsulated([b"\xff\xd8" + b"\x13" * 30 + b"\xff\xd9"])
+        ),
+        DicomFormatError,
+        "pixels",
+    ),
     "no pixel data": (lambda: c.meta() + c.image_module(), DicomFormatError, "pixels"),
 }
 
@@ -181,7 +257,7 @@ def test_directory_of_mixed_junk(tmp_path: Path) -> None:
     paths = sorted(tmp_path.iterdir())
     results = read_headers(paths, threads=2)
     assert len(results) == len(paths)
-    by_name = {p.name: r for p, r in zip(paths, results)}
+    by_name = {p.name: r for p, r in zip(paths, results, strict=True)}
     assert not isinstance(by_name["good.dcm"], Exception)
     for name in ("empty.dcm", "text.txt", "cut.dcm", "zeros.bin", "sub"):
         err = by_name[name]

@@ -91,7 +91,7 @@ def test_header_matches_pydicom(path) -> None:  # type: ignore[no-untyped-def]
 def test_batch_equals_single() -> None:
     paths = list(FILES[:40])
     batch = read_headers(paths, threads=2)
-    for p, b in zip(paths, batch):
+    for p, b in zip(paths, batch, strict=True):
         assert not isinstance(b, Exception)
         assert b.values == read_header(p).values
 
@@ -115,7 +115,9 @@ def test_rescale_matches_formula() -> None:
     assert np.array_equal(out.astype(np.float64), expected)
 
 
-@pytest.mark.parametrize("slope,intercept,dtype", [(1, -1024, np.int16), (0.5, 0, np.float32), (1, 40000, np.float32)])
+@pytest.mark.parametrize(
+    "slope,intercept,dtype", [(1, -1024, np.int16), (0.5, 0, np.float32), (1, 40000, np.float32)]
+)
 def test_rescale_dtype_rule(slope: float, intercept: float, dtype: type) -> None:
     from fastmed.dicom.rescale import apply_rescale
 

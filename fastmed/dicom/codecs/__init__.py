@@ -42,7 +42,7 @@ def backends(ts: str) -> list[Backend]:
 
 
 def get_decoder(ts: str, path: str | None = None) -> Backend:
-    """The first available backend for `ts`.
+    """Return the first available backend for `ts`.
 
     Raises
     ------
@@ -60,6 +60,4 @@ def get_decoder(ts: str, path: str | None = None) -> Backend:
             _CACHE[ts] = backend
             return backend
     names = ", ".join(b[0] for b in cands)
-    raise DicomUnsupportedError(
-        f"no installed library decodes {name(ts)} (install one of: {names})", path
-    )
+    raise DicomUnsupportedError(f"no installed library decodes {name(ts)} (install one of: {names})", path)

@@ -34,9 +34,11 @@ def decode(src: bytes, opts: dict[str, Any]) -> bytes | bytearray:
 
     ts = opts["transfer_syntax_uid"]
     if ts in FAMILIES["jpeg"]:
-        arr = imagecodecs.jpeg_decode(src, colorspace="YCbCr", outcolorspace="YCbCr") \
-            if opts.get("samples_per_pixel") == 3 and "YBR" in str(opts.get("photometric_interpretation")) \
+        arr = (
+            imagecodecs.jpeg_decode(src, colorspace="YCbCr", outcolorspace="YCbCr")
+            if opts.get("samples_per_pixel") == 3 and "YBR" in str(opts.get("photometric_interpretation"))
             else imagecodecs.jpeg_decode(src)
+        )
     elif ts in FAMILIES["jpegls"]:
         arr = imagecodecs.jpegls_decode(src)
         opts["planar_configuration"] = 0

@@ -37,7 +37,7 @@ def decode(src: bytes, opts: dict[str, Any]) -> bytes | bytearray:
     ts = opts["transfer_syntax_uid"]
     plugins = _decoders()[ts]
     func = plugins[sorted(plugins)[0]]
-    frame = func(src, version=2, **opts)
+    frame: bytes | bytearray = func(src, version=2, **opts)
     if ts in FAMILIES["rle"]:
         opts["planar_configuration"] = 1  # pylibjpeg-rle gives planar output
     elif ts in FAMILIES["j2k"]:
@@ -51,4 +51,4 @@ def decode(src: bytes, opts: dict[str, Any]) -> bytes | bytearray:
         bits = _container_bits(int(opts.get("jls_precision", opts["bits_stored"])))
         if bits and bits <= 16:
             opts["bits_allocated"] = bits
-    return frame  # type: ignore[no-any-return]
+    return frame
