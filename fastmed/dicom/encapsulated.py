@@ -1,0 +1,115 @@
+"""Compressed frames -> 1D array: frames decoded in threads by the codec plugins.
+
+Each frame gets its own copy of the pixel options, which the codec (and the frame's
+codestream parameters) may change as pydicom's runner changes them; the options of
+the last frame describe the array afterwards, as in pydicom.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from fastmed.dicom._pixel_options import frame_length_bytes, pixel_dtype
+from fastmed.dicom.codecs import get_decoder
+from fastmed.dicom.header import PixelDataInfo
+from fastmed.dicom.transfer_syntax import FAMILIES, JPEG_BASELINE
+from fastmed.errors import DicomError, DicomFormatError
+
+_RGB_IDS = ([82, 71, 66], [114, 103, 98])
+
+
+def _conform_colorspace(opts: dict[str, Any], info: dict[str, Any]) -> None:
+    # pydicom's DecodeRunner._conform_jpg_colorspace: trust the codestream's component
+    # IDs ("RGB") and JFIF marker (YCbCr) over a contradicting Photometric Interpretation.
+    if opts["samples_per_pixel"] != 3:
+        return
+    pi = opts["photometric_interpretation"]
+    if info.get("component_ids", None) in _RGB_IDS and pi != "RGB":
+        opts["photometric_interpretation"] = "RGB"
+        return
+    cs = "YBR_FULL_422" if opts["transfer_syntax_uid"] == JPEG_BASELINE else "YBR_FULL"
+    for marker in info.get("app", {}).values():
+        if marker.startswith(b"JFIF") and "YBR" not in pi:
+            opts["photometric_interpretation"] = cs
+            return
+
+
+def _frame_info(src: bytes, opts: dict[str, Any]) -> None:
+    from pydicom.pixels.utils import _get_jpg_parameters, get_j2k_parameters
+
+    ts = opts["transfer_syntax_uid"]
+    if ts in FAMILIES["j2k"]:
+        j2k = get_j2k_parameters(src)
+        opts["j2k_is_signed"] = j2k.get("is_signed", opts["pixel_representation"])
+        opts["j2k_precision"] = j2k.get("precision", opts["bits_stored"])
+    elif ts in FAMILIES["jpegls"]:
+        info = _get_jpg_parameters(src)
+        opts["jls_precision"] = info.get("precision", opts["bits_stored"])
+        _conform_colorspace(opts, info)
+    elif ts in FAMILIES["jpeg"]:
+        _conform_colorspace(opts, _get_jpg_parameters(src))
+
+
+def decode_encapsulated(
+    buf: Any, px: PixelDataInfo, opts: dict[str, Any], path: str | None, threads: int | None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Decode every frame; returns the 1D array and the options describing it."""
+    if px.frame_note:
+        raise DicomFormatError(px.frame_note, path, px.offset)
+    nframes = opts["number_of_frames"]
+    found = px.frames_found
+    if found < nframes:
+        raise DicomFormatError(
+            f"encapsulated pixel data holds {found} frames but Number of Frames is {nframes}", path, px.offset
+        )
+    name, _, decode = get_decoder(opts["transfer_syntax_uid"], path)
+    mv = memoryview(buf)
+
+    def one(i: int) -> tuple[bytes | bytearray, dict[str, Any]]:
+        fopts = dict(opts)
+        src = b"".join(bytes(mv[o : o + n]) for o, n in px.frame_pieces(i).tolist())
+        try:
+            _frame_info(src, fopts)
+            return decode(src, fopts), fopts
+        except (DicomError, KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: B036 - Rust codecs (pyo3) panic with a BaseException
+            raise DicomFormatError(f"{name} could not decode frame {i}: {type(exc).__name__}", path) from None
+
+    workers = threads if threads is not None else min(found, os.cpu_count() or 1)
+    if found > 1 and workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            results = list(ex.map(one, range(found)))
+    else:
+        results = [one(i) for i in range(found)]
+
+    ppf = opts["rows"] * opts["columns"] * opts["samples_per_pixel"]
+    out_dtype = pixel_dtype(opts, True)
+    arr = np.empty(ppf * nframes, dtype=out_dtype)
+    last = opts
+    for i in range(nframes):
+        frame, fopts = results[i]
+        values = np.frombuffer(frame, dtype=pixel_dtype(fopts, True))
+        if values.size != ppf:
+            raise DicomFormatError(
+                f"frame {i} decoded to {values.size} samples, the image module declares {ppf}", path
+            )
+        arr[i * ppf : (i + 1) * ppf] = values
+        last = fopts
+    # Frames beyond Number of Frames are kept when they decode to a whole frame (pydicom's
+    # allow_excess_frames default).
+    excess = []
+    for frame, fopts in results[nframes:]:
+        if len(frame) == frame_length_bytes(fopts, encapsulated=True):
+            excess.append(np.frombuffer(frame, dtype=pixel_dtype(fopts, True)))
+            last = fopts
+    final = dict(last)
+    final["bits_allocated"] = opts["bits_allocated"]
+    if excess:
+        arr = np.concatenate([arr, *excess])
+        final["number_of_frames"] = nframes + len(excess)
+    return arr, final
