@@ -99,9 +99,7 @@ def pixel_options(h: DicomHeader, ts: str, path: str | None) -> dict[str, Any]:
         if bs is None:
             raise DicomFormatError("missing required element (0028,0101) 'Bits Stored'", path)
         if not 1 <= bs <= ba:
-            raise DicomFormatError(
-                f"(0028,0101) 'Bits Stored' of {bs} is invalid for Bits Allocated {ba}", path
-            )
+            raise DicomFormatError(f"(0028,0101) 'Bits Stored' of {bs} is invalid for Bits Allocated {ba}", path)
         pr = opts.get("pixel_representation")
         if pr is None:
             raise DicomFormatError("missing required element (0028,0103) 'Pixel Representation'", path)
@@ -114,9 +112,7 @@ def pixel_options(h: DicomHeader, ts: str, path: str | None) -> dict[str, Any]:
         if not 0 < opts[key] <= 0xFFFF:
             raise DicomFormatError(f"{key} value {opts[key]} is out of range", path)
     if opts["number_of_frames"] < 1:
-        raise DicomFormatError(
-            f"(0028,0008) 'Number of Frames' of {opts['number_of_frames']} is invalid", path
-        )
+        raise DicomFormatError(f"(0028,0008) 'Number of Frames' of {opts['number_of_frames']} is invalid", path)
     if opts["photometric_interpretation"] not in PHOTOMETRICS:
         raise DicomFormatError("unknown (0028,0004) 'Photometric Interpretation'", path)
     spp = opts["samples_per_pixel"]

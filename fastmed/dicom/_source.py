@@ -38,7 +38,5 @@ def inflate(data: bytes | memoryview, offset: int, path: str | os.PathLike[str] 
     except zlib.error as exc:
         raise DicomFormatError(f"deflated dataset is corrupt ({exc})", path, offset) from None
     if d.unconsumed_tail:
-        raise DicomUnsupportedError(
-            f"deflated dataset inflates to more than {MAX_INFLATED_BYTES} bytes", path, offset
-        )
+        raise DicomUnsupportedError(f"deflated dataset inflates to more than {MAX_INFLATED_BYTES} bytes", path, offset)
     return out

@@ -95,9 +95,7 @@ def decode_encapsulated(
         frame, fopts = results[i]
         values = np.frombuffer(frame, dtype=pixel_dtype(fopts, True))
         if values.size != ppf:
-            raise DicomFormatError(
-                f"frame {i} decoded to {values.size} samples, the image module declares {ppf}", path
-            )
+            raise DicomFormatError(f"frame {i} decoded to {values.size} samples, the image module declares {ppf}", path)
         arr[i * ppf : (i + 1) * ppf] = values
         last = fopts
     # Frames beyond Number of Frames are kept when they decode to a whole frame (pydicom's

@@ -271,9 +271,7 @@ def _pixels(d: dict[str, Any] | None) -> PixelDataInfo | None:
     )
 
 
-def _build(
-    res: dict[str, Any], names: dict[int, str], path: str | None, inflated: bytes | None = None
-) -> DicomHeader:
+def _build(res: dict[str, Any], names: dict[int, str], path: str | None, inflated: bytes | None = None) -> DicomHeader:
     values: dict[str, Any] = {}
     vrs: dict[str, str] = {}
     ranges: dict[str, tuple[int, int]] = {}
@@ -417,9 +415,7 @@ def read_headers(
     """
     pairs, names = _tags.requests(tags)
     strs = [os.fspath(p) for p in paths]
-    results = core.dicom_parse_files(
-        strs, pairs, not stop_before_pixels, 0 if threads is None else int(threads)
-    )
+    results = core.dicom_parse_files(strs, pairs, not stop_before_pixels, 0 if threads is None else int(threads))
     out: list[DicomHeader | Exception] = []
     for path, res in zip(strs, results, strict=True):
         if isinstance(res, tuple):
@@ -427,9 +423,7 @@ def read_headers(
             continue
         if res["deflated"]:
             try:
-                out.append(
-                    _finish_deflated(res, read_bytes(path), pairs, names, path, not stop_before_pixels)
-                )
+                out.append(_finish_deflated(res, read_bytes(path), pairs, names, path, not stop_before_pixels))
             except (DicomError, OSError) as exc:
                 out.append(exc)
             continue

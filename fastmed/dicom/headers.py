@@ -1,13 +1,73 @@
-"""The header reader index and series assembly use: file -> SliceInfo records."""
+"""The header reader index and series assembly use: file -> SliceInfo records (native parser)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from fastmed.dicom.header import DicomHeader, read_header, read_headers
 from fastmed.dicom.slice_info import SliceInfo, slice_infos_from_dataset
 from fastmed.errors import DicomError
 
 
-def read_slice_infos(path: str) -> list[SliceInfo]:
-    """Read the grouping and geometry facts of one file (one record per frame when enhanced)."""
+def is_not_dicom(exc: DicomError) -> bool:
+    """True when the bytes are not DICOM at all (a report, a label file), not a broken DICOM file."""
+    return exc.reason.startswith("not DICOM") or exc.reason == "empty file"
+
+
+def _first(v: Any) -> Any:
+    return v[0] if isinstance(v, list) else v
+
+
+def _opt_float(v: Any) -> float | None:
+    v = _first(v)
+    try:
+        return None if v is None or v == "" else float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _opt_int(v: Any) -> int | None:
+    f = _opt_float(v)
+    return None if f is None else int(f)
+
+
+def slice_infos_from_header(h: DicomHeader, path: str) -> list[SliceInfo]:
+    """SliceInfo records of a natively parsed header.
+
+    Enhanced multi-frame images keep per-frame geometry in nested functional groups, which
+    the native parser skips: those few files are re-read with pydicom.
+    """
+    if h.is_multiframe_enhanced:
+        return _pydicom_infos(path)
+    image_type = h.get("ImageType", ())
+    if isinstance(image_type, str):
+        image_type = image_type.split("\\")
+    return [
+        SliceInfo(
+            path=path,
+            series_uid=h.series_instance_uid,
+            rows=h.rows or 0,
+            columns=h.columns or 0,
+            pixel_spacing=h.pixel_spacing,  # type: ignore[arg-type]
+            orientation=h.image_orientation,  # type: ignore[arg-type]
+            position=h.image_position,  # type: ignore[arg-type]
+            frames=h.number_of_frames,
+            rescale_slope=h.rescale_slope,
+            rescale_intercept=h.rescale_intercept,
+            instance_number=_opt_int(h.get("InstanceNumber")),
+            acquisition_number=_opt_int(h.get("AcquisitionNumber")),
+            image_type=tuple(str(t) for t in image_type),
+            modality=h.modality,
+            transfer_syntax=h.transfer_syntax,
+            slice_thickness=h.slice_thickness,
+            gantry_tilt=_opt_float(h.get("GantryDetectorTilt")),
+            samples_per_pixel=h.samples_per_pixel,
+        )
+    ]
+
+
+def _pydicom_infos(path: str) -> list[SliceInfo]:
     import struct
 
     import pydicom
@@ -16,7 +76,26 @@ def read_slice_infos(path: str) -> list[SliceInfo]:
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
     except InvalidDicomError as exc:
-        raise DicomError("not a DICOM file", path) from exc
+        raise DicomError("not DICOM (pydicom)", path) from exc
     except (ValueError, EOFError, KeyError, TypeError, struct.error) as exc:
         raise DicomError(f"unreadable header ({type(exc).__name__})", path) from exc
     return slice_infos_from_dataset(ds, path)
+
+
+def read_slice_infos(path: str) -> list[SliceInfo]:
+    """Read the grouping and geometry facts of one file (one record per frame when enhanced)."""
+    return slice_infos_from_header(read_header(path, stop_before_pixels=True), path)
+
+
+def read_slice_infos_many(paths: Sequence[str], threads: int | None = None) -> list[list[SliceInfo] | Exception]:
+    """Like :func:`read_slice_infos` for many files in one native batch; failures are returned, not raised."""
+    out: list[list[SliceInfo] | Exception] = []
+    for path, h in zip(paths, read_headers(paths, threads=threads, stop_before_pixels=True), strict=True):
+        if isinstance(h, Exception):
+            out.append(h)
+            continue
+        try:
+            out.append(slice_infos_from_header(h, path))
+        except DicomError as exc:
+            out.append(exc)
+    return out

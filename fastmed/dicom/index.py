@@ -21,6 +21,7 @@ from fastmed.errors import DicomError
 from fastmed.privacy import keyed_id
 
 HeaderReader = Callable[[str], list[SliceInfo]]
+CHUNK = 512  # files per native batch (progress granularity)
 
 
 def default_cache_dir() -> Path:
@@ -73,9 +74,13 @@ def _save_cache(path: Path, records: dict[str, tuple[int, int, str]]) -> None:
     os.replace(tmp, path)
 
 
-def _record(infos: list[SliceInfo] | DicomError) -> str:
+def _record(infos: list[SliceInfo] | Exception) -> str:
     if isinstance(infos, DicomError):
         return json.dumps({"error": infos.reason})
+    if isinstance(infos, OSError):
+        return json.dumps({"error": f"unreadable ({infos.strerror or type(infos).__name__})"})
+    if isinstance(infos, Exception):
+        return json.dumps({"error": f"unreadable ({type(infos).__name__})"})
     # Only the keyed id of the series is kept on disk, never the raw UID.
     return json.dumps({"slices": [dict(dataclasses.asdict(s), series_uid=keyed_id(s.series_uid)) for s in infos]})
 
@@ -124,7 +129,7 @@ def index(
         One row per series (keyed ids, relative paths in slice order, shape, spacing, validity,
         problems) and the rejected files with their reasons.
     """
-    from fastmed.dicom.headers import read_slice_infos
+    from fastmed.dicom.headers import read_slice_infos, read_slice_infos_many
 
     rootp = Path(root).resolve()
     if not rootp.is_dir():
@@ -142,24 +147,33 @@ def index(
 
     todo = [(rel, size, mtime) for rel, size, mtime in files if old.get(rel, (None, None))[:2] != (size, mtime)]
 
-    def read(rel: str) -> list[SliceInfo] | DicomError:
+    def read_one(rel: str) -> list[SliceInfo] | Exception:
         try:
             return reader(str(rootp / rel))
-        except DicomError as exc:
+        except (DicomError, OSError) as exc:
             return exc
-        except OSError as exc:
-            return DicomError(f"unreadable ({exc.strerror or type(exc).__name__})", str(rootp / rel))
 
     workers = threads or min(8, os.cpu_count() or 1)
+    rels = [t[0] for t in todo]
+    chunks = [rels[i : i + CHUNK] for i in range(0, len(rels), CHUNK)]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(rels), desc="index", unit="file")
     fresh: dict[str, str] = {}
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        results = pool.map(read, [t[0] for t in todo])
-        if progress:
-            from tqdm import tqdm
-
-            results = tqdm(results, total=len(todo), desc="index", unit="file")
-        for (rel, _, _), res in zip(todo, results, strict=True):
-            fresh[rel] = _record(res)
+        for chunk in chunks:
+            if header_reader is None:  # one native batch: the parse runs in the C++ pool, GIL released
+                got = read_slice_infos_many([str(rootp / r) for r in chunk], threads=workers)
+            else:
+                got = list(pool.map(read_one, chunk))
+            for rel, res in zip(chunk, got, strict=True):
+                fresh[rel] = _record(res)
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
     records = {rel: (size, mtime, fresh.get(rel) or old[rel][2]) for rel, size, mtime in files}
     if cache_path:
         _save_cache(cache_path, records)

@@ -56,9 +56,7 @@ def _syntax(h: DicomHeader, path: str | None) -> str:
     return ts
 
 
-def decode_header_pixels(
-    h: DicomHeader, buf: Any, path: str | None, threads: int | None = None
-) -> np.ndarray:
+def decode_header_pixels(h: DicomHeader, buf: Any, path: str | None, threads: int | None = None) -> np.ndarray:
     """Decode the pixels that `h` locates in `buf` (the bytes `h` was parsed from).
 
     Used by :func:`read_pixels` and by callers that parsed the header already.

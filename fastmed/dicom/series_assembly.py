@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from fastmed.dicom.headers import read_slice_infos
+from fastmed.dicom.headers import is_not_dicom, read_slice_infos_many
 from fastmed.dicom.series_geometry import StackGeometry, analyse_stack, rescale_problem, split_stacks
 from fastmed.dicom.slice_info import SliceInfo
 from fastmed.errors import DicomError, SeriesError
@@ -24,12 +24,9 @@ PixelReader = Callable[[str], npt.NDArray[Any]]
 
 
 def _default_pixel_reader(path: str) -> npt.NDArray[Any]:
-    import pydicom
+    from fastmed.dicom.pixels import read_pixels
 
-    try:
-        return np.asarray(pydicom.dcmread(path).pixel_array)
-    except Exception as exc:  # any decoder failure becomes a named DicomError
-        raise DicomError(f"pixel data could not be decoded ({type(exc).__name__})", path) from exc
+    return read_pixels(path, threads=1)
 
 
 def _list_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -92,23 +89,29 @@ def read_series(
     """
     if on_irregular not in ("raise", "allow", "resample"):
         raise ValueError(f"on_irregular must be 'raise', 'allow' or 'resample', got {on_irregular!r}")
-    read_header = header_reader or read_slice_infos
     files = _list_files(source)
+    walked = isinstance(source, (str, os.PathLike)) and Path(source).is_dir()
     if not files:
-        raise SeriesError(["no files found"], where=str(source) if isinstance(source, (str, os.PathLike)) else "series")
+        raise SeriesError(["no files found"], where=_where(source))
+    headers: list[list[SliceInfo] | Exception]
+    if header_reader is None:
+        headers = read_slice_infos_many(files, threads=threads)
+    else:
 
-    def safe_header(path: str) -> list[SliceInfo] | DicomError:
-        try:
-            return read_header(path)
-        except DicomError as exc:
-            return exc
+        def safe_header(path: str) -> list[SliceInfo] | Exception:
+            try:
+                return header_reader(path)
+            except DicomError as exc:
+                return exc
 
-    headers = _map(safe_header, files, threads)
+        headers = _map(safe_header, files, threads)
     infos: list[SliceInfo] = []
     skipped = 0
-    for path, h in zip(files, headers, strict=True):
-        if isinstance(h, DicomError):
-            if Path(path).name.upper() == "DICOMDIR" or h.reason == "not a DICOM file":
+    for h in headers:
+        if isinstance(h, Exception):
+            # Inside a walked folder, files that are not DICOM at all (reports, labels) are skipped
+            # and counted; a broken DICOM file, or any file the caller named, is an error.
+            if walked and isinstance(h, DicomError) and is_not_dicom(h):
                 skipped += 1
                 continue
             raise h
