@@ -7,6 +7,7 @@ errors, manifests and cache paths but is not a secret.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -32,5 +33,10 @@ def keyed_id(*parts: str, key: bytes | None = None, length: int = 16) -> str:
     length
         Hex characters kept (16 = 64 bits).
     """
-    msg = "\x1f".join(parts).encode()
-    return hmac.new(key if key is not None else id_key(), msg, hashlib.sha256).hexdigest()[:length]
+    return _keyed_id(parts, key if key is not None else id_key(), length)
+
+
+@functools.lru_cache(maxsize=65536)
+def _keyed_id(parts: tuple[str, ...], key: bytes, length: int) -> str:
+    # Cached: an index hashes the same series UID once per slice.
+    return hmac.new(key, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()[:length]

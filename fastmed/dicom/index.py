@@ -31,15 +31,17 @@ def default_cache_dir() -> Path:
 
 def _walk(root: Path) -> list[tuple[str, int, int]]:
     out = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    base = str(root)
+    for dirpath, dirnames, filenames in os.walk(base):
         dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, base)
         for name in sorted(filenames):
-            p = Path(dirpath) / name
             try:
-                st = p.stat()
+                st = os.stat(os.path.join(dirpath, name))
             except OSError:
                 continue
-            out.append((str(p.relative_to(root)), st.st_size, st.st_mtime_ns))
+            rel = name if rel_dir == "." else os.path.join(rel_dir, name)
+            out.append((rel, st.st_size, st.st_mtime_ns))
     return out
 
 
@@ -74,18 +76,27 @@ def _save_cache(path: Path, records: dict[str, tuple[int, int, str]]) -> None:
     os.replace(tmp, path)
 
 
-def _record(infos: list[SliceInfo] | Exception) -> str:
+Parsed = list[SliceInfo] | str  # slices with keyed series ids, or the reason the file was rejected
+
+
+def _parsed(infos: list[SliceInfo] | Exception) -> Parsed:
+    """Keep only the keyed id of the series (never the raw UID), or the rejection reason."""
     if isinstance(infos, DicomError):
-        return json.dumps({"error": infos.reason})
+        return infos.reason
     if isinstance(infos, OSError):
-        return json.dumps({"error": f"unreadable ({infos.strerror or type(infos).__name__})"})
+        return f"unreadable ({infos.strerror or type(infos).__name__})"
     if isinstance(infos, Exception):
-        return json.dumps({"error": f"unreadable ({type(infos).__name__})"})
-    # Only the keyed id of the series is kept on disk, never the raw UID.
-    return json.dumps({"slices": [dict(dataclasses.asdict(s), series_uid=keyed_id(s.series_uid)) for s in infos]})
+        return f"unreadable ({type(infos).__name__})"
+    return [dataclasses.replace(s, series_uid=keyed_id(s.series_uid)) for s in infos]
 
 
-def _from_record(record: str, root: Path, rel: str) -> list[SliceInfo] | str:
+def _to_record(parsed: Parsed) -> str:
+    if isinstance(parsed, str):
+        return json.dumps({"error": parsed})
+    return json.dumps({"slices": [dataclasses.asdict(s) for s in parsed]})
+
+
+def _from_record(record: str, root: Path, rel: str) -> Parsed:
     data: dict[str, Any] = json.loads(record)
     if "error" in data:
         return str(data["error"])
@@ -161,30 +172,33 @@ def index(
         from tqdm import tqdm
 
         bar = tqdm(total=len(rels), desc="index", unit="file")
-    fresh: dict[str, str] = {}
+    fresh: dict[str, Parsed] = {}
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for chunk in chunks:
             if header_reader is None:  # one native batch: the parse runs in the C++ pool, GIL released
-                got = read_slice_infos_many([str(rootp / r) for r in chunk], threads=workers)
+                got = read_slice_infos_many([os.path.join(rootp, r) for r in chunk], threads=workers)
             else:
                 got = list(pool.map(read_one, chunk))
             for rel, res in zip(chunk, got, strict=True):
-                fresh[rel] = _record(res)
+                fresh[rel] = _parsed(res)
             if bar is not None:
                 bar.update(len(chunk))
     if bar is not None:
         bar.close()
-    records = {rel: (size, mtime, fresh.get(rel) or old[rel][2]) for rel, size, mtime in files}
-    if cache_path:
+    parsed = {rel: fresh[rel] if rel in fresh else _from_record(old[rel][2], rootp, rel) for rel, _, _ in files}
+    if cache_path and (fresh or len(old) != len(files)):
+        records = {
+            rel: (size, mtime, _to_record(fresh[rel]) if rel in fresh else old[rel][2]) for rel, size, mtime in files
+        }
         _save_cache(cache_path, records)
-    return _build_manifest(rootp, records)
+    return _build_manifest(rootp, parsed)
 
 
-def _build_manifest(root: Path, records: dict[str, tuple[int, int, str]]) -> Manifest:
+def _build_manifest(root: Path, parsed_files: dict[str, Parsed]) -> Manifest:
     rejected: dict[str, str] = {}
     by_series: dict[str, list[SliceInfo]] = {}
-    for rel in sorted(records):
-        parsed = _from_record(records[rel][2], root, rel)
+    for rel in sorted(parsed_files):
+        parsed = parsed_files[rel]
         if isinstance(parsed, str):
             rejected[rel] = parsed
             continue
@@ -207,7 +221,7 @@ def _row(root: Path, series_id: str, slices: list[SliceInfo]) -> ManifestRow:
         problems.append(rp)
     files: list[str] = []
     for s in geo.slices:
-        rel = str(Path(s.path).relative_to(root))
+        rel = os.path.relpath(s.path, root)
         if not files or files[-1] != rel:
             files.append(rel)
     first = geo.slices[0]

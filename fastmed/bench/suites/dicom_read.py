@@ -60,6 +60,11 @@ def _series_files(root: Path) -> list[str]:
     return sorted(str(p) for p in root.rglob("*.dcm"))
 
 
+def _axial_series(root: Path) -> Path:
+    """The first (axial CT) series folder of a one-study archive."""
+    return root / "study_000" / "series_000"
+
+
 def _pydicom_series(files: list[str], threads: int) -> Callable[[], np.ndarray]:
     import pydicom
 
@@ -170,7 +175,7 @@ def dicom_suite(size: str = "small", threads: tuple[int, ...] = (1, 2)) -> list[
             )
         )
         for syntax in SYNTAXES:
-            root = _archive(size, syntax)
+            root = _axial_series(_archive(size, syntax))
             files = _series_files(root)
             impls = [
                 Impl("fastmed", partial(read_series, root, threads=t), is_fastmed=True),
