@@ -100,8 +100,8 @@ def initial_region(spec: AugSpec) -> tuple[int, ...]:
     """nnU-Net's enlarged region: bounding box of the patch under any allowed rotation and scale.
 
     Checks every combination of extreme angles (the box is largest at an extreme) at the
-    largest scale, then adds the elastic displacement and one voxel of interpolation margin
-    on each side.
+    largest scale, then adds the elastic displacement (if any) and one voxel of interpolation
+    margin on each side.
     """
     half = np.asarray(spec.patch, np.float64) / 2.0
     corners = np.array(list(itertools.product(*[(-h, h) for h in half])))
@@ -110,7 +110,8 @@ def initial_region(spec: AugSpec) -> tuple[int, ...]:
     for signs in itertools.product((-1.0, 1.0), repeat=n_angles):
         m = rotation(np.asarray(signs) * spec.radians) * spec.scale[1]
         extent = np.maximum(extent, np.abs(corners @ m.T).max(axis=0))
-    return tuple(int(math.ceil(2 * (e + spec.elastic_max_mm + 1))) for e in extent)
+    margin = spec.elastic_max_mm if spec.elastic else 0.0
+    return tuple(int(math.ceil(2 * (e + margin + 1))) for e in extent)
 
 
 def make_nnunet(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0) -> Callable[[], npt.NDArray[np.float32]]:

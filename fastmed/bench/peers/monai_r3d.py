@@ -60,7 +60,8 @@ def elastic_ranges(spec: AugSpec) -> dict[str, tuple[float, float]]:
     return {"sigma_range": (s_lo, s_hi), "magnitude_range": (mag / 2.0, mag)}
 
 
-def _wrap(pipeline: Any, vol: npt.NDArray[Any], threads: int) -> Callable[[], npt.NDArray[np.float32]]:
+def wrap(pipeline: Any, vol: npt.NDArray[Any], threads: int) -> Callable[[], npt.NDArray[np.float32]]:
+    """A call running ``pipeline`` on a shared torch view of ``vol`` at ``threads`` threads."""
     img = shared_tensor(vol)
 
     def call() -> npt.NDArray[np.float32]:
@@ -87,7 +88,7 @@ def make_eager(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0
     )
     pipeline = mt.Compose([elastic, *flips(spec), *intensity_ops(spec)])
     pipeline.set_random_state(seed=seed)
-    return _wrap(pipeline, vol, threads)
+    return wrap(pipeline, vol, threads)
 
 
 def make_lazy(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0) -> Callable[[], npt.NDArray[np.float32]]:
@@ -110,4 +111,4 @@ def make_lazy(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0)
     elastic = mt.Rand3DElastic(prob=1.0, mode="bilinear", padding_mode="zeros", **elastic_ranges(spec))
     pipeline = mt.Compose([*spatial, elastic, *intensity_ops(spec)], lazy=True)
     pipeline.set_random_state(seed=seed)
-    return _wrap(pipeline, vol, threads)
+    return wrap(pipeline, vol, threads)

@@ -1,3 +1,3 @@
 """Built-in benchmark suites; importing this module registers them."""
 
-from fastmed.bench.suites import rng  # noqa: F401
+from fastmed.bench.suites import augment_2d, augment_r3d, rng  # noqa: F401
