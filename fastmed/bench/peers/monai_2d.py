@@ -7,11 +7,12 @@ each axis, ``ScaleIntensityRange`` (window 0–4095 → [0, 1], clip), ``RandAdj
 (gamma 0.7–1.5) and ``RandGaussianNoise`` (std in [0, 0.05]). The resampler converts the
 whole uint16 image to float32 on each call (the peer's real cost, kept).
 
-Lazy (``monai-lazy``): ``Compose([RandFlip × 2, RandSpatialCrop, RandAffine], lazy=True)``
-fused into one resample, then the same intensity ops. The flips come first because MONAI
-1.6.1 fails (``mat1 and mat2 shapes cannot be multiplied (3x3 and 4x4)``) when a lazy 2D
-``RandFlip`` that does not fire follows another lazy op; flipping first is the same work. ``padding_mode="zeros"``, bilinear,
-MONAI's RandomState seeded once with ``set_random_state(seed)``.
+Lazy (``monai-lazy``): ``Compose([RandAxisFlip, RandSpatialCrop, RandAffine], lazy=True)``
+fused into one resample, then the same intensity ops. Deviation: ``RandAxisFlip(prob=0.75)``
+(one random axis) instead of one ``RandFlip`` per axis, because in MONAI 1.6.1 a lazy 2D
+``RandFlip`` that does not fire after another lazy op fails (``mat1 and mat2 shapes cannot
+be multiplied (3x3 and 4x4)``); a lazy flip is only a matrix, so the work is the same.
+``padding_mode="zeros"``, bilinear, MONAI's RandomState seeded once with ``set_random_state(seed)``.
 """
 
 from __future__ import annotations
@@ -49,10 +50,11 @@ def make_lazy(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0)
     """MONAI lazy 2D: crop + flips + ``RandAffine`` fused lazily, then intensity."""
     import monai.transforms as mt
 
-    # Flips first: in MONAI 1.6.1 a lazy 2D RandFlip that does not fire after another lazy
-    # op pushes a 4x4 identity onto 3x3 matrices and apply_pending fails; first it is fine.
+    # MONAI 1.6.1: a lazy 2D RandFlip that does not fire after another pending op pushes a
+    # 4x4 identity onto 3x3 matrices and apply_pending fails. RandAxisFlip does not; a lazy
+    # flip is only a matrix, so the resample costs the same either way.
     spatial = [
-        *flips(spec, lazy=True),
+        mt.RandAxisFlip(prob=0.75, lazy=True),
         mt.RandSpatialCrop(roi_size=spec.patch, random_size=False, lazy=True),
         mt.RandAffine(
             prob=1.0,
