@@ -13,7 +13,9 @@ import numpy as np
 import numpy.typing as npt
 
 
-def _ellipse(yy: npt.NDArray[np.float32], xx: npt.NDArray[np.float32], cy: float, cx: float, ry: float, rx: float) -> npt.NDArray[np.bool_]:
+def _ellipse(
+    yy: npt.NDArray[np.float32], xx: npt.NDArray[np.float32], cy: float, cx: float, ry: float, rx: float
+) -> npt.NDArray[np.bool_]:
     return np.asarray(((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0)
 
 

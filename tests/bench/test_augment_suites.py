@@ -90,7 +90,7 @@ def test_floor_gather_matches_scipy_map_coordinates(shape: tuple[int, int, int],
     _, spec = augment_r3d.spec_for("tiny")
     spec = type(spec)(**{**spec.__dict__, "patch": (6, 5, 7)})
     fn = floor_gather.make(vol, spec, threads=1)
-    for i in range(index + 1):
+    for _ in range(index + 1):
         out = fn()
     m, t = random_patch_map(spec, shape, 0, index)
     grid = np.indices(spec.patch, dtype=np.float64).reshape(3, -1)

@@ -50,7 +50,7 @@ def _pipeline(spec: AugSpec, random_crop: bool) -> Any:
 
     lo, hi = spec.window
 
-    class WindowTransform(ImageOnlyTransform):  # type: ignore[misc]
+    class WindowTransform(ImageOnlyTransform):
         """Clip to the window and scale it to [0, 1], in place on the float patch."""
 
         def _apply_to_image(self, img: torch.Tensor, **params: Any) -> torch.Tensor:
@@ -114,7 +114,9 @@ def initial_region(spec: AugSpec) -> tuple[int, ...]:
     return tuple(int(math.ceil(2 * (e + margin + 1))) for e in extent)
 
 
-def make_nnunet(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0) -> Callable[[], npt.NDArray[np.float32]]:
+def make_nnunet(
+    vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0
+) -> Callable[[], npt.NDArray[np.float32]]:
     """bgv2 fed like nnU-Net: int16 region crop around a random centre, then the same pipeline."""
     import torch
 
@@ -128,7 +130,7 @@ def make_nnunet(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 
         rng = KeyedRNG(seed, 0, next(counter))
         half = np.asarray(spec.patch) // 2
         hi = np.maximum(np.asarray(shape) - half, half + 1)
-        centre = np.array([rng.integers(int(a), int(b)) for a, b in zip(half, hi)])
+        centre = np.array([rng.integers(int(a), int(b)) for a, b in zip(half, hi, strict=True)])
         start = centre - np.asarray(region) // 2
         # Zero-padded cut: the region may reach past the volume near its borders.
         buf = torch.zeros((vol.shape[0], *region), dtype=torch.float32)
@@ -137,8 +139,10 @@ def make_nnunet(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 
         dst_lo = src_lo - start
         dst_hi = dst_lo + (src_hi - src_lo)
         if np.all(src_hi > src_lo):
-            src = vol[(slice(None), *[slice(a, b) for a, b in zip(src_lo, src_hi)])]
-            buf[(slice(None), *[slice(a, b) for a, b in zip(dst_lo, dst_hi)])] = shared_tensor(np.ascontiguousarray(src))
+            src = vol[(slice(None), *[slice(a, b) for a, b in zip(src_lo, src_hi, strict=True)])]
+            buf[(slice(None), *[slice(a, b) for a, b in zip(dst_lo, dst_hi, strict=True)])] = shared_tensor(
+                np.ascontiguousarray(src)
+            )
         return to_numpy(pipeline(image=buf)["image"])
 
     return call

@@ -30,7 +30,7 @@ def _kernels() -> dict[int, Any]:
         return _KERNELS
     from numba import njit, prange
 
-    @njit(parallel=True, cache=True, fastmath=True)  # type: ignore[misc]
+    @njit(parallel=True, cache=True, fastmath=True)
     def gather3d(src: Any, m: Any, t: Any, out: Any) -> None:  # pragma: no cover - numba
         d, h, w = src.shape
         od, oh, ow = out.shape
@@ -67,7 +67,7 @@ def _kernels() -> dict[int, Any]:
                                 acc += wb * (f2 if c else 1.0 - f2) * src[za, yb, xc]
                     out[z, y, x] = acc
 
-    @njit(parallel=True, cache=True, fastmath=True)  # type: ignore[misc]
+    @njit(parallel=True, cache=True, fastmath=True)
     def gather2d(src: Any, m: Any, t: Any, out: Any) -> None:  # pragma: no cover - numba
         h, w = src.shape
         oh, ow = out.shape

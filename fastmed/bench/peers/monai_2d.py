@@ -23,15 +23,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fastmed.bench.peers.monai_r3d import wrap, flips, intensity_ops
+from fastmed.bench.peers.monai_r3d import flips, intensity_ops, wrap
 from fastmed.bench.peers.spec import AugSpec
 
 
-def make_eager(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0) -> Callable[[], npt.NDArray[np.float32]]:
+def make_eager(
+    vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0
+) -> Callable[[], npt.NDArray[np.float32]]:
     """MONAI eager 2D: ``RandAffine(spatial_size=patch, translate_range=...)``, flips, intensity."""
     import monai.transforms as mt
 
-    room = [max(0.0, (s - p) / 2.0) for s, p in zip(vol.shape[1:], spec.patch)]
+    room = [max(0.0, (s - p) / 2.0) for s, p in zip(vol.shape[1:], spec.patch, strict=True)]
     affine = mt.RandAffine(
         prob=1.0,
         rotate_range=(spec.radians,),
@@ -46,7 +48,9 @@ def make_eager(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0
     return wrap(pipeline, vol, threads)
 
 
-def make_lazy(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0) -> Callable[[], npt.NDArray[np.float32]]:
+def make_lazy(
+    vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0
+) -> Callable[[], npt.NDArray[np.float32]]:
     """MONAI lazy 2D: crop + flips + ``RandAffine`` fused lazily, then intensity."""
     import monai.transforms as mt
 

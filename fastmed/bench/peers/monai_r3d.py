@@ -53,11 +53,17 @@ def flips(spec: AugSpec, lazy: bool = False) -> list[Any]:
     return [mt.RandFlip(prob=0.5, spatial_axis=a, lazy=lazy) for a in range(spec.ndim)]
 
 
-def elastic_ranges(spec: AugSpec) -> dict[str, tuple[float, float]]:
-    """``sigma_range`` / ``magnitude_range`` of MONAI's elastic for ``spec``."""
+def elastic_ranges(spec: AugSpec) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``sigma_range`` and ``magnitude_range`` of MONAI's elastic for ``spec``."""
     s_lo, s_hi = spec.elastic_sigma / 2.0, spec.elastic_sigma
     mag = monai_elastic_magnitude(spec.elastic_max_mm, spec.elastic_sigma * 0.75, spec.ndim)
-    return {"sigma_range": (s_lo, s_hi), "magnitude_range": (mag / 2.0, mag)}
+    return (s_lo, s_hi), (mag / 2.0, mag)
+
+
+def patch3(spec: AugSpec) -> tuple[int, int, int]:
+    """The 3D patch size as MONAI's annotations want it."""
+    d, h, w = spec.patch
+    return d, h, w
 
 
 def wrap(pipeline: Any, vol: npt.NDArray[Any], threads: int) -> Callable[[], npt.NDArray[np.float32]]:
@@ -71,27 +77,33 @@ def wrap(pipeline: Any, vol: npt.NDArray[Any], threads: int) -> Callable[[], npt
     return call
 
 
-def make_eager(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0) -> Callable[[], npt.NDArray[np.float32]]:
+def make_eager(
+    vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0
+) -> Callable[[], npt.NDArray[np.float32]]:
     """MONAI eager: ``Rand3DElastic(spatial_size=patch, ...)`` then flips and intensity."""
     import monai.transforms as mt
 
-    room = [max(0.0, (s - p) / 2.0) for s, p in zip(vol.shape[1:], spec.patch)]
+    room = [max(0.0, (s - p) / 2.0) for s, p in zip(vol.shape[1:], spec.patch, strict=True)]
+    sigma_range, magnitude_range = elastic_ranges(spec)
     elastic = mt.Rand3DElastic(
+        sigma_range,
+        magnitude_range,
         prob=1.0,
         rotate_range=(spec.radians,) * 3,
         scale_range=(spec.scale[1] - 1.0,) * 3,
         translate_range=tuple(room),
-        spatial_size=spec.patch,
+        spatial_size=patch3(spec),
         mode="bilinear",
         padding_mode="zeros",
-        **elastic_ranges(spec),
     )
     pipeline = mt.Compose([elastic, *flips(spec), *intensity_ops(spec)])
     pipeline.set_random_state(seed=seed)
     return wrap(pipeline, vol, threads)
 
 
-def make_lazy(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0) -> Callable[[], npt.NDArray[np.float32]]:
+def make_lazy(
+    vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0
+) -> Callable[[], npt.NDArray[np.float32]]:
     """MONAI lazy: crop + flips + ``RandAffine`` fused lazily, elastic on the patch, intensity."""
     import monai.transforms as mt
 
@@ -108,7 +120,8 @@ def make_lazy(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0)
             lazy=True,
         ),
     ]
-    elastic = mt.Rand3DElastic(prob=1.0, mode="bilinear", padding_mode="zeros", **elastic_ranges(spec))
+    sigma_range, magnitude_range = elastic_ranges(spec)
+    elastic = mt.Rand3DElastic(sigma_range, magnitude_range, prob=1.0, mode="bilinear", padding_mode="zeros")
     pipeline = mt.Compose([*spatial, elastic, *intensity_ops(spec)], lazy=True)
     pipeline.set_random_state(seed=seed)
     return wrap(pipeline, vol, threads)

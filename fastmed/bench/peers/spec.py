@@ -59,6 +59,4 @@ class AugSpec:
 
 
 R3D = AugSpec(patch=(128, 128, 128), degrees=15.0, scale=(0.85, 1.15), window=(-1000.0, 400.0))
-XRAY2D = AugSpec(
-    patch=(512, 512), degrees=10.0, scale=(0.9, 1.1), window=(0.0, 4095.0), elastic=False
-)
+XRAY2D = AugSpec(patch=(512, 512), degrees=10.0, scale=(0.9, 1.1), window=(0.0, 4095.0), elastic=False)

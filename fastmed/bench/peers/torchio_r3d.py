@@ -40,7 +40,8 @@ def make(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0) -> C
     import torchio as tio
 
     subject = tio.Subject(image=tio.ScalarImage(tensor=shared_tensor(vol), affine=np.eye(4)))
-    sampler = tio.UniformSampler(patch_size=spec.patch)
+    d, h, w = spec.patch
+    sampler = tio.UniformSampler(patch_size=(d, h, w))
     # TorchIO's control grid spans the patch with (points - 2) intervals; folding is refused
     # above half of that spacing.
     half_spacing = min(spec.patch) / (CONTROL_POINTS - 2) / 2.0
@@ -66,7 +67,7 @@ def make(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0) -> C
     def call() -> npt.NDArray[np.float32]:
         pin_threads(threads)
         patch = next(iter(sampler(subject, num_patches=1)))
-        out = transform(patch)
+        out: Any = transform(patch)
         return to_numpy(out["image"].data)
 
     return call

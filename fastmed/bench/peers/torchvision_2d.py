@@ -38,17 +38,19 @@ def _import_v2() -> Any:
 
 
 def make(vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0) -> Callable[[], npt.NDArray[np.float32]]:
-    """torchvision v2: enlarged random crop, float, affine, centre crop, flips, intensity."""
+    """Run torchvision v2: enlarged random crop, float, affine, centre crop, flips, intensity."""
     import torch
 
     v2 = _import_v2()
-    region = [min(r, s) for r, s in zip(initial_region(spec), vol.shape[1:])]
+    region = [min(r, s) for r, s in zip(initial_region(spec), vol.shape[1:], strict=True)]
     lo, hi = spec.window
     spatial = v2.Compose(
         [
             v2.RandomCrop(region, pad_if_needed=True),
             v2.ToDtype(torch.float32),
-            v2.RandomAffine(degrees=spec.degrees, scale=spec.scale, interpolation=v2.InterpolationMode.BILINEAR, fill=0),
+            v2.RandomAffine(
+                degrees=spec.degrees, scale=spec.scale, interpolation=v2.InterpolationMode.BILINEAR, fill=0
+            ),
             v2.CenterCrop(spec.patch),
             v2.RandomHorizontalFlip(0.5),
             v2.RandomVerticalFlip(0.5),

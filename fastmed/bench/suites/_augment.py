@@ -30,7 +30,7 @@ class Entry:
 
 def _factory(path: str) -> Callable[..., Callable[[], Any]]:
     mod, fn = path.split(":")
-    return getattr(importlib.import_module(mod), fn)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(mod), fn)
 
 
 def build_impl(entry: Entry, vol: npt.NDArray[Any], spec: AugSpec, threads: int) -> Impl:
