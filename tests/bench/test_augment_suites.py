@@ -30,6 +30,7 @@ PACKAGES = {
     "monai": "monai",
     "monai-lazy": "monai",
     "torchio": "torchio",
+    "torchio-2pass": "torchio",
     "bgv2": "batchgeneratorsv2",
     "bgv2-nnunet": "batchgeneratorsv2",
     "floor-gather": "numba",

@@ -9,8 +9,9 @@ Rows (details and deviations in each peer module's docstring):
 - ``fastmed``: the fused engine (``fastmed.bench.peers.fastmed_aug``).
 - ``monai`` / ``monai-lazy``: ``Rand3DElastic(spatial_size=patch)``; lazy crop+flip+affine
   then elastic on the patch (``fastmed.bench.peers.monai_r3d``).
-- ``torchio``: ``UniformSampler`` patch, then flip, ``RandomAffineElasticDeformation``,
-  intensity (``fastmed.bench.peers.torchio_r3d``).
+- ``torchio`` / ``torchio-2pass``: ``UniformSampler`` patch, then flip,
+  ``RandomAffineElasticDeformation`` (or affine and elastic as two resamples), intensity
+  (``fastmed.bench.peers.torchio_r3d``).
 - ``bgv2`` / ``bgv2-nnunet``: ``SpatialTransform`` on the whole volume (float copy per call)
   or on an nnU-Net-style enlarged int16 region (``fastmed.bench.peers.bgv2_r3d``).
 - ``floor-gather``: bare trilinear gather of the rotated/scaled patch in numba
@@ -41,6 +42,7 @@ ENTRIES = (
     Entry("monai", _P + "monai_r3d:make_eager"),
     Entry("monai-lazy", _P + "monai_r3d:make_lazy"),
     Entry("torchio", _P + "torchio_r3d:make"),
+    Entry("torchio-2pass", _P + "torchio_r3d:make_separate"),
     Entry("bgv2", _P + "bgv2_r3d:make"),
     Entry("bgv2-nnunet", _P + "bgv2_r3d:make_nnunet"),
     Entry("floor-gather", _P + "floor_gather:make", floor=True),
