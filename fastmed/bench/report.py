@@ -105,6 +105,9 @@ def to_markdown(suite: str, results: list[CaseResult], missing: dict[str, dict[s
         for r in rs:
             if r.is_fastmed:
                 ratio = "1.00 (subject)"
+            elif r.impl not in rat:
+                # fastmed itself was not run in this case (e.g. its engine is missing here)
+                ratio = "n/a (no fastmed row)" + (" (floor)" if r.floor else "")
             else:
                 x = rat[r.impl]
                 tag = " (floor)" if r.floor else (" **fastmed slower**" if x < 1 else "")
