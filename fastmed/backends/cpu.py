@@ -172,3 +172,29 @@ class CpuBackend:
 
 
 register_backend("cpu", CpuBackend)
+
+
+def resample(
+    src: npt.NDArray[np.generic],
+    matrix: npt.ArrayLike,
+    out_shape: Sequence[int],
+    interp: str = "linear",
+    pad_mode: str = "constant",
+    pad_value: float = 0.0,
+    grid: npt.NDArray[np.float32] | None = None,
+    grid_inv: Sequence[float] = (0.0, 0.0, 0.0),
+    threads: int = 0,
+) -> npt.NDArray[np.float32]:
+    """Resample a (C, D, H, W) source through a 4x4 output-to-source voxel matrix (no intensity ops).
+
+    The bare fused gather: the floor every pipeline is measured against, and the
+    entry point of the kernel tests.
+    """
+    s = as_source(src, 3, "src")
+    if interp not in INTERP or pad_mode not in PAD_MODES:
+        raise TransformError(f"resample: bad interp {interp!r} or pad_mode {pad_mode!r}")
+    out = np.empty((s.shape[0], *[int(n) for n in out_shape]), dtype=np.float32)
+    m = np.asarray(matrix, dtype=np.float64)
+    core.augment([_job(s, out, "float32", m, grid, grid_inv, interp, pad_mode, pad_value, _EMPTY, (0, 0), 0)],
+                 threads)
+    return out
