@@ -55,7 +55,8 @@ def source_stats(
     """
     step = subsample_step(src.shape[1:], max_voxels)
     sl = (slice(None), slice(None, None, step), slice(None, None, step), slice(None, None, step))
-    sub = np.ascontiguousarray(src[sl], dtype=np.float32)
+    # Always a copy: the prefix runs in place and must never touch the caller's volume.
+    sub = np.array(src[sl], dtype=np.float32, order="C", copy=True)
     if prefix:
         prog = IntensityProgram.build(prefix)
         core.apply_program(sub, prog.ops, prog.params, key[0], key[1], index, True, 1)
