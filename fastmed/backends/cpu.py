@@ -166,7 +166,7 @@ class CpuBackend:
                 if ap.out_dtype == "float16":
                     out = out.astype(np.float16)
                 elif ap.out_dtype == "bfloat16":
-                    out = bf16_bits(out)  # type: ignore[arg-type]
+                    out = bf16_bits(out)
             results[k][ap.key] = out[:, 0] if plan.ndim == 2 else out
         return results
 

@@ -8,7 +8,15 @@ Every op is a frozen dataclass registered by name (:func:`registered_ops`); a
 from __future__ import annotations
 
 from fastmed.transforms.affine import RandomAffine
-from fastmed.transforms.base import Context, IntensityOp, Op, SpatialOp, op_from_dict, register, registered_ops
+from fastmed.transforms.base import (
+    Context,
+    IntensityOp,
+    Op,
+    SpatialOp,
+    op_from_dict,
+    register,
+    registered_ops,
+)
 from fastmed.transforms.bias_field import RandomBiasField
 from fastmed.transforms.blur import RandomGaussianBlur
 from fastmed.transforms.compose import Compose

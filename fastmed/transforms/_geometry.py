@@ -27,13 +27,6 @@ def linear(a: npt.ArrayLike) -> Matrix:
     return m
 
 
-def about_center(a: npt.ArrayLike, in_shape: Sequence[int], out_shape: Sequence[int]) -> Matrix:
-    """``in = c_in + a @ (out - c_out)`` with c the centre voxel of each grid."""
-    c_in = (np.asarray(in_shape, dtype=np.float64) - 1.0) / 2.0
-    c_out = (np.asarray(out_shape, dtype=np.float64) - 1.0) / 2.0
-    return translation(c_in) @ linear(a) @ translation(-c_out)
-
-
 def rotation(angles_rad: Sequence[float], ndim: int) -> Matrix:
     """Rotation in (z, y, x) array axes.
 

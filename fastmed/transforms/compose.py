@@ -231,7 +231,7 @@ class Compose:
             out_shape=tuple(int(n) for n in out_shape),  # type: ignore[arg-type]
             out_spacing=tuple(float(s) for s in out_spacing),  # type: ignore[arg-type]
             grid=grid,
-            grid_inv=grid_inv,  # type: ignore[arg-type]
+            grid_inv=grid_inv,
         )
         arrays: list[ArrayPlan] = []
         for name in self.image_keys:

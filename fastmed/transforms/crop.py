@@ -68,7 +68,7 @@ class RandomCrop(SpatialOp):
         return SpatialStep(translation(params["start"]), size, ctx.spacing)
 
     def padding(self) -> tuple[str, float] | None:
-        """This crop's padding."""
+        """Padding requested by this crop."""
         return (self.pad_mode, float(self.pad_value))
 
 
@@ -104,5 +104,5 @@ class CenterCrop(SpatialOp):
         return SpatialStep(translation(params["start"]), size, ctx.spacing)
 
     def padding(self) -> tuple[str, float] | None:
-        """This crop's padding."""
+        """Padding requested by this crop."""
         return (self.pad_mode, float(self.pad_value))
