@@ -13,6 +13,8 @@
 
 #include "augment_cpu.h"
 #include "bindings.h"
+#include "fastmed/augment.h"
+#include "thread_pool.h"
 
 namespace py = pybind11;
 
@@ -99,9 +101,9 @@ ProgramView program_view(const I32Array& ops, const F32Array& params, u32 key0, 
   return p;
 }
 
-void run_augment(py::list jobs_in, int threads) {
+// Validates job dicts; `keep` holds every array a job points into.
+std::vector<aug::Job> parse_jobs(py::list jobs_in, std::vector<py::object>& keep) {
   std::vector<aug::Job> jobs;
-  std::vector<py::object> keep;  // arrays referenced by jobs stay alive while the GIL is released
   jobs.reserve(jobs_in.size());
   for (py::handle h : jobs_in) {
     py::dict d = py::reinterpret_borrow<py::dict>(h);
@@ -149,8 +151,69 @@ void run_augment(py::list jobs_in, int threads) {
     j.program = program_view(ops, params, key[0], key[1], d["index"].cast<u32>());
     jobs.push_back(j);
   }
+  return jobs;
+}
+
+void run_augment(py::list jobs_in, int threads) {
+  std::vector<py::object> keep;  // arrays referenced by jobs stay alive while the GIL is released
+  const std::vector<aug::Job> jobs = parse_jobs(jobs_in, keep);
   py::gil_scoped_release release;
   aug::run_jobs(jobs, threads);
+}
+
+// The GPU kernel's per-voxel code (fastmed/augment.h) run on the CPU: the reference
+// the fast row-wise kernel is tested against, and the CPU check of the CUDA math.
+void run_augment_reference(py::list jobs_in, int threads) {
+  std::vector<py::object> keep;
+  const std::vector<aug::Job> jobs = parse_jobs(jobs_in, keep);
+  std::vector<DeviceJob> dev(jobs.size());
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    const aug::Job& j = jobs[k];
+    DeviceJob& d = dev[k];
+    d.src = j.src.data;
+    d.out = j.out.data;
+    d.grid = j.map.grid;
+    d.ops = j.program.ops;
+    d.params = j.program.params;
+    for (int a = 0; a < 4; ++a) {
+      d.src_shape[a] = j.src.shape[a];
+      d.src_stride[a] = j.src.stride[a];
+      d.out_shape[a] = j.out.shape[a];
+    }
+    for (int a = 0; a < 3; ++a) {
+      d.gshape[a] = j.map.gshape[a];
+      d.ginv[a] = j.map.ginv[a];
+    }
+    d.n_ops = j.program.n_ops;
+    for (int a = 0; a < 12; ++a) d.m[a] = j.map.m[a];
+    d.cval = j.cval;
+    d.key[0] = j.program.key[0];
+    d.key[1] = j.program.key[1];
+    d.index = j.program.index;
+    d.src_dtype = static_cast<i32>(j.src.dtype);
+    d.interp = j.interp;
+    d.pad_mode = j.pad_mode;
+    switch (j.out.dtype) {
+      case DType::kF16:
+        d.out_kind = kDevOutF16;
+        break;
+      case DType::kBF16:
+        d.out_kind = kDevOutBF16;
+        break;
+      case DType::kF32:
+        d.out_kind = kDevOutF32;
+        break;
+      default:
+        d.out_kind = kDevOutSame;
+    }
+  }
+  py::gil_scoped_release release;
+  for (const DeviceJob& d : dev) {
+    const i64 n = d.out_shape[1] * d.out_shape[2] * d.out_shape[3];
+    parallel_for(n, 4096, threads, [&](i64 b, i64 e) {
+      for (i64 v = b; v < e; ++v) augment_voxel(d, v);
+    });
+  }
 }
 
 // Patches are modified in place, so no conversion may happen: exact dtype and layout.
@@ -167,6 +230,8 @@ void check_f32_patch(py::array& a, i64 shape[4]) {
 void bind_augment(py::module_& m) {
   m.def("augment", &run_augment, py::arg("jobs"), py::arg("threads") = 0,
         "Run fused resample + intensity jobs (a whole batch) in one parallel loop.");
+  m.def("augment_reference", &run_augment_reference, py::arg("jobs"), py::arg("threads") = 0,
+        "The same jobs through the GPU kernel's per-voxel code (fastmed/augment.h), on the CPU.");
   m.def(
       "apply_program",
       [](py::array patch, const I32Array& ops, const F32Array& params, u32 key0, u32 key1,

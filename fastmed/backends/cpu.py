@@ -137,6 +137,9 @@ class CpuBackend:
 
     name = "cpu"
 
+    def _kernel(self, jobs: list[dict[str, Any]], threads: int) -> None:
+        core.augment(jobs, threads)
+
     def run(
         self,
         plans: Sequence[SamplePlan],
@@ -155,7 +158,7 @@ class CpuBackend:
                                  ap.pad_value, ap.program, plan.key, plan.index))
                 where.append((k, ap, out))
         try:
-            core.augment(jobs, threads)
+            self._kernel(jobs, threads)
         except (ValueError, TypeError) as exc:
             raise TransformError(f"CPU backend: {exc}") from exc
         results: list[dict[str, npt.NDArray[np.generic]]] = [{} for _ in plans]
@@ -171,7 +174,21 @@ class CpuBackend:
         return results
 
 
+class CpuReferenceBackend(CpuBackend):
+    """The GPU kernel's per-voxel code (``fastmed/augment.h``) run on the CPU, one voxel at a time.
+
+    Slower than :class:`CpuBackend`; it exists so CPU tests check the math the CUDA
+    kernel runs, and the fast row-wise kernel is checked against it.
+    """
+
+    name = "cpu-reference"
+
+    def _kernel(self, jobs: list[dict[str, Any]], threads: int) -> None:
+        core.augment_reference(jobs, threads)
+
+
 register_backend("cpu", CpuBackend)
+register_backend("cpu-reference", CpuReferenceBackend)
 
 
 def resample(
