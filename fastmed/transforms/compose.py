@@ -219,6 +219,12 @@ class Compose:
         key = KeyedRNG(seed, epoch, index).key
         ctx0 = self._describe(sample)
         d = ctx0.ndim
+        for name in (*self.image_keys, *self.label_keys):
+            if name in sample and tuple(np.shape(sample[name]))[1:] != ctx0.shape:
+                raise TransformError(
+                    f"Compose: sample[{name!r}] has spatial shape {tuple(np.shape(sample[name]))[1:]}, "
+                    f"the image has {ctx0.shape} (arrays must share one voxel grid, channel-first)"
+                )
         m, ctx, pad = self._walk_spatial(ctx0, ops_params)
         out_shape = (1, *ctx.shape) if d == 2 else tuple(ctx.shape)
         out_spacing = (1.0, *ctx.spacing) if d == 2 else tuple(ctx.spacing)

@@ -215,6 +215,10 @@ def test_bad_inputs_raise_transform_error():
         T.op_from_dict({"op": "NoSuchOp"})
     with pytest.raises(TransformError):
         T.Compose([T.RandomElastic(), T.RandomElastic()])
+    with pytest.raises(TransformError, match="voxel grid"):
+        T.Compose([T.RandomFlip()])({"image": np.zeros((1, 4, 4, 4), np.float32), "label": np.zeros((1, 4, 4, 5))})
+    with pytest.raises(TransformError, match="int64"):
+        T.Compose([T.RandomFlip()])({"image": np.zeros((1, 4, 4, 4), np.float32), "label": np.zeros((1, 4, 4, 4), int)})
     with pytest.raises(TransformError, match="backend"):
         T.Compose([], device="nowhere")({"image": np.zeros((1, 2, 2, 2), np.float32)})
 
