@@ -1,6 +1,15 @@
 // Row-wise intensity program (the op loop outside, voxels inside, so each op's
 // loop vectorizes and dispatch costs one switch per row) and the patch passes
 // that cannot fuse into the gather: Gaussian blur and program segments after it.
+// No errno from sqrtf (its argument is never negative) and no assumption that float
+// ops may trap (nothing here reads FP exception flags): with these the compiler
+// if-converts the selects in fastmath.h and the noise and gamma loops vectorize.
+// Results are unchanged: both options only widen what the optimizer may reorder
+// around, not the arithmetic (no reassociation, no FMA contraction on x86-64).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-math-errno", "no-trapping-math")
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -12,19 +21,28 @@ namespace fm {
 namespace aug {
 namespace {
 
-// Adds std * N(0,1) with the exact numbers of normal_at(): four voxels per Philox block.
-void noise_row(float* row, i64 W, u64 first, float stddev, const ProgramView& p, u32 stream) {
-  u64 i = first;
-  i64 x = 0;
-  while (x < W) {
-    const Philox4x32 r = philox_block(i >> 2, p.index, stream | kKernelStreamBit, p.key);
-    float z[4];
-    box_muller(r.v[0], r.v[1], &z[0], &z[1]);
-    box_muller(r.v[2], r.v[3], &z[2], &z[3]);
-    for (int lane = static_cast<int>(i & 3u); lane < 4 && x < W; ++lane, ++x, ++i) {
-      row[x] += stddev * z[lane];
-    }
+// Adds std * N(0,1) with the numbers of normal_at(): Philox blocks first (scalar),
+// then Box-Muller over the whole row (vectorized), then the add.
+void noise_row(float* __restrict row, i64 W, u64 first, float stddev, const ProgramView& p, u32 stream) {
+  const u64 b0 = first >> 2;
+  const i64 lead = static_cast<i64>(first & 3u);
+  const i64 nb = (lead + W + 3) / 4;
+  thread_local std::vector<u32> words;
+  thread_local std::vector<float> z;
+  words.resize(static_cast<size_t>(4 * nb));
+  z.resize(static_cast<size_t>(4 * nb));
+  u32* __restrict w = words.data();
+  for (i64 b = 0; b < nb; ++b) {
+    const Philox4x32 r = philox_block(b0 + static_cast<u64>(b), p.index, stream | kKernelStreamBit, p.key);
+    w[4 * b] = r.v[0];
+    w[4 * b + 1] = r.v[1];
+    w[4 * b + 2] = r.v[2];
+    w[4 * b + 3] = r.v[3];
   }
+  float* __restrict zz = z.data();
+  for (i64 k = 0; k < 2 * nb; ++k) fast_box_muller(w[2 * k], w[2 * k + 1], &zz[2 * k], &zz[2 * k + 1]);
+  const float* __restrict src = zz + lead;
+  for (i64 x = 0; x < W; ++x) row[x] += stddev * src[x];
 }
 
 // Collapses the bias polynomial at (zn, yn) to coefficients of x^k, then Horner per voxel.
@@ -69,9 +87,18 @@ void program_row(float* __restrict row, i64 W, i64 c, i64 z, i64 y, const i64 sh
         for (i64 x = 0; x < W; ++x) row[x] = row[x] * mul + add;
         break;
       }
-      case kOpGamma:
-        for (i64 x = 0; x < W; ++x) row[x] = op_gamma(row[x], q[0], q[1], q[2], q[3]);
+      case kOpGamma: {
+        const float lo = q[0], span = q[1] - q[0], g = q[2];
+        if (!(span > 0.0f)) break;
+        const bool invert = q[3] != 0.0f;
+        for (i64 x = 0; x < W; ++x) {
+          const float t = std::min(std::max((row[x] - lo) / span, 0.0f), 1.0f);
+          const float base = invert ? 1.0f - t : t;
+          const float pw = fast_pow01(base, g);
+          row[x] = lo + span * (invert ? 1.0f - pw : pw);
+        }
         break;
+      }
       case kOpNoise:
         if (!skip_random) {
           const u64 first = static_cast<u64>(((c * shape[1] + z) * shape[2] + y) * shape[3]);

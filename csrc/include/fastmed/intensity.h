@@ -9,6 +9,7 @@
 #pragma once
 
 #include "fastmed/common.h"
+#include "fastmed/fastmath.h"
 #include "fastmed/rng.h"
 
 namespace fm {
@@ -44,21 +45,21 @@ FM_HD float op_clip(float v, float lo, float hi) { return v < lo ? lo : (v > hi 
 FM_HD float op_gamma(float v, float lo, float hi, float gamma, float invert) {
   const float span = hi - lo;
   if (!(span > 0.0f)) return v;
-  float t = op_clip((v - lo) / span, 0.0f, 1.0f);
-  if (invert != 0.0f) t = 1.0f - powf(1.0f - t, gamma);
-  else t = powf(t, gamma);
-  return lo + span * t;
+  const float t = op_clip((v - lo) / span, 0.0f, 1.0f);
+  const float r = invert != 0.0f ? 1.0f - fast_pow01(1.0f - t, gamma) : fast_pow01(t, gamma);
+  return lo + span * r;
 }
 
 // Standard normal number `i` of the kernel stream (index, stream | kKernelStreamBit):
-// lane i % 4 of Philox block i / 4, Box-Muller on word pairs, the layout of
-// fastmed._core.fill_normal.
+// lane i % 4 of Philox block i / 4, Box-Muller on word pairs (lanes 0-1 from words
+// 0-1, lanes 2-3 from words 2-3): the layout of fastmed._core.fill_normal, with the
+// vectorizable log/sincos of fastmath.h.
 FM_HD float normal_at(u64 i, u32 index, u32 stream, const u32 key[2]) {
   const Philox4x32 r = philox_block(i >> 2, index, stream | kKernelStreamBit, key);
   float z0, z1;
   const int lane = static_cast<int>(i & 3u);
-  if (lane < 2) box_muller(r.v[0], r.v[1], &z0, &z1);
-  else box_muller(r.v[2], r.v[3], &z0, &z1);
+  if (lane < 2) fast_box_muller(r.v[0], r.v[1], &z0, &z1);
+  else fast_box_muller(r.v[2], r.v[3], &z0, &z1);
   return (lane & 1) ? z1 : z0;
 }
 
@@ -118,19 +119,6 @@ FM_HD float normalized_coord(i64 i, i64 n) {
 }
 
 // ---- output conversion -------------------------------------------------------
-
-FM_HD u32 float_bits(float f) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(f);
-#else
-  union {
-    float f;
-    u32 u;
-  } b;
-  b.f = f;
-  return b.u;
-#endif
-}
 
 // IEEE binary16 bits of f, round to nearest even (overflow to inf, NaN kept).
 FM_HD u16 float_to_half_bits(float f) {
