@@ -17,13 +17,22 @@
 #include "augment_cpu.h"
 #include "thread_pool.h"
 
+// The portable build targets baseline x86-64 (SSE2); the noise loop also gets an AVX2
+// clone picked at load time (no FMA: the same roundings, so results do not depend on
+// which clone runs). The gamma loop measured slower as an AVX2 clone, so it has none.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define FM_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
+#else
+#define FM_AVX2_CLONE
+#endif
+
 namespace fm {
 namespace aug {
 namespace {
 
 // Adds std * N(0,1) with the numbers of normal_at(): Philox blocks first (scalar),
 // then Box-Muller over the whole row (vectorized), then the add.
-void noise_row(float* __restrict row, i64 W, u64 first, float stddev, const ProgramView& p, u32 stream) {
+FM_AVX2_CLONE void noise_row(float* __restrict row, i64 W, u64 first, float stddev, const ProgramView& p, u32 stream) {
   const u64 b0 = first >> 2;
   const i64 lead = static_cast<i64>(first & 3u);
   const i64 nb = (lead + W + 3) / 4;
