@@ -21,8 +21,9 @@ struct Scratch {
   std::vector<i32> iz, iy, ix;  // cells of the linear path
   std::vector<float> corners;   // 8 corner values per voxel
   std::vector<float> erow;  // elastic grid collapsed along z, y
-  std::vector<float> ewx;   // x B-spline weights per output column (4 each)
-  std::vector<i64> ex0;     // first grid column per output column
+  std::vector<float> et;    // B-spline fraction t per output column
+  std::vector<i64> ex0;     // first grid tap per output column
+  std::vector<i64> seg;     // output columns where the grid interval changes, then W
 };
 
 // Source coordinates of row (z, y) into s.cz/cy/cx.
@@ -41,28 +42,36 @@ void row_coords(const SpatialMap& m, i64 W, float oz, float oy, Scratch& s) {
     cx[x] = bx + sx * fx;
   }
   if (!m.grid) return;
+  // The collapsed row is a 1D cubic B-spline in x: inside one grid interval the four
+  // control values are fixed, so the displacement is a cubic in t there. Evaluate it
+  // per interval with Horner (a vectorizable inner loop) instead of 4 taps per voxel.
   elastic_row(m, oz, oy, s.erow.data());
   const i64 gx = m.gshape[2];
   const float* e = s.erow.data();
-  for (i64 x = 0; x < W; ++x) {
-    const float* w = &s.ewx[4 * x];
-    const i64 x0 = s.ex0[x];
-    float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f;
-    for (int c = 0; c < 4; ++c) {
-      const i64 g = clamp_i64(x0 + c, 0, gx - 1);
-      d0 += w[c] * e[3 * g];
-      d1 += w[c] * e[3 * g + 1];
-      d2 += w[c] * e[3 * g + 2];
+  const float* t = s.et.data();
+  for (size_t k = 0; k + 1 < s.seg.size(); ++k) {
+    const i64 x0 = s.seg[k], x1 = s.seg[k + 1];
+    const i64 first = s.ex0[x0];
+    float a[3][4];
+    for (int comp = 0; comp < 3; ++comp) {
+      const float c0 = e[3 * clamp_i64(first, 0, gx - 1) + comp];
+      const float c1 = e[3 * clamp_i64(first + 1, 0, gx - 1) + comp];
+      const float c2 = e[3 * clamp_i64(first + 2, 0, gx - 1) + comp];
+      const float c3 = e[3 * clamp_i64(first + 3, 0, gx - 1) + comp];
+      a[comp][0] = (c0 + 4.0f * c1 + c2) * (1.0f / 6.0f);
+      a[comp][1] = (c2 - c0) * 0.5f;
+      a[comp][2] = (c0 - 2.0f * c1 + c2) * 0.5f;
+      a[comp][3] = (3.0f * (c1 - c2) + c3 - c0) * (1.0f / 6.0f);
     }
-    cz[x] += d0;
-    cy[x] += d1;
-    cx[x] += d2;
+    for (i64 x = x0; x < x1; ++x) {
+      const float u = t[x];
+      cz[x] += ((a[0][3] * u + a[0][2]) * u + a[0][1]) * u + a[0][0];
+      cy[x] += ((a[1][3] * u + a[1][2]) * u + a[1][1]) * u + a[1][0];
+      cx[x] += ((a[2][3] * u + a[2][2]) * u + a[2][1]) * u + a[2][0];
+    }
   }
 }
 
-// Three passes over the row so the arithmetic vectorizes and only the loads stay
-// scalar: (1) cells and fractions, (2) gather the 8 corner values per voxel (with
-// per-tap padding where the cell leaves the source), (3) the lerps.
 template <typename S>
 void sample_row_linear(const Job& j, i64 W, Scratch& s) {
   const S* base = static_cast<const S*>(j.src.data);
@@ -186,11 +195,18 @@ void run_rows(const Job& j, i64 r0, i64 r1, Scratch& s) {
   if (j.map.grid) {
     const i64 gx = j.map.gshape[2];
     s.erow.resize(static_cast<size_t>(3 * gx));
-    s.ewx.resize(static_cast<size_t>(4 * W));
+    s.et.resize(W);
     s.ex0.resize(W);
+    s.seg.clear();
     for (i64 x = 0; x < W; ++x) {
-      s.ex0[x] = grid_taps(static_cast<float>(x), j.map.ginv[2], gx, &s.ewx[4 * x]);
+      // The same float steps as grid_taps (spatial.h).
+      const float g = static_cast<float>(x) * j.map.ginv[2] + 1.0f;
+      const float f = floorf(g);
+      s.et[x] = g - f;
+      s.ex0[x] = static_cast<i64>(f) - 1;
+      if (x == 0 || s.ex0[x] != s.ex0[x - 1]) s.seg.push_back(x);
     }
+    s.seg.push_back(W);
   }
   const i64 oshape[4] = {C, D, H, W};
   for (i64 r = r0; r < r1; ++r) {
