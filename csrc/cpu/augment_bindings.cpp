@@ -1,8 +1,267 @@
-// Bindings of the augment subsystem (filled in by its issue).
+// Python bindings of the fused augmentation kernel and its patch passes.
+//
+// A job is a dict of plain arrays built by fastmed/backends/cpu.py from a plan;
+// everything is validated here under the GIL, then the work runs with the GIL
+// released. One call runs a whole batch.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "augment_cpu.h"
 #include "bindings.h"
+#include "fastmed/augment.h"
+#include "thread_pool.h"
+
+namespace py = pybind11;
 
 namespace fm {
-void bind_augment(pybind11::module_& /*m*/) {}
+namespace {
+
+using aug::ArrayRef;
+using aug::DType;
+
+DType dtype_of(const py::array& a) {
+  const py::dtype dt = a.dtype();
+  const char kind = dt.kind();
+  const auto size = dt.itemsize();
+  if (kind == 'u' && size == 1) return DType::kU8;
+  if (kind == 'b' && size == 1) return DType::kU8;
+  if (kind == 'i' && size == 2) return DType::kI16;
+  if (kind == 'u' && size == 2) return DType::kU16;
+  if (kind == 'i' && size == 4) return DType::kI32;
+  if (kind == 'f' && size == 4) return DType::kF32;
+  if (kind == 'f' && size == 2) return DType::kF16;
+  throw std::invalid_argument("unsupported dtype " + std::string(py::str(dt)) +
+                              " (uint8, int16, uint16, int32, float32)");
+}
+
+ArrayRef array_ref(py::array& a, bool writable, const char* what) {
+  if (a.ndim() != 4) throw std::invalid_argument(std::string(what) + " must be 4-D (C, D, H, W)");
+  ArrayRef r;
+  r.dtype = dtype_of(a);
+  r.data = writable ? a.mutable_data() : const_cast<void*>(a.data());
+  const auto item = static_cast<i64>(a.itemsize());
+  for (int k = 0; k < 4; ++k) {
+    r.shape[k] = static_cast<i64>(a.shape(k));
+    const auto s = static_cast<i64>(a.strides(k));
+    if (s % item != 0) throw std::invalid_argument(std::string(what) + " has unaligned strides");
+    r.stride[k] = s / item;
+    if (r.shape[k] <= 0) throw std::invalid_argument(std::string(what) + " has an empty axis");
+  }
+  return r;
+}
+
+int op_param_count(int code, const float* q, i64 avail) {
+  switch (code) {
+    case kOpClip:
+    case kOpAffine:
+      return 2;
+    case kOpGamma:
+      return 4;
+    case kOpNoise:
+      return 1;
+    case kOpBiasField: {
+      if (avail < 1) return 1;
+      const int order = static_cast<int>(q[0]);
+      if (order < 0 || order > 8) throw std::invalid_argument("bias field order must be in [0, 8]");
+      return 1 + (order + 1) * (order + 2) * (order + 3) / 6;
+    }
+    default:
+      throw std::invalid_argument("unknown intensity opcode " + std::to_string(code));
+  }
+}
+
+using I32Array = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
+using F32Array = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+// Checks a program's layout and returns a view into the (kept alive) arrays.
+ProgramView program_view(const I32Array& ops, const F32Array& params, u32 key0, u32 key1, u32 index) {
+  if (ops.size() > 0 && (ops.ndim() != 2 || ops.shape(1) != 4)) {
+    throw std::invalid_argument("program ops must have shape (n, 4)");
+  }
+  ProgramView p{};
+  p.ops = ops.data();
+  p.n_ops = ops.size() / 4;
+  p.params = params.data();
+  p.key[0] = key0;
+  p.key[1] = key1;
+  p.index = index;
+  const i64 np = static_cast<i64>(params.size());
+  for (i64 k = 0; k < p.n_ops; ++k) {
+    const i32* op = p.ops + 4 * k;
+    const i64 off = op[2];
+    if (off < 0 || off > np) throw std::invalid_argument("program param offset out of range");
+    const int need = op_param_count(op[0], p.params + off, np - off);
+    if (off + need > np) throw std::invalid_argument("program params too short");
+  }
+  return p;
+}
+
+// Validates job dicts; `keep` holds every array a job points into.
+std::vector<aug::Job> parse_jobs(py::list jobs_in, std::vector<py::object>& keep) {
+  std::vector<aug::Job> jobs;
+  jobs.reserve(jobs_in.size());
+  for (py::handle h : jobs_in) {
+    py::dict d = py::reinterpret_borrow<py::dict>(h);
+    aug::Job j;
+    py::array src = d["src"].cast<py::array>();
+    py::array out = d["out"].cast<py::array>();
+    keep.push_back(src);
+    keep.push_back(out);
+    j.src = array_ref(src, false, "source");
+    j.out = array_ref(out, true, "output");
+    if (!(out.flags() & py::array::c_style)) throw std::invalid_argument("output must be C-contiguous");
+    const std::string kind = d["out_dtype"].cast<std::string>();
+    if (kind == "bfloat16") {
+      if (out.itemsize() != 2) throw std::invalid_argument("bfloat16 output needs a 2-byte array");
+      j.out.dtype = DType::kBF16;
+    }
+    if (j.src.dtype == DType::kF16) throw std::invalid_argument("float16 sources are not supported");
+    if (j.out.shape[0] != j.src.shape[0]) throw std::invalid_argument("source and output channels differ");
+    auto m = d["matrix"].cast<F32Array>();
+    if (m.size() != 12) throw std::invalid_argument("matrix must be 3x4");
+    for (int k = 0; k < 12; ++k) j.map.m[k] = m.data()[k];
+    j.map.grid = nullptr;
+    py::object g = d["grid"];
+    if (!g.is_none()) {
+      auto grid = g.cast<F32Array>();
+      keep.push_back(grid);
+      if (grid.ndim() != 4 || grid.shape(0) != 3) throw std::invalid_argument("grid must be (3, gz, gy, gx)");
+      j.map.grid = grid.data();
+      for (int k = 0; k < 3; ++k) j.map.gshape[k] = static_cast<i64>(grid.shape(k + 1));
+      auto inv = d["grid_inv"].cast<std::vector<float>>();
+      if (inv.size() != 3) throw std::invalid_argument("grid_inv must have 3 values");
+      for (int k = 0; k < 3; ++k) j.map.ginv[k] = inv[k];
+    }
+    j.interp = d["interp"].cast<int>();
+    j.pad_mode = d["pad_mode"].cast<int>();
+    if (j.interp < 0 || j.interp > 1) throw std::invalid_argument("interp must be 0 or 1");
+    if (j.pad_mode < 0 || j.pad_mode > 2) throw std::invalid_argument("pad_mode must be 0, 1 or 2");
+    j.cval = d["cval"].cast<float>();
+    auto ops = d["ops"].cast<I32Array>();
+    auto params = d["params"].cast<F32Array>();
+    keep.push_back(ops);
+    keep.push_back(params);
+    auto key = d["key"].cast<std::vector<u32>>();
+    if (key.size() != 2) throw std::invalid_argument("key must have 2 words");
+    j.program = program_view(ops, params, key[0], key[1], d["index"].cast<u32>());
+    jobs.push_back(j);
+  }
+  return jobs;
+}
+
+void run_augment(py::list jobs_in, int threads) {
+  std::vector<py::object> keep;  // arrays referenced by jobs stay alive while the GIL is released
+  const std::vector<aug::Job> jobs = parse_jobs(jobs_in, keep);
+  py::gil_scoped_release release;
+  aug::run_jobs(jobs, threads);
+}
+
+// The GPU kernel's per-voxel code (fastmed/augment.h) run on the CPU: the reference
+// the fast row-wise kernel is tested against, and the CPU check of the CUDA math.
+void run_augment_reference(py::list jobs_in, int threads) {
+  std::vector<py::object> keep;
+  const std::vector<aug::Job> jobs = parse_jobs(jobs_in, keep);
+  std::vector<DeviceJob> dev(jobs.size());
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    const aug::Job& j = jobs[k];
+    DeviceJob& d = dev[k];
+    d.src = j.src.data;
+    d.out = j.out.data;
+    d.grid = j.map.grid;
+    d.ops = j.program.ops;
+    d.params = j.program.params;
+    for (int a = 0; a < 4; ++a) {
+      d.src_shape[a] = j.src.shape[a];
+      d.src_stride[a] = j.src.stride[a];
+      d.out_shape[a] = j.out.shape[a];
+    }
+    for (int a = 0; a < 3; ++a) {
+      d.gshape[a] = j.map.gshape[a];
+      d.ginv[a] = j.map.ginv[a];
+    }
+    d.n_ops = j.program.n_ops;
+    for (int a = 0; a < 12; ++a) d.m[a] = j.map.m[a];
+    d.cval = j.cval;
+    d.key[0] = j.program.key[0];
+    d.key[1] = j.program.key[1];
+    d.index = j.program.index;
+    d.src_dtype = static_cast<i32>(j.src.dtype);
+    d.interp = j.interp;
+    d.pad_mode = j.pad_mode;
+    switch (j.out.dtype) {
+      case DType::kF16:
+        d.out_kind = kDevOutF16;
+        break;
+      case DType::kBF16:
+        d.out_kind = kDevOutBF16;
+        break;
+      case DType::kF32:
+        d.out_kind = kDevOutF32;
+        break;
+      default:
+        d.out_kind = kDevOutSame;
+    }
+  }
+  py::gil_scoped_release release;
+  for (const DeviceJob& d : dev) {
+    const i64 n = d.out_shape[1] * d.out_shape[2] * d.out_shape[3];
+    parallel_for(n, 4096, threads, [&](i64 b, i64 e) {
+      for (i64 v = b; v < e; ++v) augment_voxel(d, v);
+    });
+  }
+}
+
+// Patches are modified in place, so no conversion may happen: exact dtype and layout.
+void check_f32_patch(py::array& a, i64 shape[4]) {
+  if (a.ndim() != 4 || !(a.flags() & py::array::c_style) || a.dtype().kind() != 'f' ||
+      a.itemsize() != 4 || !a.writeable()) {
+    throw std::invalid_argument("patch must be a C-contiguous float32 (C, D, H, W) array");
+  }
+  for (int k = 0; k < 4; ++k) shape[k] = static_cast<i64>(a.shape(k));
+}
+
+}  // namespace
+
+void bind_augment(py::module_& m) {
+  m.def("augment", &run_augment, py::arg("jobs"), py::arg("threads") = 0,
+        "Run fused resample + intensity jobs (a whole batch) in one parallel loop.");
+  m.def("augment_reference", &run_augment_reference, py::arg("jobs"), py::arg("threads") = 0,
+        "The same jobs through the GPU kernel's per-voxel code (fastmed/augment.h), on the CPU.");
+  m.def(
+      "apply_program",
+      [](py::array patch, const I32Array& ops, const F32Array& params, u32 key0, u32 key1,
+         u32 index, bool skip_random, int threads) {
+        i64 shape[4];
+        check_f32_patch(patch, shape);
+        const ProgramView p = program_view(ops, params, key0, key1, index);
+        float* data = static_cast<float*>(patch.mutable_data());
+        py::gil_scoped_release release;
+        aug::apply_program_f32(data, shape, p, skip_random, threads);
+      },
+      py::arg("patch"), py::arg("ops"), py::arg("params"), py::arg("key0"), py::arg("key1"),
+      py::arg("index"), py::arg("skip_random") = false, py::arg("threads") = 0,
+      "Run an intensity program in place on a float32 (C, D, H, W) patch.");
+  m.def(
+      "gaussian_blur",
+      [](py::array patch, std::vector<double> sigma, double truncate, int threads) {
+        i64 shape[4];
+        check_f32_patch(patch, shape);
+        if (sigma.size() != 3) throw std::invalid_argument("sigma must have 3 values (z, y, x)");
+        if (!(truncate > 0.0) || truncate > 64.0) throw std::invalid_argument("truncate must be in (0, 64]");
+        for (double s : sigma) {
+          if (!(s >= 0.0) || s > 1024.0) throw std::invalid_argument("sigma must be in [0, 1024]");
+        }
+        float* data = static_cast<float*>(patch.mutable_data());
+        py::gil_scoped_release release;
+        aug::gaussian_blur_f32(data, shape, sigma.data(), truncate, threads);
+      },
+      py::arg("patch"), py::arg("sigma"), py::arg("truncate") = 4.0, py::arg("threads") = 0,
+      "Separable Gaussian blur in place (scipy.ndimage.gaussian_filter, mode 'reflect').");
+}
+
 }  // namespace fm

@@ -1,0 +1,283 @@
+// The fused CPU kernel: walk the output patch row by row (x innermost), map each
+// output voxel to a source coordinate (matrix, plus elastic grid collapsed per
+// row), sample all channels from the typed source, run the intensity program
+// over the row and store the requested dtype.
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+#include "augment_cpu.h"
+#include "thread_pool.h"
+
+namespace fm {
+namespace aug {
+namespace {
+
+enum OutKind : int { kOutF32 = 0, kOutF16 = 1, kOutBF16 = 2, kOutSame = 3 };
+
+struct Scratch {
+  std::vector<float> buf;  // C * W samples of the current row
+  std::vector<float> cz, cy, cx;
+  std::vector<i32> iz, iy, ix;  // cells of the linear path
+  std::vector<float> corners;   // 8 corner values per voxel
+  std::vector<float> erow;  // elastic grid collapsed along z, y
+  std::vector<float> et;    // B-spline fraction t per output column
+  std::vector<i64> ex0;     // first grid tap per output column
+  std::vector<i64> seg;     // output columns where the grid interval changes, then W
+};
+
+// Source coordinates of row (z, y) into s.cz/cy/cx.
+void row_coords(const SpatialMap& m, i64 W, float oz, float oy, Scratch& s) {
+  const float bz = m.m[0] * oz + m.m[1] * oy + m.m[3];
+  const float by = m.m[4] * oz + m.m[5] * oy + m.m[7];
+  const float bx = m.m[8] * oz + m.m[9] * oy + m.m[11];
+  const float sz = m.m[2], sy = m.m[6], sx = m.m[10];
+  float* __restrict cz = s.cz.data();
+  float* __restrict cy = s.cy.data();
+  float* __restrict cx = s.cx.data();
+  for (i64 x = 0; x < W; ++x) {
+    const float fx = static_cast<float>(x);
+    cz[x] = bz + sz * fx;
+    cy[x] = by + sy * fx;
+    cx[x] = bx + sx * fx;
+  }
+  if (!m.grid) return;
+  // The collapsed row is a 1D cubic B-spline in x: inside one grid interval the four
+  // control values are fixed, so the displacement is a cubic in t there. Evaluate it
+  // per interval with Horner (a vectorizable inner loop) instead of 4 taps per voxel.
+  elastic_row(m, oz, oy, s.erow.data());
+  const i64 gx = m.gshape[2];
+  const float* e = s.erow.data();
+  const float* t = s.et.data();
+  for (size_t k = 0; k + 1 < s.seg.size(); ++k) {
+    const i64 x0 = s.seg[k], x1 = s.seg[k + 1];
+    const i64 first = s.ex0[x0];
+    float a[3][4];
+    for (int comp = 0; comp < 3; ++comp) {
+      const float c0 = e[3 * clamp_i64(first, 0, gx - 1) + comp];
+      const float c1 = e[3 * clamp_i64(first + 1, 0, gx - 1) + comp];
+      const float c2 = e[3 * clamp_i64(first + 2, 0, gx - 1) + comp];
+      const float c3 = e[3 * clamp_i64(first + 3, 0, gx - 1) + comp];
+      a[comp][0] = (c0 + 4.0f * c1 + c2) * (1.0f / 6.0f);
+      a[comp][1] = (c2 - c0) * 0.5f;
+      a[comp][2] = (c0 - 2.0f * c1 + c2) * 0.5f;
+      a[comp][3] = (3.0f * (c1 - c2) + c3 - c0) * (1.0f / 6.0f);
+    }
+    for (i64 x = x0; x < x1; ++x) {
+      const float u = t[x];
+      cz[x] += ((a[0][3] * u + a[0][2]) * u + a[0][1]) * u + a[0][0];
+      cy[x] += ((a[1][3] * u + a[1][2]) * u + a[1][1]) * u + a[1][0];
+      cx[x] += ((a[2][3] * u + a[2][2]) * u + a[2][1]) * u + a[2][0];
+    }
+  }
+}
+
+template <typename S>
+void sample_row_linear(const Job& j, i64 W, Scratch& s) {
+  const S* base = static_cast<const S*>(j.src.data);
+  const i64 C = j.src.shape[0];
+  const i64 nz = j.src.shape[1], ny = j.src.shape[2], nx = j.src.shape[3];
+  const i64 sc = j.src.stride[0], sz = j.src.stride[1], sy = j.src.stride[2], sx = j.src.stride[3];
+  s.iz.resize(W);
+  s.iy.resize(W);
+  s.ix.resize(W);
+  s.corners.resize(static_cast<size_t>(8 * W));
+  float* __restrict tz = s.cz.data();
+  float* __restrict ty = s.cy.data();
+  float* __restrict tx = s.cx.data();
+  i32* __restrict iz = s.iz.data();
+  i32* __restrict iy = s.iy.data();
+  i32* __restrict ix = s.ix.data();
+  const float lim = 1073741824.0f;  // keeps cells in int32; anything that far is padding anyway
+  for (i64 x = 0; x < W; ++x) {
+    const float cz = std::min(std::max(tz[x], -lim), lim);
+    const float cy = std::min(std::max(ty[x], -lim), lim);
+    const float cx = std::min(std::max(tx[x], -lim), lim);
+    i32 a = static_cast<i32>(cz), b = static_cast<i32>(cy), c = static_cast<i32>(cx);
+    a -= (cz < static_cast<float>(a)) ? 1 : 0;
+    b -= (cy < static_cast<float>(b)) ? 1 : 0;
+    c -= (cx < static_cast<float>(c)) ? 1 : 0;
+    iz[x] = a;
+    iy[x] = b;
+    ix[x] = c;
+    tz[x] = cz - static_cast<float>(a);
+    ty[x] = cy - static_cast<float>(b);
+    tx[x] = cx - static_cast<float>(c);
+  }
+  float* __restrict v = s.corners.data();
+  for (i64 c = 0; c < C; ++c) {
+    const S* src = base + c * sc;
+    for (i64 x = 0; x < W; ++x) {
+      float* o = v + 8 * x;
+      i64 dz, dy, dx;
+      if (axis_inside(iz[x], tz[x], nz, sz, &dz) && axis_inside(iy[x], ty[x], ny, sy, &dy) &&
+          axis_inside(ix[x], tx[x], nx, sx, &dx)) {
+        const S* p = src + iz[x] * sz + iy[x] * sy + ix[x] * sx;
+        o[0] = static_cast<float>(p[0]);
+        o[1] = static_cast<float>(p[dx]);
+        o[2] = static_cast<float>(p[dy]);
+        o[3] = static_cast<float>(p[dy + dx]);
+        o[4] = static_cast<float>(p[dz]);
+        o[5] = static_cast<float>(p[dz + dx]);
+        o[6] = static_cast<float>(p[dz + dy]);
+        o[7] = static_cast<float>(p[dz + dy + dx]);
+      } else {
+        const SourceView<S> view{src, {nz, ny, nx}, {sz, sy, sx}};
+        for (int k = 0; k < 8; ++k) {
+          const i64 z = pad_index(iz[x] + ((k >> 2) & 1), nz, j.pad_mode);
+          const i64 y = pad_index(iy[x] + ((k >> 1) & 1), ny, j.pad_mode);
+          const i64 xx = pad_index(ix[x] + (k & 1), nx, j.pad_mode);
+          o[k] = (z < 0 || y < 0 || xx < 0) ? j.cval : load_voxel(view, z, y, xx);
+        }
+      }
+    }
+    float* __restrict out = s.buf.data() + c * W;
+    for (i64 x = 0; x < W; ++x) {
+      const float* q = v + 8 * x;
+      const float c00 = lerp(q[0], q[1], tx[x]);
+      const float c01 = lerp(q[2], q[3], tx[x]);
+      const float c10 = lerp(q[4], q[5], tx[x]);
+      const float c11 = lerp(q[6], q[7], tx[x]);
+      out[x] = lerp(lerp(c00, c01, ty[x]), lerp(c10, c11, ty[x]), tz[x]);
+    }
+  }
+}
+
+template <typename S>
+void sample_row_nearest(const Job& j, i64 W, Scratch& s) {
+  const S* base = static_cast<const S*>(j.src.data);
+  const i64 C = j.src.shape[0];
+  const i64 nz = j.src.shape[1], ny = j.src.shape[2], nx = j.src.shape[3];
+  const i64 sc = j.src.stride[0], sz = j.src.stride[1], sy = j.src.stride[2], sx = j.src.stride[3];
+  float* buf = s.buf.data();
+  for (i64 x = 0; x < W; ++x) {
+    const i64 z = pad_index(floor_to_i64(s.cz[x] + 0.5f), nz, j.pad_mode);
+    const i64 y = pad_index(floor_to_i64(s.cy[x] + 0.5f), ny, j.pad_mode);
+    const i64 xx = pad_index(floor_to_i64(s.cx[x] + 0.5f), nx, j.pad_mode);
+    if (z < 0 || y < 0 || xx < 0) {
+      for (i64 c = 0; c < C; ++c) buf[c * W + x] = j.cval;
+    } else {
+      const S* p = base + z * sz + y * sy + xx * sx;
+      for (i64 c = 0; c < C; ++c) buf[c * W + x] = static_cast<float>(p[c * sc]);
+    }
+  }
+}
+
+template <typename S, int K>
+void store_row(const Job& j, i64 W, i64 z, i64 y, const Scratch& s) {
+  const i64 C = j.out.shape[0];
+  for (i64 c = 0; c < C; ++c) {
+    const float* __restrict v = s.buf.data() + c * W;
+    const i64 off = c * j.out.stride[0] + z * j.out.stride[1] + y * j.out.stride[2];
+    if (K == kOutF32) {
+      float* __restrict o = static_cast<float*>(j.out.data) + off;
+      for (i64 x = 0; x < W; ++x) o[x] = v[x];
+    } else if (K == kOutF16) {
+      u16* __restrict o = static_cast<u16*>(j.out.data) + off;
+      for (i64 x = 0; x < W; ++x) o[x] = float_to_half_bits(v[x]);
+    } else if (K == kOutBF16) {
+      u16* __restrict o = static_cast<u16*>(j.out.data) + off;
+      for (i64 x = 0; x < W; ++x) o[x] = float_to_bf16_bits(v[x]);
+    } else {
+      S* __restrict o = static_cast<S*>(j.out.data) + off;
+      for (i64 x = 0; x < W; ++x) o[x] = static_cast<S>(v[x]);
+    }
+  }
+}
+
+template <typename S, int K>
+void run_rows(const Job& j, i64 r0, i64 r1, Scratch& s) {
+  const i64 C = j.out.shape[0], D = j.out.shape[1], H = j.out.shape[2], W = j.out.shape[3];
+  s.buf.resize(static_cast<size_t>(C * W));
+  s.cz.resize(W);
+  s.cy.resize(W);
+  s.cx.resize(W);
+  if (j.map.grid) {
+    const i64 gx = j.map.gshape[2];
+    s.erow.resize(static_cast<size_t>(3 * gx));
+    s.et.resize(W);
+    s.ex0.resize(W);
+    s.seg.clear();
+    for (i64 x = 0; x < W; ++x) {
+      // The same float steps as grid_taps (spatial.h).
+      const float g = static_cast<float>(x) * j.map.ginv[2] + 1.0f;
+      const float f = floorf(g);
+      s.et[x] = g - f;
+      s.ex0[x] = static_cast<i64>(f) - 1;
+      if (x == 0 || s.ex0[x] != s.ex0[x - 1]) s.seg.push_back(x);
+    }
+    s.seg.push_back(W);
+  }
+  const i64 oshape[4] = {C, D, H, W};
+  for (i64 r = r0; r < r1; ++r) {
+    const i64 z = r / H, y = r % H;
+    row_coords(j.map, W, static_cast<float>(z), static_cast<float>(y), s);
+    if (j.interp == kInterpNearest) sample_row_nearest<S>(j, W, s);
+    else sample_row_linear<S>(j, W, s);
+    if (j.program.n_ops > 0) {
+      for (i64 c = 0; c < C; ++c) program_row(s.buf.data() + c * W, W, c, z, y, oshape, j.program, false);
+    }
+    store_row<S, K>(j, W, z, y, s);
+  }
+}
+
+using RowFn = void (*)(const Job&, i64, i64, Scratch&);
+
+template <typename S>
+RowFn pick_out(DType out, DType src) {
+  switch (out) {
+    case DType::kF32:
+      return src == DType::kF32 ? &run_rows<S, kOutSame> : &run_rows<S, kOutF32>;
+    case DType::kF16:
+      return &run_rows<S, kOutF16>;
+    case DType::kBF16:
+      return &run_rows<S, kOutBF16>;
+    default:
+      if (out != src) throw std::invalid_argument("integer output must have the source dtype");
+      return &run_rows<S, kOutSame>;
+  }
+}
+
+RowFn pick(const Job& j) {
+  switch (j.src.dtype) {
+    case DType::kU8:
+      return pick_out<u8>(j.out.dtype, j.src.dtype);
+    case DType::kI16:
+      return pick_out<i16>(j.out.dtype, j.src.dtype);
+    case DType::kU16:
+      return pick_out<u16>(j.out.dtype, j.src.dtype);
+    case DType::kI32:
+      return pick_out<i32>(j.out.dtype, j.src.dtype);
+    case DType::kF32:
+      return pick_out<float>(j.out.dtype, j.src.dtype);
+    default:
+      throw std::invalid_argument("unsupported source dtype");
+  }
+}
+
+}  // namespace
+
+void run_jobs(const std::vector<Job>& jobs, int threads) {
+  // Rows of every job laid end to end, so one parallel loop covers a whole batch.
+  std::vector<i64> first_row(jobs.size() + 1, 0);
+  std::vector<RowFn> fns(jobs.size());
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    fns[k] = pick(jobs[k]);
+    first_row[k + 1] = first_row[k] + jobs[k].out.shape[1] * jobs[k].out.shape[2];
+  }
+  const i64 total = first_row.back();
+  parallel_for(total, 8, threads, [&](i64 b, i64 e) {
+    Scratch s;
+    size_t k = static_cast<size_t>(std::upper_bound(first_row.begin(), first_row.end(), b) -
+                                   first_row.begin()) - 1;
+    while (b < e) {
+      const i64 stop = std::min(e, first_row[k + 1]);
+      if (stop > b) fns[k](jobs[k], b - first_row[k], stop - first_row[k], s);
+      b = stop;
+      ++k;
+    }
+  });
+}
+
+}  // namespace aug
+}  // namespace fm

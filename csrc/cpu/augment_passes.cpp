@@ -1,0 +1,188 @@
+// Row-wise intensity program (the op loop outside, voxels inside, so each op's
+// loop vectorizes and dispatch costs one switch per row) and the patch passes
+// that cannot fuse into the gather: Gaussian blur and program segments after it.
+// No errno from sqrtf (its argument is never negative) and no assumption that float
+// ops may trap (nothing here reads FP exception flags): with these the compiler
+// if-converts the selects in fastmath.h and the noise and gamma loops vectorize.
+// Results are unchanged: both options only widen what the optimizer may reorder
+// around, not the arithmetic (no reassociation, no FMA contraction on x86-64).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-math-errno", "no-trapping-math")
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "augment_cpu.h"
+#include "thread_pool.h"
+
+// The portable build targets baseline x86-64 (SSE2); the noise loop also gets an AVX2
+// clone picked at load time (no FMA: the same roundings, so results do not depend on
+// which clone runs). The gamma loop measured slower as an AVX2 clone, so it has none.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define FM_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
+#else
+#define FM_AVX2_CLONE
+#endif
+
+namespace fm {
+namespace aug {
+namespace {
+
+// Adds std * N(0,1) with the numbers of normal_at(): Philox blocks first (scalar),
+// then Box-Muller over the whole row (vectorized), then the add.
+FM_AVX2_CLONE void noise_row(float* __restrict row, i64 W, u64 first, float stddev, const ProgramView& p, u32 stream) {
+  const u64 b0 = first >> 2;
+  const i64 lead = static_cast<i64>(first & 3u);
+  const i64 nb = (lead + W + 3) / 4;
+  thread_local std::vector<u32> words;
+  thread_local std::vector<float> z;
+  words.resize(static_cast<size_t>(4 * nb));
+  z.resize(static_cast<size_t>(4 * nb));
+  u32* __restrict w = words.data();
+  for (i64 b = 0; b < nb; ++b) {
+    const Philox4x32 r = philox_block(b0 + static_cast<u64>(b), p.index, stream | kKernelStreamBit, p.key);
+    w[4 * b] = r.v[0];
+    w[4 * b + 1] = r.v[1];
+    w[4 * b + 2] = r.v[2];
+    w[4 * b + 3] = r.v[3];
+  }
+  float* __restrict zz = z.data();
+  for (i64 k = 0; k < 2 * nb; ++k) fast_box_muller(w[2 * k], w[2 * k + 1], &zz[2 * k], &zz[2 * k + 1]);
+  const float* __restrict src = zz + lead;
+  for (i64 x = 0; x < W; ++x) row[x] += stddev * src[x];
+}
+
+// Collapses the bias polynomial at (zn, yn) to coefficients of x^k, then Horner per voxel.
+void bias_row(float* row, i64 W, i64 Wn, const float* q, float zn, float yn) {
+  const int order = static_cast<int>(q[0]);
+  const float* c = q + 1;
+  float a[16] = {0.0f};
+  int t = 0;
+  float zp = 1.0f;
+  for (int i = 0; i <= order; ++i) {
+    float yp = 1.0f;
+    for (int j = 0; j <= order - i; ++j) {
+      for (int k = 0; k <= order - i - j; ++k) a[k] += c[t++] * zp * yp;
+      yp *= yn;
+    }
+    zp *= zn;
+  }
+  for (i64 x = 0; x < W; ++x) {
+    const float xn = normalized_coord(x, Wn);
+    float acc = a[order];
+    for (int k = order - 1; k >= 0; --k) acc = acc * xn + a[k];
+    row[x] *= expf(acc);
+  }
+}
+
+}  // namespace
+
+void program_row(float* __restrict row, i64 W, i64 c, i64 z, i64 y, const i64 shape[4],
+                 const ProgramView& p, bool skip_random) {
+  for (i64 k = 0; k < p.n_ops; ++k) {
+    const i32* op = p.ops + 4 * k;
+    if (!op_applies(op, static_cast<i32>(c))) continue;
+    const float* q = p.params + op[2];
+    switch (op[0]) {
+      case kOpClip: {
+        const float lo = q[0], hi = q[1];
+        for (i64 x = 0; x < W; ++x) row[x] = std::min(std::max(row[x], lo), hi);
+        break;
+      }
+      case kOpAffine: {
+        const float mul = q[0], add = q[1];
+        for (i64 x = 0; x < W; ++x) row[x] = row[x] * mul + add;
+        break;
+      }
+      case kOpGamma: {
+        const float lo = q[0], span = q[1] - q[0], g = q[2];
+        if (!(span > 0.0f)) break;
+        const bool invert = q[3] != 0.0f;
+        for (i64 x = 0; x < W; ++x) {
+          const float t = std::min(std::max((row[x] - lo) / span, 0.0f), 1.0f);
+          const float base = invert ? 1.0f - t : t;
+          const float pw = fast_pow01(base, g);
+          row[x] = lo + span * (invert ? 1.0f - pw : pw);
+        }
+        break;
+      }
+      case kOpNoise:
+        if (!skip_random) {
+          const u64 first = static_cast<u64>(((c * shape[1] + z) * shape[2] + y) * shape[3]);
+          noise_row(row, W, first, q[0], p, static_cast<u32>(op[3]));
+        }
+        break;
+      case kOpBiasField:
+        if (!skip_random) {
+          bias_row(row, W, shape[3], q, normalized_coord(z, shape[1]), normalized_coord(y, shape[2]));
+        }
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+void apply_program_f32(float* data, const i64 shape[4], const ProgramView& p, bool skip_random,
+                       int threads) {
+  const i64 C = shape[0], D = shape[1], H = shape[2], W = shape[3];
+  parallel_for(C * D * H, 16, threads, [&](i64 b, i64 e) {
+    for (i64 r = b; r < e; ++r) {
+      const i64 c = r / (D * H), z = (r / H) % D, y = r % H;
+      program_row(data + r * W, W, c, z, y, shape, p, skip_random);
+    }
+  });
+}
+
+void gaussian_blur_f32(float* data, const i64 shape[4], const double sigma[3], double truncate,
+                       int threads) {
+  const i64 C = shape[0];
+  const i64 n3[3] = {shape[1], shape[2], shape[3]};
+  const i64 st[3] = {shape[2] * shape[3], shape[3], 1};
+  const i64 plane = shape[1] * shape[2] * shape[3];
+  for (int axis = 0; axis < 3; ++axis) {
+    if (!(sigma[axis] > 0.0) || n3[axis] <= 1) continue;
+    // scipy's kernel: radius int(truncate * sigma + 0.5), normalised exp(-x^2 / 2 sigma^2).
+    const i64 radius = static_cast<i64>(truncate * sigma[axis] + 0.5);
+    std::vector<double> wd(static_cast<size_t>(2 * radius + 1));
+    double sum = 0.0;
+    for (i64 k = -radius; k <= radius; ++k) {
+      wd[k + radius] = std::exp(-0.5 * static_cast<double>(k * k) / (sigma[axis] * sigma[axis]));
+      sum += wd[k + radius];
+    }
+    std::vector<float> w(wd.size());
+    for (size_t k = 0; k < wd.size(); ++k) w[k] = static_cast<float>(wd[k] / sum);
+    const i64 n = n3[axis], stride = st[axis];
+    const i64 lines_per_channel = plane / n;
+    // A line is identified by its start: every index with coordinate 0 on `axis`.
+    parallel_for(C * lines_per_channel, 64, threads, [&](i64 b, i64 e) {
+      std::vector<float> pad(static_cast<size_t>(n + 2 * radius));
+      for (i64 l = b; l < e; ++l) {
+        const i64 c = l / lines_per_channel, rest = l % lines_per_channel;
+        i64 start;
+        if (axis == 0) start = rest;
+        else if (axis == 1) start = (rest / shape[3]) * shape[2] * shape[3] + rest % shape[3];
+        else start = rest * shape[3];
+        float* line = data + c * plane + start;
+        for (i64 k = -radius; k < n + radius; ++k) {
+          // Symmetric extension (d c b a | a b c d | d c b a), period 2n.
+          i64 m = k % (2 * n);
+          if (m < 0) m += 2 * n;
+          if (m >= n) m = 2 * n - 1 - m;
+          pad[k + radius] = line[m * stride];
+        }
+        for (i64 i = 0; i < n; ++i) {
+          float acc = 0.0f;
+          const float* src = pad.data() + i;
+          for (i64 k = 0; k <= 2 * radius; ++k) acc += w[k] * src[k];
+          line[i * stride] = acc;
+        }
+      }
+    });
+  }
+}
+
+}  // namespace aug
+}  // namespace fm

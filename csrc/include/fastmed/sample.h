@@ -1,0 +1,127 @@
+// Sampling a typed source volume at a continuous (z, y, x) voxel coordinate.
+//
+// Nearest and trilinear reads straight from int16/uint16/uint8/int32/float32
+// sources (never a float copy of the volume), with three padding modes for taps
+// that fall outside: constant (a value), edge (clamp; scipy "nearest") and
+// reflect (mirror without repeating the edge voxel; numpy "reflect", scipy
+// "mirror"). Padding is decided per tap, so trilinear near the border blends
+// the padding value in (scipy's "grid-constant"). NVRTC-safe: no std headers.
+#pragma once
+
+#include "fastmed/common.h"
+
+namespace fm {
+
+enum PadMode : int { kPadConstant = 0, kPadEdge = 1, kPadReflect = 2 };
+enum Interp : int { kInterpNearest = 0, kInterpLinear = 1 };
+
+// One channel of a source: element strides (not bytes) and extents, (z, y, x).
+template <typename T>
+struct SourceView {
+  const T* data;
+  i64 shape[3];
+  i64 stride[3];
+};
+
+FM_HD i64 floor_to_i64(float v) {
+  const i64 t = static_cast<i64>(v);
+  return (static_cast<float>(t) > v) ? t - 1 : t;
+}
+
+// Index `i` of an axis of length `n` after padding; -1 means "use the constant".
+FM_HD i64 pad_index(i64 i, i64 n, int mode) {
+  if (i >= 0 && i < n) return i;
+  if (mode == kPadEdge) return i < 0 ? 0 : n - 1;
+  if (mode == kPadReflect) {
+    if (n == 1) return 0;
+    const i64 period = 2 * (n - 1);
+    i64 r = i % period;
+    if (r < 0) r += period;
+    return r < n ? r : period - r;
+  }
+  return -1;
+}
+
+template <typename T>
+FM_HD float load_voxel(const SourceView<T>& s, i64 z, i64 y, i64 x) {
+  return static_cast<float>(s.data[z * s.stride[0] + y * s.stride[1] + x * s.stride[2]]);
+}
+
+// Nearest neighbour (round half up, as floor(c + 0.5)).
+template <typename T>
+FM_HD float sample_nearest(const SourceView<T>& s, float cz, float cy, float cx, int mode,
+                           float cval) {
+  const i64 z = pad_index(floor_to_i64(cz + 0.5f), s.shape[0], mode);
+  const i64 y = pad_index(floor_to_i64(cy + 0.5f), s.shape[1], mode);
+  const i64 x = pad_index(floor_to_i64(cx + 0.5f), s.shape[2], mode);
+  if (z < 0 || y < 0 || x < 0) return cval;
+  return load_voxel(s, z, y, x);
+}
+
+FM_HD float lerp(float a, float b, float t) { return a + t * (b - a); }
+
+// Trilinear from the 8 voxels at `p` (all inside). d* are the element steps to
+// the upper neighbour along each axis (0 where the weight is exactly zero at the
+// last voxel, so no read leaves the array).
+template <typename T>
+FM_HD float trilinear_inside(const T* p, i64 dz, i64 dy, i64 dx, float tz, float ty, float tx) {
+  const float c00 = lerp(static_cast<float>(p[0]), static_cast<float>(p[dx]), tx);
+  const float c01 = lerp(static_cast<float>(p[dy]), static_cast<float>(p[dy + dx]), tx);
+  const float c10 = lerp(static_cast<float>(p[dz]), static_cast<float>(p[dz + dx]), tx);
+  const float c11 = lerp(static_cast<float>(p[dz + dy]), static_cast<float>(p[dz + dy + dx]), tx);
+  return lerp(lerp(c00, c01, ty), lerp(c10, c11, ty), tz);
+}
+
+// Whether axis index i (with fraction t) has both taps inside; sets the upper step.
+FM_HD bool axis_inside(i64 i, float t, i64 n, i64 stride, i64* step) {
+  if (i < 0 || i >= n) return false;
+  if (i + 1 < n) {
+    *step = stride;
+    return true;
+  }
+  *step = 0;
+  return t == 0.0f;
+}
+
+// Trilinear with per-tap padding (the slow path near and beyond the border).
+template <typename T>
+FM_HD float sample_linear_padded(const SourceView<T>& s, i64 iz, i64 iy, i64 ix, float tz, float ty,
+                                 float tx, int mode, float cval) {
+  float v[8];
+  for (int k = 0; k < 8; ++k) {
+    const i64 z = pad_index(iz + ((k >> 2) & 1), s.shape[0], mode);
+    const i64 y = pad_index(iy + ((k >> 1) & 1), s.shape[1], mode);
+    const i64 x = pad_index(ix + (k & 1), s.shape[2], mode);
+    v[k] = (z < 0 || y < 0 || x < 0) ? cval : load_voxel(s, z, y, x);
+  }
+  const float c00 = lerp(v[0], v[1], tx);
+  const float c01 = lerp(v[2], v[3], tx);
+  const float c10 = lerp(v[4], v[5], tx);
+  const float c11 = lerp(v[6], v[7], tx);
+  return lerp(lerp(c00, c01, ty), lerp(c10, c11, ty), tz);
+}
+
+template <typename T>
+FM_HD float sample_linear(const SourceView<T>& s, float cz, float cy, float cx, int mode,
+                          float cval) {
+  const float fz = floorf(cz), fy = floorf(cy), fx = floorf(cx);
+  const i64 iz = static_cast<i64>(fz), iy = static_cast<i64>(fy), ix = static_cast<i64>(fx);
+  const float tz = cz - fz, ty = cy - fy, tx = cx - fx;
+  i64 dz, dy, dx;
+  if (axis_inside(iz, tz, s.shape[0], s.stride[0], &dz) &&
+      axis_inside(iy, ty, s.shape[1], s.stride[1], &dy) &&
+      axis_inside(ix, tx, s.shape[2], s.stride[2], &dx)) {
+    const T* p = s.data + iz * s.stride[0] + iy * s.stride[1] + ix * s.stride[2];
+    return trilinear_inside(p, dz, dy, dx, tz, ty, tx);
+  }
+  return sample_linear_padded(s, iz, iy, ix, tz, ty, tx, mode, cval);
+}
+
+template <typename T>
+FM_HD float sample(const SourceView<T>& s, float cz, float cy, float cx, int interp, int mode,
+                   float cval) {
+  return interp == kInterpNearest ? sample_nearest(s, cz, cy, cx, mode, cval)
+                                  : sample_linear(s, cz, cy, cx, mode, cval);
+}
+
+}  // namespace fm

@@ -1,0 +1,127 @@
+// The map from an output voxel (z, y, x) to a source coordinate (z, y, x):
+//
+//   source = M * (z, y, x, 1) + D(z, y, x)
+//
+// M is the fused 3x4 matrix of every spatial op (crop, flip, rot90, affine,
+// resample), D an optional smooth displacement (already in source voxel units)
+// given on a coarse control grid over the output patch and evaluated with cubic
+// B-splines. Control node g of an axis sits at output coordinate (g - 1) / inv,
+// so the four taps of every output voxel exist (the grid carries one extra node
+// before and two after). B-spline weights are non-negative and sum to one, so
+// |D| never exceeds the largest control vector. NVRTC-safe.
+#pragma once
+
+#include "fastmed/common.h"
+
+namespace fm {
+
+struct SpatialMap {
+  float m[12];         // row-major 3x4: source (z, y, x) from output (z, y, x, 1)
+  const float* grid;   // (3, gz, gy, gx) displacements in source voxels, or null
+  i64 gshape[3];       // gz, gy, gx
+  float ginv[3];       // grid nodes per output voxel along z, y, x
+};
+
+// Cubic uniform B-spline weights of the four taps around fraction t in [0, 1).
+FM_HD void bspline_weights(float t, float w[4]) {
+  const float t2 = t * t, t3 = t2 * t;
+  const float s = 1.0f - t;
+  w[0] = s * s * s * (1.0f / 6.0f);
+  w[1] = (3.0f * t3 - 6.0f * t2 + 4.0f) * (1.0f / 6.0f);
+  w[2] = (-3.0f * t3 + 3.0f * t2 + 3.0f * t + 1.0f) * (1.0f / 6.0f);
+  w[3] = t3 * (1.0f / 6.0f);
+}
+
+FM_HD i64 clamp_i64(i64 v, i64 lo, i64 hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+// The first tap index and the four weights of output coordinate o on one grid axis.
+FM_HD i64 grid_taps(float o, float inv, i64 n, float w[4]) {
+  const float g = o * inv + 1.0f;
+  const float f = floorf(g);
+  bspline_weights(g - f, w);
+  return static_cast<i64>(f) - 1;
+}
+
+FM_HD void affine_point(const float m[12], float oz, float oy, float ox, float* cz, float* cy,
+                        float* cx) {
+  *cz = m[0] * oz + m[1] * oy + m[3] + m[2] * ox;
+  *cy = m[4] * oz + m[5] * oy + m[7] + m[6] * ox;
+  *cx = m[8] * oz + m[9] * oy + m[11] + m[10] * ox;
+}
+
+// Full 64-tap displacement at one output voxel (the GPU path: one thread per voxel).
+FM_HD void elastic_displacement(const SpatialMap& s, float oz, float oy, float ox, float d[3]) {
+  float wz[4], wy[4], wx[4];
+  const i64 z0 = grid_taps(oz, s.ginv[0], s.gshape[0], wz);
+  const i64 y0 = grid_taps(oy, s.ginv[1], s.gshape[1], wy);
+  const i64 x0 = grid_taps(ox, s.ginv[2], s.gshape[2], wx);
+  const i64 plane = s.gshape[0] * s.gshape[1] * s.gshape[2];
+  d[0] = d[1] = d[2] = 0.0f;
+  for (int a = 0; a < 4; ++a) {
+    const i64 z = clamp_i64(z0 + a, 0, s.gshape[0] - 1);
+    for (int b = 0; b < 4; ++b) {
+      const i64 y = clamp_i64(y0 + b, 0, s.gshape[1] - 1);
+      const float wzy = wz[a] * wy[b];
+      for (int c = 0; c < 4; ++c) {
+        const i64 x = clamp_i64(x0 + c, 0, s.gshape[2] - 1);
+        const i64 at = (z * s.gshape[1] + y) * s.gshape[2] + x;
+        const float w = wzy * wx[c];
+        d[0] += w * s.grid[at];
+        d[1] += w * s.grid[plane + at];
+        d[2] += w * s.grid[2 * plane + at];
+      }
+    }
+  }
+}
+
+// The grid collapsed along z and y for one output row: row[3 * x + k] holds
+// component k at grid column x (gx columns). The CPU kernel then needs only the
+// four x taps per voxel.
+FM_HD void elastic_row(const SpatialMap& s, float oz, float oy, float* row) {
+  float wz[4], wy[4];
+  const i64 z0 = grid_taps(oz, s.ginv[0], s.gshape[0], wz);
+  const i64 y0 = grid_taps(oy, s.ginv[1], s.gshape[1], wy);
+  const i64 gx = s.gshape[2];
+  const i64 plane = s.gshape[0] * s.gshape[1] * gx;
+  for (i64 x = 0; x < gx; ++x) row[3 * x] = row[3 * x + 1] = row[3 * x + 2] = 0.0f;
+  for (int a = 0; a < 4; ++a) {
+    const i64 z = clamp_i64(z0 + a, 0, s.gshape[0] - 1);
+    for (int b = 0; b < 4; ++b) {
+      const i64 y = clamp_i64(y0 + b, 0, s.gshape[1] - 1);
+      const float w = wz[a] * wy[b];
+      const float* g = s.grid + (z * s.gshape[1] + y) * gx;
+      for (i64 x = 0; x < gx; ++x) {
+        row[3 * x] += w * g[x];
+        row[3 * x + 1] += w * g[plane + x];
+        row[3 * x + 2] += w * g[2 * plane + x];
+      }
+    }
+  }
+}
+
+FM_HD void elastic_row_eval(const float* row, i64 gx, float ginv_x, float ox, float d[3]) {
+  float wx[4];
+  const i64 x0 = grid_taps(ox, ginv_x, gx, wx);
+  d[0] = d[1] = d[2] = 0.0f;
+  for (int c = 0; c < 4; ++c) {
+    const i64 x = clamp_i64(x0 + c, 0, gx - 1);
+    d[0] += wx[c] * row[3 * x];
+    d[1] += wx[c] * row[3 * x + 1];
+    d[2] += wx[c] * row[3 * x + 2];
+  }
+}
+
+// Source coordinate of one output voxel (affine + elastic).
+FM_HD void map_voxel(const SpatialMap& s, float oz, float oy, float ox, float* cz, float* cy,
+                     float* cx) {
+  affine_point(s.m, oz, oy, ox, cz, cy, cx);
+  if (s.grid) {
+    float d[3];
+    elastic_displacement(s, oz, oy, ox, d);
+    *cz += d[0];
+    *cy += d[1];
+    *cx += d[2];
+  }
+}
+
+}  // namespace fm

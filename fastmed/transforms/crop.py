@@ -1,0 +1,108 @@
+"""RandomCrop and CenterCrop: choose the patch box (padding where it leaves the image)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fastmed.errors import TransformError
+from fastmed.rng import KeyedRNG
+from fastmed.transforms._geometry import translation
+from fastmed.transforms.base import Context, Params, SpatialOp, SpatialStep, register
+from fastmed.transforms.plan import PAD_MODES
+
+
+def _check(name: str, size: tuple[int, ...], pad_mode: str) -> None:
+    if not size or any(int(s) < 1 for s in size):
+        raise TransformError(f"{name}: size must be positive integers, got {size!r}")
+    if pad_mode not in PAD_MODES:
+        raise TransformError(f"{name}: pad_mode must be one of {sorted(PAD_MODES)}, got {pad_mode!r}")
+
+
+def _size_for(name: str, size: tuple[int, ...], ctx: Context) -> tuple[int, ...]:
+    if len(size) != ctx.ndim:
+        raise TransformError(f"{name}: size {size} has {len(size)} axes for a {ctx.ndim}-D sample")
+    return tuple(int(s) for s in size)
+
+
+@register
+@dataclass(frozen=True)
+class RandomCrop(SpatialOp):
+    """A patch of ``size`` voxels at a uniformly random position.
+
+    Where the image is smaller than the patch along an axis, the image lands at a
+    random offset inside the patch and the rest is padded.
+
+    Parameters
+    ----------
+    size
+        Patch size per spatial axis.
+    pad_mode
+        ``"constant"`` (with ``pad_value``), ``"edge"`` or ``"reflect"``: what the
+        pipeline reads outside the image (the last crop that sets it wins).
+    pad_value
+        Value of constant padding.
+    """
+
+    size: tuple[int, ...]
+    pad_mode: str = "constant"
+    pad_value: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(type(self).__name__, self.size, self.pad_mode)
+
+    def sample_params(self, rng: KeyedRNG, ctx: Context) -> Params:
+        """Draw the start voxel of the box per axis."""
+        size = _size_for(type(self).__name__, self.size, ctx)
+        start = []
+        for n, s in zip(ctx.shape, size, strict=True):
+            lo, hi = min(0, n - s), max(0, n - s)
+            start.append(int(rng.integers(lo, hi + 1)))
+        return {"start": start}
+
+    def step(self, params: Params, ctx: Context) -> SpatialStep:
+        """A translation by the start voxel."""
+        size = _size_for(type(self).__name__, self.size, ctx)
+        return SpatialStep(translation(params["start"]), size, ctx.spacing)
+
+    def padding(self) -> tuple[str, float] | None:
+        """Padding requested by this crop."""
+        return (self.pad_mode, float(self.pad_value))
+
+
+@register
+@dataclass(frozen=True)
+class CenterCrop(SpatialOp):
+    """The centred patch of ``size`` voxels (start ``(shape - size) // 2``, padded where needed).
+
+    Parameters
+    ----------
+    size
+        Patch size per spatial axis.
+    pad_mode, pad_value
+        As for :class:`RandomCrop`.
+    """
+
+    size: tuple[int, ...]
+    pad_mode: str = "constant"
+    pad_value: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(type(self).__name__, self.size, self.pad_mode)
+
+    def sample_params(self, rng: KeyedRNG, ctx: Context) -> Params:
+        """The centred start (no randomness)."""
+        size = _size_for(type(self).__name__, self.size, ctx)
+        start: list[Any] = [int(np.floor_divide(n - s, 2)) for n, s in zip(ctx.shape, size, strict=True)]
+        return {"start": start}
+
+    def step(self, params: Params, ctx: Context) -> SpatialStep:
+        """A translation by the start voxel."""
+        size = _size_for(type(self).__name__, self.size, ctx)
+        return SpatialStep(translation(params["start"]), size, ctx.spacing)
+
+    def padding(self) -> tuple[str, float] | None:
+        """Padding requested by this crop."""
+        return (self.pad_mode, float(self.pad_value))

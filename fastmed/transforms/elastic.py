@@ -1,0 +1,82 @@
+"""RandomElastic: a smooth random displacement from a coarse control grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fastmed.errors import TransformError
+from fastmed.rng import KeyedRNG
+from fastmed.transforms.base import Context, Params, SpatialOp, SpatialStep, as_range, check_p, register
+
+
+def grid_layout(out_shape: tuple[int, ...], out_spacing: tuple[float, ...], grid_spacing: float) -> tuple[
+    tuple[int, ...], tuple[float, ...]]:
+    """Control-grid shape and nodes-per-voxel for a patch (one extra node before, two after)."""
+    shape: list[int] = []
+    inv: list[float] = []
+    for n, sp in zip(out_shape, out_spacing, strict=True):
+        if n <= 1:
+            shape.append(1)
+            inv.append(0.0)
+        else:
+            k = float(sp) / float(grid_spacing)
+            shape.append(int(np.floor((n - 1) * k + 1e-9)) + 4)
+            inv.append(k)
+    return tuple(shape), tuple(inv)
+
+
+@register
+@dataclass(frozen=True)
+class RandomElastic(SpatialOp):
+    """Displace every output voxel by a smooth random field (cubic B-spline of a control grid).
+
+    Control vectors are standard normal, then scaled so the longest is ``magnitude``
+    mm; B-spline weights are non-negative and sum to one, so no voxel moves further
+    than that. The field lives on the output patch (its axes and spacing): its place
+    among the spatial ops does not matter, and the fused kernel evaluates it on the fly.
+
+    Parameters
+    ----------
+    magnitude
+        Largest displacement in mm: a number or ``(lo, hi)`` to draw from.
+    grid_spacing
+        Distance between control points in mm (larger = smoother).
+    p
+        Probability of applying the transform.
+    """
+
+    magnitude: Any = (0.0, 5.0)
+    grid_spacing: float = 32.0
+    p: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_p(self.p, "RandomElastic")
+        lo, _ = as_range(self.magnitude, "magnitude")
+        if lo < 0:
+            raise TransformError("RandomElastic: magnitude must be >= 0")
+        if not self.grid_spacing > 0:
+            raise TransformError("RandomElastic: grid_spacing must be > 0")
+
+    def sample_params(self, rng: KeyedRNG, ctx: Context) -> Params:
+        """Draw the control grid ``(ndim, *grid_shape)`` in mm along the output axes."""
+        out_shape = ctx.out_shape if ctx.out_shape is not None else ctx.shape
+        out_spacing = ctx.out_spacing if ctx.out_spacing is not None else ctx.spacing
+        gshape, inv = grid_layout(tuple(out_shape), tuple(out_spacing), self.grid_spacing)
+        apply = rng.bernoulli(self.p)
+        lo, hi = as_range(self.magnitude, "magnitude")
+        mag = float(rng.uniform(lo, hi))
+        g = np.asarray(rng.normal(size=(ctx.ndim, *gshape)), dtype=np.float64)
+        for a, n in enumerate(gshape):
+            if n == 1:  # a flat axis (2D depth) never moves
+                g[a] = 0.0
+        longest = float(np.sqrt((g**2).sum(axis=0)).max()) if g.size else 0.0
+        grid = g * (mag / longest) if (apply and longest > 0) else np.zeros_like(g)
+        return {"apply": apply, "magnitude": mag if apply else 0.0, "grid": grid.astype(np.float32),
+                "grid_inv": list(inv)}
+
+    def step(self, params: Params, ctx: Context) -> SpatialStep:
+        """Identity: the displacement is added by the fused map, not the matrix."""
+        return SpatialStep(np.eye(ctx.ndim + 1), ctx.shape, ctx.spacing)
