@@ -36,8 +36,12 @@ class Backend(Protocol):
 _FACTORIES: dict[str, Callable[[], Backend]] = {}
 _INSTANCES: dict[str, Backend] = {}
 # Modules that register a backend when imported (first use only).
-_LAZY: dict[str, str] = {"cpu": "fastmed.backends.cpu", "cpu-reference": "fastmed.backends.cpu",
-                         "cuda": "fastmed.backends.cuda", "dali": "fastmed.backends.dali"}
+_LAZY: dict[str, str] = {
+    "cpu": "fastmed.backends.cpu",
+    "cpu-reference": "fastmed.backends.cpu",
+    "cuda": "fastmed.backends.cuda",
+    "dali": "fastmed.backends.dali",
+}
 
 
 def register_backend(name: str, factory: Callable[[], Backend]) -> None:

@@ -49,9 +49,20 @@ def as_source(a: Any, ndim: int, key: str) -> npt.NDArray[np.generic]:
     return arr[:, None] if ndim == 2 else arr
 
 
-def _job(src: npt.NDArray[np.generic], out: npt.NDArray[np.generic], out_kind: str, matrix: npt.NDArray[np.float64],
-         grid: npt.NDArray[np.float32] | None, grid_inv: Sequence[float], interp: str, pad_mode: str,
-         pad_value: float, program: IntensityProgram, key: tuple[int, int], index: int) -> dict[str, Any]:
+def _job(
+    src: npt.NDArray[np.generic],
+    out: npt.NDArray[np.generic],
+    out_kind: str,
+    matrix: npt.NDArray[np.float64],
+    grid: npt.NDArray[np.float32] | None,
+    grid_inv: Sequence[float],
+    interp: str,
+    pad_mode: str,
+    pad_value: float,
+    program: IntensityProgram,
+    key: tuple[int, int],
+    index: int,
+) -> dict[str, Any]:
     return {
         "src": src,
         "out": out,
@@ -69,8 +80,9 @@ def _job(src: npt.NDArray[np.generic], out: npt.NDArray[np.generic], out_kind: s
     }
 
 
-def _out_array(ap: ArrayPlan, src: npt.NDArray[np.generic], shape: tuple[int, ...]) -> tuple[
-        npt.NDArray[np.generic], str]:
+def _out_array(
+    ap: ArrayPlan, src: npt.NDArray[np.generic], shape: tuple[int, ...]
+) -> tuple[npt.NDArray[np.generic], str]:
     if ap.out_dtype == "same":
         return np.empty(shape, dtype=src.dtype), "same"
     if ap.passes or ap.out_dtype == "float32":  # passes work in float32; convert at the end
@@ -101,21 +113,55 @@ def low_res(patch: npt.NDArray[np.float32], zoom: Sequence[float], threads: int)
     shape = patch.shape[1:]
     small = tuple(max(1, int(round(n * z))) for n, z in zip(shape, zoom, strict=True))
     down = np.empty((patch.shape[0], *small), dtype=np.float32)
-    core.augment([_job(patch, down, "float32", _align_corners(shape, small), None, (0, 0, 0), "nearest", "edge",
-                       0.0, _EMPTY, (0, 0), 0)], threads)
+    core.augment(
+        [
+            _job(
+                patch,
+                down,
+                "float32",
+                _align_corners(shape, small),
+                None,
+                (0, 0, 0),
+                "nearest",
+                "edge",
+                0.0,
+                _EMPTY,
+                (0, 0),
+                0,
+            )
+        ],
+        threads,
+    )
     up = np.empty_like(patch)
-    core.augment([_job(down, up, "float32", _align_corners(small, shape), None, (0, 0, 0), "linear", "edge",
-                       0.0, _EMPTY, (0, 0), 0)], threads)
+    core.augment(
+        [
+            _job(
+                down,
+                up,
+                "float32",
+                _align_corners(small, shape),
+                None,
+                (0, 0, 0),
+                "linear",
+                "edge",
+                0.0,
+                _EMPTY,
+                (0, 0),
+                0,
+            )
+        ],
+        threads,
+    )
     return up
 
 
-def run_passes(out: npt.NDArray[np.float32], ap: ArrayPlan, plan: SamplePlan, threads: int) -> npt.NDArray[
-        np.float32]:
+def run_passes(out: npt.NDArray[np.float32], ap: ArrayPlan, plan: SamplePlan, threads: int) -> npt.NDArray[np.float32]:
     """Run an array's patch passes in order on its float32 (C, D, H, W) patch."""
     for ps in ap.passes:
         if isinstance(ps, ProgramPass):
-            core.apply_program(out, ps.program.ops, ps.program.params, plan.key[0], plan.key[1], plan.index,
-                               False, threads)
+            core.apply_program(
+                out, ps.program.ops, ps.program.params, plan.key[0], plan.key[1], plan.index, False, threads
+            )
         elif isinstance(ps, BlurPass):
             core.gaussian_blur(out, list(ps.sigma), ps.truncate, threads)
         elif isinstance(ps, LowResPass):
@@ -154,8 +200,22 @@ class CpuBackend:
             for ap in plan.arrays:
                 src = as_source(sample[ap.key], plan.ndim, ap.key)
                 out, kind = _out_array(ap, src, (src.shape[0], *sp.out_shape))
-                jobs.append(_job(src, out, kind, sp.matrix, sp.grid, sp.grid_inv, ap.interp, ap.pad_mode,
-                                 ap.pad_value, ap.program, plan.key, plan.index))
+                jobs.append(
+                    _job(
+                        src,
+                        out,
+                        kind,
+                        sp.matrix,
+                        sp.grid,
+                        sp.grid_inv,
+                        ap.interp,
+                        ap.pad_mode,
+                        ap.pad_value,
+                        ap.program,
+                        plan.key,
+                        plan.index,
+                    )
+                )
                 where.append((k, ap, out))
         try:
             self._kernel(jobs, threads)
@@ -212,6 +272,5 @@ def resample(
         raise TransformError(f"resample: bad interp {interp!r} or pad_mode {pad_mode!r}")
     out = np.empty((s.shape[0], *[int(n) for n in out_shape]), dtype=np.float32)
     m = np.asarray(matrix, dtype=np.float64)
-    core.augment([_job(s, out, "float32", m, grid, grid_inv, interp, pad_mode, pad_value, _EMPTY, (0, 0), 0)],
-                 threads)
+    core.augment([_job(s, out, "float32", m, grid, grid_inv, interp, pad_mode, pad_value, _EMPTY, (0, 0), 0)], threads)
     return out

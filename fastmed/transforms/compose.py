@@ -168,8 +168,9 @@ class Compose:
         ndim = len(shape) - 1
         return Context(ndim=ndim, shape=shape[1:], spacing=_spacing(sample, ndim), channels=shape[0])
 
-    def _walk_spatial(self, ctx: Context, params: Sequence[Params | None]) -> tuple[
-            npt.NDArray[np.float64], Context, tuple[str, float]]:
+    def _walk_spatial(
+        self, ctx: Context, params: Sequence[Params | None]
+    ) -> tuple[npt.NDArray[np.float64], Context, tuple[str, float]]:
         """Compose the backward maps of the (non-elastic) spatial ops."""
         m = np.eye(ctx.ndim + 1)
         pad = (self.pad_mode, self.pad_value)
@@ -182,8 +183,7 @@ class Compose:
             pad = op.padding() or pad
         return m, ctx, pad
 
-    def sample_params(self, sample: Mapping[str, Any], seed: int = 0, index: int = 0, epoch: int = 0) -> dict[
-            str, Any]:
+    def sample_params(self, sample: Mapping[str, Any], seed: int = 0, index: int = 0, epoch: int = 0) -> dict[str, Any]:
         """Draw every op's params for this (seed, epoch, index); op k uses stream k."""
         ctx0 = self._describe(sample)
         drawn: list[Params | None] = [None] * len(self.ops)
@@ -247,13 +247,15 @@ class Compose:
             arrays.append(ArrayPlan(name, "linear", pad[0], pad[1], program, passes, self.dtype))  # type: ignore[arg-type]
         for name in self.label_keys:
             if name in sample:
-                arrays.append(ArrayPlan(name, "nearest", "constant", self.label_pad_value,
-                                        IntensityProgram.build([]), (), "same"))
+                arrays.append(
+                    ArrayPlan(name, "nearest", "constant", self.label_pad_value, IntensityProgram.build([]), (), "same")
+                )
         return SamplePlan(spatial=spatial, arrays=tuple(arrays), key=key, index=index, ndim=d)
 
     @staticmethod
-    def _elastic_grid(p: Params, m: npt.NDArray[np.float64], ctx: Context) -> tuple[
-            npt.NDArray[np.float32], tuple[float, float, float]]:
+    def _elastic_grid(
+        p: Params, m: npt.NDArray[np.float64], ctx: Context
+    ) -> tuple[npt.NDArray[np.float32], tuple[float, float, float]]:
         """Control vectors in output mm -> output voxels -> source voxels (linear part of the map)."""
         d = ctx.ndim
         g = np.asarray(p["grid"], dtype=np.float64)
@@ -267,8 +269,15 @@ class Compose:
             inv = [0.0, *inv]
         return np.ascontiguousarray(src, dtype=np.float32), (inv[0], inv[1], inv[2])
 
-    def _intensity(self, sample: Mapping[str, Any], name: str, ops_params: Sequence[Params], key: tuple[int, int],
-                   index: int, channels: int) -> tuple[IntensityProgram, tuple[PatchPass, ...]]:
+    def _intensity(
+        self,
+        sample: Mapping[str, Any],
+        name: str,
+        ops_params: Sequence[Params],
+        key: tuple[int, int],
+        index: int,
+        channels: int,
+    ) -> tuple[IntensityProgram, tuple[PatchPass, ...]]:
         """Emit every intensity op's instructions and cut them into fused program + passes."""
         src = np.asarray(sample[name])
         src4 = src[:, None] if src.ndim == 3 else src
@@ -283,6 +292,7 @@ class Compose:
                     for i, s in enumerate(source_stats(src4, emitted, key, index, mask, self.stats_voxels)):
                         cache[(len(emitted), i)] = s
                 return cache[k]
+
             return stats
 
         segments: list[list[ProgramOp]] = [[]]
@@ -312,8 +322,9 @@ class Compose:
 
     # ---- execution ---------------------------------------------------------------
 
-    def _finish(self, sample: Mapping[str, Any], arrays: Mapping[str, Any], plan: SamplePlan,
-                params: Mapping[str, Any]) -> dict[str, Any]:
+    def _finish(
+        self, sample: Mapping[str, Any], arrays: Mapping[str, Any], plan: SamplePlan, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
         out = dict(sample)
         for k, v in arrays.items():
             if self.dtype == "bfloat16" and k in self.image_keys:
@@ -338,8 +349,14 @@ class Compose:
         arrays = get_backend(self.device).run([plan], [sample], self.threads)[0]
         return self._finish(sample, arrays, plan, params)
 
-    def batch(self, samples: Sequence[Mapping[str, Any]], seed: int = 0, indices: Sequence[int] | None = None,
-              epoch: int = 0, stack: bool = False) -> list[dict[str, Any]] | dict[str, Any]:
+    def batch(
+        self,
+        samples: Sequence[Mapping[str, Any]],
+        seed: int = 0,
+        indices: Sequence[int] | None = None,
+        epoch: int = 0,
+        stack: bool = False,
+    ) -> list[dict[str, Any]] | dict[str, Any]:
         """Augment many samples with one native call.
 
         Parameters

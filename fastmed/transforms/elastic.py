@@ -12,8 +12,9 @@ from fastmed.rng import KeyedRNG
 from fastmed.transforms.base import Context, Params, SpatialOp, SpatialStep, as_range, check_p, register
 
 
-def grid_layout(out_shape: tuple[int, ...], out_spacing: tuple[float, ...], grid_spacing: float) -> tuple[
-    tuple[int, ...], tuple[float, ...]]:
+def grid_layout(
+    out_shape: tuple[int, ...], out_spacing: tuple[float, ...], grid_spacing: float
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """Control-grid shape and nodes-per-voxel for a patch (one extra node before, two after)."""
     shape: list[int] = []
     inv: list[float] = []
@@ -74,8 +75,12 @@ class RandomElastic(SpatialOp):
                 g[a] = 0.0
         longest = float(np.sqrt((g**2).sum(axis=0)).max()) if g.size else 0.0
         grid = g * (mag / longest) if (apply and longest > 0) else np.zeros_like(g)
-        return {"apply": apply, "magnitude": mag if apply else 0.0, "grid": grid.astype(np.float32),
-                "grid_inv": list(inv)}
+        return {
+            "apply": apply,
+            "magnitude": mag if apply else 0.0,
+            "grid": grid.astype(np.float32),
+            "grid_inv": list(inv),
+        }
 
     def step(self, params: Params, ctx: Context) -> SpatialStep:
         """Identity: the displacement is added by the fused map, not the matrix."""

@@ -37,14 +37,14 @@ class Resample(SpatialOp):
         """The output shape (deterministic)."""
         if len(self.spacing) != ctx.ndim:
             raise TransformError(f"Resample: spacing {self.spacing} for a {ctx.ndim}-D sample")
-        shape = [max(1, int(round(n * s / t))) for n, s, t in zip(ctx.shape, ctx.spacing, self.spacing,
-                                                                   strict=True)]
+        shape = [max(1, int(round(n * s / t))) for n, s, t in zip(ctx.shape, ctx.spacing, self.spacing, strict=True)]
         return {"shape": shape}
 
     def step(self, params: Params, ctx: Context) -> SpatialStep:
         """A diagonal scale with aligned corners."""
         out = tuple(int(v) for v in params["shape"])
         r = np.array([(n - 1) / (m - 1) if m > 1 else 0.0 for n, m in zip(ctx.shape, out, strict=True)])
-        spacing = tuple(float(s * ri) if ri > 0 else float(t) for s, ri, t in
-                        zip(ctx.spacing, r, self.spacing, strict=True))
+        spacing = tuple(
+            float(s * ri) if ri > 0 else float(t) for s, ri, t in zip(ctx.spacing, r, self.spacing, strict=True)
+        )
         return SpatialStep(linear(np.diag(r)), out, spacing)

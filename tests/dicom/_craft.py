@@ -53,11 +53,7 @@ def meta(ts: str | None = "1.2.840.10008.1.2.1") -> bytes:
 
 
 def image_module(rows: int = 4, cols: int = 4, frames: int | None = None, rows_vr: bytes = b"US") -> bytes:
-    out = (
-        el(0x00100010, b"PN", txt(PHI[0]))
-        + el(0x00100020, b"LO", txt(PHI[1]))
-        + el(0x00100030, b"DA", txt(PHI[2]))
-    )
+    out = el(0x00100010, b"PN", txt(PHI[0])) + el(0x00100020, b"LO", txt(PHI[1])) + el(0x00100030, b"DA", txt(PHI[2]))
     out += el(0x00280002, b"US", struct.pack("<H", 1)) + el(0x00280004, b"CS", txt("MONOCHROME2"))
     if frames is not None:
         out += el(0x00280008, b"IS", txt(str(frames)))

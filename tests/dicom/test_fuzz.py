@@ -40,9 +40,7 @@ def _seed_corpus(dst: Path) -> None:
                 (dst / name).write_bytes(p.read_bytes())
     (dst / "generated_pydicom.dcm").write_bytes(c.pydicom_file())
     (dst / "generated_encaps.dcm").write_bytes(
-        c.meta("1.2.840.10008.1.2.4.50")
-        + c.image_module(frames=2)
-        + c.encapsulated([b"\xff\xd8\xff\xd9"] * 2)
+        c.meta("1.2.840.10008.1.2.4.50") + c.image_module(frames=2) + c.encapsulated([b"\xff\xd8\xff\xd9"] * 2)
     )
 
 
@@ -73,11 +71,7 @@ def test_fuzz_short_budget(tmp_path: Path) -> None:
 
 
 def _crash_inputs() -> list[Path]:
-    return (
-        sorted(p for p in CRASHES.glob("*") if p.is_file() and p.name != ".gitkeep")
-        if CRASHES.exists()
-        else []
-    )
+    return sorted(p for p in CRASHES.glob("*") if p.is_file() and p.name != ".gitkeep") if CRASHES.exists() else []
 
 
 @pytest.mark.parametrize("path", _crash_inputs(), ids=lambda p: p.name)

@@ -62,9 +62,9 @@ CASES: dict[str, tuple[Callable[[], bytes], type[DicomError], str]] = {
     "truncated in sequence": (lambda: _valid()[: _seq_start(_valid()) + 14], DicomTruncatedError, "header"),
     "truncated in item": (lambda: _valid()[: _item_start(_valid()) + 20], DicomTruncatedError, "header"),
     "truncated in fragment": (
-        lambda: (
-            c.meta("1.2.840.10008.1.2.4.50") + c.image_module() + c.encapsulated([b"\xff\xd8" + b"\0" * 40])
-        )[:-30],
+        lambda: (c.meta("1.2.840.10008.1.2.4.50") + c.image_module() + c.encapsulated([b"\xff\xd8" + b"\0" * 40]))[
+            :-30
+        ],
         DicomTruncatedError,
         "header",
     ),
@@ -112,9 +112,7 @@ CASES: dict[str, tuple[Callable[[], bytes], type[DicomError], str]] = {
     ),
     "basic offset table not a multiple of 4": (
         lambda: (
-            c.meta("1.2.840.10008.1.2.4.50")
-            + c.image_module()
-            + c.encapsulated([b"\xff\xd8\xff\xd9"], bot=b"\0" * 6)
+            c.meta("1.2.840.10008.1.2.4.50") + c.image_module() + c.encapsulated([b"\xff\xd8\xff\xd9"], bot=b"\0" * 6)
         ),
         DicomFormatError,
         "header",

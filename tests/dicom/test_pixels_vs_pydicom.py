@@ -115,9 +115,7 @@ def test_rescale_matches_formula() -> None:
     assert np.array_equal(out.astype(np.float64), expected)
 
 
-@pytest.mark.parametrize(
-    "slope,intercept,dtype", [(1, -1024, np.int16), (0.5, 0, np.float32), (1, 40000, np.float32)]
-)
+@pytest.mark.parametrize("slope,intercept,dtype", [(1, -1024, np.int16), (0.5, 0, np.float32), (1, 40000, np.float32)])
 def test_rescale_dtype_rule(slope: float, intercept: float, dtype: type) -> None:
     from fastmed.dicom.rescale import apply_rescale
 

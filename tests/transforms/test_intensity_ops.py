@@ -85,7 +85,7 @@ def test_normalize_patch_stats():
     out = _run([T.RandomCrop((3, 6, 7)), T.Normalize(stats="patch")], img)
     start = _p(out)["start"]
     for c in range(2):
-        x = img[c, start[0]:start[0] + 3, start[1]:start[1] + 6, start[2]:start[2] + 7].astype(np.float64)
+        x = img[c, start[0] : start[0] + 3, start[1] : start[1] + 6, start[2] : start[2] + 7].astype(np.float64)
         np.testing.assert_allclose(out["image"][c], (x - x.mean()) / x.std(), atol=1e-5)
 
 
@@ -102,14 +102,21 @@ def test_gamma_on_known_range_and_stats(invert):
     for c in range(2):
         x = img[c].astype(np.float64)
         lo, hi = x.min(), x.max()
-        np.testing.assert_allclose(out2["image"][c], lo + (hi - lo) * ((x - lo) / (hi - lo)) ** g2, rtol=1e-4,
-                                   atol=1e-2)
+        np.testing.assert_allclose(
+            out2["image"][c], lo + (hi - lo) * ((x - lo) / (hi - lo)) ** g2, rtol=1e-4, atol=1e-2
+        )
 
 
 def test_contrast_and_brightness():
     img = _img()
-    out = _run([T.RandomContrast(factor=(0.5, 1.5)), T.RandomBrightness(delta=(5, 9)),
-                T.RandomBrightness(delta=(1.1, 1.3), mode="mul")], img)
+    out = _run(
+        [
+            T.RandomContrast(factor=(0.5, 1.5)),
+            T.RandomBrightness(delta=(5, 9)),
+            T.RandomBrightness(delta=(1.1, 1.3), mode="mul"),
+        ],
+        img,
+    )
     f, d, m = _p(out, 0)["factor"], _p(out, 1)["delta"], _p(out, 2)["delta"]
     for c in range(2):
         x = img[c].astype(np.float64)
@@ -190,9 +197,19 @@ def test_low_res_matches_scipy_down_up():
 
 def test_probability_zero_is_identity():
     img = _img()
-    ops = [T.RandomGamma(p=0.0), T.RandomContrast(p=0.0), T.RandomBrightness(p=0.0), T.RandomGaussianNoise(p=0.0),
-           T.RandomBiasField(p=0.0), T.RandomGaussianBlur(p=0.0), T.RandomLowRes(p=0.0), T.RandomFlip(p=0.0),
-           T.RandomRot90(p=0.0), T.RandomAffine(degrees=30, p=0.0), T.RandomElastic(p=0.0)]
+    ops = [
+        T.RandomGamma(p=0.0),
+        T.RandomContrast(p=0.0),
+        T.RandomBrightness(p=0.0),
+        T.RandomGaussianNoise(p=0.0),
+        T.RandomBiasField(p=0.0),
+        T.RandomGaussianBlur(p=0.0),
+        T.RandomLowRes(p=0.0),
+        T.RandomFlip(p=0.0),
+        T.RandomRot90(p=0.0),
+        T.RandomAffine(degrees=30, p=0.0),
+        T.RandomElastic(p=0.0),
+    ]
     np.testing.assert_array_equal(_run(ops, img)["image"], img)
 
 

@@ -13,18 +13,21 @@ from fastmed.transforms.base import registered_ops
 
 
 def r3d(size: int = 12, **kw) -> T.Compose:
-    return T.Compose([
-        T.RandomCrop((size,) * 3),
-        T.RandomFlip(),
-        T.RandomAffine(degrees=15, scale=(0.85, 1.15), translate=2.0, shear=0.05),
-        T.RandomElastic(magnitude=(1.0, 3.0), grid_spacing=6.0),
-        T.Window(-1000, 400),
-        T.RandomGamma(),
-        T.RandomBiasField(coefficients=0.2, order=2),
-        T.RandomGaussianNoise(std=(0.05, 0.1)),
-        T.RandomGaussianBlur(sigma=(0.5, 0.8), p=0.5),
-        T.RandomBrightness(),
-    ], **kw)
+    return T.Compose(
+        [
+            T.RandomCrop((size,) * 3),
+            T.RandomFlip(),
+            T.RandomAffine(degrees=15, scale=(0.85, 1.15), translate=2.0, shear=0.05),
+            T.RandomElastic(magnitude=(1.0, 3.0), grid_spacing=6.0),
+            T.Window(-1000, 400),
+            T.RandomGamma(),
+            T.RandomBiasField(coefficients=0.2, order=2),
+            T.RandomGaussianNoise(std=(0.05, 0.1)),
+            T.RandomGaussianBlur(sigma=(0.5, 0.8), p=0.5),
+            T.RandomBrightness(),
+        ],
+        **kw,
+    )
 
 
 def _sample(dtype=np.int16, channels=1, shape=(20, 24, 28)):
@@ -88,8 +91,9 @@ def test_labels_follow_the_image_geometry():
     img = np.zeros((1, 16, 16, 16), np.float32)
     img[0, 4:10, 5:12, 3:9] = 1.0
     s = {"image": img, "label": img.astype(np.uint8)}
-    aug = T.Compose([T.RandomCrop((12, 12, 12)), T.RandomFlip(), T.RandomRot90(axes=(0, 2)),
-                     T.RandomAffine(degrees=20)])
+    aug = T.Compose(
+        [T.RandomCrop((12, 12, 12)), T.RandomFlip(), T.RandomRot90(axes=(0, 2)), T.RandomAffine(degrees=20)]
+    )
     out = aug(s, seed=4, index=1)
     agree = (out["image"][0] > 0.5) == (out["label"][0] == 1)
     assert agree.mean() > 0.97
@@ -100,8 +104,9 @@ def test_elastic_displacement_bounded_and_smooth():
     shape = (24, 30, 36)
     ramps = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float32) for n in shape], indexing="ij"))
     spacing = (2.0, 1.0, 0.5)
-    aug = T.Compose([T.CenterCrop((16, 20, 24)), T.RandomElastic(magnitude=(2.0, 2.0), grid_spacing=8.0)],
-                    pad_mode="edge")
+    aug = T.Compose(
+        [T.CenterCrop((16, 20, 24)), T.RandomElastic(magnitude=(2.0, 2.0), grid_spacing=8.0)], pad_mode="edge"
+    )
     out = aug({"image": ramps, "spacing": spacing}, seed=2)
     start = np.asarray(out["params"]["ops"][0]["params"]["start"], dtype=np.float64)
     ident = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in (16, 20, 24)], indexing="ij"))
@@ -130,8 +135,28 @@ def test_half_outputs_round_like_numpy_and_torch(dtype):
 
 def test_half_conversion_special_values():
     # Finite values only: a non-finite source voxel poisons its neighbours through linear interpolation.
-    vals = np.array([0.0, 1e-8, 3e-8, 6e-8, 1e-5, 65504.0, 65519.0, 65520.0, 1e9, -1e9, -70000.0,
-                     0.1, 1 / 3, 2.0**-24, 2.0**-25, 1.5 * 2.0**-25, 2.0**-14], np.float32)
+    vals = np.array(
+        [
+            0.0,
+            1e-8,
+            3e-8,
+            6e-8,
+            1e-5,
+            65504.0,
+            65519.0,
+            65520.0,
+            1e9,
+            -1e9,
+            -70000.0,
+            0.1,
+            1 / 3,
+            2.0**-24,
+            2.0**-25,
+            1.5 * 2.0**-25,
+            2.0**-14,
+        ],
+        np.float32,
+    )
     img = np.tile(vals, (1, 1, 1, 1))
     out = T.Compose([], dtype="float16")({"image": img})["image"]
     with np.errstate(over="ignore"):
@@ -142,13 +167,23 @@ def test_half_conversion_special_values():
 def test_two_d_multichannel_pipeline():
     rng = np.random.default_rng(1)
     img = rng.normal(size=(3, 40, 50)).astype(np.float32)
-    aug = T.Compose([T.RandomCrop((32, 32)), T.RandomFlip(), T.RandomAffine(degrees=10), T.RandomElastic(),
-                     T.Normalize(), T.RandomGaussianNoise(), T.RandomGaussianBlur()])
+    aug = T.Compose(
+        [
+            T.RandomCrop((32, 32)),
+            T.RandomFlip(),
+            T.RandomAffine(degrees=10),
+            T.RandomElastic(),
+            T.Normalize(),
+            T.RandomGaussianNoise(),
+            T.RandomGaussianBlur(),
+        ]
+    )
     out = aug({"image": img, "label": (img[:1] > 0).astype(np.uint8)}, seed=0, index=1)
     assert out["image"].shape == (3, 32, 32) and out["label"].shape == (1, 32, 32)
     assert len(out["spacing"]) == 2
-    np.testing.assert_array_equal(aug.replay({"image": img, "label": (img[:1] > 0).astype(np.uint8)},
-                                             out["params"])["image"], out["image"])
+    np.testing.assert_array_equal(
+        aug.replay({"image": img, "label": (img[:1] > 0).astype(np.uint8)}, out["params"])["image"], out["image"]
+    )
 
 
 EXAMPLES = {
@@ -156,8 +191,9 @@ EXAMPLES = {
     "CenterCrop": T.CenterCrop((4, 5, 6), pad_value=-1.0),
     "RandomFlip": T.RandomFlip(axes=(0, 2), p=0.3),
     "RandomRot90": T.RandomRot90(axes=(0, 1)),
-    "RandomAffine": T.RandomAffine(degrees=((-5, 5), (0, 0), (-10, 10)), scale=(0.9, 1.1), isotropic=False,
-                                   shear=0.1, translate=(-2.0, 3.0), p=0.7),
+    "RandomAffine": T.RandomAffine(
+        degrees=((-5, 5), (0, 0), (-10, 10)), scale=(0.9, 1.1), isotropic=False, shear=0.1, translate=(-2.0, 3.0), p=0.7
+    ),
     "RandomElastic": T.RandomElastic(magnitude=3.0, grid_spacing=20.0, p=0.4),
     "Resample": T.Resample((1.0, 2.0, 2.0)),
     "RandomLowRes": T.RandomLowRes(zoom=(0.6, 0.9)),
@@ -228,11 +264,21 @@ def test_bad_inputs_raise_transform_error():
 def test_fast_kernel_matches_gpu_per_voxel_code(dtype, ndim):
     # "cpu-reference" runs fastmed/augment.h voxel by voxel: the code the CUDA kernel runs.
     torch = pytest.importorskip("torch") if dtype == "bfloat16" else None
-    s = _sample(channels=2) if ndim == 3 else {"image": _sample(channels=2)["image"][:, 0],
-                                               "label": _sample()["label"][:, 0]}
-    ops = [T.RandomCrop((12,) * ndim), T.RandomFlip(), T.RandomAffine(degrees=20, scale=(0.8, 1.2)),
-           T.RandomElastic(magnitude=(2, 3), grid_spacing=5.0), T.Window(-800, 600), T.RandomGamma(),
-           T.RandomBiasField(coefficients=0.3, order=3), T.RandomGaussianNoise(std=(0.1, 0.2))]
+    s = (
+        _sample(channels=2)
+        if ndim == 3
+        else {"image": _sample(channels=2)["image"][:, 0], "label": _sample()["label"][:, 0]}
+    )
+    ops = [
+        T.RandomCrop((12,) * ndim),
+        T.RandomFlip(),
+        T.RandomAffine(degrees=20, scale=(0.8, 1.2)),
+        T.RandomElastic(magnitude=(2, 3), grid_spacing=5.0),
+        T.Window(-800, 600),
+        T.RandomGamma(),
+        T.RandomBiasField(coefficients=0.3, order=3),
+        T.RandomGaussianNoise(std=(0.1, 0.2)),
+    ]
     fast = T.Compose(ops, dtype=dtype)(s, seed=3, index=5)
     ref = T.Compose(ops, dtype=dtype, device="cpu-reference")(s, seed=3, index=5)
     np.testing.assert_array_equal(fast["label"], ref["label"])

@@ -43,8 +43,9 @@ def test_trilinear_matches_scipy(seed, shape, out_shape, mode, dtype, cval):
     vol = _volume(rng, shape, dtype)
     m = _matrix(rng, shape)
     got = resample(vol[None], m, out_shape, "linear", mode, cval, threads=1)[0]
-    want = ndimage.affine_transform(vol.astype(np.float64), m, output_shape=out_shape, order=1,
-                                    mode=SCIPY_MODE[mode], cval=cval)
+    want = ndimage.affine_transform(
+        vol.astype(np.float64), m, output_shape=out_shape, order=1, mode=SCIPY_MODE[mode], cval=cval
+    )
     span = float(np.ptp(vol)) + abs(cval) + 1.0
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-4 * span)
 
@@ -62,8 +63,9 @@ def test_nearest_matches_scipy_away_from_ties(seed, shape, mode, dtype):
     m = _matrix(rng, shape)
     out_shape = (6, 7, 5)
     got = resample(vol[None], m, out_shape, "nearest", mode, 7.0, threads=1)[0]
-    want = ndimage.affine_transform(vol.astype(np.float64), m, output_shape=out_shape, order=0,
-                                    mode=SCIPY_MODE[mode], cval=7.0)
+    want = ndimage.affine_transform(
+        vol.astype(np.float64), m, output_shape=out_shape, order=0, mode=SCIPY_MODE[mode], cval=7.0
+    )
     # Rounding may differ only where a coordinate sits on a half-voxel tie.
     grid = np.stack(np.meshgrid(*[np.arange(n) for n in out_shape], indexing="ij"), 0).reshape(3, -1)
     coords = m[:3, :3] @ grid + m[:3, 3:4]
@@ -96,8 +98,9 @@ def test_elastic_grid_matches_scipy_bspline():
     got = resample(vol[None], m, out_shape, "linear", "constant", 0.0, grid=grid, grid_inv=inv, threads=1)[0]
     o = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in out_shape], indexing="ij"), 0).reshape(3, -1)
     u = o * np.asarray(inv)[:, None] + 1.0  # control node g sits at output coordinate (g - 1) / inv
-    disp = np.stack([ndimage.map_coordinates(grid[k].astype(np.float64), u, order=3, prefilter=False)
-                     for k in range(3)])
+    disp = np.stack(
+        [ndimage.map_coordinates(grid[k].astype(np.float64), u, order=3, prefilter=False) for k in range(3)]
+    )
     coords = m[:3, :3] @ o + m[:3, 3:4] + disp
     want = ndimage.map_coordinates(vol.astype(np.float64), coords, order=1, mode="grid-constant").reshape(out_shape)
     np.testing.assert_allclose(got, want, atol=5e-3)

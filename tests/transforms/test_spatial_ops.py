@@ -109,8 +109,13 @@ def test_resample_matches_scipy_zoom(target):
     out = T.Compose([T.Resample(target)])({"image": img, "spacing": spacing})
     shape = tuple(max(1, round(n * s / t)) for n, s, t in zip(img.shape[1:], spacing, target, strict=True))
     assert out["image"].shape == (1, *shape)
-    want = ndimage.zoom(img[0].astype(np.float64), [m / n for m, n in zip(shape, img.shape[1:], strict=True)],
-                        order=1, grid_mode=False, mode="nearest")
+    want = ndimage.zoom(
+        img[0].astype(np.float64),
+        [m / n for m, n in zip(shape, img.shape[1:], strict=True)],
+        order=1,
+        grid_mode=False,
+        mode="nearest",
+    )
     np.testing.assert_allclose(out["image"][0], want, atol=1e-5)
 
 
