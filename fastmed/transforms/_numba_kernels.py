@@ -78,9 +78,7 @@ class CpuVoxelKernel:
         ns_serial: dict[str, Any] = {"fn": dev}
         ns_par: dict[str, Any] = {"fn": dev, "prange": numba.prange}
         self._serial = numba.njit(fastmath=fastmath)(_generate(_CPU_SRC, ns_serial, arity))
-        self._parallel = numba.njit(parallel=True, fastmath=fastmath)(
-            _generate(_CPU_SRC, ns_par, arity, loop="prange")
-        )
+        self._parallel = numba.njit(parallel=True, fastmath=fastmath)(_generate(_CPU_SRC, ns_par, arity, loop="prange"))
 
     def __call__(
         self,
@@ -97,7 +95,7 @@ class CpuVoxelKernel:
             if threads == 1:
                 self._serial(flat, per_channel, mask, params)
                 return
-            limit = int(numba.config.NUMBA_NUM_THREADS)
+            limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
             n = limit if threads <= 0 else min(threads, limit)
             with _PARALLEL_LOCK:
                 before = numba.get_num_threads()
