@@ -33,6 +33,8 @@ def format_number(v: Any) -> str:
     f = float(v)
     if f == 0.0:
         return "0"
+    if abs(f) >= 1000 and abs(f) < 1e7:  # HU and raw detector values: no exponent
+        return f"{f:.0f}"
     return f"{f:.3g}"
 
 
@@ -52,7 +54,7 @@ def format_value(key: str, v: Any) -> str:
         items = [format_number(x) for x in arr.reshape(-1).tolist()]
         if len(items) == 1:
             return items[0] + unit
-        if len(set(items)) == 1:  # isotropic: one number says it
+        if len(set(items)) == 1 and arr.dtype.kind == "f":  # isotropic (scale, sigma): one number says it
             return items[0] + unit
         return "(" + ",".join(items) + ")" + unit
     if isinstance(v, str):
