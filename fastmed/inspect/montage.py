@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +36,7 @@ class View:
     title: str
     image: npt.NDArray[np.float32]
     aspect: float
-    origin: str = "upper"
+    origin: Literal["upper", "lower"] = "upper"
     label: npt.NDArray[Any] | None = None
 
 
