@@ -88,7 +88,7 @@ def inspect_pipeline(
     aug = (
         pipeline
         if isinstance(pipeline, Compose)
-        else load_pipeline(pipeline, fit_shape=inp.image.shape[1:], patch=patch)
+        else load_pipeline(pipeline, fit_shape=inp.image.shape[1:], fit_spacing=inp.spacing, patch=patch)
     )
     idx = list(range(n)) if indices is None else [int(i) for i in indices]
     if not idx:

@@ -135,6 +135,7 @@ def load_pipeline(
     spec: str | os.PathLike[str],
     *,
     fit_shape: Sequence[int] | None = None,
+    fit_spacing: Sequence[float] | None = None,
     patch: Sequence[int] | None = None,
 ) -> Compose:
     """A preset name or a JSON/YAML file of :meth:`Compose.to_dict` (or a bare list of op dicts).
@@ -143,13 +144,13 @@ def load_pipeline(
     ----------
     spec
         ``"r3d"``, ``"xray2d"``, ``"ct-default"`` or a path.
-    fit_shape
-        For presets: cut the patch to this spatial shape.
+    fit_shape, fit_spacing
+        For presets: cut the patch to this spatial shape (at this spacing).
     patch
         For presets: the patch size.
     """
     if isinstance(spec, str) and spec in PRESETS:
-        return preset(spec, patch=patch, fit_shape=fit_shape)
+        return preset(spec, patch=patch, fit_shape=fit_shape, fit_spacing=fit_spacing)
     p = Path(spec)
     if not p.is_file():
         raise TransformError(f"pipeline {str(spec)!r} is neither a preset ({preset_names()}) nor a file")

@@ -82,6 +82,7 @@ def preset(
     *,
     patch: Sequence[int] | None = None,
     fit_shape: Sequence[int] | None = None,
+    fit_spacing: Sequence[float] | None = None,
     **compose_kw: Any,
 ) -> Compose:
     """Build a named pipeline.
@@ -93,8 +94,10 @@ def preset(
     patch
         Patch size (default: the preset's).
     fit_shape
-        Spatial shape of the volume: each patch axis is cut to it (after ``patch``). For
-        ``ct-default`` it is the shape after resampling to 1.5 mm only if given so.
+        Spatial shape of the volume: each patch axis is cut to it (after ``patch``).
+    fit_spacing
+        Spacing of that volume in mm: for presets that resample first (``ct-default``)
+        the patch is cut to the resampled shape instead.
     compose_kw
         Passed to :class:`Compose` (``dtype``, ``device``, ``threads`` ...).
     """
@@ -107,5 +110,13 @@ def preset(
     if fit_shape is not None:
         if len(fit_shape) != len(size):
             raise TransformError(f"preset {name!r} is {len(size)}-D, the volume is {len(fit_shape)}-D")
-        size = tuple(max(1, min(p, int(n))) for p, n in zip(size, fit_shape, strict=True))
+        shape = [int(n) for n in fit_shape]
+        first = build(size)[0]
+        if isinstance(first, Resample) and fit_spacing is not None:
+            # Resample's own rule: round(n * old / new).
+            shape = [
+                max(1, int(round(n * float(s) / float(t))))
+                for n, s, t in zip(shape, fit_spacing, first.spacing, strict=True)
+            ]
+        size = tuple(max(1, min(p, n)) for p, n in zip(size, shape, strict=True))
     return Compose(build(size), **compose_kw)

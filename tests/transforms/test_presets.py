@@ -33,3 +33,10 @@ def test_patch_override_and_errors():
         preset("r4d")
     with pytest.raises(TransformError, match="3-D"):
         preset("r3d", fit_shape=(100, 100))
+
+
+def test_resampling_preset_fits_the_resampled_shape():
+    # 24 slices of 8 mm resampled to 1.5 mm: 128 slices, so the 96-voxel patch fits along z.
+    aug = preset("ct-default", fit_shape=(24, 64, 64), fit_spacing=(8.0, 1.0, 1.0))
+    crop = next(op for op in aug.ops if type(op).__name__ == "RandomCrop")
+    assert crop.size == (96, 43, 43)
