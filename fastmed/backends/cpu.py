@@ -25,6 +25,7 @@ from fastmed.transforms.plan import (
     LowResPass,
     PatchNormalizePass,
     ProgramPass,
+    PythonPass,
     SamplePlan,
 )
 
@@ -173,6 +174,8 @@ def run_passes(out: npt.NDArray[np.float32], ap: ArrayPlan, plan: SamplePlan, th
                 std = float(v.std(dtype=np.float64))
                 v -= np.float32(mean)
                 v *= np.float32(1.0 / (std + ps.eps))
+        elif isinstance(ps, PythonPass):
+            out = ps.runner.cpu(out, plan.ndim, threads)
         else:  # pragma: no cover - a new pass type without CPU support
             raise TransformError(f"CPU backend: unsupported patch pass {type(ps).__name__}")
     return out

@@ -22,6 +22,7 @@ from fastmed.transforms.blur import RandomGaussianBlur
 from fastmed.transforms.compose import Compose
 from fastmed.transforms.contrast import RandomBrightness, RandomContrast
 from fastmed.transforms.crop import CenterCrop, RandomCrop
+from fastmed.transforms.custom import PatchFunction, PatchOp, VoxelFunction, VoxelOp, patch_op, voxel_op
 from fastmed.transforms.elastic import RandomElastic
 from fastmed.transforms.flip import RandomFlip
 from fastmed.transforms.gamma import RandomGamma
@@ -41,6 +42,8 @@ __all__ = [
     "IntensityOp",
     "Normalize",
     "Op",
+    "PatchFunction",
+    "PatchOp",
     "RandomAffine",
     "RandomBiasField",
     "RandomBrightness",
@@ -56,8 +59,12 @@ __all__ = [
     "Resample",
     "ScaleIntensity",
     "SpatialOp",
+    "VoxelFunction",
+    "VoxelOp",
     "Window",
     "op_from_dict",
+    "patch_op",
     "register",
     "registered_ops",
+    "voxel_op",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -134,7 +134,36 @@ class ProgramPass:
     program: IntensityProgram
 
 
-PatchPass = BlurPass | LowResPass | PatchNormalizePass | ProgramPass
+class PassRunner(Protocol):
+    """Code written in Python that runs on a patch (custom ops, :mod:`fastmed.transforms.custom`).
+
+    ``patch`` is the float32 (C, D, H, W) patch (D = 1 for 2D samples); ``ndim`` the
+    sample's spatial dimensions. Both methods may work in place; they return the patch.
+    """
+
+    name: str
+
+    def cpu(self, patch: npt.NDArray[np.float32], ndim: int, threads: int) -> npt.NDArray[np.float32]:
+        """Run on a host (numpy) patch with up to ``threads`` threads (<= 0: all)."""
+        ...
+
+    def cuda(self, patch: Any, ndim: int, stream: int = 0) -> Any:
+        """Run on a device patch (``__cuda_array_interface__``: CuPy, torch) on a raw stream pointer."""
+        ...
+
+
+@dataclass(frozen=True, eq=False)
+class PythonPass:
+    """A pass written in Python (a custom op), run on the patch after the fused kernel.
+
+    It breaks fusion: the patch is written by the kernel, then read and written again
+    by this pass (one extra trip through memory per custom op).
+    """
+
+    runner: PassRunner
+
+
+PatchPass = BlurPass | LowResPass | PatchNormalizePass | ProgramPass | PythonPass
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,6 +10,7 @@ import pytest
 import fastmed.transforms as T
 from fastmed.errors import TransformError
 from fastmed.transforms.base import registered_ops
+from tests.transforms._custom_fns import signed_power, speckle
 
 
 def r3d(size: int = 12, **kw) -> T.Compose:
@@ -207,6 +208,9 @@ EXAMPLES = {
     "RandomGaussianNoise": T.RandomGaussianNoise(std=(0.0, 0.2)),
     "RandomBiasField": T.RandomBiasField(coefficients=(-0.1, 0.2), order=2),
     "RandomGaussianBlur": T.RandomGaussianBlur(sigma=(0.5, 1.5), isotropic=False, truncate=3.0),
+    # Custom ops (fastmed.transforms.custom): functions importable by path.
+    "VoxelOp": signed_power(p=0.8, k=(1.0, 1.5), channels=(0,)),
+    "PatchOp": speckle(amount=(0.1, 0.2)),
 }
 
 
