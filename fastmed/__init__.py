@@ -38,13 +38,21 @@ from fastmed.transforms import (
     Resample,
     ScaleIntensity,
     Window,
+    patch_op,
+    voxel_op,
 )
 from fastmed.volume import Volume
 
 __version__ = "0.1.0"
 
 # Loaded on first use: the synthetic-archive writer needs the optional codec libraries.
-_LAZY = {"ArchiveInfo": "fastmed.synth", "generate_archive": "fastmed.synth", "load_truth": "fastmed.synth"}
+_LAZY = {
+    "ArchiveInfo": "fastmed.synth",
+    "generate_archive": "fastmed.synth",
+    "load_truth": "fastmed.synth",
+    "inspect_pipeline": "fastmed.inspect",
+    "preset": "fastmed.transforms.presets",
+}
 
 
 def __getattr__(name: str) -> object:
@@ -63,10 +71,17 @@ __all__ = [
     "Compose",
     "DicomError",
     "FastmedError",
+    "generate_archive",
+    "get_num_threads",
+    "index",
+    "inspect_pipeline",
     "KeyedRNG",
+    "load_truth",
     "Manifest",
     "ManifestRow",
     "Normalize",
+    "patch_op",
+    "preset",
     "RandomAffine",
     "RandomBiasField",
     "RandomBrightness",
@@ -79,17 +94,14 @@ __all__ = [
     "RandomGaussianNoise",
     "RandomLowRes",
     "RandomRot90",
+    "read_series",
     "Resample",
     "ScaleIntensity",
     "SeriesError",
+    "set_num_threads",
     "TransformError",
     "Volume",
+    "voxel_op",
     "Window",
-    "generate_archive",
-    "get_num_threads",
-    "index",
-    "load_truth",
-    "read_series",
-    "set_num_threads",
     "__version__",
 ]
