@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,28 +44,34 @@ def slice_infos_from_header(h: DicomHeader, path: str) -> list[SliceInfo]:
     image_type = h.get("ImageType", ())
     if isinstance(image_type, str):
         image_type = image_type.split("\\")
-    return [
-        SliceInfo(
-            path=path,
-            series_uid=h.series_instance_uid,
-            rows=h.rows or 0,
-            columns=h.columns or 0,
-            pixel_spacing=h.pixel_spacing,  # type: ignore[arg-type]
-            orientation=h.image_orientation,  # type: ignore[arg-type]
-            position=h.image_position,  # type: ignore[arg-type]
-            frames=h.number_of_frames,
-            rescale_slope=h.rescale_slope,
-            rescale_intercept=h.rescale_intercept,
-            instance_number=_opt_int(h.get("InstanceNumber")),
-            acquisition_number=_opt_int(h.get("AcquisitionNumber")),
-            image_type=tuple(str(t) for t in image_type),
-            modality=h.modality,
-            transfer_syntax=h.transfer_syntax,
-            slice_thickness=h.slice_thickness,
-            gantry_tilt=_opt_float(h.get("GantryDetectorTilt")),
-            samples_per_pixel=h.samples_per_pixel,
-        )
-    ]
+    info = SliceInfo(
+        path=path,
+        series_uid=h.series_instance_uid,
+        rows=h.rows or 0,
+        columns=h.columns or 0,
+        pixel_spacing=h.pixel_spacing,  # type: ignore[arg-type]
+        orientation=h.image_orientation,  # type: ignore[arg-type]
+        position=h.image_position,  # type: ignore[arg-type]
+        frames=h.number_of_frames,
+        rescale_slope=h.rescale_slope,
+        rescale_intercept=h.rescale_intercept,
+        instance_number=_opt_int(h.get("InstanceNumber")),
+        acquisition_number=_opt_int(h.get("AcquisitionNumber")),
+        image_type=tuple(str(t) for t in image_type),
+        modality=h.modality,
+        transfer_syntax=h.transfer_syntax,
+        slice_thickness=h.slice_thickness,
+        gantry_tilt=_opt_float(h.get("GantryDetectorTilt")),
+        samples_per_pixel=h.samples_per_pixel,
+    )
+    return per_frame(info)
+
+
+def per_frame(info: SliceInfo) -> list[SliceInfo]:
+    """One record per frame of a classic multi-frame image (no per-frame geometry of its own)."""
+    if info.frames <= 1:
+        return [info]
+    return [dataclasses.replace(info, frame=i) for i in range(info.frames)]
 
 
 def _pydicom_infos(path: str) -> list[SliceInfo]:

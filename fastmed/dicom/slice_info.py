@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,7 +129,10 @@ def slice_infos_from_dataset(ds: Any, path: str) -> list[SliceInfo]:
         rescale_intercept=float(intercept) if intercept not in (None, "") else 0.0,
         slice_thickness=float(thickness) if thickness not in (None, "") else None,
     )
-    return [info]
+    if frames <= 1:
+        return [info]
+    # A classic multi-frame image: frames share the one geometry it has (often none).
+    return [dataclasses.replace(info, frame=i) for i in range(frames)]
 
 
 def _functional_group_geometry(item: Any, shared: Any) -> dict[str, Any]:

@@ -238,3 +238,70 @@ def test_reindex_reuses_unchanged_headers(tmp_path: Path) -> None:
     write_series(tmp_path / "b", series_array(2, seed=9))
     index(tmp_path, cache=cache, header_reader=counting)
     assert len(calls) == 2
+
+
+def test_classic_multiframe_without_geometry() -> None:
+    path = pydicom.data.get_testdata_file("emri_small.dcm")
+    with pytest.raises(fm.SeriesError, match="geometry tags missing"):
+        read_series(path)
+    vol = read_series(path, on_irregular="allow")
+    np.testing.assert_array_equal(vol.array, pydicom.dcmread(path).pixel_array)
+
+
+def _enhanced_ct(path: Path, arr: np.ndarray, positions: list[np.ndarray], spacing_yx: tuple[float, float]) -> None:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"  # Enhanced CT Image Storage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "CT"
+    ds.NumberOfFrames = arr.shape[0]
+    ds.Rows, ds.Columns = arr.shape[1:]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    shared = Dataset()
+    orient = Dataset()
+    orient.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    measures = Dataset()
+    measures.PixelSpacing = list(spacing_yx)
+    measures.SliceThickness = 3.0
+    transform = Dataset()
+    transform.RescaleSlope, transform.RescaleIntercept, transform.RescaleType = 1, 0, "HU"
+    shared.PlaneOrientationSequence = Sequence([orient])
+    shared.PixelMeasuresSequence = Sequence([measures])
+    shared.PixelValueTransformationSequence = Sequence([transform])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    frames = []
+    for p in positions:
+        item = Dataset()
+        plane = Dataset()
+        plane.ImagePositionPatient = [float(v) for v in p]
+        item.PlanePositionSequence = Sequence([plane])
+        frames.append(item)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    ds.PixelData = arr.astype(np.int16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_enhanced_multiframe_per_frame_geometry(tmp_path: Path) -> None:
+    arr = series_array(6, rows=9, cols=11).astype(np.int16) - 500
+    order = [3, 0, 5, 1, 4, 2]  # frames stored out of spatial order
+    positions = [np.array([5.0, -3.0, 2.0 * k]) for k in order]
+    _enhanced_ct(tmp_path / "enh.dcm", arr[np.argsort(order)], positions, (0.6, 0.7))
+    vol = read_series(tmp_path / "enh.dcm")
+    stored = pydicom.dcmread(tmp_path / "enh.dcm").pixel_array
+    z = np.array([p[2] for p in positions])
+    np.testing.assert_array_equal(vol.array, stored[np.argsort(z)])
+    assert vol.spacing == pytest.approx((2.0, 0.6, 0.7))
+    assert vol.origin == pytest.approx((5.0, -3.0, 0.0))
+    row = index(tmp_path, cache=False)[0]
+    assert row.valid and row.shape == (6, 9, 11) and row.files == ("enh.dcm",)
