@@ -50,7 +50,7 @@ def test_numpy_dtype_matches_host_compiler_layout() -> None:
 def _layout_check_source() -> str:
     """static_asserts of sizeof/alignof (both compilers) and offsetof (nvcc's host pass)."""
     lines = ['#include "fastmed/augment.h"']
-    lines.append(f"static_assert(sizeof(fm::DeviceJob) == {DEVICE_JOB_DTYPE.itemsize}, \"DeviceJob size\");")
+    lines.append(f'static_assert(sizeof(fm::DeviceJob) == {DEVICE_JOB_DTYPE.itemsize}, "DeviceJob size");')
     lines.append('static_assert(alignof(fm::DeviceJob) == 8, "DeviceJob alignment");')
     lines.append("#if !defined(__CUDACC_RTC__)")  # NVRTC has no offsetof
     lines.append("#include <cstddef>")
@@ -121,7 +121,12 @@ def test_packed_table_equals_reference_backend(ndim: int, family: str) -> None:
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 @pytest.mark.parametrize("src_dtype", [np.int16, np.uint8, np.uint16, np.int32, np.float32, np.bool_])
 def test_packed_batch_dtypes_multichannel(dtype: str, src_dtype: type) -> None:
-    ops = [T.RandomCrop((8, 9, 10)), T.RandomAffine(degrees=10), T.RandomElastic(grid_spacing=4.0), T.RandomGaussianNoise()]
+    ops = [
+        T.RandomCrop((8, 9, 10)),
+        T.RandomAffine(degrees=10),
+        T.RandomElastic(grid_spacing=4.0),
+        T.RandomGaussianNoise(),
+    ]
     aug = T.Compose(ops, dtype=dtype)
     samples = [sample(3, src_dtype, channels=2, seed=s) for s in range(3)]
     _packed_vs_reference(aug, samples, [0, 5, 9])
@@ -135,8 +140,18 @@ def test_packed_table_strided_source() -> None:
 
 def _spec(**kw):  # type: ignore[no-untyped-def]
     base = dict(
-        src=64, out=128, grid=0, ops=256, params=512, src_shape=(1, 2, 3, 4), src_stride=(24, 12, 4, 1),
-        out_shape=(1, 2, 2, 2), src_dtype=1, out_kind="float32", matrix=np.eye(4), n_ops=1,
+        src=64,
+        out=128,
+        grid=0,
+        ops=256,
+        params=512,
+        src_shape=(1, 2, 3, 4),
+        src_stride=(24, 12, 4, 1),
+        out_shape=(1, 2, 2, 2),
+        src_dtype=1,
+        out_kind="float32",
+        matrix=np.eye(4),
+        n_ops=1,
     )
     base.update(kw)
     return JobSpec(**base)
@@ -246,10 +261,12 @@ def test_check_batch_rejects_inputs_before_the_device(image: np.ndarray, match: 
 def test_check_batch_reads_torch_metadata() -> None:
     torch = pytest.importorskip("torch")
     t = torch.zeros((1, 6, 6, 6), dtype=torch.int16)[:, :, ::2]
-    (info,), = check_batch([_plan({"image": np.zeros((1, 6, 3, 6), np.int16)})], [{"image": t}])
+    ((info,),) = check_batch([_plan({"image": np.zeros((1, 6, 3, 6), np.int16)})], [{"image": t}])
     assert info.dtype == np.int16 and info.strides == (216, 36, 12, 1)
     with pytest.raises(TransformError, match="torch dtype"):
-        check_batch([_plan({"image": np.zeros((1, 6, 6, 6))})], [{"image": torch.zeros((1, 6, 6, 6), dtype=torch.complex64)}])
+        check_batch(
+            [_plan({"image": np.zeros((1, 6, 6, 6))})], [{"image": torch.zeros((1, 6, 6, 6), dtype=torch.complex64)}]
+        )
 
 
 def test_check_batch_counts_and_keys() -> None:
