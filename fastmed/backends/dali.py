@@ -1,0 +1,425 @@
+"""The DALI backend: a fused plan becomes a DALI pipeline (CPU, or GPU with ``device="gpu"``).
+
+Graph per array key (``image``, ``label`` ...)::
+
+    external_source (C, D, H, W)  ->  transpose to DHWC (HWC in 2D)
+      -> warp_affine(matrix = the plan's fused map, size = the patch)    one resampling
+      -> template slots: min/max (clip), v * mul + add, gamma (math.pow), noise.gaussian
+      -> transpose back to CDHW  -> cast (float16)
+
+The fused map of every spatial op (crop, flip, rot90, affine, resample) is one
+``warp_affine`` per sample. fastmed's map takes output voxel indices ``(z, y, x)`` to
+source indices; DALI's ``matrix`` (with the default ``inverse_map=True``) takes output
+*coordinates* to source coordinates in ``(x, y, z)`` order with ``[0, 0, 0]`` at the
+corner of the first voxel, so the axes are reversed and the translation gets the
+half-voxel shift ``t + 0.5 - A @ 0.5`` (:func:`dali_matrix`). Constant padding is
+``fill_value`` (blended per tap like fastmed); ``edge`` is DALI's clamping (no fill value).
+
+Intensity ops become DALI arithmetic on per-sample parameters fed with the samples
+(see :mod:`fastmed.backends.dali_support` for the template of slots and the support
+table). Noise comes from ``fn.noise.gaussian`` with DALI's own generator (seeded by the
+pipeline seed): it is not fastmed's keyed Philox stream, so DALI noise matches the
+other backends in distribution, not value by value. DALI has no 3D elastic op and no
+bfloat16: plans with elastic, bias field, blur, low-res, patch statistics or reflect
+padding raise a :class:`fastmed.TransformError` naming them; bfloat16 is produced as
+float32 by DALI and converted on the host.
+
+Two entry points share one graph builder:
+
+- ``Compose(..., device="dali")`` / :class:`DaliBackend`: runs given plans (feeding the
+  pipeline with ``feed_input``); pipelines are cached per template.
+- :func:`dali_pipeline`: a pipeline that pulls samples from a dataset itself, draws
+  params with the keyed RNG and works with ``nvidia.dali.plugin.pytorch.DALIGenericIterator``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fastmed.backends import register_backend
+from fastmed.backends.cpu import bf16_bits
+from fastmed.backends.dali_support import (
+    DALI_TEMPLATE,
+    OP_AFFINE,
+    OP_CLIP,
+    OP_GAMMA,
+    OP_NOISE,
+    channel_program,
+    merge_template,
+    ops_unsupported_by_dali,
+    plan_unsupported_by_dali,
+    slot_values,
+    unsupported_error,
+)
+from fastmed.errors import TransformError
+from fastmed.transforms.plan import ArrayPlan, SamplePlan
+
+SUPPORTED_SOURCES = (np.uint8, np.int16, np.uint16, np.int32, np.float32)
+
+
+def _dali() -> tuple[Any, Any, Any, Any]:
+    try:
+        import nvidia.dali.math as dmath
+        from nvidia.dali import fn, pipeline_def, types
+    except ImportError as exc:
+        raise TransformError(f"DALI backend: nvidia-dali is not installed ({exc})") from exc
+    return fn, types, dmath, pipeline_def
+
+
+def dali_matrix(matrix: npt.ArrayLike, ndim: int) -> npt.NDArray[np.float32]:
+    """fastmed's output-index -> source-index map as DALI's ``warp_affine`` matrix.
+
+    Parameters
+    ----------
+    matrix
+        4x4 (or 3x4) map on ``(z, y, x)`` voxel indices (2D plans: z is the unit axis).
+    ndim
+        2 or 3.
+
+    Returns
+    -------
+    ``(ndim, ndim + 1)`` float32 on ``(x, y[, z])`` coordinates with voxel corners at integers.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    a, t = m[:3, :3], m[:3, 3]
+    if ndim == 2:
+        a, t = a[1:, 1:], t[1:]
+    a = a[::-1, ::-1]
+    t = t[::-1]
+    t = t + 0.5 - a @ np.full(ndim, 0.5)
+    return np.concatenate([a, t[:, None]], axis=1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """The graph of one array key."""
+
+    key: str
+    interp: str
+    pad_mode: str
+    pad_value: float
+    out_dtype: str
+    template: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """Everything that fixes a pipeline's graph (its cache key)."""
+
+    ndim: int
+    arrays: tuple[ArraySpec, ...]
+
+
+def input_names(spec: GraphSpec) -> list[str]:
+    """External-source names, in the order :func:`feed_values` returns them."""
+    names = ["matrix", "size"]
+    for k, a in enumerate(spec.arrays):
+        names.append(f"a{k}")
+        names.extend(f"a{k}s{j}" for j in range(len(a.template)))
+    return names
+
+
+def _layouts(ndim: int) -> tuple[str, str, list[int], list[int]]:
+    if ndim == 3:
+        return "CDHW", "DHWC", [1, 2, 3, 0], [3, 0, 1, 2]
+    return "CHW", "HWC", [1, 2, 0], [2, 0, 1]
+
+
+def build_graph(spec: GraphSpec, inputs: Mapping[str, Any], device: str) -> list[Any]:
+    """The pipeline body: one output per array key (call inside a DALI pipeline definition)."""
+    fn, types, dmath, _ = _dali()
+    _, hwc, to_last, to_first = _layouts(spec.ndim)
+    gpu = device == "gpu"
+    outs = []
+    for k, a in enumerate(spec.arrays):
+        x = fn.transpose(inputs[f"a{k}"], perm=to_last, output_layout=hwc)
+        if gpu:
+            x = x.gpu()
+        kw: dict[str, Any] = {"matrix": inputs["matrix"], "size": inputs["size"]}
+        if a.pad_mode == "constant":
+            kw["fill_value"] = float(a.pad_value)
+        if a.interp == "nearest":
+            y = fn.warp_affine(x, interp_type=types.INTERP_NN, **kw)
+        else:
+            y = fn.warp_affine(x, interp_type=types.INTERP_LINEAR, dtype=types.FLOAT, **kw)
+        for j, code in enumerate(a.template):
+            p = inputs[f"a{k}s{j}"]
+            if code == OP_NOISE:
+                y = fn.noise.gaussian(y, stddev=p)
+                continue
+            if gpu:
+                p = p.gpu()
+            if code == OP_CLIP:
+                y = dmath.min(dmath.max(y, p[0]), p[1])
+            elif code == OP_AFFINE:
+                y = y * p[0] + p[1]
+            elif code == OP_GAMMA:
+                lo, hi, g, inv, on = p[0], p[1], p[2], p[3], p[4]
+                span = hi - lo
+                t = dmath.clamp((y - lo) / span, 0.0, 1.0)
+                pw = dmath.pow(t + inv * (1.0 - 2.0 * t), g)
+                r = lo + span * (pw + inv * (1.0 - 2.0 * pw))
+                y = on * r + (1.0 - on) * y  # exact either way: on is 0 or 1
+        y = fn.transpose(y, perm=to_first, output_layout=_layouts(spec.ndim)[0])
+        if a.out_dtype == "float16":
+            y = fn.cast(y, dtype=types.FLOAT16)
+        outs.append(y)
+    return outs
+
+
+def feed_values(spec: GraphSpec, plan: SamplePlan, sample: Mapping[str, Any]) -> list[npt.NDArray[Any]]:
+    """One sample's arrays for every external source, in :func:`input_names` order."""
+    d = spec.ndim
+    size = np.asarray(plan.spatial.out_shape[3 - d :], dtype=np.float32)
+    vals: list[npt.NDArray[Any]] = [dali_matrix(plan.spatial.matrix, d), size]
+    by_key = {ap.key: ap for ap in plan.arrays}
+    bcast = (1,) * d
+    for a in spec.arrays:
+        src = np.asarray(sample[a.key])
+        if src.dtype == np.bool_:
+            src = src.view(np.uint8)
+        if src.dtype.type not in SUPPORTED_SOURCES or src.ndim != d + 1:
+            raise TransformError(
+                f"DALI backend: sample[{a.key!r}] must be channel-first {d}-D uint8/int16/uint16/int32/float32, "
+                f"got {src.dtype} {src.shape}"
+            )
+        vals.append(np.ascontiguousarray(src))
+        slots = slot_values(by_key[a.key], int(src.shape[0]), a.template).params
+        for code, p in zip(a.template, slots, strict=True):
+            # Noise std is a scalar argument; the others broadcast over the channel-last patch.
+            vals.append(p.reshape(()) if code == OP_NOISE else p.reshape(p.shape[0], *bcast, p.shape[1]))
+    return vals
+
+
+def _array_spec(ap: ArrayPlan, template: tuple[int, ...]) -> ArraySpec:
+    out = "float32" if ap.out_dtype == "bfloat16" else ap.out_dtype
+    return ArraySpec(ap.key, ap.interp, ap.pad_mode, float(ap.pad_value), out, template)
+
+
+def graph_for_plans(plans: Sequence[SamplePlan], samples: Sequence[Mapping[str, Any]]) -> GraphSpec:
+    """The graph that runs these plans: per array key, a template every program fits."""
+    bad = [name for plan in plans for name in plan_unsupported_by_dali(plan)]
+    if bad:
+        raise unsupported_error("dali", bad)
+    ndims = {p.ndim for p in plans}
+    keys = {tuple(ap.key for ap in p.arrays) for p in plans}
+    if len(ndims) != 1 or len(keys) != 1:
+        raise TransformError("DALI backend: every plan of a batch must have the same dimensions and array keys")
+    arrays = []
+    for j, ap0 in enumerate(plans[0].arrays):
+        template: tuple[int, ...] = ()
+        for plan, sample in zip(plans, samples, strict=True):
+            ap = plan.arrays[j]
+            if (ap.interp, ap.pad_mode, ap.pad_value, ap.out_dtype) != (
+                ap0.interp,
+                ap0.pad_mode,
+                ap0.pad_value,
+                ap0.out_dtype,
+            ):
+                raise TransformError(f"DALI backend: array {ap.key!r} is sampled differently across the batch")
+            for c in range(int(np.shape(sample[ap.key])[0])):
+                template = merge_template(template, [code for code, _ in channel_program(ap, c)])
+        arrays.append(_array_spec(ap0, template))
+    return GraphSpec(ndim=plans[0].ndim, arrays=tuple(arrays))
+
+
+def _make_pipeline(
+    spec: GraphSpec,
+    batch_size: int,
+    device: str,
+    num_threads: int,
+    seed: int,
+    device_id: int | None,
+    source: Callable[..., Any] | None = None,
+) -> Any:
+    """A built pipeline: named external sources (``feed_input``) or one multi-output source."""
+    fn, _, _, pipeline_def = _dali()
+    if device not in ("cpu", "gpu"):
+        raise TransformError(f"DALI backend: device must be 'cpu' or 'gpu', got {device!r}")
+    names = input_names(spec)
+    first_layout = _layouts(spec.ndim)[0]
+
+    @pipeline_def(  # type: ignore[misc]
+        batch_size=batch_size,
+        num_threads=max(1, num_threads),
+        device_id=device_id if device == "gpu" else None,
+        seed=seed,
+        prefetch_queue_depth=1 if source is None else 2,
+    )
+    def pipe() -> Any:
+        if source is None:
+            nodes = {n: fn.external_source(name=n, layout=first_layout if _is_array(n) else None) for n in names}
+        else:
+            layouts = [first_layout if _is_array(n) else "" for n in names]
+            got = fn.external_source(source=source, num_outputs=len(names), batch=True, batch_info=True, layout=layouts)
+            nodes = dict(zip(names, got, strict=True))
+        return tuple(build_graph(spec, nodes, device))
+
+    p = pipe()
+    p.build()
+    return p
+
+
+def _is_array(name: str) -> bool:
+    return name.startswith("a") and "s" not in name
+
+
+def _to_numpy(t: Any) -> npt.NDArray[Any]:
+    if hasattr(t, "as_cpu"):
+        t = t.as_cpu()
+    return np.array(t)
+
+
+class DaliBackend:
+    """Runs plans through DALI pipelines (one per graph, cached and reused).
+
+    Parameters
+    ----------
+    device
+        ``"cpu"`` (DALI's CPU operators, ``device_id=None``) or ``"gpu"``.
+    device_id
+        GPU ordinal for ``device="gpu"``.
+    num_threads
+        DALI worker threads (<= 0: 2).
+    seed
+        Seed of DALI's own random generators (noise).
+    """
+
+    name = "dali"
+
+    def __init__(self, device: str = "cpu", device_id: int = 0, num_threads: int = 0, seed: int = 0):
+        if device not in ("cpu", "gpu"):
+            raise TransformError(f"DALI backend: device must be 'cpu' or 'gpu', got {device!r}")
+        self.device = device
+        self.device_id = int(device_id)
+        self.num_threads = num_threads if num_threads > 0 else 2
+        self.seed = int(seed)
+        self._pipes: dict[tuple[GraphSpec, int], Any] = {}
+
+    def pipeline(self, spec: GraphSpec, batch_size: int) -> Any:
+        """The cached pipeline for a graph and batch size."""
+        k = (spec, batch_size)
+        if k not in self._pipes:
+            self._pipes[k] = _make_pipeline(spec, batch_size, self.device, self.num_threads, self.seed, self.device_id)
+        return self._pipes[k]
+
+    def run(
+        self,
+        plans: Sequence[SamplePlan],
+        samples: Sequence[Mapping[str, Any]],
+        threads: int = 0,
+    ) -> list[dict[str, npt.NDArray[np.generic]]]:
+        """Run one batch through the pipeline of its graph; outputs are numpy arrays."""
+        if not plans:
+            return []
+        spec = graph_for_plans(plans, samples)
+        pipe = self.pipeline(spec, len(plans))
+        names = input_names(spec)
+        columns: list[list[npt.NDArray[Any]]] = [[] for _ in names]
+        for plan, sample in zip(plans, samples, strict=True):
+            for col, v in zip(columns, feed_values(spec, plan, sample), strict=True):
+                col.append(v)
+        for n, col in zip(names, columns, strict=True):
+            pipe.feed_input(n, col)
+        outs = pipe.run()
+        results: list[dict[str, npt.NDArray[np.generic]]] = [{} for _ in plans]
+        for a, tl, ap_dtype in zip(spec.arrays, outs, [ap.out_dtype for ap in plans[0].arrays], strict=True):
+            for k in range(len(plans)):
+                v = _to_numpy(tl[k])
+                if ap_dtype == "bfloat16":
+                    v = bf16_bits(v)
+                results[k][a.key] = v
+        return results
+
+
+register_backend("dali", DaliBackend)
+register_backend("dali-gpu", lambda: DaliBackend(device="gpu"))
+
+
+def template_for_ops(ops: Sequence[Any]) -> tuple[int, ...]:
+    """The slot template of a pipeline's intensity ops (stable across batches)."""
+    bad = ops_unsupported_by_dali(ops)
+    if bad:
+        raise unsupported_error("dali", bad)
+    out: list[int] = []
+    for op in ops:
+        out.extend(DALI_TEMPLATE.get(type(op).__name__, ()))
+    return tuple(out)
+
+
+def dali_pipeline(
+    compose: Any,
+    dataset: Sequence[Mapping[str, Any]],
+    batch_size: int,
+    *,
+    seed: int = 0,
+    epoch: int = 0,
+    device: str = "cpu",
+    device_id: int = 0,
+    num_threads: int = 2,
+) -> tuple[Any, list[str]]:
+    """A DALI pipeline that augments ``dataset`` with ``compose``, for ``DALIGenericIterator``.
+
+    Each iteration takes the next ``batch_size`` samples in order (the last batch may be
+    smaller); sample ``i`` of DALI epoch ``e`` gets the params of
+    ``compose.sample_params(sample, seed, index=i, epoch=epoch + e)``, so the geometry
+    and intensities equal the other backends' (noise: DALI's generator).
+
+    Parameters
+    ----------
+    compose
+        A :class:`fastmed.transforms.Compose` whose ops DALI supports.
+    dataset
+        Map-style samples (dicts with channel-first arrays).
+    batch_size
+        Samples per batch.
+    seed, epoch
+        The keyed RNG's seed and first epoch.
+    device, device_id, num_threads
+        DALI execution.
+
+    Returns
+    -------
+    The built pipeline and its output names (pass both to ``DALIGenericIterator``).
+
+    Examples
+    --------
+    >>> from nvidia.dali.plugin.pytorch import DALIGenericIterator  # doctest: +SKIP
+    >>> pipe, names = dali_pipeline(aug, dataset, batch_size=4)  # doctest: +SKIP
+    >>> for batch in DALIGenericIterator(pipe, names, auto_reset=True): ...  # doctest: +SKIP
+    """
+    if not len(dataset):
+        raise TransformError("dali_pipeline: the dataset is empty")
+    if compose.dtype == "bfloat16":
+        raise TransformError("dali_pipeline: DALI has no bfloat16; use dtype='float16' and cast in torch")
+    template = template_for_ops(compose.ops)
+    first = dataset[0]
+    d = len(np.shape(first[compose.image_keys[0]])) - 1
+    plan0 = compose.compile(first, compose.sample_params(first, seed, 0, epoch))
+    arrays = tuple(_array_spec(ap, template if ap.key in compose.image_keys else ()) for ap in plan0.arrays)
+    spec = GraphSpec(ndim=d, arrays=arrays)
+    names = input_names(spec)
+    n = len(dataset)
+
+    def source(info: Any) -> tuple[list[npt.NDArray[Any]], ...]:
+        start = int(info.iteration) * batch_size
+        if start >= n:
+            raise StopIteration
+        cols: list[list[npt.NDArray[Any]]] = [[] for _ in names]
+        for i in range(start, min(start + batch_size, n)):
+            s = dataset[i]
+            plan = compose.compile(s, compose.sample_params(s, seed, i, epoch + int(info.epoch_idx)))
+            bad = plan_unsupported_by_dali(plan)
+            if bad:
+                raise unsupported_error("dali", bad)
+            for col, v in zip(cols, feed_values(spec, plan, s), strict=True):
+                col.append(v)
+        return tuple(cols)
+
+    pipe = _make_pipeline(spec, batch_size, device, num_threads, seed, device_id, source=source)
+    return pipe, [a.key for a in arrays]
