@@ -72,7 +72,7 @@ def _dali() -> tuple[Any, Any, Any, Any]:
 
 
 def dali_matrix(matrix: npt.ArrayLike, ndim: int) -> npt.NDArray[np.float32]:
-    """fastmed's output-index -> source-index map as DALI's ``warp_affine`` matrix.
+    """Convert the output-index -> source-index map of a plan to a DALI ``warp_affine`` matrix.
 
     Parameters
     ----------
@@ -105,6 +105,7 @@ class ArraySpec:
     pad_value: float
     out_dtype: str
     template: tuple[int, ...]
+    src_dtype: str = "int16"
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,9 @@ def build_graph(spec: GraphSpec, inputs: Mapping[str, Any], device: str) -> list
     outs = []
     for k, a in enumerate(spec.arrays):
         x = fn.transpose(inputs[f"a{k}"], perm=to_last, output_layout=hwc)
+        widen = np.dtype(a.src_dtype) == np.uint16  # warp_affine has no uint16 kernel: go through int32
+        if widen:
+            x = fn.cast(x, dtype=types.INT32)
         if gpu:
             x = x.gpu()
         kw: dict[str, Any] = {"matrix": inputs["matrix"], "size": inputs["size"]}
@@ -145,6 +149,8 @@ def build_graph(spec: GraphSpec, inputs: Mapping[str, Any], device: str) -> list
             kw["fill_value"] = float(a.pad_value)
         if a.interp == "nearest":
             y = fn.warp_affine(x, interp_type=types.INTERP_NN, **kw)
+            if widen:
+                y = fn.cast(y, dtype=types.UINT16)
         else:
             y = fn.warp_affine(x, interp_type=types.INTERP_LINEAR, dtype=types.FLOAT, **kw)
         for j, code in enumerate(a.template):
@@ -188,6 +194,10 @@ def feed_values(spec: GraphSpec, plan: SamplePlan, sample: Mapping[str, Any]) ->
                 f"DALI backend: sample[{a.key!r}] must be channel-first {d}-D uint8/int16/uint16/int32/float32, "
                 f"got {src.dtype} {src.shape}"
             )
+        if src.dtype.str != a.src_dtype:
+            raise TransformError(
+                f"DALI backend: sample[{a.key!r}] is {src.dtype}, the pipeline was built for {np.dtype(a.src_dtype)}"
+            )
         vals.append(np.ascontiguousarray(src))
         slots = slot_values(by_key[a.key], int(src.shape[0]), a.template).params
         for code, p in zip(a.template, slots, strict=True):
@@ -196,14 +206,18 @@ def feed_values(spec: GraphSpec, plan: SamplePlan, sample: Mapping[str, Any]) ->
     return vals
 
 
-def _array_spec(ap: ArrayPlan, template: tuple[int, ...]) -> ArraySpec:
+def _array_spec(ap: ArrayPlan, template: tuple[int, ...], src: Any) -> ArraySpec:
     out = "float32" if ap.out_dtype == "bfloat16" else ap.out_dtype
-    return ArraySpec(ap.key, ap.interp, ap.pad_mode, float(ap.pad_value), out, template)
+    dt = np.dtype(src.dtype) if hasattr(src, "dtype") else np.asarray(src).dtype
+    dt = np.dtype(np.uint8) if dt == np.bool_ else dt
+    # The source dtype is part of the graph: DALI's external source keeps one type.
+    return ArraySpec(ap.key, ap.interp, ap.pad_mode, float(ap.pad_value), out, template, dt.str)
 
 
 def graph_for_plans(plans: Sequence[SamplePlan], samples: Sequence[Mapping[str, Any]]) -> GraphSpec:
     """The graph that runs these plans: per array key, a template every program fits."""
     bad = [name for plan in plans for name in plan_unsupported_by_dali(plan)]
+    bad += [name for plan in plans for name in ops_unsupported_by_dali(plan.notes.get("ops", ()))]  # type: ignore[arg-type]
     if bad:
         raise unsupported_error("dali", bad)
     ndims = {p.ndim for p in plans}
@@ -224,7 +238,7 @@ def graph_for_plans(plans: Sequence[SamplePlan], samples: Sequence[Mapping[str, 
                 raise TransformError(f"DALI backend: array {ap.key!r} is sampled differently across the batch")
             for c in range(int(np.shape(sample[ap.key])[0])):
                 template = merge_template(template, [code for code, _ in channel_program(ap, c)])
-        arrays.append(_array_spec(ap0, template))
+        arrays.append(_array_spec(ap0, template, samples[0][ap0.key]))
     return GraphSpec(ndim=plans[0].ndim, arrays=tuple(arrays))
 
 
@@ -244,7 +258,7 @@ def _make_pipeline(
     names = input_names(spec)
     first_layout = _layouts(spec.ndim)[0]
 
-    @pipeline_def(  # type: ignore[misc]
+    @pipeline_def(
         batch_size=batch_size,
         num_threads=max(1, num_threads),
         device_id=device_id if device == "gpu" else None,
@@ -324,9 +338,13 @@ class DaliBackend:
         for plan, sample in zip(plans, samples, strict=True):
             for col, v in zip(columns, feed_values(spec, plan, sample), strict=True):
                 col.append(v)
-        for n, col in zip(names, columns, strict=True):
-            pipe.feed_input(n, col)
-        outs = pipe.run()
+        try:
+            for n, col in zip(names, columns, strict=True):
+                pipe.feed_input(n, col)
+            outs = pipe.run()
+        except RuntimeError as exc:  # a DALI error leaves the pipeline unusable: drop it
+            self._pipes.pop((spec, len(plans)), None)
+            raise TransformError(f"DALI backend: the pipeline failed: {exc}") from exc
         results: list[dict[str, npt.NDArray[np.generic]]] = [{} for _ in plans]
         for a, tl, ap_dtype in zip(spec.arrays, outs, [ap.out_dtype for ap in plans[0].arrays], strict=True):
             for k in range(len(plans)):
@@ -401,7 +419,9 @@ def dali_pipeline(
     first = dataset[0]
     d = len(np.shape(first[compose.image_keys[0]])) - 1
     plan0 = compose.compile(first, compose.sample_params(first, seed, 0, epoch))
-    arrays = tuple(_array_spec(ap, template if ap.key in compose.image_keys else ()) for ap in plan0.arrays)
+    arrays = tuple(
+        _array_spec(ap, template if ap.key in compose.image_keys else (), first[ap.key]) for ap in plan0.arrays
+    )
     spec = GraphSpec(ndim=d, arrays=arrays)
     names = input_names(spec)
     n = len(dataset)

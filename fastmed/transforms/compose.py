@@ -250,7 +250,10 @@ class Compose:
                 arrays.append(
                     ArrayPlan(name, "nearest", "constant", self.label_pad_value, IntensityProgram.build([]), (), "same")
                 )
-        return SamplePlan(spatial=spatial, arrays=tuple(arrays), key=key, index=index, ndim=d)
+        # The op specs travel with the plan so a backend can refuse a pipeline it cannot run
+        # whether or not this sample's draw applied the op (DALI: no elastic, ...).
+        notes: dict[str, object] = {"ops": self.ops}
+        return SamplePlan(spatial=spatial, arrays=tuple(arrays), key=key, index=index, ndim=d, notes=notes)
 
     @staticmethod
     def _elastic_grid(
