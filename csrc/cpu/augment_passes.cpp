@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "augment_cpu.h"
+#include "fastmed/blur.h"
 #include "thread_pool.h"
 
 // The portable build targets baseline x86-64 (SSE2); the noise loop also gets an AVX2
@@ -144,16 +145,9 @@ void gaussian_blur_f32(float* data, const i64 shape[4], const double sigma[3], d
   const i64 plane = shape[1] * shape[2] * shape[3];
   for (int axis = 0; axis < 3; ++axis) {
     if (!(sigma[axis] > 0.0) || n3[axis] <= 1) continue;
-    // scipy's kernel: radius int(truncate * sigma + 0.5), normalised exp(-x^2 / 2 sigma^2).
-    const i64 radius = static_cast<i64>(truncate * sigma[axis] + 0.5);
-    std::vector<double> wd(static_cast<size_t>(2 * radius + 1));
-    double sum = 0.0;
-    for (i64 k = -radius; k <= radius; ++k) {
-      wd[k + radius] = std::exp(-0.5 * static_cast<double>(k * k) / (sigma[axis] * sigma[axis]));
-      sum += wd[k + radius];
-    }
-    std::vector<float> w(wd.size());
-    for (size_t k = 0; k < wd.size(); ++k) w[k] = static_cast<float>(wd[k] / sum);
+    const i64 radius = blur_radius(sigma[axis], truncate);
+    std::vector<float> w(static_cast<size_t>(2 * radius + 1));
+    blur_weights(sigma[axis], radius, w.data());
     const i64 n = n3[axis], stride = st[axis];
     const i64 lines_per_channel = plane / n;
     // A line is identified by its start: every index with coordinate 0 on `axis`.
@@ -166,13 +160,8 @@ void gaussian_blur_f32(float* data, const i64 shape[4], const double sigma[3], d
         else if (axis == 1) start = (rest / shape[3]) * shape[2] * shape[3] + rest % shape[3];
         else start = rest * shape[3];
         float* line = data + c * plane + start;
-        for (i64 k = -radius; k < n + radius; ++k) {
-          // Symmetric extension (d c b a | a b c d | d c b a), period 2n.
-          i64 m = k % (2 * n);
-          if (m < 0) m += 2 * n;
-          if (m >= n) m = 2 * n - 1 - m;
-          pad[k + radius] = line[m * stride];
-        }
+        // The line with its symmetric extension, so the tap loop below is branch-free.
+        for (i64 k = -radius; k < n + radius; ++k) pad[k + radius] = line[blur_reflect(k, n) * stride];
         for (i64 i = 0; i < n; ++i) {
           float acc = 0.0f;
           const float* src = pad.data() + i;

@@ -8,4 +8,5 @@ void bind_runtime(pybind11::module_& m);  // runtime_bindings.cpp: threads, buil
 void bind_rng(pybind11::module_& m);      // rng_bindings.cpp
 void bind_dicom(pybind11::module_& m);    // dicom_bindings.cpp
 void bind_augment(pybind11::module_& m);  // augment_bindings.cpp
+void bind_device_job(pybind11::module_& m);  // device_job_bindings.cpp: GPU job layout, blur weights
 }  // namespace fm

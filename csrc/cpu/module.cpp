@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   fm::bind_rng(m);
   fm::bind_dicom(m);
   fm::bind_augment(m);
+  fm::bind_device_job(m);
 }

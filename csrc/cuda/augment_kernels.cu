@@ -42,3 +42,22 @@ extern "C" __global__ void fm_apply_program(float* patch, fm::i64 C, fm::i64 D, 
     patch[i] = fm::run_program(prog, patch[i], ctx);
   }
 }
+
+// sizeof(fm::DeviceJob) and its field offsets as the device compiler lays them out,
+// in the order of fastmed.backends.cuda_jobs.FIELDS (the GPU test compares them with
+// the host's and with the numpy dtype the backend packs). One thread.
+// (NVRTC has no offsetof: the distance of each member from a local object's start.)
+#define FM_OFF(f) static_cast<fm::i64>(reinterpret_cast<const char*>(&j.f) - base)
+extern "C" __global__ void fm_device_job_layout(fm::i64* out) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  fm::DeviceJob j{};
+  const char* base = reinterpret_cast<const char*>(&j);
+  const fm::i64 v[] = {static_cast<fm::i64>(sizeof(fm::DeviceJob)),
+                       FM_OFF(src), FM_OFF(out), FM_OFF(grid), FM_OFF(ops), FM_OFF(params),
+                       FM_OFF(src_shape), FM_OFF(src_stride), FM_OFF(out_shape), FM_OFF(gshape),
+                       FM_OFF(n_ops), FM_OFF(m), FM_OFF(ginv), FM_OFF(cval), FM_OFF(key),
+                       FM_OFF(index), FM_OFF(src_dtype), FM_OFF(out_kind), FM_OFF(interp),
+                       FM_OFF(pad_mode)};
+  for (int k = 0; k < static_cast<int>(sizeof(v) / sizeof(v[0])); ++k) out[k] = v[k];
+}
+#undef FM_OFF

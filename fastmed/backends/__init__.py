@@ -41,6 +41,7 @@ _LAZY: dict[str, str] = {
     "cpu-reference": "fastmed.backends.cpu",
     "cuda": "fastmed.backends.cuda",
     "dali": "fastmed.backends.dali",
+    "dali-gpu": "fastmed.backends.dali",
 }
 
 

@@ -250,7 +250,10 @@ class Compose:
                 arrays.append(
                     ArrayPlan(name, "nearest", "constant", self.label_pad_value, IntensityProgram.build([]), (), "same")
                 )
-        return SamplePlan(spatial=spatial, arrays=tuple(arrays), key=key, index=index, ndim=d)
+        # The op specs travel with the plan so a backend can refuse a pipeline it cannot run
+        # whether or not this sample's draw applied the op (DALI: no elastic, ...).
+        notes: dict[str, object] = {"ops": self.ops}
+        return SamplePlan(spatial=spatial, arrays=tuple(arrays), key=key, index=index, ndim=d, notes=notes)
 
     @staticmethod
     def _elastic_grid(
@@ -279,7 +282,11 @@ class Compose:
         channels: int,
     ) -> tuple[IntensityProgram, tuple[PatchPass, ...]]:
         """Emit every intensity op's instructions and cut them into fused program + passes."""
-        src = np.asarray(sample[name])
+        src = sample[name]
+        if not hasattr(src, "ndim"):
+            src = np.asarray(src)
+        # Not np.asarray: a CuPy array or torch CUDA tensor stays on its device (stats
+        # fetch only their subsample).
         src4 = src[:, None] if src.ndim == 3 else src
         emitted: list[ProgramOp] = []  # every program op so far, for statistics prefixes
         cache: dict[tuple[int, int], Stats] = {}
@@ -330,7 +337,11 @@ class Compose:
             if self.dtype == "bfloat16" and k in self.image_keys:
                 import torch  # bfloat16 has no numpy dtype
 
-                v = torch.from_numpy(v).view(torch.bfloat16)
+                if isinstance(v, np.ndarray):
+                    v = torch.from_numpy(v)
+                elif not isinstance(v, torch.Tensor):  # a CuPy array of bfloat16 bits
+                    v = torch.from_dlpack(v)
+                v = v.view(torch.bfloat16)
             out[k] = v
         sp = plan.spatial.out_spacing
         out["spacing"] = tuple(sp[1:]) if plan.ndim == 2 else tuple(sp)
@@ -390,6 +401,10 @@ class Compose:
                 import torch
 
                 stacked[k] = torch.stack(vals)
+            elif type(vals[0]).__module__.startswith("cupy"):
+                import cupy
+
+                stacked[k] = cupy.stack(vals)
             else:
                 stacked[k] = np.stack(vals)
         stacked["params"] = [o["params"] for o in outs]

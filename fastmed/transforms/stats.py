@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,15 @@ from fastmed._native import core
 from fastmed.transforms.plan import IntensityProgram, ProgramOp
 
 Stats = tuple[float, float, float, float]
+
+
+def _to_host(a: Any) -> npt.NDArray[Any]:
+    """A (small, already subsampled) array as numpy: CuPy arrays and torch tensors are fetched."""
+    if type(a).__module__.startswith("cupy"):
+        return np.asarray(a.get())
+    if type(a).__module__.startswith("torch"):
+        return np.asarray(a.detach().cpu().numpy())
+    return np.asarray(a)
 
 
 def subsample_step(shape: Sequence[int], max_voxels: int) -> int:
@@ -31,11 +41,11 @@ def subsample_step(shape: Sequence[int], max_voxels: int) -> int:
 
 
 def source_stats(
-    src: npt.NDArray[np.generic],
+    src: Any,
     prefix: Sequence[ProgramOp],
     key: tuple[int, int],
     index: int,
-    mask: npt.NDArray[np.generic] | None = None,
+    mask: Any = None,
     max_voxels: int = 32768,
 ) -> list[Stats]:
     """Per-channel (mean, std, min, max) of ``src`` (C, D, H, W) after ``prefix``.
@@ -43,7 +53,8 @@ def source_stats(
     Parameters
     ----------
     src
-        The source array, any supported dtype, any strides (only the subsample is read).
+        The source array, any supported dtype, any strides (only the subsample is read;
+        a CuPy array or torch tensor on a GPU sends only the subsample to the host).
     prefix
         Instructions applied before the statistics (noise and bias field skipped).
     key, index
@@ -56,15 +67,15 @@ def source_stats(
     step = subsample_step(src.shape[1:], max_voxels)
     sl = (slice(None), slice(None, None, step), slice(None, None, step), slice(None, None, step))
     # Always a copy: the prefix runs in place and must never touch the caller's volume.
-    sub = np.array(src[sl], dtype=np.float32, order="C", copy=True)
+    sub = np.array(_to_host(src[sl]), dtype=np.float32, order="C", copy=True)
     if prefix:
         prog = IntensityProgram.build(prefix)
         core.apply_program(sub, prog.ops, prog.params, key[0], key[1], index, True, 1)
     keep: npt.NDArray[np.bool_] | None = None
     if mask is not None:
-        m = np.asarray(mask)
-        m = m.reshape(m.shape[-3:]) if m.ndim == 4 else m
-        keep = np.asarray(m[sl[1:]] > 0)
+        m = mask if hasattr(mask, "ndim") else np.asarray(mask)
+        m = m.reshape(tuple(m.shape[-3:])) if m.ndim == 4 else m
+        keep = _to_host(m[sl[1:]]) > 0
         if not keep.any():
             keep = None  # an empty mask falls back to every voxel
     out: list[Stats] = []
