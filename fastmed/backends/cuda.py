@@ -43,6 +43,7 @@ from fastmed.transforms.plan import (
     LowResPass,
     PatchNormalizePass,
     ProgramPass,
+    PythonPass,
     SamplePlan,
 )
 
@@ -179,6 +180,8 @@ class CudaBackend:
                     std = float(v.std(dtype=cp.float64))
                     v -= np.float32(mean)
                     v *= np.float32(1.0 / (std + ps.eps))
+            elif isinstance(ps, PythonPass):  # custom op: numba.cuda on the device patch
+                out = ps.runner.cuda(out, plan.ndim, cp.cuda.get_current_stream().ptr)
             else:  # pragma: no cover - a new pass type without GPU support
                 raise TransformError(f"CUDA backend: unsupported patch pass {type(ps).__name__}")
         return out

@@ -47,6 +47,7 @@ from fastmed.transforms.plan import (
     BlurPass,
     LowResPass,
     PatchNormalizePass,
+    PythonPass,
     SamplePlan,
 )
 
@@ -73,6 +74,8 @@ SUPPORT: dict[str, tuple[str, ...]] = {
     "RandomBiasField": NO_DALI,
     "RandomGaussianBlur": NO_DALI,
     "RandomLowRes": NO_DALI,
+    "VoxelOp": NO_DALI,  # custom Python ops: numba on CPU, numba.cuda on GPU, no DALI operator
+    "PatchOp": NO_DALI,
 }
 
 # Instruction kinds per channel that each DALI-supported intensity op emits when applied.
@@ -138,6 +141,8 @@ def plan_unsupported_by_dali(plan: SamplePlan) -> list[str]:
                 bad.append("RandomLowRes")
             elif isinstance(ps, PatchNormalizePass):
                 bad.append("Normalize(stats='patch')")
+            elif isinstance(ps, PythonPass):
+                bad.append("custom Python op")
         if any(int(code) == OP_BIAS_FIELD for code in ap.program.ops[:, 0]):
             bad.append("RandomBiasField")
     return bad

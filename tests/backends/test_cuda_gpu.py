@@ -105,3 +105,14 @@ def test_same_key_same_gpu_output() -> None:
     a = T.Compose(ops, device="cuda")(s, seed=2, index=7)["image"]
     b = T.Compose(ops, device="cuda")(s, seed=2, index=7)["image"]
     np.testing.assert_array_equal(_host(a), _host(b))
+
+
+def test_custom_voxel_op_on_device_matches_cpu() -> None:
+    from tests.transforms._custom_fns import signed_power
+
+    rng = np.random.Generator(np.random.PCG64(3))
+    s = {"image": rng.normal(size=(2, 20, 24, 28)).astype(np.float32)}
+    ops = [T.RandomCrop((16, 16, 16)), T.Window(-2, 2), signed_power(p=1.0)]
+    got = T.Compose(ops, device="cuda")(s, seed=1, index=4)
+    want = T.Compose(ops, device="cpu")(s, seed=1, index=4)
+    np.testing.assert_allclose(_host(got["image"]), want["image"], rtol=1e-5, atol=1e-5)
