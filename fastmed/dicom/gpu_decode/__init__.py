@@ -21,7 +21,7 @@ reason (:data:`~fastmed.dicom.gpu_decode.routes.REASONS`, docs/gpu_decode.md):
 """
 
 from fastmed.dicom.gpu_decode.backend import cuda_available, nvimgcodec_available
-from fastmed.dicom.gpu_decode.dali import build_dali_pipeline, dali_available, dali_feed, DaliFeed
+from fastmed.dicom.gpu_decode.dali import DaliFeed, build_dali_pipeline, dali_available, dali_feed
 from fastmed.dicom.gpu_decode.decode import DecodeResult, decode_batch, decode_frames
 from fastmed.dicom.gpu_decode.nvjpeg_version import nvjpeg_version
 from fastmed.dicom.gpu_decode.routes import REASONS, Route

@@ -20,7 +20,7 @@ _DECODERS: dict[tuple[str, int, int], Any] = {}
 def nvimgcodec_module() -> Any | None:
     """The ``nvidia.nvimgcodec`` module, or ``None`` when it cannot be imported."""
     try:
-        from nvidia import nvimgcodec
+        from nvidia import nvimgcodec  # type: ignore[attr-defined]
     except (ImportError, OSError):
         return None
     return nvimgcodec
@@ -75,8 +75,11 @@ def get_decoder(kind: str, device_id: int = 0, threads: int | None = None) -> An
 
 
 def decode_params(colour: str) -> Any:
-    """DecodeParams for a colour request: native depth, no EXIF rotation, no conversion
-    unless asked (pydicom converts YCbCr itself)."""
+    """DecodeParams for a colour request.
+
+    Native depth, no EXIF rotation, and no colour conversion unless asked: pydicom
+    converts YCbCr itself.
+    """
     nv = nvimgcodec_module()
     assert nv is not None
     if colour == TO_RGB:

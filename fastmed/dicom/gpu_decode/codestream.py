@@ -1,5 +1,6 @@
-"""What a compressed frame is, read from its own markers: JPEG process and precision, J2K
-signedness, precision and wavelet.
+"""What a compressed frame is, read from its own markers.
+
+JPEG: process and precision; J2K / HTJ2K: signedness, precision and wavelet.
 
 The routing decisions of the GPU path depend on the codestream, not on the transfer
 syntax UID alone: a JPEG 2000 (".91") frame may be reversible (bit-exact) or not, and a
@@ -11,6 +12,10 @@ the frame to the CPU path, which reports the error as pydicom would).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
+
+Buffer = bytes | bytearray | memoryview | np.ndarray
 
 # SOFn markers (ITU T.81 B.1.1.3): C4 (DHT), C8 (JPG) and CC (DAC) are not frame headers.
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -56,9 +61,15 @@ class J2kInfo:
     """True when every component uses the 5/3 reversible wavelet (integer, bit-exact decode)."""
 
 
-def jpeg_info(src: bytes | bytearray | memoryview) -> JpegInfo | None:
+def _view(src: Buffer) -> memoryview:
+    if isinstance(src, np.ndarray):
+        return np.ascontiguousarray(src, dtype=np.uint8).reshape(-1).data
+    return memoryview(src).cast("B")
+
+
+def jpeg_info(src: Buffer) -> JpegInfo | None:
     """Return the frame header of a JPEG codestream, or ``None`` when none can be read."""
-    b = memoryview(src)
+    b = _view(src)
     n = len(b)
     if n < 4 or b[0] != 0xFF or b[1] != 0xD8:
         return None
@@ -123,9 +134,9 @@ def _j2k_start(b: memoryview) -> int | None:
     return None
 
 
-def j2k_info(src: bytes | bytearray | memoryview) -> J2kInfo | None:
+def j2k_info(src: Buffer) -> J2kInfo | None:
     """Return SIZ/COD facts of a JPEG 2000 or HTJ2K codestream, or ``None``."""
-    b = memoryview(src)
+    b = _view(src)
     start = _j2k_start(b)
     if start is None:
         return None

@@ -163,17 +163,19 @@ def build_dali_pipeline(
     batches = feed.batches(batch_size)
     # ANY_DATA would keep the stored components, but DALI's CPU JPEG path crashes on it
     # (DALI 2.4); GRAY / RGB are exact for greyscale and RGB codestreams.
-    output_type = types.GRAY if feed.samples_per_pixel == 1 else types.RGB
-    dtype = types.UINT8 if feed.bits == 8 else types.UINT16
+    output_type = types.DALIImageType.GRAY if feed.samples_per_pixel == 1 else types.DALIImageType.RGB
+    dtype = types.DALIDataType.UINT8 if feed.bits == 8 else types.DALIDataType.UINT16
+    # DALI's own default for "no GPU" is device_id=None, which its stubs do not admit.
+    dev: Any = device_id
 
-    @pipeline_def(  # type: ignore[misc]
+    @pipeline_def(
         batch_size=batch_size,
         num_threads=num_threads,
-        device_id=device_id,
+        device_id=dev,
         prefetch_queue_depth=prefetch_queue_depth,
     )
     def _pipe() -> Any:
-        streams = fn.external_source(source=batches, cycle="quiet", dtype=types.UINT8, name="codestreams")
+        streams = fn.external_source(source=batches, cycle="quiet", dtype=types.DALIDataType.UINT8, name="codestreams")
         return fn.decoders.image(streams, device=device, output_type=output_type, dtype=dtype)
 
     pipe = _pipe()

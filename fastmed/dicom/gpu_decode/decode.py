@@ -18,7 +18,7 @@ import numpy as np
 from fastmed.dicom import _process
 from fastmed.dicom._pixel_options import pixel_dtype
 from fastmed.dicom._source import Source
-from fastmed.dicom.gpu_decode import routes
+from fastmed.dicom.gpu_decode import routes as _routes
 from fastmed.dicom.gpu_decode.backend import cuda_available, decode_many, get_decoder, nvimgcodec_available
 from fastmed.dicom.gpu_decode.plan import FilePlan, load, plan_file
 from fastmed.dicom.header import DicomHeader
@@ -44,11 +44,11 @@ class DecodeResult:
     """
 
     arrays: list[Any]
-    routes: list[routes.Route]
+    routes: list[_routes.Route]
     device: str
 
     @property
-    def fallbacks(self) -> dict[int, routes.Route]:
+    def fallbacks(self) -> dict[int, _routes.Route]:
         """Inputs decoded by the CPU path, by position."""
         return {i: r for i, r in enumerate(self.routes) if r.fallback}
 
@@ -184,7 +184,7 @@ def decode_batch(
             plans.append(plan_file(src, backend=kind, exact=exact))
         else:
             path, h, buf = load(src)
-            plans.append(FilePlan(path=path, header=h, buffer=buf, route=routes.fallback("no-nvimgcodec")))
+            plans.append(FilePlan(path=path, header=h, buffer=buf, route=_routes.fallback("no-nvimgcodec")))
 
     # One nvImageCodec call per colour request over every frame of the batch.
     decoded: dict[int, list[Any]] = {}
@@ -201,14 +201,14 @@ def decode_batch(
                 decoded[fi][k] = img
 
     arrays: list[Any] = []
-    final_routes: list[routes.Route] = []
+    final_routes: list[_routes.Route] = []
     for fi, plan in enumerate(plans):
         arr = None
         route = plan.route
         if not route.fallback:
             arr, code, detail = _assemble(plan, decoded[fi], device)
             if arr is None:
-                route = routes.fallback(code, detail)
+                route = _routes.fallback(code, detail)
         if arr is None:
             arr = decode_header_pixels(plan.header, plan.buffer, plan.path, threads)
         arrays.append(_finish(arr, device, out))
