@@ -1,5 +1,6 @@
 """DICOM in: native header parser, pixel decode matching pydicom's ``pixel_array``, series assembly, index."""
 
+from fastmed.dicom.gpu_decode import decode_batch, decode_frames
 from fastmed.dicom.header import DicomHeader, PixelDataInfo, read_header, read_headers
 from fastmed.dicom.index import index
 from fastmed.dicom.manifest import Manifest, ManifestRow
@@ -13,6 +14,8 @@ __all__ = [
     "Manifest",
     "ManifestRow",
     "PixelDataInfo",
+    "decode_batch",
+    "decode_frames",
     "index",
     "read_header",
     "read_headers",

@@ -28,6 +28,9 @@ def reshape(arr: np.ndarray, opts: dict[str, Any]) -> np.ndarray:
 
 
 def _shift(arr: np.ndarray, bits: int) -> np.ndarray:
+    if not isinstance(arr, np.ndarray):
+        # A device array (CuPy) from the GPU decode path: same arithmetic shifts.
+        return (arr << bits) >> bits
     if not arr.flags.writeable:
         arr = arr.copy()
     np.left_shift(arr, bits, out=arr)
