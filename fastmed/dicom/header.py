@@ -8,6 +8,7 @@ kept in :attr:`DicomHeader.inflated`).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -133,7 +134,9 @@ class DicomHeader:
         v = self.get(key)
         if isinstance(v, list):
             v = v[0] if v else None
-        return default if v is None or isinstance(v, (str, bytes)) else int(v)
+        if v is None or isinstance(v, (str, bytes)) or (isinstance(v, float) and not math.isfinite(v)):
+            return default  # an "inf" or "nan" text is no count
+        return int(v)
 
     def _floats(self, key: str, n: int) -> tuple[float, ...] | None:
         v = self.get(key)
