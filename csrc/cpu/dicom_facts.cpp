@@ -354,7 +354,10 @@ void file_slice_facts(const std::string& path, u64 prefix_bytes, std::vector<u8>
   opts.map_frames = false;
   try {
     if (prefix_bytes > 0) {
-      const u64 got = read_prefix(path, prefix_bytes, scratch, out.stat);
+      // The preamble test ("DICM" at 128) and the raw-dataset test decide on the size of
+      // the buffer: below this a prefix could be refused where the whole file is not.
+      constexpr u64 kMinPrefix = 256;
+      const u64 got = read_prefix(path, prefix_bytes < kMinPrefix ? kMinPrefix : prefix_bytes, scratch, out.stat);
       slice_facts(scratch.data(), got, got < out.stat.size, opts, out);
       if (out.status != kFactsNeedMore) return;
     }
