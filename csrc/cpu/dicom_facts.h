@@ -78,9 +78,12 @@ const std::vector<Request>& fact_requests();
 void slice_facts(const u8* data, u64 size, bool prefix, const ParseOptions& opts, SliceFacts& out);
 
 // Reads the facts of a file: one pread of `prefix_bytes` (whole file if shorter), the
-// whole file by mmap when the header goes on beyond (or prefix_bytes == 0). Never throws:
-// failures are recorded in `out` (status Error). `scratch` is a reusable read buffer.
-void file_slice_facts(const std::string& path, u64 prefix_bytes, std::vector<u8>& scratch, SliceFacts& out);
+// whole file by mmap when the header goes on beyond (or prefix_bytes == 0). Deflated
+// datasets are inflated here when `inflate` and zlib is available (else status Deflated).
+// Never throws: failures are recorded in `out` (status Error). `scratch` is a reusable
+// read buffer.
+void file_slice_facts(const std::string& path, u64 prefix_bytes, bool inflate, std::vector<u8>& scratch,
+                      SliceFacts& out);
 
 }  // namespace dicom
 }  // namespace fm

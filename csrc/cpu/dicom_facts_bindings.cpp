@@ -12,6 +12,7 @@
 
 #include "bindings.h"
 #include "dicom_facts.h"
+#include "zlib_inflate.h"
 #include "thread_pool.h"
 
 namespace py = pybind11;
@@ -81,14 +82,15 @@ py::dict to_columns(const std::vector<SliceFacts>& facts, bool with_stat) {
   return d;
 }
 
-py::dict slice_facts_files(const std::vector<std::string>& paths, int threads, std::int64_t prefix_bytes) {
+py::dict slice_facts_files(const std::vector<std::string>& paths, int threads, std::int64_t prefix_bytes,
+                           bool inflate) {
   std::vector<SliceFacts> out(paths.size());
   const u64 prefix = prefix_bytes > 0 ? static_cast<u64>(prefix_bytes) : 0;
   {
     py::gil_scoped_release release;
     parallel_for(static_cast<std::int64_t>(paths.size()), 16, threads, [&](std::int64_t b, std::int64_t e) {
       std::vector<u8> scratch;  // one read buffer per chunk, reused for its files
-      for (std::int64_t i = b; i < e; ++i) file_slice_facts(paths[i], prefix, scratch, out[i]);
+      for (std::int64_t i = b; i < e; ++i) file_slice_facts(paths[i], prefix, inflate, scratch, out[i]);
     });
   }
   return to_columns(out, true);
@@ -134,12 +136,14 @@ py::dict slice_facts_buffers(const std::vector<py::bytes>& buffers, const std::v
 
 void bind_dicom_facts(py::module_& m) {
   m.def("dicom_slice_facts", &slice_facts_files, py::arg("paths"), py::arg("threads") = 0,
-        py::arg("prefix_bytes") = 16384,
+        py::arg("prefix_bytes") = 16384, py::arg("inflate") = true,
         "Slice facts (geometry and grouping values) of many files, parsed in the native thread pool. "
         "Returns columns: status (uint8), num (float64, n x 21), mask (uint32), series_uid, modality, "
         "image_type, transfer_syntax (lists of str), errors {i: (kind, offset, reason)}, dataset_offset "
         "{i: offset} for deflated files, size and mtime_ns (int64). prefix_bytes: bytes read with one pread "
-        "before falling back to a memory map of the whole file (0: always map).");
+        "before falling back to a memory map of the whole file (0: always map). inflate: read deflated datasets "
+        "natively (when zlib is available; else they come back with status 2 for the caller to inflate).");
+  m.def("dicom_native_inflate", &Inflater::available, "Whether deflated datasets are inflated natively.");
   m.def("dicom_slice_facts_buffers", &slice_facts_buffers, py::arg("buffers"), py::arg("partial"),
         py::arg("threads") = 0,
         "Slice facts of inflated datasets (explicit VR little endian, no file meta). partial[i]: the bytes "

@@ -3,8 +3,8 @@
 ``core.dicom_slice_facts`` parses a batch of files in the native thread pool (GIL released)
 and decodes, in C++, exactly the values a :class:`SliceInfo` holds, returned as columns.
 This module turns the columns into records. Files the native rules leave to Python come
-back flagged: deflated datasets are inflated here (only as far as the header goes) and
-read natively again; enhanced multi-frame files and files with an unexpected VR on one of
+back flagged: deflated datasets (when zlib could not be loaded natively) are inflated here,
+only as far as the header goes, and read natively again; enhanced multi-frame files and files with an unexpected VR on one of
 these tags are named to the caller, which reads them through the full header path.
 """
 
@@ -32,9 +32,15 @@ PREFIX_BYTES = 1 << 14  # file bytes read with one pread before mapping the whol
 Result = list[SliceInfo] | Exception | int  # records, the failure, or SLOW / ENHANCED
 
 
-def read_columns(paths: Sequence[str], threads: int | None = None) -> dict[str, Any]:
-    """Raw native columns for `paths` (see ``core.dicom_slice_facts``)."""
-    return dict(core.dicom_slice_facts(list(paths), 0 if threads is None else int(threads), PREFIX_BYTES))
+def read_columns(paths: Sequence[str], threads: int | None = None, *, native_inflate: bool = True) -> dict[str, Any]:
+    """Raw native columns for `paths` (see ``core.dicom_slice_facts``).
+
+    With ``native_inflate`` (and zlib found at run time) deflated datasets are inflated in
+    C++; otherwise they come back as DEFLATED for :func:`infos_from_columns` to inflate.
+    """
+    return dict(
+        core.dicom_slice_facts(list(paths), 0 if threads is None else int(threads), PREFIX_BYTES, native_inflate)
+    )
 
 
 def _image_types(cache: dict[str, tuple[str, ...]], s: str) -> tuple[str, ...]:

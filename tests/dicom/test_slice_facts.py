@@ -212,6 +212,36 @@ def test_deflated_file_is_read_through_the_inflated_header(tmp_path: Path) -> No
     assert not isinstance(fast, Exception) and fast[0].slice_thickness == 2.5
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_deflated_in_python_or_native_alike(archive: list[str], native: bool) -> None:
+    from fastmed.dicom import slice_facts as F
+
+    dcm = [p for p in archive if p.endswith(".dcm")]
+    cols = F.read_columns(dcm, 1, native_inflate=native)
+    if not native:
+        assert (cols["status"] == F.DEFLATED).any()
+    for p, got in zip(dcm, F.infos_from_columns(dcm, cols), strict=True):
+        _same(got, _header_path(p))  # type: ignore[arg-type]
+
+
+def test_corrupt_deflate_stream_is_named(tmp_path: Path) -> None:
+    import zlib
+
+    from fastmed.dicom import slice_facts as F
+
+    body = c.image_module() + c.native_pixels(64)
+    z = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    stream = bytearray(z.compress(body) + z.flush())
+    stream[0] = 0xFF  # reserved block type
+    path = tmp_path / "bad_dfl.dcm"
+    path.write_bytes(c.meta("1.2.840.10008.1.2.1.99") + bytes(stream))
+    ref = _header_path(str(path))
+    assert isinstance(ref, DicomError) and "corrupt" in ref.reason
+    for native in (True, False):
+        [got] = F.infos_from_columns([str(path)], F.read_columns([str(path)], 1, native_inflate=native))
+        _same(got, ref)  # type: ignore[arg-type]
+
+
 def test_unexpected_vr_takes_the_header_path(tmp_path: Path) -> None:
     # Rows as IS text and ImageType as LO: decoded by the Python header path, same result.
     data = c.meta() + c.el(0x00080008, b"LO", c.txt("ORIGINAL\\PRIMARY")) + c.image_module(rows_vr=b"IS")
