@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <structmember.h>
 
 #include <cstring>
 #include <string>
@@ -132,9 +133,122 @@ py::dict slice_facts_buffers(const std::vector<py::bytes>& buffers, const std::v
   return to_columns(out, false);
 }
 
+// SliceInfo fields in the order set below (fastmed/dicom/slice_facts.py checks the class has
+// exactly these).
+const char* const kSliceFields[] = {"path",          "series_uid",        "rows",
+                                    "columns",       "pixel_spacing",     "orientation",
+                                    "position",      "frame",             "frames",
+                                    "rescale_slope", "rescale_intercept", "instance_number",
+                                    "acquisition_number", "image_type",   "modality",
+                                    "transfer_syntax", "slice_thickness", "gantry_tilt",
+                                    "samples_per_pixel"};
+constexpr int kNumSliceFields = sizeof(kSliceFields) / sizeof(kSliceFields[0]);
+
+py::object owned(PyObject* o) {
+  if (!o) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(o);
+}
+
+py::object float_tuple(const double* v, int n) {
+  py::object t = owned(PyTuple_New(n));
+  for (int i = 0; i < n; ++i) PyTuple_SET_ITEM(t.ptr(), i, owned(PyFloat_FromDouble(v[i])).release().ptr());
+  return t;
+}
+
+// ImageType components, split as the header path splits them.
+py::object split_tuple(const py::handle& s) {
+  py::str str = py::reinterpret_borrow<py::str>(s);
+  if (PyUnicode_GET_LENGTH(str.ptr()) == 0) return owned(PyTuple_New(0));
+  py::object parts = owned(PyUnicode_Split(str.ptr(), py::str("\\").ptr(), -1));
+  return owned(PyList_AsTuple(parts.ptr()));
+}
+
+// Records of the files whose status is Ok, built with the class's slot descriptors (as the
+// frozen dataclass's own __init__ does, through object.__setattr__), without running Python
+// per field. Other files get None.
+py::list make_slice_infos(py::type cls, const std::vector<py::object>& paths, const py::dict& cols,
+                          const py::object& uid_map) {
+  std::vector<py::object> descr(kNumSliceFields);
+  for (int k = 0; k < kNumSliceFields; ++k) {
+    descr[k] = cls.attr(kSliceFields[k]);
+    if (Py_TYPE(descr[k].ptr()) != &PyMemberDescr_Type) throw py::type_error("not a slotted SliceInfo class");
+  }
+  auto status = cols["status"].cast<py::array_t<std::uint8_t>>().unchecked<1>();
+  auto num = cols["num"].cast<py::array_t<double>>().unchecked<2>();
+  auto mask = cols["mask"].cast<py::array_t<std::uint32_t>>().unchecked<1>();
+  py::list uids = cols["series_uid"], mods = cols["modality"], types = cols["image_type"], tss = cols["transfer_syntax"];
+  const auto n = static_cast<py::ssize_t>(paths.size());
+  if (status.shape(0) != n || num.shape(1) != kNumFacts) throw py::value_error("columns do not match the paths");
+  py::list out(n);
+  py::object empty_args = owned(PyTuple_New(0));
+  py::object zero = py::int_(0);
+  py::handle last_type_str;
+  py::object last_type;
+  py::handle last_uid;
+  py::object last_id;
+  for (py::ssize_t i = 0; i < n; ++i) {
+    if (status(i) != kFactsOk) {
+      out[i] = py::none();
+      continue;
+    }
+    const double* r = num.data(i, 0);
+    const std::uint32_t m = mask(i);
+    py::handle uid = uids[i];
+    if (!uid_map.is_none() && !(last_uid && last_uid.ptr() == uid.ptr())) {
+      last_id = uid_map[uid];
+      last_uid = uid;
+    }
+    py::handle t = types[i];
+    if (!(last_type_str && (last_type_str.ptr() == t.ptr() || last_type_str.equal(t)))) {
+      last_type = split_tuple(t);
+      last_type_str = t;
+    }
+    auto opt_int = [&](int col, std::uint32_t bit) -> py::object {
+      return (m & bit) ? owned(PyLong_FromDouble(r[col])) : py::none();
+    };
+    auto opt_float = [&](int col, std::uint32_t bit) -> py::object {
+      return (m & bit) ? owned(PyFloat_FromDouble(r[col])) : py::none();
+    };
+    py::object values[kNumSliceFields] = {
+        paths[static_cast<size_t>(i)],
+        uid_map.is_none() ? py::reinterpret_borrow<py::object>(uid) : last_id,
+        owned(PyLong_FromDouble(r[kRows])),
+        owned(PyLong_FromDouble(r[kColumns])),
+        (m & kHasPixelSpacing) ? float_tuple(r + kPixelSpacing, 2) : py::none(),
+        (m & kHasOrientation) ? float_tuple(r + kOrientation, 6) : py::none(),
+        (m & kHasPosition) ? float_tuple(r + kPosition, 3) : py::none(),
+        zero,
+        owned(PyLong_FromDouble(r[kFrames])),
+        owned(PyFloat_FromDouble(r[kSlope])),
+        owned(PyFloat_FromDouble(r[kIntercept])),
+        opt_int(kInstance, kHasInstance),
+        opt_int(kAcquisition, kHasAcquisition),
+        last_type,
+        py::reinterpret_borrow<py::object>(mods[i]),
+        py::reinterpret_borrow<py::object>(tss[i]),
+        opt_float(kThickness, kHasThickness),
+        opt_float(kTilt, kHasTilt),
+        owned(PyLong_FromDouble(r[kSamples])),
+    };
+    py::object obj = owned(PyBaseObject_Type.tp_new(reinterpret_cast<PyTypeObject*>(cls.ptr()), empty_args.ptr(), nullptr));
+    for (int k = 0; k < kNumSliceFields; ++k) {
+      if (Py_TYPE(descr[k].ptr())->tp_descr_set(descr[k].ptr(), obj.ptr(), values[k].ptr()) != 0)
+        throw py::error_already_set();
+    }
+    py::list one(1);
+    one[0] = obj;
+    out[i] = one;
+  }
+  return out;
+}
+
 }  // namespace
 
 void bind_dicom_facts(py::module_& m) {
+  m.def("dicom_make_slice_infos", &make_slice_infos, py::arg("cls"), py::arg("paths"), py::arg("columns"),
+        py::arg("uid_map") = py::none(),
+        "[record] for every Ok file of dicom_slice_facts columns (None for the others); uid_map maps "
+        "SeriesInstanceUID to what the records hold.");
   m.def("dicom_slice_facts", &slice_facts_files, py::arg("paths"), py::arg("threads") = 0,
         py::arg("prefix_bytes") = 16384, py::arg("inflate") = true,
         "Slice facts (geometry and grouping values) of many files, parsed in the native thread pool. "

@@ -10,6 +10,7 @@ these tags are named to the caller, which reads them through the full header pat
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zlib
 from collections.abc import Callable, Sequence
@@ -43,6 +44,61 @@ def read_columns(paths: Sequence[str], threads: int | None = None, *, native_inf
     )
 
 
+# The native builder fills exactly these fields (csrc/cpu/dicom_facts_bindings.cpp).
+_NATIVE_FIELDS = (
+    "path series_uid rows columns pixel_spacing orientation position frame frames rescale_slope "
+    "rescale_intercept instance_number acquisition_number image_type modality transfer_syntax "
+    "slice_thickness gantry_tilt samples_per_pixel"
+).split()
+_NATIVE_RECORDS = [f.name for f in dataclasses.fields(SliceInfo)] == _NATIVE_FIELDS and hasattr(
+    core, "dicom_make_slice_infos"
+)
+
+
+def _python_records(
+    paths: Sequence[str], cols: dict[str, Any], uid_map: dict[str, str] | None
+) -> list[list[SliceInfo] | None]:
+    """What ``core.dicom_make_slice_infos`` builds, in Python (the reference, and the fallback)."""
+    status = cols["status"].tolist()
+    num = cols["num"].tolist()
+    mask = cols["mask"].tolist()
+    uids, mods, types, tss = cols["series_uid"], cols["modality"], cols["image_type"], cols["transfer_syntax"]
+    type_cache: dict[str, tuple[str, ...]] = {}
+    out: list[list[SliceInfo] | None] = []
+    for i, st in enumerate(status):
+        if st != OK:
+            out.append(None)
+            continue
+        r = num[i]
+        m = mask[i]
+        out.append(
+            [
+                SliceInfo(
+                    paths[i],
+                    uids[i] if uid_map is None else uid_map[uids[i]],
+                    int(r[0]),
+                    int(r[1]),
+                    (r[2], r[3]) if m & HAS_SPACING else None,
+                    (r[4], r[5], r[6], r[7], r[8], r[9]) if m & HAS_ORIENTATION else None,
+                    (r[10], r[11], r[12]) if m & HAS_POSITION else None,
+                    0,
+                    int(r[13]),
+                    r[14],
+                    r[15],
+                    int(r[16]) if m & HAS_INSTANCE else None,
+                    int(r[17]) if m & HAS_ACQUISITION else None,
+                    _image_types(type_cache, types[i]),
+                    mods[i],
+                    tss[i],
+                    r[18] if m & HAS_THICKNESS else None,
+                    r[19] if m & HAS_TILT else None,
+                    int(r[20]),
+                )
+            ]
+        )
+    return out
+
+
 def _image_types(cache: dict[str, tuple[str, ...]], s: str) -> tuple[str, ...]:
     t = cache.get(s)
     if t is None:
@@ -72,50 +128,19 @@ def infos_from_columns(
         Threads for the second native pass over inflated datasets.
     """
     status = cols["status"].tolist()
-    num = cols["num"].tolist()
-    mask = cols["mask"].tolist()
-    uids, mods, types, tss = cols["series_uid"], cols["modality"], cols["image_type"], cols["transfer_syntax"]
+    uids = cols["series_uid"]
     errors: dict[int, tuple[int, int, str]] = cols["errors"]
-    ids: dict[str, str] = {}
-    type_cache: dict[str, tuple[str, ...]] = {}
+    uid_map = None if series_id is None else {u: series_id(u) for u in set(uids)}
+    if _NATIVE_RECORDS:
+        made = core.dicom_make_slice_infos(SliceInfo, paths, cols, uid_map)
+    else:
+        made = _python_records(paths, cols, uid_map)
     out: list[Result] = []
     append = out.append
     deflated: list[int] = []
     for i, st in enumerate(status):
         if st == OK:
-            r = num[i]
-            m = mask[i]
-            uid = uids[i]
-            if series_id is not None:
-                sid = ids.get(uid)
-                if sid is None:
-                    sid = ids[uid] = series_id(uid)
-                uid = sid
-            append(
-                [
-                    SliceInfo(
-                        paths[i],
-                        uid,
-                        int(r[0]),
-                        int(r[1]),
-                        (r[2], r[3]) if m & HAS_SPACING else None,
-                        (r[4], r[5], r[6], r[7], r[8], r[9]) if m & HAS_ORIENTATION else None,
-                        (r[10], r[11], r[12]) if m & HAS_POSITION else None,
-                        0,
-                        int(r[13]),
-                        r[14],
-                        r[15],
-                        int(r[16]) if m & HAS_INSTANCE else None,
-                        int(r[17]) if m & HAS_ACQUISITION else None,
-                        _image_types(type_cache, types[i]),
-                        mods[i],
-                        tss[i],
-                        r[18] if m & HAS_THICKNESS else None,
-                        r[19] if m & HAS_TILT else None,
-                        int(r[20]),
-                    )
-                ]
-            )
+            append(made[i])
         elif st == ERROR:
             append(as_error(errors[i], paths[i]))
         elif st == DEFLATED:
@@ -126,7 +151,11 @@ def infos_from_columns(
     if deflated:
         offsets: dict[int, int] = cols["dataset_offset"]
         got = _inflated_infos(
-            [paths[i] for i in deflated], [offsets[i] for i in deflated], [tss[i] for i in deflated], series_id, threads
+            [paths[i] for i in deflated],
+            [offsets[i] for i in deflated],
+            [cols["transfer_syntax"][i] for i in deflated],
+            series_id,
+            threads,
         )
         for i, res in zip(deflated, got, strict=True):
             out[i] = res

@@ -98,6 +98,22 @@ def test_series_id_is_applied_once_per_uid(archive: list[str]) -> None:
         assert [s.series_uid for s in b] == [mapping[s.series_uid] for s in a]
 
 
+def test_native_records_equal_python_records(archive: list[str]) -> None:
+    from fastmed.dicom import slice_facts as F
+
+    assert F._NATIVE_RECORDS
+    cols = F.read_columns(archive, 1)
+    uid_map = {u: "k" + u[-6:] for u in set(cols["series_uid"])}
+    for mapping in (None, uid_map):
+        native = core.dicom_make_slice_infos(SliceInfo, archive, cols, mapping)
+        python = F._python_records(archive, cols, mapping)
+        assert native == python
+        assert any(r is not None for r in native)
+        for r in native:
+            if r is not None:  # every slot set: repr reads them all
+                assert repr(r[0]).startswith("SliceInfo(")
+
+
 @pytest.mark.parametrize("prefix", [0, 64, 300, 1 << 20])
 def test_prefix_size_does_not_change_facts(archive: list[str], prefix: int) -> None:
     dcm = [p for p in archive if p.endswith(".dcm")][:60]
