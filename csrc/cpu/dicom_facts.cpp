@@ -360,7 +360,8 @@ void deflated_facts(const u8* data, u64 size, SliceFacts& out) {
   const u64 off = out.dataset_offset;
   const std::string ts = out.transfer_syntax;  // from the file meta, not the dataset
   Inflater inf(data + off, size > off ? size - off : 0);
-  std::vector<u8> buf;
+  thread_local std::vector<u8> buf;  // kept per thread: no allocation per file
+  buf.clear();
   ParseOptions opts;
   opts.want_pixels = false;
   opts.map_frames = false;

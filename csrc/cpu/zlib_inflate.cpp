@@ -24,6 +24,7 @@ namespace {
 struct Zlib {
   int (*init2)(z_streamp, int, const char*, int) = nullptr;
   int (*inflate)(z_streamp, int) = nullptr;
+  int (*reset)(z_streamp) = nullptr;
   int (*end)(z_streamp) = nullptr;
   bool ok = false;
 };
@@ -35,8 +36,9 @@ const Zlib& zlib() {
     if (!h) return r;  // kept open for the life of the process
     r.init2 = reinterpret_cast<int (*)(z_streamp, int, const char*, int)>(::dlsym(h, "inflateInit2_"));
     r.inflate = reinterpret_cast<int (*)(z_streamp, int)>(::dlsym(h, "inflate"));
+    r.reset = reinterpret_cast<int (*)(z_streamp)>(::dlsym(h, "inflateReset"));
     r.end = reinterpret_cast<int (*)(z_streamp)>(::dlsym(h, "inflateEnd"));
-    r.ok = r.init2 && r.inflate && r.end;
+    r.ok = r.init2 && r.inflate && r.reset && r.end;
     return r;
   }();
   return z;
@@ -59,17 +61,32 @@ std::string zlib_message(int err, const char* zmsg) {
 struct Inflater::State {
   z_stream zs{};
   bool initialised = false;
+  ~State() {
+    if (initialised) zlib().end(&zs);
+  }
 };
+
+namespace {
+// One zlib state per thread, reset between files: allocating zlib's state and 32 KiB
+// window for every file cost as much as inflating a header.
+thread_local std::unique_ptr<Inflater::State> t_spare;
+}  // namespace
 
 bool Inflater::available() { return zlib().ok; }
 
-Inflater::Inflater(const u8* src, u64 n) : st_(std::make_unique<State>()), src_(src), n_(n) {
+Inflater::Inflater(const u8* src, u64 n) : src_(src), n_(n) {
   const Zlib& z = zlib();
   if (!z.ok) {
     error_ = "zlib is not available";
     done_ = true;
     return;
   }
+  if (t_spare) {
+    st_ = std::move(t_spare);
+    if (z.reset(&st_->zs) == Z_OK) return;
+    st_.reset();
+  }
+  st_ = std::make_unique<State>();
   const int err = z.init2(&st_->zs, -15, ZLIB_VERSION, static_cast<int>(sizeof(z_stream)));
   if (err != Z_OK) {
     error_ = zlib_message(err, st_->zs.msg);
@@ -80,12 +97,12 @@ Inflater::Inflater(const u8* src, u64 n) : st_(std::make_unique<State>()), src_(
 }
 
 Inflater::~Inflater() {
-  if (st_ && st_->initialised) zlib().end(&st_->zs);
+  if (st_ && st_->initialised && !t_spare) t_spare = std::move(st_);
 }
 
 bool Inflater::grow(std::vector<u8>& out, u64 target) {
   if (!error_.empty()) return false;
-  if (done_ || !st_->initialised) return true;
+  if (done_ || !st_ || !st_->initialised) return true;
   const Zlib& z = zlib();
   z_stream& zs = st_->zs;
   constexpr u64 kChunkIn = u64(1) << 30;  // avail_in is 32-bit

@@ -31,8 +31,9 @@ class Inflater {
   bool done() const { return done_; }
   const std::string& error() const { return error_; }
 
+  struct State;  // zlib's stream, kept per thread between files
+
  private:
-  struct State;
   std::unique_ptr<State> st_;
   const u8* src_;
   u64 n_;

@@ -255,12 +255,17 @@ def _build_manifest(root: Path, parsed_files: dict[str, Parsed]) -> Manifest:
             rejected[rel] = "DICOM without an image (no Rows/Columns)"
             continue
         for s in images:
-            by_series.setdefault(s.series_uid, []).append(s)
-    rows = [_row(root, sid, slices) for sid, slices in sorted(by_series.items())]
+            group = by_series.get(s.series_uid)
+            if group is None:
+                by_series[s.series_uid] = [s]
+            else:
+                group.append(s)
+    base = str(root) + os.sep
+    rows = [_row(root, base, sid, slices) for sid, slices in sorted(by_series.items())]
     return Manifest(root=str(root), rows=rows, rejected=rejected)
 
 
-def _row(root: Path, series_id: str, slices: list[SliceInfo]) -> ManifestRow:
+def _row(root: Path, base: str, series_id: str, slices: list[SliceInfo]) -> ManifestRow:
     main, problems, notes = split_stacks(slices)
     geo = analyse_stack(main)
     problems += geo.problems
@@ -268,11 +273,15 @@ def _row(root: Path, series_id: str, slices: list[SliceInfo]) -> ManifestRow:
     if rp is not None:
         problems.append(rp)
     files: list[str] = []
-    base = str(root) + os.sep
+    cut = len(base)
+    last = None
     for s in geo.slices:
-        rel = s.path[len(base) :] if s.path.startswith(base) else os.path.relpath(s.path, root)
-        if not files or files[-1] != rel:
-            files.append(rel)
+        p = s.path
+        if p != last:  # frames of one file are consecutive
+            last = p
+            rel = p[cut:] if p.startswith(base) else os.path.relpath(p, root)
+            if not files or files[-1] != rel:
+                files.append(rel)
     first = geo.slices[0]
     return ManifestRow(
         series_id=series_id,

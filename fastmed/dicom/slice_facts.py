@@ -28,7 +28,7 @@ HAS_SPACING, HAS_ORIENTATION, HAS_POSITION = 1, 2, 4
 HAS_INSTANCE, HAS_ACQUISITION, HAS_THICKNESS, HAS_TILT = 8, 16, 32, 64
 
 INFLATE_STEP = 1 << 11  # inflated bytes tried first (x4 per retry): most headers fit
-PREFIX_BYTES = 1 << 14  # file bytes read with one pread before mapping the whole file
+PREFIX_BYTES = 1 << 13  # file bytes read with one pread before mapping the whole file
 
 Result = list[SliceInfo] | Exception | int  # records, the failure, or SLOW / ENHANCED
 
