@@ -83,6 +83,11 @@ Inflater::Inflater(const u8* src, u64 n) : src_(src), n_(n) {
   }
   if (t_spare) {
     st_ = std::move(t_spare);
+    // inflateReset keeps the buffer pointers: the last file's unread input must go too.
+    st_->zs.next_in = nullptr;
+    st_->zs.avail_in = 0;
+    st_->zs.next_out = nullptr;
+    st_->zs.avail_out = 0;
     if (z.reset(&st_->zs) == Z_OK) return;
     st_.reset();
   }
