@@ -7,13 +7,12 @@ Re-indexing reuses the headers of files whose size and mtime are unchanged.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
+from fastmed.dicom import index_cache
 from fastmed.dicom.manifest import Manifest, ManifestRow
 from fastmed.dicom.series_geometry import analyse_stack, rescale_problem, split_stacks
 from fastmed.dicom.slice_info import SliceInfo
@@ -74,38 +73,7 @@ def _stat(root: Path, rels: list[str]) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _load_cache(path: Path) -> dict[str, tuple[int, int, str]]:
-    if not path.exists():
-        return {}
-    import pyarrow.parquet as pq
-
-    try:
-        t = pq.read_table(str(path)).to_pydict()
-    except Exception:  # a damaged cache is only a lost speed-up: rebuild it
-        return {}
-    return {r: (s, m, j) for r, s, m, j in zip(t["relpath"], t["size"], t["mtime_ns"], t["record"], strict=True)}
-
-
-def _save_cache(path: Path, records: dict[str, tuple[int, int, str]]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    keys = sorted(records)
-    table = pa.table(
-        {
-            "relpath": keys,
-            "size": [records[k][0] for k in keys],
-            "mtime_ns": [records[k][1] for k in keys],
-            "record": [records[k][2] for k in keys],
-        }
-    )
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(table, str(tmp))
-    os.replace(tmp, path)
-
-
-Parsed = list[SliceInfo] | str  # slices with keyed series ids, or the reason the file was rejected
+Parsed = index_cache.Parsed  # slices with keyed series ids, or the reason the file was rejected
 
 
 def _reason(exc: Exception) -> str:
@@ -122,26 +90,6 @@ def _parsed(infos: list[SliceInfo] | Exception) -> Parsed:
     if isinstance(infos, Exception):
         return _reason(infos)
     return [dataclasses.replace(s, series_uid=keyed_id(s.series_uid)) for s in infos]
-
-
-def _to_record(parsed: Parsed) -> str:
-    if isinstance(parsed, str):
-        return json.dumps({"error": parsed})
-    return json.dumps({"slices": [dataclasses.asdict(s) for s in parsed]})
-
-
-def _from_record(record: str, root: Path, rel: str) -> Parsed:
-    data: dict[str, Any] = json.loads(record)
-    if "error" in data:
-        return str(data["error"])
-    out = []
-    for s in data["slices"]:
-        for k in ("pixel_spacing", "orientation", "position", "image_type"):
-            if s.get(k) is not None:
-                s[k] = tuple(s[k])
-        s["path"] = str(root / rel)
-        out.append(SliceInfo(**s))
-    return out
 
 
 def index(
@@ -187,7 +135,8 @@ def index(
         cache_path = default_cache_dir() / f"{keyed_id(str(rootp))}.parquet"
     else:
         cache_path = Path(cache)
-    old = _load_cache(cache_path) if cache_path else {}
+    base = str(rootp) + os.sep
+    old = index_cache.load(cache_path, base) if cache_path else {}
 
     rels_all = _walk(rootp)
     stats: dict[str, tuple[int, int]] = {}
@@ -213,11 +162,12 @@ def index(
 
         bar = tqdm(total=len(todo), desc="index", unit="file")
     fresh: dict[str, Parsed] = {}
-    base = str(rootp) + os.sep
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for chunk in chunks:
             if header_reader is None:  # one native batch: the parse runs in the C++ pool, GIL released
-                got, sizes, mtimes = read_slice_infos_stat([base + r for r in chunk], threads=workers, series_id=keyed_id)
+                got, sizes, mtimes = read_slice_infos_stat(
+                    [base + r for r in chunk], threads=workers, series_id=keyed_id
+                )
                 for rel, res, size, mtime in zip(chunk, got, sizes.tolist(), mtimes.tolist(), strict=True):
                     fresh[rel] = _reason(res) if isinstance(res, Exception) else res
                     if cache_path is not None and rel not in stats and size >= 0:
@@ -229,16 +179,11 @@ def index(
                 bar.update(len(chunk))
     if bar is not None:
         bar.close()
-    parsed = {rel: fresh[rel] if rel in fresh else _from_record(old[rel][2], rootp, rel) for rel in rels_all}
+    parsed = {rel: fresh[rel] if rel in fresh else old[rel][2] for rel in rels_all}
     if cache_path and (fresh or len(old) != len(rels_all)):
         if header_reader is not None or not stats:
             stats.update(_stat(rootp, [r for r in rels_all if r not in stats]))
-        records = {
-            rel: (*stats[rel], _to_record(fresh[rel]) if rel in fresh else old[rel][2])
-            for rel in rels_all
-            if rel in stats
-        }
-        _save_cache(cache_path, records)
+        index_cache.save(cache_path, {rel: (*stats[rel], parsed[rel]) for rel in rels_all if rel in stats})
     return _build_manifest(rootp, parsed)
 
 

@@ -186,9 +186,7 @@ def _stack_keys(slices: Sequence[SliceInfo]) -> list[tuple[object, ...]]:
     """:func:`stack_key` of every slice, rounding all of them at once (same keys)."""
     orient = _rounded([s.orientation for s in slices], 6)
     spacing = _rounded([s.pixel_spacing for s in slices], 2)
-    return [
-        (o, s.rows, s.columns, ps, s.samples_per_pixel) for s, o, ps in zip(slices, orient, spacing, strict=True)
-    ]
+    return [(o, s.rows, s.columns, ps, s.samples_per_pixel) for s, o, ps in zip(slices, orient, spacing, strict=True)]
 
 
 def _localizers(slices: Sequence[SliceInfo]) -> list[bool]:

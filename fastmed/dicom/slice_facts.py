@@ -4,8 +4,9 @@
 and decodes, in C++, exactly the values a :class:`SliceInfo` holds, returned as columns.
 This module turns the columns into records. Files the native rules leave to Python come
 back flagged: deflated datasets (when zlib could not be loaded natively) are inflated here,
-only as far as the header goes, and read natively again; enhanced multi-frame files and files with an unexpected VR on one of
-these tags are named to the caller, which reads them through the full header path.
+only as far as the header goes, and read natively again; enhanced multi-frame files and
+files with an unexpected VR on one of these tags are named to the caller, which reads
+them through the full header path.
 """
 
 from __future__ import annotations

@@ -291,9 +291,11 @@ DS_TEXT = st.one_of(
     st.lists(DS_CHARS, max_size=14).map("".join),
     st.floats(allow_nan=False).map(repr),
     st.floats(allow_nan=False, allow_infinity=False).map(lambda f: f"{f:.6e}"),
-    st.tuples(st.sampled_from(["", " ", "  ", "+", "-"]), st.integers(-(10**20), 10**20), st.sampled_from(["", " ", "e-3", ".5"])).map(
-        lambda t: f"{t[0]}{t[1]}{t[2]}"
-    ),
+    st.tuples(
+        st.sampled_from(["", " ", "  ", "+", "-"]),
+        st.integers(-(10**20), 10**20),
+        st.sampled_from(["", " ", "e-3", ".5"]),
+    ).map(lambda t: f"{t[0]}{t[1]}{t[2]}"),
 )
 
 
@@ -339,7 +341,9 @@ def test_multi_valued_ds_needs_every_component(parts: list[str]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(-(10**15), 10**15), st.sampled_from(["", " ", "+", "  +"]), st.sampled_from(["", " ", ".0", ".7", "e2"]))
+@given(
+    st.integers(-(10**15), 10**15), st.sampled_from(["", " ", "+", "  +"]), st.sampled_from(["", " ", ".0", ".7", "e2"])
+)
 def test_is_gives_int_of_float(n: int, lead: str, tail: str) -> None:
     text = f"{lead}{n}{tail}" if not (lead.endswith("+") and n < 0) else f"{n}{tail}"
     raw = text.encode()
