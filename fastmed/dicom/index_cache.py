@@ -127,7 +127,8 @@ def save(path: Path, entries: dict[str, Entry]) -> None:
         size, mtime, parsed = entries[rel]
         if isinstance(parsed, str) or not parsed:
             kind = _ERROR if isinstance(parsed, str) else _EMPTY
-            for col, v in zip(file_cols, (rel, kind, size, mtime, parsed or None), strict=True):
+            reason = parsed if isinstance(parsed, str) else None
+            for col, v in zip(file_cols, (rel, kind, size, mtime, reason), strict=True):
                 col.append(v)
             for k in _SCHEMA:
                 if k not in _FILE:
