@@ -181,8 +181,8 @@ def index(
         bar.close()
     parsed = {rel: fresh[rel] if rel in fresh else old[rel][2] for rel in rels_all}
     if cache_path and (fresh or len(old) != len(rels_all)):
-        if header_reader is not None or not stats:
-            stats.update(_stat(rootp, [r for r in rels_all if r not in stats]))
+        # Files the native reader could not open (and all files of a custom reader) are stat-ed here.
+        stats.update(_stat(rootp, [r for r in rels_all if r not in stats]))
         index_cache.save(cache_path, {rel: (*stats[rel], parsed[rel]) for rel in rels_all if rel in stats})
     return _build_manifest(rootp, parsed)
 

@@ -258,6 +258,28 @@ def test_corrupt_deflate_stream_is_named(tmp_path: Path) -> None:
         _same(got, ref)  # type: ignore[arg-type]
 
 
+def test_deflate_damage_after_the_header_is_left_to_pixel_reads(tmp_path: Path) -> None:
+    # The index inflates only the header; the full header path inflates everything. A stream
+    # damaged inside the pixel data is indexed, and refused when its pixels are read.
+    import zlib
+
+    from fastmed.dicom import read_pixels
+
+    pixels = bytes((i * 7919) % 251 for i in range(60000))
+    body = c.image_module(rows=100, cols=300) + c.el(0x7FE00010, b"OB", pixels)
+    z = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
+    stream = bytearray(z.compress(body) + z.flush())
+    stream[len(stream) // 2 :] = bytes(len(stream) - len(stream) // 2)  # zeros: stored blocks that lie
+    path = tmp_path / "tail.dcm"
+    path.write_bytes(c.meta("1.2.840.10008.1.2.1.99") + bytes(stream))
+    [fast] = read_slice_infos_many([str(path)], threads=1)
+    assert not isinstance(fast, Exception) and fast[0].rows == 100
+    with pytest.raises(DicomError):
+        read_header(str(path))
+    with pytest.raises(DicomError):
+        read_pixels(str(path))
+
+
 def test_unexpected_vr_takes_the_header_path(tmp_path: Path) -> None:
     # Rows as IS text and ImageType as LO: decoded by the Python header path, same result.
     data = c.meta() + c.el(0x00080008, b"LO", c.txt("ORIGINAL\\PRIMARY")) + c.image_module(rows_vr=b"IS")
