@@ -184,6 +184,16 @@ def _rounded(values: list[tuple[float, ...] | None], width: int) -> list[tuple[f
 
 def _stack_keys(slices: Sequence[SliceInfo]) -> list[tuple[object, ...]]:
     """:func:`stack_key` of every slice, rounding all of them at once (same keys)."""
+    f = slices[0]
+    if all(
+        s.orientation == f.orientation
+        and s.pixel_spacing == f.pixel_spacing
+        and s.rows == f.rows
+        and s.columns == f.columns
+        and s.samples_per_pixel == f.samples_per_pixel
+        for s in slices
+    ):  # the usual series: equal values, equal keys (rounded once)
+        return [stack_key(f)] * len(slices)
     orient = _rounded([s.orientation for s in slices], 6)
     spacing = _rounded([s.pixel_spacing for s in slices], 2)
     return [(o, s.rows, s.columns, ps, s.samples_per_pixel) for s, o, ps in zip(slices, orient, spacing, strict=True)]
