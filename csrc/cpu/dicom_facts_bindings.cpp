@@ -23,6 +23,11 @@ namespace {
 
 using namespace fm::dicom;
 
+py::object owned(PyObject* o) {
+  if (!o) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(o);
+}
+
 // Latin-1 strings for one column; consecutive equal values (slices of one series) share
 // one Python object, which also spares Python re-hashing them.
 py::list text_column(const std::vector<SliceFacts>& facts, std::string SliceFacts::*field) {
@@ -83,8 +88,24 @@ py::dict to_columns(const std::vector<SliceFacts>& facts, bool with_stat) {
   return d;
 }
 
-py::dict slice_facts_files(const std::vector<std::string>& paths, int threads, std::int64_t prefix_bytes,
-                           bool inflate) {
+// File system bytes of each path (str encoded as os.fsencode does, so names that are not
+// UTF-8 survive; bytes and os.PathLike accepted too).
+std::vector<std::string> fs_paths(const py::sequence& seq) {
+  std::vector<std::string> out;
+  out.reserve(seq.size());
+  for (const py::handle& item : seq) {
+    py::object p = owned(PyOS_FSPath(item.ptr()));
+    if (PyUnicode_Check(p.ptr())) p = owned(PyUnicode_EncodeFSDefault(p.ptr()));
+    char* data = nullptr;
+    Py_ssize_t n = 0;
+    if (PyBytes_AsStringAndSize(p.ptr(), &data, &n) != 0) throw py::error_already_set();
+    out.emplace_back(data, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+py::dict slice_facts_files(const py::sequence& path_objs, int threads, std::int64_t prefix_bytes, bool inflate) {
+  const std::vector<std::string> paths = fs_paths(path_objs);
   std::vector<SliceFacts> out(paths.size());
   const u64 prefix = prefix_bytes > 0 ? static_cast<u64>(prefix_bytes) : 0;
   {
@@ -143,11 +164,6 @@ const char* const kSliceFields[] = {"path",          "series_uid",        "rows"
                                     "transfer_syntax", "slice_thickness", "gantry_tilt",
                                     "samples_per_pixel"};
 constexpr int kNumSliceFields = sizeof(kSliceFields) / sizeof(kSliceFields[0]);
-
-py::object owned(PyObject* o) {
-  if (!o) throw py::error_already_set();
-  return py::reinterpret_steal<py::object>(o);
-}
 
 py::object float_tuple(const double* v, int n) {
   py::object t = owned(PyTuple_New(n));

@@ -146,8 +146,10 @@ def save(path: Path, entries: dict[str, Entry]) -> None:
                     col.append(None if vec is None else vec[i])
     try:
         table = pa.table({k: pa.array(v, type=pa.type_for_alias(_SCHEMA[k])) for k, v in cols.items()})
-    except (pa.ArrowException, OverflowError, TypeError):
-        return  # a value beyond the column types (an absurd Rows, say): no cache, no failure
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        # A value beyond the column types (an absurd Rows, a file name that is not UTF-8):
+        # no cache, no failure.
+        return
     table = table.replace_schema_metadata({b"fastmed.index_cache": CACHE_VERSION})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

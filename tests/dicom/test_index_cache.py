@@ -13,6 +13,7 @@ from fastmed.dicom import index_cache
 from fastmed.dicom.slice_info import SliceInfo
 
 FLOATS = st.floats(allow_nan=True, allow_infinity=True)
+TEXT = st.characters(blacklist_categories=("Cs",))  # values and paths the cache can hold (UTF-8)
 OPT_INT = st.none() | st.integers(-(2**62), 2**62)
 
 
@@ -23,7 +24,7 @@ def _vec(n: int) -> st.SearchStrategy[tuple[float, ...] | None]:
 SLICES = st.builds(
     SliceInfo,
     path=st.just(""),
-    series_uid=st.text(max_size=20),
+    series_uid=st.text(TEXT, max_size=20),
     rows=st.integers(0, 2**31),
     columns=st.integers(0, 2**31),
     pixel_spacing=_vec(2),
@@ -35,14 +36,16 @@ SLICES = st.builds(
     rescale_intercept=FLOATS,
     instance_number=OPT_INT,
     acquisition_number=OPT_INT,
-    image_type=st.lists(st.text(alphabet=st.characters(blacklist_characters="\\"), max_size=8), max_size=4).map(tuple),
-    modality=st.text(max_size=4),
-    transfer_syntax=st.text(max_size=30),
+    image_type=st.lists(
+        st.text(alphabet=st.characters(blacklist_characters="\\", blacklist_categories=("Cs",)), max_size=8), max_size=4
+    ).map(tuple),
+    modality=st.text(TEXT, max_size=4),
+    transfer_syntax=st.text(TEXT, max_size=30),
     slice_thickness=st.none() | FLOATS,
     gantry_tilt=st.none() | FLOATS,
     samples_per_pixel=st.integers(1, 4),
 )
-PARSED = st.text(max_size=30) | st.lists(SLICES, max_size=3)
+PARSED = st.text(TEXT, max_size=30) | st.lists(SLICES, max_size=3)
 
 
 def _norm(v: object) -> object:
@@ -108,8 +111,9 @@ def test_damaged_or_foreign_cache_is_ignored(tmp_path: Path) -> None:
     assert index_cache.load(old, "/x/") == {}
 
 
-def test_values_beyond_the_columns_skip_the_cache(tmp_path: Path) -> None:
-    s = SliceInfo("/x/a", "id", 10**30, 4, None, None, None)
+@pytest.mark.parametrize("rel", ["a", "bad-\udcff-name"])
+def test_values_beyond_the_columns_skip_the_cache(tmp_path: Path, rel: str) -> None:
+    s = SliceInfo("/x/" + rel, "id", 10**30 if rel == "a" else 4, 4, None, None, None)
     path = tmp_path / "c.parquet"
-    index_cache.save(path, {"a": (1, 2, [s])})
+    index_cache.save(path, {rel: (1, 2, [s])})
     assert not path.exists()

@@ -388,3 +388,15 @@ def test_header_value_parse_is_locale_independent() -> None:
     h = core.dicom_parse(data, [(THICKNESS, "DS")], False, True, True, True)
     assert h["values"][THICKNESS] == 1.5
     assert struct.calcsize("<d") == 8
+
+
+def test_file_names_that_are_not_utf8(tmp_path: Path) -> None:
+    import os
+
+    name = os.path.join(os.fsencode(tmp_path), b"slice\xff.dcm")
+    with open(name, "wb") as f:
+        f.write(c.meta() + c.image_module() + c.native_pixels(32))
+    path = os.fsdecode(name)  # surrogate-escaped str, as os.scandir gives it
+    [fast] = read_slice_infos_many([path], threads=1)
+    _same(fast, _header_path(path))
+    assert not isinstance(fast, Exception) and fast[0].path == path
