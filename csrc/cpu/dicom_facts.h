@@ -66,6 +66,7 @@ struct SliceFacts {
   u64 err_offset = 0;
   std::string reason;
   u64 dataset_offset = 0;
+  u64 header_end = 0;  // bytes of the (inflated) dataset the header walk needed
   FileStat stat;
 };
 

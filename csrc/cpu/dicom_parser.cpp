@@ -333,10 +333,12 @@ class Walker {
       if (tag == kPixelData || tag == kFloatPixelData || tag == kDoubleFloatPixelData) {
         if (opts_.want_pixels || find(tag)) pixel_data(pos, s);
         h_.stopped = true;
+        h_.stop_offset = pos;
         return;
       }
       if (!opts_.want_pixels && tag > max_tag_) {
         h_.stopped = true;
+        h_.stop_offset = pos;
         return;
       }
       const Head hd = read_head(pos, s);

@@ -113,6 +113,7 @@ struct Header {
   // the bytes: a parse of a file's first bytes that stopped has seen all it would see
   // in the whole file (readers of prefixes retry with the whole file otherwise).
   bool stopped = false;
+  u64 stop_offset = 0;  // where it stopped (the tag it did not walk)
   std::vector<Element> elements;  // requested (and internal) top-level elements found, in file order
   PixelInfo pixels;
 };
