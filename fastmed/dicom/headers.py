@@ -118,20 +118,21 @@ def read_slice_infos_stat(
     strs = _facts.path_strings(paths)
     cols = _facts.read_columns(strs, threads)
     got = _facts.infos_from_columns(strs, cols, series_id, threads)
-    out: list[list[SliceInfo] | Exception] = []
-    for path, res in zip(strs, got, strict=True):
+    out: list[list[SliceInfo] | Exception] = got  # type: ignore[assignment]  # ints replaced below
+    for i in np.flatnonzero(cols["status"] != _facts.OK).tolist():
+        res = got[i]
         if not isinstance(res, int):
-            out.append(res)
             continue
         # Enhanced multi-frame, or a tag with a VR the native rules leave to the full header path.
+        path = strs[i]
         try:
             infos = _pydicom_infos(path) if res == _facts.ENHANCED else read_slice_infos(path)
         except (DicomError, OSError) as exc:
-            out.append(exc)
+            out[i] = exc
             continue
         if series_id is not None:
             infos = [dataclasses.replace(s, series_uid=series_id(s.series_uid)) for s in infos]
-        out.append(infos)
+        out[i] = infos
     size, mtime = cols["size"], cols["mtime_ns"]
     failed = cols["status"] == _facts.ERROR
     size[failed] = -1

@@ -17,6 +17,8 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from fastmed._native import core
 from fastmed.dicom._native_errors import as_error
 from fastmed.dicom._source import MAX_INFLATED_BYTES, read_bytes
@@ -128,7 +130,7 @@ def infos_from_columns(
     threads
         Threads for the second native pass over inflated datasets.
     """
-    status = cols["status"].tolist()
+    status = cols["status"]
     uids = cols["series_uid"]
     errors: dict[int, tuple[int, int, str]] = cols["errors"]
     uid_map = None if series_id is None else {u: series_id(u) for u in set(uids)}
@@ -136,19 +138,16 @@ def infos_from_columns(
         made = core.dicom_make_slice_infos(SliceInfo, paths, cols, uid_map)
     else:
         made = _python_records(paths, cols, uid_map)
-    out: list[Result] = []
-    append = out.append
+    out: list[Result] = made  # records where Ok; the other entries are replaced below
     deflated: list[int] = []
-    for i, st in enumerate(status):
-        if st == OK:
-            append(made[i])
-        elif st == ERROR:
-            append(as_error(errors[i], paths[i]))
+    for i in np.flatnonzero(cols["status"] != OK).tolist():
+        st = int(status[i])
+        if st == ERROR:
+            out[i] = as_error(errors[i], paths[i])
         elif st == DEFLATED:
             deflated.append(i)
-            append(SLOW)  # placeholder, replaced below
         else:
-            append(st)
+            out[i] = st
     if deflated:
         offsets: dict[int, int] = cols["dataset_offset"]
         got = _inflated_infos(
