@@ -195,7 +195,11 @@ def _build_manifest(root: Path, parsed_files: dict[str, Parsed]) -> Manifest:
         if isinstance(parsed, str):
             rejected[rel] = parsed
             continue
-        images = [s for s in parsed if s.rows > 0 and s.columns > 0]
+        if len(parsed) == 1:  # the usual file: one image
+            s = parsed[0]
+            images = [s] if s.rows > 0 and s.columns > 0 else []
+        else:
+            images = [s for s in parsed if s.rows > 0 and s.columns > 0]
         if not images:
             rejected[rel] = "DICOM without an image (no Rows/Columns)"
             continue

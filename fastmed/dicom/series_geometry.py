@@ -107,7 +107,7 @@ def analyse_stack(slices: Sequence[SliceInfo]) -> StackGeometry:
     pos = np.array([s.position for s in slices], dtype=np.float64)
     d = pos @ n
     order = np.lexsort((np.array([s.frame for s in slices]), np.array([s.instance_number or 0 for s in slices]), d))
-    ordered = [slices[i] for i in order]
+    ordered = [slices[i] for i in order.tolist()]
     d = d[order]
     pos = pos[order]
 
