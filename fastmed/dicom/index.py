@@ -7,6 +7,7 @@ Re-indexing reuses the headers of files whose size and mtime are unchanged.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,9 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("FASTMED_CACHE_DIR", Path.home() / ".cache" / "fastmed")) / "index"
 
 
+_name = operator.attrgetter("name")
+
+
 def _walk(root: Path) -> list[str]:
     """Relative paths of the files under `root`, folders and names sorted (as ``os.walk`` lists them).
 
@@ -39,7 +43,7 @@ def _walk(root: Path) -> list[str]:
     def visit(folder: str, prefix: str) -> None:
         try:
             with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=_name)
         except OSError:
             return
         subdirs = []
