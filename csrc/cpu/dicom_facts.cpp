@@ -364,6 +364,12 @@ void deflated_facts(const u8* data, u64 size, SliceFacts& out) {
   Inflater inf(data + off, size > off ? size - off : 0);
   thread_local std::vector<u8> buf;  // kept per thread: no allocation per file
   buf.clear();
+  struct Shrink {  // ... but a huge header (or a deflate bomb run to the cap) is not kept
+    std::vector<u8>& b;
+    ~Shrink() {
+      if (b.capacity() > (u64(1) << 20)) std::vector<u8>().swap(b);
+    }
+  } shrink{buf};
   ParseOptions opts;
   opts.want_pixels = false;
   opts.map_frames = false;
