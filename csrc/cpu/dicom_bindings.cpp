@@ -220,6 +220,7 @@ void bind_dicom(py::module_& m) {
         "I/O error with offset = errno.");
   m.def("dicom_parse_files", &parse_files_py, py::arg("paths"), py::arg("tags"), py::arg("want_pixels") = true,
         py::arg("threads") = 0, "Parse many files in the native thread pool; one result per path.");
+  bind_dicom_facts(m);
 }
 
 }  // namespace fm

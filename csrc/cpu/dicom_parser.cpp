@@ -332,9 +332,15 @@ class Walker {
       if ((tag >> 16) == 0xFFFE) bad_format(pos, "item tag " + tag_str(tag) + " outside any sequence");
       if (tag == kPixelData || tag == kFloatPixelData || tag == kDoubleFloatPixelData) {
         if (opts_.want_pixels || find(tag)) pixel_data(pos, s);
+        h_.stopped = true;
+        h_.stop_offset = pos;
         return;
       }
-      if (!opts_.want_pixels && tag > max_tag_) return;
+      if (!opts_.want_pixels && tag > max_tag_) {
+        h_.stopped = true;
+        h_.stop_offset = pos;
+        return;
+      }
       const Head hd = read_head(pos, s);
       count_element(pos);
       const Request* rq = find(tag);

@@ -1,14 +1,14 @@
 // Raw value bytes -> Python objects, matching the types pydicom gives for the same VR.
 #include "dicom_values.h"
 
-#include <cerrno>
-#include <cstdlib>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "dicom_numbers.h"
 #include "fastmed/dicom.h"
 
 namespace py = pybind11;
@@ -62,16 +62,15 @@ py::object one_or_list(std::vector<py::object>& v) {
 
 py::object parse_number(const std::string& t, bool integer) {
   if (t.empty()) return py::none();
-  const char* c = t.c_str();
-  char* end = nullptr;
   if (integer) {
-    errno = 0;
-    const long long v = std::strtoll(c, &end, 10);
-    if (end && *end == '\0' && errno == 0) return py::int_(v);
+    i64 i = 0;
+    if (parse_int_literal(t.data(), t.size(), &i)) return py::int_(static_cast<long long>(i));
   }
-  const double d = std::strtod(c, &end);
-  if (end && *end == '\0') {
-    if (integer && d == static_cast<double>(static_cast<long long>(d))) return py::int_(static_cast<long long>(d));
+  double d = 0.0;
+  if (parse_py_float(t.data(), t.size(), &d)) {
+    // IS written as "5.0" is still an integer; 2^63 bounds the exact int64 conversion.
+    if (integer && std::isfinite(d) && std::fabs(d) < 9.2e18 && d == std::trunc(d))
+      return py::int_(static_cast<long long>(d));
     return py::float_(d);
   }
   return latin1(t);  // not a number: give the text back, as pydicom keeps invalid values

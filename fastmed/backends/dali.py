@@ -71,6 +71,7 @@ from fastmed.transforms.plan import SamplePlan
 
 __all__ = ["DaliBackend", "dali_matrix", "dali_pipeline", "template_for_ops"]
 
+
 def _to_numpy(t: Any) -> npt.NDArray[Any]:
     if hasattr(t, "as_cpu"):
         t = t.as_cpu()

@@ -256,5 +256,3 @@ def make_pipeline(
 
 def _is_array(name: str) -> bool:
     return name.startswith("a") and "s" not in name
-
-

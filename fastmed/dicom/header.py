@@ -8,6 +8,7 @@ kept in :attr:`DicomHeader.inflated`).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -133,7 +134,9 @@ class DicomHeader:
         v = self.get(key)
         if isinstance(v, list):
             v = v[0] if v else None
-        return default if v is None or isinstance(v, (str, bytes)) else int(v)
+        if v is None or isinstance(v, (str, bytes)) or (isinstance(v, float) and not math.isfinite(v)):
+            return default  # an "inf" or "nan" text is no count
+        return int(v)
 
     def _floats(self, key: str, n: int) -> tuple[float, ...] | None:
         v = self.get(key)
@@ -361,7 +364,7 @@ def read_header(
     want_pixels = not stop_before_pixels
     path = _path_str(src)
     if path is not None:
-        res = core.dicom_parse_file(path, pairs, want_pixels)
+        res = core.dicom_parse_file(os.fsencode(path), pairs, want_pixels)  # bytes: names need not be UTF-8
         if isinstance(res, tuple):
             raise_native(res, path)
         if res["deflated"]:
@@ -415,7 +418,9 @@ def read_headers(
     """
     pairs, names = _tags.requests(tags)
     strs = [os.fspath(p) for p in paths]
-    results = core.dicom_parse_files(strs, pairs, not stop_before_pixels, 0 if threads is None else int(threads))
+    results = core.dicom_parse_files(
+        [os.fsencode(s) for s in strs], pairs, not stop_before_pixels, 0 if threads is None else int(threads)
+    )
     out: list[DicomHeader | Exception] = []
     for path, res in zip(strs, results, strict=True):
         if isinstance(res, tuple):

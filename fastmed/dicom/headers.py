@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastmed.dicom.header import DicomHeader, read_header, read_headers
+import numpy as np
+import numpy.typing as npt
+
+from fastmed.dicom import slice_facts as _facts
+from fastmed.dicom.header import DicomHeader, read_header
 from fastmed.dicom.slice_info import SliceInfo, slice_infos_from_dataset
 from fastmed.errors import DicomError
 
@@ -30,7 +35,7 @@ def _opt_float(v: Any) -> float | None:
 
 def _opt_int(v: Any) -> int | None:
     f = _opt_float(v)
-    return None if f is None else int(f)
+    return None if f is None or not math.isfinite(f) else int(f)
 
 
 def slice_infos_from_header(h: DicomHeader, path: str) -> list[SliceInfo]:
@@ -94,15 +99,52 @@ def read_slice_infos(path: str) -> list[SliceInfo]:
     return slice_infos_from_header(read_header(path, stop_before_pixels=True), path)
 
 
-def read_slice_infos_many(paths: Sequence[str], threads: int | None = None) -> list[list[SliceInfo] | Exception]:
-    """Like :func:`read_slice_infos` for many files in one native batch; failures are returned, not raised."""
-    out: list[list[SliceInfo] | Exception] = []
-    for path, h in zip(paths, read_headers(paths, threads=threads, stop_before_pixels=True), strict=True):
-        if isinstance(h, Exception):
-            out.append(h)
+def read_slice_infos_many(
+    paths: Sequence[str], threads: int | None = None, *, series_id: Callable[[str], str] | None = None
+) -> list[list[SliceInfo] | Exception]:
+    """Like :func:`read_slice_infos` for many files in one native batch; failures are returned, not raised.
+
+    Parameters
+    ----------
+    paths
+        The files.
+    threads
+        Native threads (``None``: the fastmed thread pool size).
+    series_id
+        Applied to every distinct SeriesInstanceUID, whose result the records hold instead
+        (the index passes its keyed hash, so raw UIDs never reach it).
+    """
+    return read_slice_infos_stat(paths, threads, series_id=series_id)[0]
+
+
+def read_slice_infos_stat(
+    paths: Sequence[str], threads: int | None = None, *, series_id: Callable[[str], str] | None = None
+) -> tuple[list[list[SliceInfo] | Exception], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """:func:`read_slice_infos_many`, plus each file's size and mtime (ns) as the reader saw them (-1: unknown)."""
+    strs = _facts.path_strings(paths)
+    cols = _facts.read_columns(strs, threads)
+    got = _facts.infos_from_columns(strs, cols, series_id, threads)
+    out: list[list[SliceInfo] | Exception] = got  # type: ignore[assignment]  # ints replaced below
+    for i in np.flatnonzero(cols["status"] != _facts.OK).tolist():
+        res = got[i]
+        if not isinstance(res, int):
             continue
+        # Enhanced multi-frame, or a tag with a VR the native rules leave to the full header path.
+        path = strs[i]
         try:
-            out.append(slice_infos_from_header(h, path))
-        except DicomError as exc:
-            out.append(exc)
-    return out
+            infos = _pydicom_infos(path) if res == _facts.ENHANCED else read_slice_infos(path)
+        except (DicomError, OSError) as exc:
+            out[i] = exc
+            continue
+        if series_id is not None:
+            infos = [dataclasses.replace(s, series_uid=series_id(s.series_uid)) for s in infos]
+        out[i] = infos
+    for i, res in enumerate(out):
+        # Classic multi-frame files: one record per frame (the native records are per file).
+        if isinstance(res, list) and len(res) == 1 and res[0].frames > 1:
+            out[i] = per_frame(res[0])
+    size, mtime = cols["size"], cols["mtime_ns"]
+    failed = cols["status"] == _facts.ERROR
+    size[failed] = -1
+    mtime[failed] = -1
+    return out, size, mtime

@@ -7,13 +7,13 @@ Re-indexing reuses the headers of files whose size and mtime are unchanged.
 from __future__ import annotations
 
 import dataclasses
-import json
+import operator
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
+from fastmed.dicom import index_cache
 from fastmed.dicom.manifest import Manifest, ManifestRow
 from fastmed.dicom.series_geometry import analyse_stack, rescale_problem, split_stacks
 from fastmed.dicom.slice_info import SliceInfo
@@ -29,85 +29,71 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("FASTMED_CACHE_DIR", Path.home() / ".cache" / "fastmed")) / "index"
 
 
-def _walk(root: Path) -> list[tuple[str, int, int]]:
-    out = []
-    base = str(root)
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames.sort()
-        rel_dir = os.path.relpath(dirpath, base)
-        for name in sorted(filenames):
+_name = operator.attrgetter("name")
+
+
+def _walk(root: Path) -> list[str]:
+    """Relative paths of the files under `root`, folders and names sorted (as ``os.walk`` lists them).
+
+    Symbolic links to folders are not followed; links to nothing are left out. Nothing is
+    stat-ed here: the native reader returns size and mtime of the files it opens.
+    """
+    out: list[str] = []
+
+    def visit(folder: str, prefix: str) -> None:
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=_name)
+        except OSError:
+            return
+        subdirs = []
+        for e in entries:
             try:
-                st = os.stat(os.path.join(dirpath, name))
+                is_dir = e.is_dir()
             except OSError:
-                continue
-            rel = name if rel_dir == "." else os.path.join(rel_dir, name)
-            out.append((rel, st.st_size, st.st_mtime_ns))
+                is_dir = False
+            if is_dir:
+                if not e.is_symlink():
+                    subdirs.append(e)
+            elif not e.is_symlink() or os.path.exists(e.path):
+                out.append(prefix + e.name)
+        for d in subdirs:
+            visit(d.path, prefix + d.name + os.sep)
+
+    visit(str(root), "")
     return out
 
 
-def _load_cache(path: Path) -> dict[str, tuple[int, int, str]]:
-    if not path.exists():
-        return {}
-    import pyarrow.parquet as pq
-
-    try:
-        t = pq.read_table(str(path)).to_pydict()
-    except Exception:  # a damaged cache is only a lost speed-up: rebuild it
-        return {}
-    return {r: (s, m, j) for r, s, m, j in zip(t["relpath"], t["size"], t["mtime_ns"], t["record"], strict=True)}
-
-
-def _save_cache(path: Path, records: dict[str, tuple[int, int, str]]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    keys = sorted(records)
-    table = pa.table(
-        {
-            "relpath": keys,
-            "size": [records[k][0] for k in keys],
-            "mtime_ns": [records[k][1] for k in keys],
-            "record": [records[k][2] for k in keys],
-        }
-    )
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(table, str(tmp))
-    os.replace(tmp, path)
+def _stat(root: Path, rels: list[str]) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of the files that can be stat-ed."""
+    out = {}
+    base = str(root) + os.sep
+    for rel in rels:
+        try:
+            st = os.stat(base + rel)
+        except OSError:
+            continue
+        out[rel] = (st.st_size, st.st_mtime_ns)
+    return out
 
 
-Parsed = list[SliceInfo] | str  # slices with keyed series ids, or the reason the file was rejected
+Parsed = index_cache.Parsed  # slices with keyed series ids, or the reason the file was rejected
+
+
+def _reason(exc: Exception) -> str:
+    """Why a file is rejected (no identifiers: DicomError reasons never quote values)."""
+    if isinstance(exc, DicomError):
+        return exc.reason
+    if isinstance(exc, OSError):
+        return f"unreadable ({exc.strerror or type(exc).__name__})"
+    return f"unreadable ({type(exc).__name__})"
 
 
 def _parsed(infos: list[SliceInfo] | Exception) -> Parsed:
     """Keep only the keyed id of the series (never the raw UID), or the rejection reason."""
-    if isinstance(infos, DicomError):
-        return infos.reason
-    if isinstance(infos, OSError):
-        return f"unreadable ({infos.strerror or type(infos).__name__})"
     if isinstance(infos, Exception):
-        return f"unreadable ({type(infos).__name__})"
+        return _reason(infos)
     return [dataclasses.replace(s, series_uid=keyed_id(s.series_uid)) for s in infos]
-
-
-def _to_record(parsed: Parsed) -> str:
-    if isinstance(parsed, str):
-        return json.dumps({"error": parsed})
-    return json.dumps({"slices": [dataclasses.asdict(s) for s in parsed]})
-
-
-def _from_record(record: str, root: Path, rel: str) -> Parsed:
-    data: dict[str, Any] = json.loads(record)
-    if "error" in data:
-        return str(data["error"])
-    out = []
-    for s in data["slices"]:
-        for k in ("pixel_spacing", "orientation", "position", "image_type"):
-            if s.get(k) is not None:
-                s[k] = tuple(s[k])
-        s["path"] = str(root / rel)
-        out.append(SliceInfo(**s))
-    return out
 
 
 def index(
@@ -140,13 +126,12 @@ def index(
         One row per series (keyed ids, relative paths in slice order, shape, spacing, validity,
         problems) and the rejected files with their reasons.
     """
-    from fastmed.dicom.headers import read_slice_infos, read_slice_infos_many
+    from fastmed.dicom.headers import read_slice_infos, read_slice_infos_stat
 
     rootp = Path(root).resolve()
     if not rootp.is_dir():
         raise FileNotFoundError(f"{root}: not a folder")
     reader = header_reader or read_slice_infos
-    files = _walk(rootp)
     cache_path: Path | None
     if cache is False:
         cache_path = None
@@ -154,9 +139,18 @@ def index(
         cache_path = default_cache_dir() / f"{keyed_id(str(rootp))}.parquet"
     else:
         cache_path = Path(cache)
-    old = _load_cache(cache_path) if cache_path else {}
+    base = str(rootp) + os.sep
+    old = index_cache.load(cache_path, base) if cache_path else {}
 
-    todo = [(rel, size, mtime) for rel, size, mtime in files if old.get(rel, (None, None))[:2] != (size, mtime)]
+    rels_all = _walk(rootp)
+    stats: dict[str, tuple[int, int]] = {}
+    if old:
+        # Re-indexing: only files whose size or mtime changed are read again.
+        stats = _stat(rootp, rels_all)
+        rels_all = [r for r in rels_all if r in stats]
+        todo = [r for r in rels_all if old.get(r, (None, None))[:2] != stats[r]]
+    else:
+        todo = rels_all
 
     def read_one(rel: str) -> list[SliceInfo] | Exception:
         try:
@@ -165,32 +159,35 @@ def index(
             return exc
 
     workers = threads or min(8, os.cpu_count() or 1)
-    rels = [t[0] for t in todo]
-    chunks = [rels[i : i + CHUNK] for i in range(0, len(rels), CHUNK)]
+    chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(rels), desc="index", unit="file")
+        bar = tqdm(total=len(todo), desc="index", unit="file")
     fresh: dict[str, Parsed] = {}
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for chunk in chunks:
             if header_reader is None:  # one native batch: the parse runs in the C++ pool, GIL released
-                got = read_slice_infos_many([os.path.join(rootp, r) for r in chunk], threads=workers)
+                got, sizes, mtimes = read_slice_infos_stat(
+                    [base + r for r in chunk], threads=workers, series_id=keyed_id
+                )
+                for rel, res, size, mtime in zip(chunk, got, sizes.tolist(), mtimes.tolist(), strict=True):
+                    fresh[rel] = _reason(res) if isinstance(res, Exception) else res
+                    if cache_path is not None and rel not in stats and size >= 0:
+                        stats[rel] = (size, mtime)
             else:
-                got = list(pool.map(read_one, chunk))
-            for rel, res in zip(chunk, got, strict=True):
-                fresh[rel] = _parsed(res)
+                for rel, res in zip(chunk, pool.map(read_one, chunk), strict=True):
+                    fresh[rel] = _parsed(res)
             if bar is not None:
                 bar.update(len(chunk))
     if bar is not None:
         bar.close()
-    parsed = {rel: fresh[rel] if rel in fresh else _from_record(old[rel][2], rootp, rel) for rel, _, _ in files}
-    if cache_path and (fresh or len(old) != len(files)):
-        records = {
-            rel: (size, mtime, _to_record(fresh[rel]) if rel in fresh else old[rel][2]) for rel, size, mtime in files
-        }
-        _save_cache(cache_path, records)
+    parsed = {rel: fresh[rel] if rel in fresh else old[rel][2] for rel in rels_all}
+    if cache_path and (fresh or len(old) != len(rels_all)):
+        # Files the native reader could not open (and all files of a custom reader) are stat-ed here.
+        stats.update(_stat(rootp, [r for r in rels_all if r not in stats]))
+        index_cache.save(cache_path, {rel: (*stats[rel], parsed[rel]) for rel in rels_all if rel in stats})
     return _build_manifest(rootp, parsed)
 
 
@@ -202,17 +199,26 @@ def _build_manifest(root: Path, parsed_files: dict[str, Parsed]) -> Manifest:
         if isinstance(parsed, str):
             rejected[rel] = parsed
             continue
-        images = [s for s in parsed if s.rows > 0 and s.columns > 0]
+        if len(parsed) == 1:  # the usual file: one image
+            s = parsed[0]
+            images = [s] if s.rows > 0 and s.columns > 0 else []
+        else:
+            images = [s for s in parsed if s.rows > 0 and s.columns > 0]
         if not images:
             rejected[rel] = "DICOM without an image (no Rows/Columns)"
             continue
         for s in images:
-            by_series.setdefault(s.series_uid, []).append(s)
-    rows = [_row(root, sid, slices) for sid, slices in sorted(by_series.items())]
+            group = by_series.get(s.series_uid)
+            if group is None:
+                by_series[s.series_uid] = [s]
+            else:
+                group.append(s)
+    base = str(root) + os.sep
+    rows = [_row(root, base, sid, slices) for sid, slices in sorted(by_series.items())]
     return Manifest(root=str(root), rows=rows, rejected=rejected)
 
 
-def _row(root: Path, series_id: str, slices: list[SliceInfo]) -> ManifestRow:
+def _row(root: Path, base: str, series_id: str, slices: list[SliceInfo]) -> ManifestRow:
     main, problems, notes = split_stacks(slices)
     geo = analyse_stack(main)
     problems += geo.problems
@@ -220,10 +226,15 @@ def _row(root: Path, series_id: str, slices: list[SliceInfo]) -> ManifestRow:
     if rp is not None:
         problems.append(rp)
     files: list[str] = []
+    cut = len(base)
+    last = None
     for s in geo.slices:
-        rel = os.path.relpath(s.path, root)
-        if not files or files[-1] != rel:
-            files.append(rel)
+        p = s.path
+        if p != last:  # frames of one file are consecutive
+            last = p
+            rel = p[cut:] if p.startswith(base) else os.path.relpath(p, root)
+            if not files or files[-1] != rel:
+                files.append(rel)
     first = geo.slices[0]
     return ManifestRow(
         series_id=series_id,

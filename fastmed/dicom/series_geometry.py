@@ -52,6 +52,21 @@ class StackGeometry:
         return float(np.degrees(np.arccos(min(1.0, abs(float(s @ n)) / norm))))
 
 
+def _cross3(o: tuple[float, ...]) -> npt.NDArray[np.float64]:
+    """``np.cross(o[:3], o[3:])`` (the same products and differences) without its overhead."""
+    a0, a1, a2, b0, b1, b2 = o
+    return np.array([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dtype=np.float64)
+
+
+def _median(x: npt.NDArray[np.float64]) -> float:
+    """``float(np.median(x))`` for a non-empty 1-d array: middle value, or the mean of the two middle ones."""
+    s = np.sort(x)
+    k = len(s)
+    if np.isnan(s[-1]):  # sort puts NaN last; np.median gives NaN then
+        return float("nan")
+    return float(s[k // 2]) if k % 2 else float((s[k // 2 - 1] + s[k // 2]) / 2.0)
+
+
 def analyse_stack(slices: Sequence[SliceInfo]) -> StackGeometry:
     """Sort slices along their normal and measure spacing, duplicates, gaps and tilt.
 
@@ -87,20 +102,21 @@ def analyse_stack(slices: Sequence[SliceInfo]) -> StackGeometry:
         )
     r = np.asarray(first.orientation[:3], dtype=np.float64)
     c = np.asarray(first.orientation[3:], dtype=np.float64)
-    n = np.cross(r, c)
+    n = _cross3(first.orientation)
     n /= np.linalg.norm(n)
     pos = np.array([s.position for s in slices], dtype=np.float64)
     d = pos @ n
     order = np.lexsort((np.array([s.frame for s in slices]), np.array([s.instance_number or 0 for s in slices]), d))
-    ordered = [slices[i] for i in order]
+    ordered = [slices[i] for i in order.tolist()]
     d = d[order]
     pos = pos[order]
 
     # Duplicate positions: keep the first (lowest instance number) of each group.
     keep = [0]
     dup = 0
-    for i in range(1, len(d)):
-        if abs(d[i] - d[keep[-1]]) <= ABS_TOL_MM * 10:
+    dl = d.tolist()  # the same float64 values; Python floats index faster in this loop
+    for i in range(1, len(dl)):
+        if abs(dl[i] - dl[keep[-1]]) <= ABS_TOL_MM * 10:
             dup += 1
         else:
             keep.append(i)
@@ -111,7 +127,7 @@ def analyse_stack(slices: Sequence[SliceInfo]) -> StackGeometry:
     pos = pos[keep]
 
     diffs = np.diff(d)
-    spacing = float(np.median(diffs)) if len(diffs) else float(first.slice_thickness or 1.0)
+    spacing = _median(diffs) if len(diffs) else float(first.slice_thickness or 1.0)
     if len(diffs):
         tol = max(REL_TOL * spacing, ABS_TOL_MM)
         off = np.abs(diffs - spacing) > tol
@@ -157,25 +173,70 @@ def stack_key(s: SliceInfo) -> tuple[object, ...]:
     return (o, s.rows, s.columns, ps, s.samples_per_pixel)
 
 
+def _rounded(values: list[tuple[float, ...] | None], width: int) -> list[tuple[float, ...] | None]:
+    """``tuple(np.round(v, 4))`` of every value (None kept), in one numpy call."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return [None] * len(values)
+    rows = iter(np.round(np.array(present, dtype=np.float64).reshape(len(present), width), 4).tolist())
+    return [tuple(next(rows)) if v is not None else None for v in values]
+
+
+def _stack_keys(slices: Sequence[SliceInfo]) -> list[tuple[object, ...]]:
+    """:func:`stack_key` of every slice, rounding all of them at once (same keys)."""
+    f = slices[0]
+    if all(
+        s.orientation == f.orientation
+        and s.pixel_spacing == f.pixel_spacing
+        and s.rows == f.rows
+        and s.columns == f.columns
+        and s.samples_per_pixel == f.samples_per_pixel
+        for s in slices
+    ):  # the usual series: equal values, equal keys (rounded once)
+        return [stack_key(f)] * len(slices)
+    orient = _rounded([s.orientation for s in slices], 6)
+    spacing = _rounded([s.pixel_spacing for s in slices], 2)
+    return [(o, s.rows, s.columns, ps, s.samples_per_pixel) for s, o, ps in zip(slices, orient, spacing, strict=True)]
+
+
+def _localizers(slices: Sequence[SliceInfo]) -> list[bool]:
+    """``s.is_localizer`` of every slice, computed once per distinct ImageType."""
+    seen: dict[tuple[str, ...], bool] = {}
+    out = []
+    for s in slices:
+        t = s.image_type
+        hit = seen.get(t)
+        if hit is None:
+            hit = seen[t] = s.is_localizer
+        out.append(hit)
+    return out
+
+
 def split_stacks(slices: Sequence[SliceInfo]) -> tuple[list[SliceInfo], list[Problem], list[Problem]]:
     """Split a series into its main stack and the rest.
 
     Returns the main stack, the problems that make the series irregular (a second
     multi-slice stack of another orientation or size), and notes (localizers split off).
     """
-    localizers = [s for s in slices if s.is_localizer]
-    rest = [s for s in slices if not s.is_localizer] or list(slices)
+    is_loc = _localizers(slices)
+    n_loc = sum(is_loc)
+    rest = [s for s, loc in zip(slices, is_loc, strict=True) if not loc] if n_loc < len(slices) else list(slices)
     groups: dict[tuple[object, ...], list[SliceInfo]] = {}
-    for s in rest:
-        groups.setdefault(stack_key(s), []).append(s)
+    first_key: dict[int, tuple[object, ...]] = {}
+    for s, key in zip(rest, _stack_keys(rest), strict=True):
+        g = groups.setdefault(key, [])
+        if not g:
+            first_key[id(g)] = key
+        g.append(s)
     ranked = sorted(groups.values(), key=len, reverse=True)
     main = ranked[0]
     problems: list[Problem] = []
     notes: list[Problem] = []
-    if localizers and rest is not slices:
-        notes.append(Problem("localizer", f"{len(localizers)} localizer image(s) split off"))
+    if n_loc:  # also when every image is one (then they are the stack): as before
+        notes.append(Problem("localizer", f"{n_loc} localizer image(s) split off"))
+    k_main = first_key[id(main)]
     for other in ranked[1:]:
-        k_main, k_other = stack_key(main[0]), stack_key(other[0])
+        k_other = first_key[id(other)]
         if len(other) == 1 and k_other[0] != k_main[0]:
             notes.append(Problem("localizer", "1 image of another orientation split off (localizer)"))
         elif k_other[0] != k_main[0]:

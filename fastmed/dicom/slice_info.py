@@ -10,11 +10,13 @@ import numpy as np
 import numpy.typing as npt
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SliceInfo:
     """Geometry and grouping facts of one DICOM image file (or one frame of a multi-frame file).
 
     UIDs are held in memory for grouping only; they are never printed or logged.
+    Slotted: an index holds one record per file of an archive, and the native fast path
+    (:mod:`fastmed.dicom.slice_facts`) builds them positionally, in field order.
 
     Parameters
     ----------

@@ -109,6 +109,11 @@ struct Header {
   bool deflated = false;        // dataset is deflated: inflate bytes [dataset_offset, end) and re-parse
   u64 dataset_offset = 0;
   u64 elements_walked = 0;
+  // The walk ended at the pixel data or past the last requested tag, not at the end of
+  // the bytes: a parse of a file's first bytes that stopped has seen all it would see
+  // in the whole file (readers of prefixes retry with the whole file otherwise).
+  bool stopped = false;
+  u64 stop_offset = 0;  // where it stopped (the tag it did not walk)
   std::vector<Element> elements;  // requested (and internal) top-level elements found, in file order
   PixelInfo pixels;
 };
