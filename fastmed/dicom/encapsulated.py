@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from fastmed.dicom._pixel_options import frame_length_bytes, pixel_dtype
-from fastmed.dicom.codecs import get_decoder
+from fastmed.dicom.codecs import get_decoders
 from fastmed.dicom.header import PixelDataInfo
 from fastmed.dicom.transfer_syntax import FAMILIES, JPEG_BASELINE
 from fastmed.errors import DicomError, DicomFormatError
@@ -66,19 +66,23 @@ def decode_encapsulated(
         raise DicomFormatError(
             f"encapsulated pixel data holds {found} frames but Number of Frames is {nframes}", path, px.offset
         )
-    name, _, decode = get_decoder(opts["transfer_syntax_uid"], path)
+    chain = get_decoders(opts["transfer_syntax_uid"], path)
     mv = memoryview(buf)
 
     def one(i: int) -> tuple[bytes | bytearray, dict[str, Any]]:
-        fopts = dict(opts)
         src = b"".join(bytes(mv[o : o + n]) for o, n in px.frame_pieces(i).tolist())
-        try:
-            _frame_info(src, fopts)
-            return decode(src, fopts), fopts
-        except (DicomError, KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # noqa: B036 - Rust codecs (pyo3) panic with a BaseException
-            raise DicomFormatError(f"{name} could not decode frame {i}: {type(exc).__name__}", path) from None
+        first: BaseException | None = None
+        for name, _, decode in chain:
+            fopts = dict(opts)
+            try:
+                _frame_info(src, fopts)
+                return decode(src, fopts), fopts
+            except (DicomError, KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # noqa: B036 - Rust codecs (pyo3) panic with a BaseException
+                # The next library may tolerate what this one refuses; the error names the first.
+                first = first or exc
+        raise DicomFormatError(f"{chain[0][0]} could not decode frame {i}: {type(first).__name__}", path) from None
 
     workers = threads if threads is not None else min(found, os.cpu_count() or 1)
     if found > 1 and workers > 1:

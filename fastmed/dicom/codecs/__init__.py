@@ -28,7 +28,11 @@ _FAMILY_MODULES = {
     "rle": "fastmed.dicom.codecs.rle",
 }
 
+# The backends that are pydicom's own decoders (its pylibjpeg plugins, its numpy RLE).
+PYDICOM_BACKENDS = frozenset({"pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle", "pydicom-rle"})
+
 _CACHE: dict[str, Backend] = {}
+_CHAINS: dict[str, list[Backend]] = {}
 
 
 def backends(ts: str) -> list[Backend]:
@@ -39,6 +43,26 @@ def backends(ts: str) -> list[Backend]:
         return []
     mod = importlib.import_module(mod_name)
     return list(mod.BACKENDS)
+
+
+def get_decoders(ts: str, path: str | None = None) -> list[Backend]:
+    """Every installed backend for `ts`, the one :func:`get_decoder` picks first.
+
+    The rest are fallbacks for a frame the first refuses (a malformed codestream one
+    library tolerates and another does not): only the libraries pydicom itself uses, so a
+    frame pydicom refuses is refused here too.
+
+    Raises
+    ------
+    DicomUnsupportedError
+        As :func:`get_decoder`.
+    """
+    chain = _CHAINS.get(ts)
+    if chain is None:
+        first = get_decoder(ts, path)
+        chain = [first] + [b for b in backends(ts) if b[0] != first[0] and b[0] in PYDICOM_BACKENDS and b[1](ts)]
+        _CHAINS[ts] = chain
+    return chain
 
 
 def get_decoder(ts: str, path: str | None = None) -> Backend:

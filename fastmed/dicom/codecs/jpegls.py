@@ -1,4 +1,4 @@
-"""JPEG-LS lossless and near-lossless."""
+"""JPEG-LS lossless and near-lossless: CharLS through imagecodecs, else libjpeg, else pyjpegls."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ def _pyjpegls_decode(src: bytes, opts: dict[str, Any]) -> bytes | bytearray:
     return bytearray(arr.tobytes())
 
 
+# pyjpegls last: it refuses three oracle files (12/16-bit and near-lossless) the others decode.
 BACKENDS: list[Backend] = [
+    ("imagecodecs", _imagecodecs.jpegls_available, _imagecodecs.decode_jpegls),
     ("pylibjpeg-libjpeg", _pylibjpeg.available, _pylibjpeg.decode),
     ("pyjpegls", _pyjpegls_available, _pyjpegls_decode),
-    ("imagecodecs", _imagecodecs.available, _imagecodecs.decode),
 ]

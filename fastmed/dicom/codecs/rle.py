@@ -1,10 +1,10 @@
-"""RLE Lossless: pylibjpeg-rle, else pydicom's own (numpy) RLE decoder."""
+"""RLE Lossless: imagecodecs, else pylibjpeg-rle, else pydicom's own (numpy) RLE decoder."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastmed.dicom.codecs import Backend, _pylibjpeg
+from fastmed.dicom.codecs import Backend, _imagecodecs, _pylibjpeg
 
 
 def _pydicom_available(ts: str) -> bool:
@@ -27,6 +27,7 @@ def _pydicom_decode(src: bytes, opts: dict[str, Any]) -> bytes | bytearray:
 
 
 BACKENDS: list[Backend] = [
+    ("imagecodecs", _imagecodecs.rle_available, _imagecodecs.decode_rle),
     ("pylibjpeg-rle", _pylibjpeg.available, _pylibjpeg.decode),
     ("pydicom-rle", _pydicom_available, _pydicom_decode),
 ]
