@@ -72,7 +72,7 @@ def decode_encapsulated(
     def one(i: int) -> tuple[bytes | bytearray, dict[str, Any]]:
         src = b"".join(bytes(mv[o : o + n]) for o, n in px.frame_pieces(i).tolist())
         first: BaseException | None = None
-        for name, _, decode in chain:
+        for _name, _, decode in chain:
             fopts = dict(opts)
             try:
                 _frame_info(src, fopts)

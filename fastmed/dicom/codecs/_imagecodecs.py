@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from fastmed.dicom.transfer_syntax import FAMILIES, HTJ2K_LOSSLESS, HTJ2K_LOSSLESS_RPCL, JPEG_LOSSLESS, JPEG_LOSSLESS_SV1
+from fastmed.dicom.transfer_syntax import (
+    FAMILIES,
+    HTJ2K_LOSSLESS,
+    HTJ2K_LOSSLESS_RPCL,
+    JPEG_LOSSLESS,
+    JPEG_LOSSLESS_SV1,
+)
 
 # HTJ2K (4.203) may be irreversible (float wavelet): only the lossless syntaxes go to OpenJPH.
 _HTJ2K_LOSSLESS = frozenset({HTJ2K_LOSSLESS, HTJ2K_LOSSLESS_RPCL})
@@ -149,4 +155,3 @@ def decode(src: bytes, opts: dict[str, Any]) -> bytes | bytearray:
         imagecodecs.jpeg_decode(src, colorspace="YCbCr", outcolorspace="YCbCr") if ybr else imagecodecs.jpeg_decode(src)
     )
     return _finish(arr, opts)
-
