@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from fastmed.dicom import _pool
 from fastmed.dicom.headers import is_not_dicom, read_slice_infos_many
 from fastmed.dicom.series_geometry import StackGeometry, analyse_stack, rescale_problem, split_stacks
+from fastmed.dicom.series_pixels import read_stack
 from fastmed.dicom.slice_info import SliceInfo
 from fastmed.errors import DicomError, SeriesError
 from fastmed.privacy import keyed_id
@@ -21,12 +22,6 @@ from fastmed.volume import Volume
 OnIrregular = Literal["raise", "allow", "resample"]
 HeaderReader = Callable[[str], list[SliceInfo]]
 PixelReader = Callable[[str], npt.NDArray[Any]]
-
-
-def _default_pixel_reader(path: str) -> npt.NDArray[Any]:
-    from fastmed.dicom.pixels import read_pixels
-
-    return read_pixels(path, threads=1)
 
 
 def _list_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -41,12 +36,7 @@ def _list_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
 
 
 def _map(fn: Callable[[str], Any], items: Iterable[str], threads: int | None) -> list[Any]:
-    items = list(items)
-    workers = threads or min(8, os.cpu_count() or 1)
-    if workers <= 1 or len(items) <= 1:
-        return [fn(i) for i in items]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(fn, items))
+    return _pool.map_chunks(fn, list(items), threads)
 
 
 def read_series(
@@ -139,7 +129,10 @@ def read_series(
     if problems and on_irregular == "raise":
         raise SeriesError([p.message for p in problems], where=f"series {series}")
 
-    array = _read_stack(geo.slices, pixel_reader or _default_pixel_reader, threads)
+    if pixel_reader is None:
+        array = read_stack(geo.slices, threads)
+    else:
+        array = _read_stack(geo.slices, pixel_reader, threads)
     if rescale:
         array = _apply_rescale(array, geo.slices)
     kinds = {p.kind for p in problems}
@@ -190,6 +183,10 @@ def _read_stack(slices: list[SliceInfo], reader: PixelReader, threads: int | Non
     return np.stack(planes)
 
 
+def _wrap16(v: int) -> int:
+    return ((v + 32768) % 65536) - 32768
+
+
 def _apply_rescale(array: npt.NDArray[Any], slices: list[SliceInfo]) -> npt.NDArray[Any]:
     slopes = np.array([s.rescale_slope for s in slices])
     inters = np.array([s.rescale_intercept for s in slices])
@@ -202,8 +199,15 @@ def _apply_rescale(array: npt.NDArray[Any], slices: list[SliceInfo]) -> npt.NDAr
             hi = float(array.max()) * slope + inter
             lo, hi = min(lo, hi), max(lo, hi)
             if -32768 <= lo and hi <= 32767:
-                out = array.astype(np.int32) * int(slope) + int(inter)
-                return out.astype(np.int16)
+                if np.issubdtype(array.dtype, np.integer):
+                    # Wrapping int16 arithmetic is exact here: every true result fits int16,
+                    # and a*slope + inter modulo 2**16 is that result.
+                    out = array.astype(np.int16, casting="unsafe")
+                    if slope != 1.0:
+                        out *= np.int16(_wrap16(int(slope)))
+                    out += np.int16(_wrap16(int(inter)))
+                    return out
+                return (array.astype(np.int32) * int(slope) + int(inter)).astype(np.int16)
         return (array.astype(np.float32) * np.float32(slope) + np.float32(inter)).astype(np.float32)
     shape = (-1,) + (1,) * (array.ndim - 1)
     return array.astype(np.float32) * slopes.reshape(shape).astype(np.float32) + inters.reshape(shape).astype(
