@@ -97,7 +97,12 @@ def decode_encapsulated(
     last = opts
     for i in range(nframes):
         frame, fopts = results[i]
-        values = np.frombuffer(frame, dtype=pixel_dtype(fopts, True))
+        dt = pixel_dtype(fopts, True)
+        if len(frame) % dt.itemsize:
+            raise DicomFormatError(
+                f"frame {i} decoded to {len(frame)} bytes, not whole {dt.itemsize}-byte samples", path
+            )
+        values = np.frombuffer(frame, dtype=dt)
         if values.size != ppf:
             raise DicomFormatError(f"frame {i} decoded to {values.size} samples, the image module declares {ppf}", path)
         arr[i * ppf : (i + 1) * ppf] = values
@@ -106,7 +111,10 @@ def decode_encapsulated(
     # allow_excess_frames default).
     excess = []
     for frame, fopts in results[nframes:]:
-        if len(frame) == frame_length_bytes(fopts, encapsulated=True):
+        if (
+            len(frame) == frame_length_bytes(fopts, encapsulated=True)
+            and len(frame) % pixel_dtype(fopts, True).itemsize == 0
+        ):
             excess.append(np.frombuffer(frame, dtype=pixel_dtype(fopts, True)))
             last = fopts
     final = dict(last)

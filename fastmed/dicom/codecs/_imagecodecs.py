@@ -79,8 +79,22 @@ def jpeg_lossless_available(ts: str) -> bool:
     return ts in _JPEG_LOSSLESS and _has("JPEG8")
 
 
+class SizeMismatch(ValueError):
+    """The frame decoded to another number of samples than the image module declares.
+
+    Raised so that the caller falls back to pydicom's own library, whose handling of
+    such frames (refusal, or a dropped excess frame) is the reference.
+    """
+
+
+def _samples(opts: dict[str, Any]) -> int:
+    return int(opts["rows"]) * int(opts["columns"]) * int(opts["samples_per_pixel"])
+
+
 def _finish(arr: Any, opts: dict[str, Any]) -> bytearray:
     arr = np.ascontiguousarray(arr)
+    if arr.size != _samples(opts):
+        raise SizeMismatch(f"{arr.size} samples")
     opts["bits_allocated"] = arr.dtype.itemsize * 8
     return bytearray(arr.tobytes())
 
@@ -91,6 +105,8 @@ def decode_rle(src: bytes, opts: dict[str, Any]) -> bytes | bytearray:
 
     nbytes = int(opts["bits_allocated"]) // 8
     out = imagecodecs.dicomrle_decode(src, f"<u{nbytes}")
+    if len(out) != _samples(opts) * nbytes:
+        raise SizeMismatch(f"{len(out)} bytes")
     opts["planar_configuration"] = 1
     return out  # type: ignore[no-any-return]
 
