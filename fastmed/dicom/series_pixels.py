@@ -11,7 +11,7 @@ persistent thread pool, a chunk of files per worker; the codecs release the GIL 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -67,7 +67,7 @@ def _plain(h: DicomHeader, path: str) -> _Plain | None:
 
 
 def _read_into(path: str, offset: int, out: npt.NDArray[Any]) -> None:
-    view = memoryview(out).cast("B")
+    view = memoryview(cast(Any, out)).cast("B")
     with open(path, "rb") as f:
         f.seek(offset)
         got = f.readinto(view)

@@ -108,7 +108,7 @@ def decode_rle(src: bytes, opts: dict[str, Any]) -> bytes | bytearray:
     if len(out) != _samples(opts) * nbytes:
         raise SizeMismatch(f"{len(out)} bytes")
     opts["planar_configuration"] = 1
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 def decode_jpegls(src: bytes, opts: dict[str, Any]) -> bytes | bytearray:
