@@ -15,6 +15,7 @@ import numpy as np
 
 from fastmed.dicom._pixel_options import frame_length_bytes, pixel_dtype
 from fastmed.dicom.codecs import get_decoders
+from fastmed.dicom.codestream import j2k_info, jpeg_info
 from fastmed.dicom.header import PixelDataInfo
 from fastmed.dicom.transfer_syntax import FAMILIES, JPEG_BASELINE
 from fastmed.errors import DicomError, DicomFormatError
@@ -54,6 +55,18 @@ def _frame_info(src: bytes, opts: dict[str, Any]) -> None:
         _conform_colorspace(opts, _get_jpg_parameters(src))
 
 
+def _declared_samples(src: bytes, ts: str) -> int | None:
+    """Samples the codestream's own header declares (None when it cannot be read)."""
+    if ts in FAMILIES["j2k"]:
+        j = j2k_info(src)
+        return None if j is None else j.rows * j.columns * j.components
+    if ts in FAMILIES["jpeg"] or ts in FAMILIES["jpegls"]:
+        p = jpeg_info(src)
+        # Rows may be 0 in the frame header (given later by a DNL marker): unknown then.
+        return None if p is None or p.rows == 0 else p.rows * p.columns * p.components
+    return None
+
+
 def decode_encapsulated(
     buf: Any, px: PixelDataInfo, opts: dict[str, Any], path: str | None, threads: int | None
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -68,9 +81,17 @@ def decode_encapsulated(
         )
     chain = get_decoders(opts["transfer_syntax_uid"], path)
     mv = memoryview(buf)
+    ppf = opts["rows"] * opts["columns"] * opts["samples_per_pixel"]
 
     def one(i: int) -> tuple[bytes | bytearray, dict[str, Any]]:
         src = b"".join(bytes(mv[o : o + n]) for o, n in px.frame_pieces(i).tolist())
+        # A codestream declaring more samples than the image module would make the codec
+        # allocate its size before fastmed could refuse the result: refuse it first.
+        declared = _declared_samples(src, opts["transfer_syntax_uid"])
+        if declared is not None and declared > ppf:
+            raise DicomFormatError(
+                f"frame {i} codestream declares {declared} samples, the image module declares {ppf}", path
+            )
         first: BaseException | None = None
         for _name, _, decode in chain:
             fopts = dict(opts)
@@ -91,7 +112,6 @@ def decode_encapsulated(
     else:
         results = [one(i) for i in range(found)]
 
-    ppf = opts["rows"] * opts["columns"] * opts["samples_per_pixel"]
     out_dtype = pixel_dtype(opts, True)
     arr = np.empty(ppf * nframes, dtype=out_dtype)
     last = opts

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastmed.dicom import read_header
-from fastmed.dicom.gpu_decode.codestream import j2k_info, jpeg_info
+from fastmed.dicom.codestream import j2k_info, jpeg_info
 from fastmed.dicom.gpu_decode.plan import _frame_bytes
 from fastmed.dicom.transfer_syntax import (
     HTJ2K_LOSSLESS,

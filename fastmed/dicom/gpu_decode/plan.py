@@ -18,9 +18,9 @@ import numpy as np
 
 from fastmed.dicom._pixel_options import pixel_options
 from fastmed.dicom._source import Source, read_bytes
+from fastmed.dicom.codestream import J2kInfo, JpegInfo, j2k_info, jpeg_info
 from fastmed.dicom.encapsulated import _frame_info
 from fastmed.dicom.gpu_decode import routes
-from fastmed.dicom.gpu_decode.codestream import J2kInfo, JpegInfo, j2k_info, jpeg_info
 from fastmed.dicom.gpu_decode.nvjpeg_version import lossless_high_bit_ok, nvjpeg_version
 from fastmed.dicom.header import DicomHeader, parse_buffer
 from fastmed.dicom.pixels import PIXEL_TAGS, _syntax

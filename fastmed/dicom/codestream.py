@@ -18,7 +18,7 @@ import numpy as np
 Buffer = bytes | bytearray | memoryview | np.ndarray
 
 # SOFn markers (ITU T.81 B.1.1.3): C4 (DHT), C8 (JPG) and CC (DAC) are not frame headers.
-_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}  # 0xF7: JPEG-LS SOF55
 # Lossless processes: SOF3 (Huffman), SOF7 (hierarchical), SOF11 / SOF15 (arithmetic).
 _LOSSLESS_SOF = frozenset({0xC3, 0xC7, 0xCB, 0xCF})
 # Markers without a length field.
