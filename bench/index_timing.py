@@ -16,18 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-TAGS = [
-    "SeriesInstanceUID",
-    "ImagePositionPatient",
-    "ImageOrientationPatient",
-    "PixelSpacing",
-    "Rows",
-    "Columns",
-    "RescaleSlope",
-    "RescaleIntercept",
-    "InstanceNumber",
-    "Modality",
-]
+from fastmed.bench.suites.dicom_read import HEADER_TAGS as TAGS  # the same tags the suite's pydicom loop reads
 
 
 def main() -> None:
