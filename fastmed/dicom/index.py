@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fastmed.dicom import index_cache
 from fastmed.dicom.manifest import Manifest, ManifestRow
-from fastmed.dicom.series_geometry import analyse_stack, rescale_problem, split_stacks
+from fastmed.dicom.series_geometry import assess_series
 from fastmed.dicom.slice_info import SliceInfo
 from fastmed.errors import DicomError
 from fastmed.privacy import keyed_id
@@ -219,12 +219,7 @@ def _build_manifest(root: Path, parsed_files: dict[str, Parsed]) -> Manifest:
 
 
 def _row(root: Path, base: str, series_id: str, slices: list[SliceInfo]) -> ManifestRow:
-    main, problems, notes = split_stacks(slices)
-    geo = analyse_stack(main)
-    problems += geo.problems
-    rp = rescale_problem(geo.slices)
-    if rp is not None:
-        problems.append(rp)
+    geo, problems, notes = assess_series(slices)
     files: list[str] = []
     cut = len(base)
     last = None

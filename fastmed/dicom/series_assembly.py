@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from fastmed.dicom import _pool
 from fastmed.dicom.headers import is_not_dicom, read_slice_infos_many
-from fastmed.dicom.series_geometry import StackGeometry, analyse_stack, rescale_problem, split_stacks
+from fastmed.dicom.series_geometry import StackGeometry, assess_series
 from fastmed.dicom.series_pixels import read_stack
 from fastmed.dicom.slice_info import SliceInfo
 from fastmed.errors import DicomError, SeriesError
@@ -120,12 +120,7 @@ def read_series(
     if series not in by_series:
         raise SeriesError([f"series {series} not found"], where=_where(source))
 
-    main, problems, notes = split_stacks(by_series[series])
-    geo = analyse_stack(main)
-    problems += geo.problems
-    rp = rescale_problem(geo.slices)
-    if rp is not None:
-        problems.append(rp)
+    geo, problems, notes = assess_series(by_series[series])
     if problems and on_irregular == "raise":
         raise SeriesError([p.message for p in problems], where=f"series {series}")
 

@@ -252,3 +252,17 @@ def rescale_problem(slices: Sequence[SliceInfo]) -> Problem | None:
     if len(pairs) > 1:
         return Problem("inconsistent_rescale", f"{len(pairs)} different rescale slope/intercept pairs")
     return None
+
+
+def assess_series(slices: Sequence[SliceInfo]) -> tuple[StackGeometry, list[Problem], list[Problem]]:
+    """The main stack's geometry, every problem that makes the series irregular, and the notes.
+
+    What both the index (one manifest row) and ``read_series`` (one volume) decide from.
+    """
+    main, problems, notes = split_stacks(slices)
+    geo = analyse_stack(main)
+    problems += geo.problems
+    rp = rescale_problem(geo.slices)
+    if rp is not None:
+        problems.append(rp)
+    return geo, problems, notes
