@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from fastmed.dicom import _pool
 from fastmed.dicom.headers import is_not_dicom, read_slice_infos_many
+from fastmed.dicom.rescale import apply_rescale
 from fastmed.dicom.series_geometry import StackGeometry, assess_series
 from fastmed.dicom.series_pixels import read_stack
 from fastmed.dicom.slice_info import SliceInfo
@@ -178,32 +179,13 @@ def _read_stack(slices: list[SliceInfo], reader: PixelReader, threads: int | Non
     return np.stack(planes)
 
 
-def _wrap16(v: int) -> int:
-    return ((v + 32768) % 65536) - 32768
-
-
 def _apply_rescale(array: npt.NDArray[Any], slices: list[SliceInfo]) -> npt.NDArray[Any]:
     slopes = np.array([s.rescale_slope for s in slices])
     inters = np.array([s.rescale_intercept for s in slices])
     if np.all(slopes == 1.0) and np.all(inters == 0.0):
         return array
     if len(set(zip(slopes, inters, strict=True))) == 1:
-        slope, inter = float(slopes[0]), float(inters[0])
-        if slope.is_integer() and inter.is_integer():
-            lo = float(array.min()) * slope + inter
-            hi = float(array.max()) * slope + inter
-            lo, hi = min(lo, hi), max(lo, hi)
-            if -32768 <= lo and hi <= 32767:
-                if np.issubdtype(array.dtype, np.integer):
-                    # Wrapping int16 arithmetic is exact here: every true result fits int16,
-                    # and a*slope + inter modulo 2**16 is that result.
-                    out = array.astype(np.int16, casting="unsafe")
-                    if slope != 1.0:
-                        out *= np.int16(_wrap16(int(slope)))
-                    out += np.int16(_wrap16(int(inter)))
-                    return out
-                return (array.astype(np.int32) * int(slope) + int(inter)).astype(np.int16)
-        return (array.astype(np.float32) * np.float32(slope) + np.float32(inter)).astype(np.float32)
+        return apply_rescale(array, float(slopes[0]), float(inters[0]))
     shape = (-1,) + (1,) * (array.ndim - 1)
     return array.astype(np.float32) * slopes.reshape(shape).astype(np.float32) + inters.reshape(shape).astype(
         np.float32
