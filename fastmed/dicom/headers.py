@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from fastmed.dicom import slice_facts as _facts
 from fastmed.dicom.header import DicomHeader, read_header
-from fastmed.dicom.slice_info import SliceInfo, slice_infos_from_dataset
+from fastmed.dicom.slice_info import SliceInfo, per_frame, slice_infos_from_dataset
 from fastmed.errors import DicomError
 
 
@@ -70,13 +70,6 @@ def slice_infos_from_header(h: DicomHeader, path: str) -> list[SliceInfo]:
         samples_per_pixel=h.samples_per_pixel,
     )
     return per_frame(info)
-
-
-def per_frame(info: SliceInfo) -> list[SliceInfo]:
-    """One record per frame of a classic multi-frame image (no per-frame geometry of its own)."""
-    if info.frames <= 1:
-        return [info]
-    return [dataclasses.replace(info, frame=i) for i in range(info.frames)]
 
 
 def _pydicom_infos(path: str) -> list[SliceInfo]:

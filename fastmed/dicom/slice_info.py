@@ -131,10 +131,14 @@ def slice_infos_from_dataset(ds: Any, path: str) -> list[SliceInfo]:
         rescale_intercept=float(intercept) if intercept not in (None, "") else 0.0,
         slice_thickness=float(thickness) if thickness not in (None, "") else None,
     )
-    if frames <= 1:
+    return per_frame(info)
+
+
+def per_frame(info: SliceInfo) -> list[SliceInfo]:
+    """One record per frame of a classic multi-frame image (frames share its one geometry, often none)."""
+    if info.frames <= 1:
         return [info]
-    # A classic multi-frame image: frames share the one geometry it has (often none).
-    return [dataclasses.replace(info, frame=i) for i in range(frames)]
+    return [dataclasses.replace(info, frame=i) for i in range(info.frames)]
 
 
 def _functional_group_geometry(item: Any, shared: Any) -> dict[str, Any]:
