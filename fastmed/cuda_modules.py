@@ -12,9 +12,6 @@ from typing import Any
 
 from fastmed.kernel_sources import csrc_dir, include_dir
 
-NVRTC_OPTIONS: tuple[str, ...] = ("-std=c++17", "--use_fast_math=false")
-
-
 def nvrtc_options(arch: str | None = None) -> list[str]:
     """Return the NVRTC options fastmed compiles its kernels with.
 
@@ -46,5 +43,4 @@ def load_module(name: str) -> Any:
     return cupy.RawModule(
         code=cuda_source(name),
         options=tuple(nvrtc_options()),
-        name_expressions=None,
     )
