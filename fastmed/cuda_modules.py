@@ -12,6 +12,7 @@ from typing import Any
 
 from fastmed.kernel_sources import csrc_dir, include_dir
 
+
 def nvrtc_options(arch: str | None = None) -> list[str]:
     """Return the NVRTC options fastmed compiles its kernels with.
 
