@@ -9,9 +9,13 @@ from __future__ import annotations
 import dataclasses
 import operator
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from fastmed.dicom import index_cache
 from fastmed.dicom.manifest import Manifest, ManifestRow
@@ -114,7 +118,8 @@ def index(
         Header-reading threads (default: up to 8, one per CPU).
     cache
         Per-file header cache (size + mtime keyed) for fast re-indexing: a path, ``True``/``None``
-        for the default location under :func:`default_cache_dir`, ``False`` for none.
+        for the default location under :func:`default_cache_dir`, ``False`` for none. It is
+        written in a background thread (see :func:`wait_for_cache_writes`).
     header_reader
         Override the header reader (default: fastmed's native parser).
     progress
@@ -126,11 +131,12 @@ def index(
         One row per series (keyed ids, relative paths in slice order, shape, spacing, validity,
         problems) and the rejected files with their reasons.
     """
-    from fastmed.dicom.headers import read_slice_infos, read_slice_infos_stat
+    from fastmed.dicom.headers import read_slice_infos, read_slice_infos_columns
 
     rootp = Path(root).resolve()
     if not rootp.is_dir():
         raise FileNotFoundError(f"{root}: not a folder")
+    wait_for_cache_writes()  # a cache being written (perhaps this one) is complete before it is read
     reader = header_reader or read_slice_infos
     cache_path: Path | None
     if cache is False:
@@ -140,7 +146,7 @@ def index(
     else:
         cache_path = Path(cache)
     base = str(rootp) + os.sep
-    old = index_cache.load(cache_path, base) if cache_path else {}
+    old, old_studies = index_cache.load_with_studies(cache_path, base) if cache_path else ({}, {})
 
     rels_all = _walk(rootp)
     stats: dict[str, tuple[int, int]] = {}
@@ -166,32 +172,158 @@ def index(
 
         bar = tqdm(total=len(todo), desc="index", unit="file")
     fresh: dict[str, Parsed] = {}
+    studies: dict[str, str] = {}  # keyed StudyInstanceUID of each file read now
+    natives: list[index_cache.NativeRows] = []  # files whose cache rows are the native columns
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for chunk in chunks:
             if header_reader is None:  # one native batch: the parse runs in the C++ pool, GIL released
-                got, sizes, mtimes = read_slice_infos_stat(
-                    [base + r for r in chunk], threads=workers, series_id=keyed_id
-                )
-                for rel, res, size, mtime in zip(chunk, got, sizes.tolist(), mtimes.tolist(), strict=True):
-                    fresh[rel] = _reason(res) if isinstance(res, Exception) else res
-                    if cache_path is not None and rel not in stats and size >= 0:
-                        stats[rel] = (size, mtime)
+                got, cols = read_slice_infos_columns([base + r for r in chunk], threads=workers, series_id=keyed_id)
+                natives.append(_take_native(chunk, got, cols, fresh, studies, stats, base))
             else:
                 for rel, res in zip(chunk, pool.map(read_one, chunk), strict=True):
                     fresh[rel] = _parsed(res)
+                    if not isinstance(res, Exception):
+                        studies[rel] = _study_id(base + rel)
             if bar is not None:
                 bar.update(len(chunk))
     if bar is not None:
         bar.close()
-    parsed = {rel: fresh[rel] if rel in fresh else old[rel][2] for rel in rels_all}
+    if old:
+        parsed = {rel: fresh[rel] if rel in fresh else old[rel][2] for rel in rels_all}
+        study_of = {rel: studies[rel] if rel in fresh else old_studies.get(rel, "") for rel in rels_all}
+    else:
+        parsed, study_of = fresh, studies
+    entries: dict[str, index_cache.Entry] = {}
     if cache_path and (fresh or len(old) != len(rels_all)):
+        in_columns = {rel for part in natives for rel in part.rels}
         # Files the native reader could not open (and all files of a custom reader) are stat-ed here.
-        stats.update(_stat(rootp, [r for r in rels_all if r not in stats]))
-        index_cache.save(cache_path, {rel: (*stats[rel], parsed[rel]) for rel in rels_all if rel in stats})
-    return _build_manifest(rootp, parsed)
+        stats.update(_stat(rootp, [r for r in rels_all if r not in stats and r not in in_columns]))
+        entries = {rel: (*stats[rel], parsed[rel]) for rel in rels_all if rel in stats and rel not in in_columns}
+    manifest = _build_manifest(rootp, parsed, study_of)
+    if cache_path and (fresh or len(old) != len(rels_all)):
+        # Written after the manifest is built, so the writer does not compete with it for the GIL.
+        _save_in_background(cache_path, entries, study_of, natives)
+    return manifest
 
 
-def _build_manifest(root: Path, parsed_files: dict[str, Parsed]) -> Manifest:
+def _take_native(
+    chunk: list[str],
+    got: list[list[SliceInfo] | Exception],
+    cols: dict[str, Any],
+    fresh: dict[str, Parsed],
+    studies: dict[str, str],
+    stats: dict[str, tuple[int, int]],
+    base: str,
+) -> index_cache.NativeRows:
+    """Record one native batch: parsed files and study ids into `fresh` / `studies`, (size, mtime) of the
+    files the cache stores value by value into `stats`; returns the files the cache stores as columns."""
+    from fastmed.dicom.slice_facts import OK
+
+    status = cols["status"]
+    uids = cols["study_uid"]
+    simple = (status == OK) & (cols["num"][:, 13] == 1)  # one record, made from these columns
+    sizes, mtimes = cols["size"].tolist(), cols["mtime_ns"].tolist()
+    for i in np.flatnonzero(~simple).tolist():
+        rel, res = chunk[i], got[i]
+        fresh[rel] = _reason(res) if isinstance(res, Exception) else res
+        if not isinstance(res, Exception):
+            # Read through another path (deflated, enhanced, an unusual VR): the study UID too.
+            studies[rel] = (keyed_id(uids[i]) if uids[i] else "") if status[i] == OK else _study_id(base + rel)
+        if sizes[i] >= 0 and rel not in stats:
+            stats[rel] = (sizes[i], mtimes[i])
+    idx = np.flatnonzero(simple)
+    keep = idx.tolist()
+    rels = [chunk[i] for i in keep]
+    keyed = {u: keyed_id(u) if u else "" for u in set(uids)}
+    study_ids = [keyed[uids[i]] for i in keep]
+    for i, rel, sid in zip(keep, rels, study_ids, strict=True):
+        fresh[rel] = got[i]  # type: ignore[assignment]  # records where the status is Ok
+        studies[rel] = sid
+    pick = _picker(keep)
+    return index_cache.NativeRows(
+        rels=rels,
+        sizes=cols["size"][idx],
+        mtimes=cols["mtime_ns"][idx],
+        num=cols["num"][idx],
+        mask=cols["mask"][idx],
+        series_ids=[got[i][0].series_uid for i in keep],  # type: ignore[index]
+        study_ids=study_ids,
+        modality=pick(cols["modality"]),
+        image_type=pick(cols["image_type"]),
+        transfer_syntax=pick(cols["transfer_syntax"]),
+    )
+
+
+def _picker(keep: list[int]) -> Callable[[list[str]], list[str]]:
+    def pick(values: list[str]) -> list[str]:
+        return [values[i] for i in keep]
+
+    return pick
+
+
+def _study_id(path: str) -> str:
+    """Keyed StudyInstanceUID of a file read outside the native batch ("" when it has none or cannot be read)."""
+    from fastmed.dicom.header import read_header
+
+    try:
+        uid = read_header(path, ["StudyInstanceUID"], stop_before_pixels=True).get("StudyInstanceUID", "")
+    except (DicomError, OSError):
+        try:
+            import pydicom
+
+            uid = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["StudyInstanceUID"]).get(
+                "StudyInstanceUID", ""
+            )
+        except Exception:  # pydicom raises many kinds on broken files: no study id, not a failure
+            return ""
+    return keyed_id(str(uid)) if isinstance(uid, str) and uid else ""
+
+
+_PENDING: list[threading.Thread] = []
+_PENDING_LOCK = threading.Lock()
+
+
+def wait_for_cache_writes() -> None:
+    """Block until the index caches being written in the background are on disk.
+
+    :func:`index` returns as soon as the manifest is built; its cache is written by a
+    (non-daemon) thread, which the next ``index`` call and interpreter exit wait for.
+    """
+    with _PENDING_LOCK:
+        pending = list(_PENDING)
+        _PENDING.clear()
+    for t in pending:
+        t.join()
+
+
+def _save_in_background(
+    path: Path, entries: dict[str, index_cache.Entry], studies: dict[str, str], natives: list[index_cache.NativeRows]
+) -> None:
+    native = natives[0] if len(natives) == 1 else _concat(natives) if natives else None
+
+    def write() -> None:
+        try:
+            index_cache.save(path, entries, studies, native)
+        except OSError:
+            pass  # an unwritable cache is only a lost speed-up
+
+    t = threading.Thread(target=write, name="fastmed-index-cache")
+    with _PENDING_LOCK:
+        _PENDING.append(t)
+    t.start()
+
+
+def _concat(parts: list[index_cache.NativeRows]) -> index_cache.NativeRows:
+    def cat(name: str) -> Any:
+        values = [getattr(p, name) for p in parts]
+        if isinstance(values[0], np.ndarray):
+            return np.concatenate(values)
+        return [v for part in values for v in part]
+
+    return index_cache.NativeRows(**{f.name: cat(f.name) for f in dataclasses.fields(index_cache.NativeRows)})
+
+
+def _build_manifest(root: Path, parsed_files: dict[str, Parsed], studies: dict[str, str]) -> Manifest:
     rejected: dict[str, str] = {}
     by_series: dict[str, list[SliceInfo]] = {}
     for rel in sorted(parsed_files):
@@ -214,11 +346,11 @@ def _build_manifest(root: Path, parsed_files: dict[str, Parsed]) -> Manifest:
             else:
                 group.append(s)
     base = str(root) + os.sep
-    rows = [_row(root, base, sid, slices) for sid, slices in sorted(by_series.items())]
+    rows = [_row(root, base, sid, slices, studies) for sid, slices in sorted(by_series.items())]
     return Manifest(root=str(root), rows=rows, rejected=rejected)
 
 
-def _row(root: Path, base: str, series_id: str, slices: list[SliceInfo]) -> ManifestRow:
+def _row(root: Path, base: str, series_id: str, slices: list[SliceInfo], studies: dict[str, str]) -> ManifestRow:
     geo, problems, notes = assess_series(slices)
     files: list[str] = []
     cut = len(base)
@@ -242,4 +374,16 @@ def _row(root: Path, base: str, series_id: str, slices: list[SliceInfo]) -> Mani
         valid=not problems,
         problems=tuple(p.message for p in problems),
         notes=tuple(p.message for p in notes),
+        study_id=_series_study(files, studies),
     )
+
+
+def _series_study(files: list[str], studies: dict[str, str]) -> str:
+    """The study of a series: the keyed StudyInstanceUID its files carry (the most common one, should
+    they disagree; ties go to the first in slice order)."""
+    ids = [studies.get(f, "") for f in files]
+    first = ids[0] if ids else ""
+    if all(i == first for i in ids):
+        return first
+    known = [i for i in ids if i]
+    return max(dict.fromkeys(known), key=known.count) if known else ""
