@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pydicom
+import pydicom.data
 import pytest
 
 from fastmed.dicom import index_cache
@@ -31,13 +32,21 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _copy(src: Path, dst: Path) -> Path:
+EXTRA = ("emri_small.dcm", "CT_small.dcm", "image_dfl.dcm", "MR_small_bigendian.dcm", "rtdose.dcm")
+
+
+def _copy(src: Path, dst: Path, extra: bool = False) -> Path:
+    """A fresh copy of `src`; with `extra`, also multi-frame, deflated and big-endian files from pydicom's set."""
     shutil.copytree(src, dst)
+    if extra:
+        (dst / "extra").mkdir()
+        for name in EXTRA:
+            shutil.copy(pydicom.data.get_testdata_file(name), dst / "extra" / name)
     return dst
 
 
 def test_fresh_tree_equals_cached_reindex(archive: Path, tmp_path: Path) -> None:
-    root = _copy(archive, tmp_path / "a")
+    root = _copy(archive, tmp_path / "a", extra=True)
     cache = tmp_path / "cache.parquet"
     fresh = index(root, cache=cache, threads=2)
     wait_for_cache_writes()
@@ -64,7 +73,7 @@ def test_fresh_tree_equals_cached_reindex(archive: Path, tmp_path: Path) -> None
 
 
 def test_cache_columns_equal_the_header_path(archive: Path, tmp_path: Path) -> None:
-    root = _copy(archive, tmp_path / "a")
+    root = _copy(archive, tmp_path / "a", extra=True)
     cache = tmp_path / "cache.parquet"
     index(root, cache=cache)
     wait_for_cache_writes()
