@@ -8,8 +8,8 @@ can compile the same kernel source with NVRTC from an installed wheel.
 from __future__ import annotations
 
 import os
-import shutil
 import re
+import shutil
 import subprocess
 from glob import glob
 from pathlib import Path

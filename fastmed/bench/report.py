@@ -33,9 +33,11 @@ PEER_PACKAGES = (
 
 
 def build_info() -> dict[str, Any]:
-    """Version, commit and dirty flag recorded when this fastmed was built (``fastmed/_build_info.py``,
-    written by setup.py); "unknown" when the build did not record them. Never the commit of whatever
-    git repository happens to surround the installed package."""
+    """Version, commit and dirty flag recorded when this fastmed was built.
+
+    They come from ``fastmed/_build_info.py``, written by setup.py; "unknown" when the build did
+    not record them. Never the commit of whatever git repository surrounds the installed package.
+    """
     try:
         _build_info = importlib.import_module("fastmed._build_info")
     except ImportError:
@@ -125,7 +127,8 @@ def to_markdown(suite: str, results: list[CaseResult], missing: dict[str, dict[s
     if absent:
         lines += ["", "Peers not run: " + ", ".join(absent)]
     env = environment()
-    lines += ["", f"commit {env['commit']}{' (dirty)' if env['dirty'] else ''}, {env['cpu']}, {env['cpu_count']} CPUs, Python {env['python']}"]
+    dirty = " (dirty)" if env["dirty"] else ""
+    lines += ["", f"commit {env['commit']}{dirty}, {env['cpu']}, {env['cpu_count']} CPUs, Python {env['python']}"]
     return "\n".join(lines) + "\n"
 
 

@@ -121,8 +121,11 @@ def read_slice_infos_stat(
 def read_slice_infos_columns(
     paths: Sequence[str], threads: int | None = None, *, series_id: Callable[[str], str] | None = None
 ) -> tuple[list[list[SliceInfo] | Exception], dict[str, Any]]:
-    """:func:`read_slice_infos_stat` with the native columns the records came from (``size`` / ``mtime_ns`` -1 where
-    unknown); the records of files whose status is Ok and that have one frame are the columns' values."""
+    """:func:`read_slice_infos_stat`, returning the native columns the records came from.
+
+    ``size`` / ``mtime_ns`` are -1 where unknown; the records of files whose status is Ok and
+    that have one frame are the columns' values.
+    """
     strs = _facts.path_strings(paths)
     cols = _facts.read_columns(strs, threads)
     got = _facts.infos_from_columns(strs, cols, series_id, threads)

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from fastmed.dicom import index_cache
+from fastmed.dicom.clean_series import clean_stacks
 from fastmed.dicom.manifest import Manifest, ManifestRow
-from fastmed.dicom.series_geometry import assess_series
+from fastmed.dicom.series_geometry import Problem, assess_series
 from fastmed.dicom.slice_info import SliceInfo
 from fastmed.errors import DicomError
 from fastmed.privacy import keyed_id
@@ -215,8 +216,11 @@ def _take_native(
     stats: dict[str, tuple[int, int]],
     base: str,
 ) -> index_cache.NativeRows:
-    """Record one native batch: parsed files and study ids into `fresh` / `studies`, (size, mtime) of the
-    files the cache stores value by value into `stats`; returns the files the cache stores as columns."""
+    """Record one native batch; return the files the cache stores as columns.
+
+    Parsed files and study ids go into `fresh` / `studies`, and (size, mtime) of the files the
+    cache stores value by value into `stats`.
+    """
     from fastmed.dicom.slice_facts import OK
 
     status = cols["status"]
@@ -323,7 +327,14 @@ def _concat(parts: list[index_cache.NativeRows]) -> index_cache.NativeRows:
     return index_cache.NativeRows(**{f.name: cat(f.name) for f in dataclasses.fields(index_cache.NativeRows)})
 
 
-def _build_manifest(root: Path, parsed_files: dict[str, Parsed], studies: dict[str, str]) -> Manifest:
+def _build_manifest(
+    root: Path, parsed_files: dict[str, Parsed], studies: dict[str, str], *, shortcut: bool = True
+) -> Manifest:
+    """Group slices into series and assess each.
+
+    Clean series are assessed in one pass over all of them (:mod:`fastmed.dicom.clean_series`);
+    ``shortcut=False`` assesses every series one by one.
+    """
     rejected: dict[str, str] = {}
     by_series: dict[str, list[SliceInfo]] = {}
     for rel in sorted(parsed_files):
@@ -346,31 +357,51 @@ def _build_manifest(root: Path, parsed_files: dict[str, Parsed], studies: dict[s
             else:
                 group.append(s)
     base = str(root) + os.sep
-    rows = [_row(root, base, sid, slices, studies) for sid, slices in sorted(by_series.items())]
+    items = sorted(by_series.items())
+    clean = clean_stacks([g for _, g in items]) if shortcut else [None] * len(items)
+    rows = []
+    for (sid, slices), stack in zip(items, clean, strict=True):
+        if stack is None:
+            geo, problems, notes = assess_series(slices)
+            spacing = (float(geo.spacing_z), *geo.spacing_yx)
+            rows.append(_row(root, base, sid, geo.slices, spacing, problems, notes, studies))
+        else:
+            ps = stack.slices[0].pixel_spacing
+            assert ps is not None  # clean stacks have geometry
+            spacing = (stack.spacing_z, float(ps[0]), float(ps[1]))
+            rows.append(_row(root, base, sid, stack.slices, spacing, [], [], studies))
     return Manifest(root=str(root), rows=rows, rejected=rejected)
 
 
-def _row(root: Path, base: str, series_id: str, slices: list[SliceInfo], studies: dict[str, str]) -> ManifestRow:
-    geo, problems, notes = assess_series(slices)
+def _row(
+    root: Path,
+    base: str,
+    series_id: str,
+    ordered: list[SliceInfo],
+    spacing: tuple[float, float, float],
+    problems: list[Problem],
+    notes: list[Problem],
+    studies: dict[str, str],
+) -> ManifestRow:
     files: list[str] = []
     cut = len(base)
     last = None
-    for s in geo.slices:
+    for s in ordered:
         p = s.path
         if p != last:  # frames of one file are consecutive
             last = p
             rel = p[cut:] if p.startswith(base) else os.path.relpath(p, root)
             if not files or files[-1] != rel:
                 files.append(rel)
-    first = geo.slices[0]
+    first = ordered[0]
     return ManifestRow(
         series_id=series_id,
         root=str(root),
         files=tuple(files),
-        shape=(len(geo.slices), first.rows, first.columns),
-        spacing=(float(geo.spacing_z), *geo.spacing_yx),
+        shape=(len(ordered), first.rows, first.columns),
+        spacing=spacing,
         modality=first.modality,
-        transfer_syntaxes=tuple(sorted({s.transfer_syntax for s in geo.slices if s.transfer_syntax})),
+        transfer_syntaxes=tuple(sorted({s.transfer_syntax for s in ordered if s.transfer_syntax})),
         valid=not problems,
         problems=tuple(p.message for p in problems),
         notes=tuple(p.message for p in notes),
@@ -379,8 +410,10 @@ def _row(root: Path, base: str, series_id: str, slices: list[SliceInfo], studies
 
 
 def _series_study(files: list[str], studies: dict[str, str]) -> str:
-    """The study of a series: the keyed StudyInstanceUID its files carry (the most common one, should
-    they disagree; ties go to the first in slice order)."""
+    """The study of a series: the keyed StudyInstanceUID its files carry.
+
+    Should they disagree, the most common one (ties go to the first in slice order).
+    """
     ids = [studies.get(f, "") for f in files]
     first = ids[0] if ids else ""
     if all(i == first for i in ids):

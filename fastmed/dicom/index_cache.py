@@ -234,8 +234,11 @@ def _entries_table(entries: dict[str, Entry], studies: dict[str, str]) -> Any:
 
 
 def _native_table(rows: NativeRows) -> Any:
-    """Rows of native columns, one call per column: what :func:`load` reads back equals the records
-    ``core.dicom_make_slice_infos`` builds from the same columns."""
+    """Rows of native columns, one call per column.
+
+    What :func:`load` reads back equals the records ``core.dicom_make_slice_infos`` builds
+    from the same columns.
+    """
     import pyarrow as pa
 
     from fastmed.dicom import slice_facts as f
