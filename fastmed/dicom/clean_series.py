@@ -1,7 +1,7 @@
 """The index's shortcut for clean series: prove a series regular in a few array operations over all of them.
 
 Most series of an archive are plain stacks: single-frame, single-sample slices of one orientation,
-size, pixel spacing and rescale, no localizers, evenly spaced along the normal. For those,
+size, pixel spacing and rescale, no localizers, evenly spaced along the normal (or one such image). For those,
 :func:`fastmed.dicom.series_geometry.assess_series` finds no problem and its result is a
 function of the slice positions only, so the index computes it here for every series at once
 (one sort, one ``diff``) instead of series by series. A series is taken only when every check
@@ -28,11 +28,19 @@ from fastmed.dicom.slice_info import SliceInfo
 # What must agree across a series for it to be one stack with one rescale (split_stacks,
 # rescale_problem), plus the per-slice values that must be plain (one frame, one sample).
 _KEY = operator.attrgetter(
-    "orientation", "pixel_spacing", "rows", "columns", "samples_per_pixel", "rescale_slope", "rescale_intercept"
+    "orientation",
+    "pixel_spacing",
+    "rows",
+    "columns",
+    "rescale_slope",
+    "rescale_intercept",
+    "frames",
+    "frame",
+    "samples_per_pixel",
 )
-_PLAIN = operator.attrgetter("frames", "frame", "samples_per_pixel")
-_ONE = (1, 0, 1)
+_PLAIN = (1, 0, 1)  # frames, frame, samples_per_pixel: the last three of _KEY
 _POSITION = operator.attrgetter("position")
+_UNSEEN = np.empty(0)  # marker: orientation not seen yet
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,18 @@ class CleanStack:
 
     slices: list[SliceInfo]
     spacing_z: float
+    spacing_yx: tuple[float, float]
+
+
+def _single(s: SliceInfo) -> CleanStack:
+    """A one-image series (no localizer, one frame, one sample): what analyse_stack makes of it."""
+    ps = s.pixel_spacing
+    spacing_z = 1.0
+    if s.orientation is not None and s.position is not None and ps is not None:
+        t = float(s.slice_thickness or 1.0)  # no step to measure: the thickness
+        spacing_z = t if t > 0 else 1.0
+    sy, sx = ps or (1.0, 1.0)
+    return CleanStack([s], spacing_z, (float(sy), float(sx)))
 
 
 def clean_stacks(series: Sequence[list[SliceInfo]]) -> list[CleanStack | None]:
@@ -48,35 +68,42 @@ def clean_stacks(series: Sequence[list[SliceInfo]]) -> list[CleanStack | None]:
     out: list[CleanStack | None] = [None] * len(series)
     picked: list[int] = []
     normals: list[npt.NDArray[np.float64]] = []
-    positions: list[npt.NDArray[np.float64]] = []
+    flat_pos: list[tuple[float, float, float]] = []
     localizer: dict[tuple[str, ...], bool] = {}
+    normal_of: dict[tuple[float, ...], npt.NDArray[np.float64] | None] = {}
     for k, slices in enumerate(series):
         n_slices = len(slices)
-        if n_slices < 2:
-            continue
         first = slices[0]
-        if first.orientation is None or first.pixel_spacing is None:
+        key = _KEY(first)
+        if n_slices == 1:
+            if key[-3:] == _PLAIN and not _is_localizer(first, localizer):
+                out[k] = _single(first)
             continue
-        if list(map(_KEY, slices)).count(_KEY(first)) != n_slices or list(map(_PLAIN, slices)).count(_ONE) != n_slices:
+        if first.orientation is None or first.pixel_spacing is None or key[-3:] != _PLAIN:
+            continue
+        if list(map(_KEY, slices)).count(key) != n_slices:
             continue
         pos = list(map(_POSITION, slices))
         if None in pos:
             continue
         if any(_is_localizer(s, localizer) for s in {s.image_type: s for s in slices}.values()):
             continue
-        n = _cross3(first.orientation)
-        norm = np.linalg.norm(n)
-        if not norm > 0:
+        n = normal_of.get(first.orientation, _UNSEEN)
+        if n is _UNSEEN:
+            n = normal_of[first.orientation] = _normal(first.orientation)
+        if n is None:
             continue
-        n /= norm
         picked.append(k)
         normals.append(n)
-        positions.append(np.array(pos, dtype=np.float64))
+        flat_pos.extend(pos)  # type: ignore[arg-type]  # no None: checked above
     if not picked:
         return out
-    # Offsets along each series' normal: the same product analyse_stack computes, series by series.
-    ds = [p @ n for p, n in zip(positions, normals, strict=True)]
-    sizes = np.array([len(d) for d in ds])
+    sizes = np.array([len(series[k]) for k in picked])
+    start = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    allpos = np.array(flat_pos, dtype=np.float64)
+    # Offsets along each series' normal: the same product analyse_stack computes, series by series
+    # (on a contiguous block of rows, as analyse_stack's own array).
+    ds = [allpos[a : a + m] @ n for a, m, n in zip(start.tolist(), sizes.tolist(), normals, strict=True)]
     code = np.repeat(np.arange(len(picked)), sizes)
     d = np.concatenate(ds)
     flat = [s for k in picked for s in series[k]]
@@ -84,7 +111,6 @@ def clean_stacks(series: Sequence[list[SliceInfo]]) -> list[CleanStack | None]:
     # analyse_stack sorts by (d, instance number, frame); frames are all 0 here. Series are blocks.
     order = np.lexsort((inst, d, code))
     d = d[order]
-    start = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     diffs = np.diff(d)
     inner = np.ones(len(diffs), dtype=bool)
     inner[start[1:] - 1] = False  # a difference across two series is not a step
@@ -105,7 +131,7 @@ def clean_stacks(series: Sequence[list[SliceInfo]]) -> list[CleanStack | None]:
     np.logical_or.at(bad, code, ~finite)
     np.logical_or.at(bad, dcode, (diffs <= ABS_TOL_MM * 10) | (np.abs(diffs - spacing[dcode]) > tol[dcode]))
     first_pos, last_pos = start, start + sizes - 1
-    stacked = np.concatenate(positions)[order]
+    stacked = allpos[order]
     step = stacked[last_pos] - stacked[first_pos]
     nrm = np.array(normals)
     along = np.abs(np.einsum("ij,ij->i", step, nrm))
@@ -120,8 +146,19 @@ def clean_stacks(series: Sequence[list[SliceInfo]]) -> list[CleanStack | None]:
         if bad[j]:
             continue
         a, b = int(start[j]), int(start[j] + sizes[j])
-        out[k] = CleanStack([flat[i] for i in order_list[a:b]], float(spacing[j]))
+        sy, sx = series[k][0].pixel_spacing or (1.0, 1.0)  # never None here: checked above
+        out[k] = CleanStack([flat[i] for i in order_list[a:b]], float(spacing[j]), (float(sy), float(sx)))
     return out
+
+
+def _normal(orientation: tuple[float, ...]) -> npt.NDArray[np.float64] | None:
+    """The unit normal as analyse_stack computes it; None when it has no length."""
+    n = _cross3(orientation)
+    norm = np.linalg.norm(n)
+    if not norm > 0:
+        return None
+    n /= norm
+    return n
 
 
 def _is_localizer(s: SliceInfo, seen: dict[tuple[str, ...], bool]) -> bool:

@@ -194,16 +194,12 @@ def index(
         study_of = {rel: studies[rel] if rel in fresh else old_studies.get(rel, "") for rel in rels_all}
     else:
         parsed, study_of = fresh, studies
-    entries: dict[str, index_cache.Entry] = {}
-    if cache_path and (fresh or len(old) != len(rels_all)):
-        in_columns = {rel for part in natives for rel in part.rels}
-        # Files the native reader could not open (and all files of a custom reader) are stat-ed here.
-        stats.update(_stat(rootp, [r for r in rels_all if r not in stats and r not in in_columns]))
-        entries = {rel: (*stats[rel], parsed[rel]) for rel in rels_all if rel in stats and rel not in in_columns}
     manifest = _build_manifest(rootp, parsed, study_of)
     if cache_path and (fresh or len(old) != len(rels_all)):
-        # Written after the manifest is built, so the writer does not compete with it for the GIL.
-        _save_in_background(cache_path, entries, study_of, natives)
+        # Written after the manifest is built, in the background: not on the way to the manifest.
+        _save_in_background(
+            cache_path, lambda: _cache_entries(rootp, rels_all, stats, parsed, natives), study_of, natives
+        )
     return manifest
 
 
@@ -300,14 +296,33 @@ def wait_for_cache_writes() -> None:
         t.join()
 
 
+def _cache_entries(
+    root: Path,
+    rels: list[str],
+    stats: dict[str, tuple[int, int]],
+    parsed: dict[str, Parsed],
+    natives: list[index_cache.NativeRows],
+) -> dict[str, index_cache.Entry]:
+    """The files the cache stores value by value (those not in the native columns), with size and mtime."""
+    in_columns = {rel for part in natives for rel in part.rels}
+    # Files the native reader could not open (and all files of a custom reader) are stat-ed here.
+    stats.update(_stat(root, [r for r in rels if r not in stats and r not in in_columns]))
+    return {rel: (*stats[rel], parsed[rel]) for rel in rels if rel in stats and rel not in in_columns}
+
+
 def _save_in_background(
-    path: Path, entries: dict[str, index_cache.Entry], studies: dict[str, str], natives: list[index_cache.NativeRows]
+    path: Path,
+    entries: Callable[[], dict[str, index_cache.Entry]],
+    studies: dict[str, str],
+    natives: list[index_cache.NativeRows],
 ) -> None:
-    native = natives[0] if len(natives) == 1 else _concat(natives) if natives else None
+    go = threading.Event()
 
     def write() -> None:
+        go.wait()  # let the caller return first: this thread then competes with it for the GIL
         try:
-            index_cache.save(path, entries, studies, native)
+            native = natives[0] if len(natives) == 1 else _concat(natives) if natives else None
+            index_cache.save(path, entries(), studies, native)
         except OSError:
             pass  # an unwritable cache is only a lost speed-up
 
@@ -315,6 +330,7 @@ def _save_in_background(
     with _PENDING_LOCK:
         _PENDING.append(t)
     t.start()
+    go.set()
 
 
 def _concat(parts: list[index_cache.NativeRows]) -> index_cache.NativeRows:
@@ -366,9 +382,7 @@ def _build_manifest(
             spacing = (float(geo.spacing_z), *geo.spacing_yx)
             rows.append(_row(root, base, sid, geo.slices, spacing, problems, notes, studies))
         else:
-            ps = stack.slices[0].pixel_spacing
-            assert ps is not None  # clean stacks have geometry
-            spacing = (stack.spacing_z, float(ps[0]), float(ps[1]))
+            spacing = (stack.spacing_z, *stack.spacing_yx)
             rows.append(_row(root, base, sid, stack.slices, spacing, [], [], studies))
     return Manifest(root=str(root), rows=rows, rejected=rejected)
 
@@ -383,16 +397,19 @@ def _row(
     notes: list[Problem],
     studies: dict[str, str],
 ) -> ManifestRow:
-    files: list[str] = []
     cut = len(base)
-    last = None
-    for s in ordered:
-        p = s.path
-        if p != last:  # frames of one file are consecutive
-            last = p
-            rel = p[cut:] if p.startswith(base) else os.path.relpath(p, root)
-            if not files or files[-1] != rel:
-                files.append(rel)
+    paths = [s.path for s in ordered]
+    if len(set(paths)) == len(paths) and all(p.startswith(base) for p in paths):
+        files = [p[cut:] for p in paths]  # the usual series: one file a slice, all under the root
+    else:
+        files = []
+        last = None
+        for p in paths:
+            if p != last:  # frames of one file are consecutive
+                last = p
+                rel = p[cut:] if p.startswith(base) else os.path.relpath(p, root)
+                if not files or files[-1] != rel:
+                    files.append(rel)
     first = ordered[0]
     return ManifestRow(
         series_id=series_id,
