@@ -95,7 +95,7 @@ def clean_stacks(series: Sequence[list[SliceInfo]]) -> list[CleanStack | None]:
             continue
         picked.append(k)
         normals.append(n)
-        flat_pos.extend(pos)  # type: ignore[arg-type]  # no None: checked above
+        flat_pos.extend(pos)  # no None: checked above
     if not picked:
         return out
     sizes = np.array([len(series[k]) for k in picked])
