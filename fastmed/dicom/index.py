@@ -2,6 +2,11 @@
 
 Broken and non-DICOM files are recorded with their reason and never stop the walk.
 Re-indexing reuses the headers of files whose size and mtime are unchanged.
+
+A first index keeps to the critical path: the native parse (columns), one array pass that
+proves most series regular (:mod:`fastmed.dicom.clean_series`; the others go through
+``assess_series``), and the rows. The re-index cache is written from the native columns by a
+background thread once the manifest is built (:func:`wait_for_cache_writes`).
 """
 
 from __future__ import annotations
