@@ -328,7 +328,7 @@ def _save_in_background(
         try:
             native = natives[0] if len(natives) == 1 else _concat(natives) if natives else None
             index_cache.save(path, entries(), studies, native)
-        except OSError:
+        except (OSError, ValueError):  # pyarrow's errors derive from these
             pass  # an unwritable cache is only a lost speed-up
 
     t = threading.Thread(target=write, name="fastmed-index-cache")
