@@ -11,6 +11,8 @@ background thread once the manifest is built (:func:`wait_for_cache_writes`).
 
 from __future__ import annotations
 
+import _thread
+import atexit
 import dataclasses
 import operator
 import os
@@ -284,7 +286,7 @@ def _study_id(path: str) -> str:
     return keyed_id(str(uid)) if isinstance(uid, str) and uid else ""
 
 
-_PENDING: list[threading.Thread] = []
+_PENDING: list[threading.Event] = []  # set when a cache write has ended
 _PENDING_LOCK = threading.Lock()
 
 
@@ -292,13 +294,24 @@ def wait_for_cache_writes() -> None:
     """Block until the index caches being written in the background are on disk.
 
     :func:`index` returns as soon as the manifest is built; its cache is written by a
-    (non-daemon) thread, which the next ``index`` call and interpreter exit wait for.
+    background thread, which the next ``index`` call and interpreter exit wait for.
     """
     with _PENDING_LOCK:
         pending = list(_PENDING)
         _PENDING.clear()
-    for t in pending:
-        t.join()
+    for done in pending:
+        done.wait()
+
+
+def _after_fork_in_child() -> None:
+    # The writer threads are not in a forked child: nothing there to wait for.
+    global _PENDING_LOCK
+    _PENDING_LOCK = threading.Lock()
+    _PENDING.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(wait_for_cache_writes)
 
 
 def _cache_entries(
@@ -321,21 +334,22 @@ def _save_in_background(
     studies: dict[str, str],
     natives: list[index_cache.NativeRows],
 ) -> None:
-    go = threading.Event()
+    done = threading.Event()
 
     def write() -> None:
-        go.wait()  # let the caller return first: this thread then competes with it for the GIL
         try:
             native = natives[0] if len(natives) == 1 else _concat(natives) if natives else None
             index_cache.save(path, entries(), studies, native)
         except (OSError, ValueError):  # pyarrow's errors derive from these
             pass  # an unwritable cache is only a lost speed-up
+        finally:
+            done.set()
 
-    t = threading.Thread(target=write, name="fastmed-index-cache")
     with _PENDING_LOCK:
-        _PENDING.append(t)
-    t.start()
-    go.set()
+        _PENDING.append(done)
+    # A bare thread: threading.Thread.start() would wait until the new thread is scheduled,
+    # milliseconds on a loaded machine, on the way to returning the manifest.
+    _thread.start_new_thread(write, ())
 
 
 def _concat(parts: list[index_cache.NativeRows]) -> index_cache.NativeRows:

@@ -121,3 +121,20 @@ def test_study_id_is_the_keyed_study_uid(archive: Path, tmp_path: Path) -> None:
     texts += [repr(r).encode() for r in man]
     for uid in uids:
         assert not any(uid.encode() in t for t in texts)
+
+
+def _child_waits(root: str) -> None:
+    wait_for_cache_writes()  # the parent's writer thread is not in the child: nothing to wait for
+
+
+def test_forked_child_does_not_wait_for_the_parents_writer(archive: Path, tmp_path: Path) -> None:
+    import multiprocessing
+
+    root = _copy(archive, tmp_path / "a")
+    index(root, cache=tmp_path / "c.parquet")  # its cache write may still be running at the fork
+    proc = multiprocessing.get_context("fork").Process(target=_child_waits, args=(str(root),))
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode == 0
+    wait_for_cache_writes()
+    assert (tmp_path / "c.parquet").exists()

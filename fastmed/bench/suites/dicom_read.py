@@ -8,7 +8,8 @@ Cases (all on one synthetic archive written once per run, same files for every i
 - ``index_fresh``: the first index of a fresh tree, as a user meets it: before every call the
   archive is copied to a new temporary folder (untimed), so no re-index cache exists yet, and
   ``index`` runs with its cache on (written in the background once the manifest is built); vs
-  the same pydicom loop.
+  the same pydicom loop, also over a fresh copy before every call (freshly written files read
+  slower than settled ones, for every reader).
 - ``series_<syntax>``: ``fastmed.read_series`` (sorted, validated, rescaled volume) vs a
   pydicom + pylibjpeg loop doing the same (read, ``pixel_array``, sort by position, stack,
   rescale), SimpleITK's ``ImageSeriesReader`` (GDCM), and the floor: the bare codec decoding
@@ -91,6 +92,7 @@ class _FreshTree:
         self.tmp = tempfile.TemporaryDirectory(prefix="fastmed-bench-fresh-")
         _TMP.append(self.tmp)
         self.root = Path(self.tmp.name)
+        self.files = [str(p.relative_to(src)) for p in sorted(src.rglob("*.dcm"))]
 
     def prepare(self) -> None:
         """Copy the archive (untimed); the previous copy and its cache are removed."""
@@ -104,10 +106,19 @@ class _FreshTree:
         shutil.copytree(self.src, self.root / str(self.n) / "archive")
 
     def run(self) -> Any:
+        """Index the current copy (its cache file does not exist yet)."""
         from fastmed.dicom.index import index
 
         here = self.root / str(self.n)
         return index(here / "archive", threads=self.threads, cache=here / "index-cache.parquet")
+
+    def pydicom_loop(self) -> None:
+        """The peer on the same kind of tree: the header loop over the current copy's DICOM files."""
+        import pydicom
+
+        here = self.root / str(self.n) / "archive"
+        for rel in self.files:
+            pydicom.dcmread(here / rel, stop_before_pixels=True, specific_tags=HEADER_TAGS)
 
 
 def _series_files(root: Path) -> list[str]:
@@ -234,7 +245,7 @@ def dicom_suite(size: str = "small", threads: tuple[int, ...] = (1, 2)) -> list[
                 "index_fresh",
                 [
                     Impl("fastmed", fresh.run, is_fastmed=True, prepare=fresh.prepare),
-                    Impl("pydicom-loop", pydicom_headers),
+                    Impl("pydicom-loop", fresh.pydicom_loop, prepare=fresh.prepare),
                 ],
                 items=len(files),
                 unit="file",
