@@ -18,6 +18,7 @@ Cases (all on one synthetic archive written once per run, same files for every i
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -104,6 +105,9 @@ class _FreshTree:
         shutil.rmtree(self.root / str(self.n), ignore_errors=True)
         self.n += 1
         shutil.copytree(self.src, self.root / str(self.n) / "archive")
+        # Settle the copy (a user's archive was written long before it is indexed): otherwise the
+        # kernel writes the new files back while the timed call runs, on the same cores.
+        os.sync()
 
     def run(self) -> Any:
         """Index the current copy (its cache file does not exist yet)."""
