@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from fastmed.dicom._pixel_options import frame_length_bytes, pixel_dtype
-from fastmed.dicom.codecs import get_decoders
+from fastmed.dicom.codecs import get_decoders, rle_native
 from fastmed.dicom.codestream import j2k_info, jpeg_info
 from fastmed.dicom.header import PixelDataInfo
 from fastmed.dicom.transfer_syntax import FAMILIES, JPEG_BASELINE
@@ -79,6 +79,10 @@ def decode_encapsulated(
         raise DicomFormatError(
             f"encapsulated pixel data holds {found} frames but Number of Frames is {nframes}", path, px.offset
         )
+    if opts["transfer_syntax_uid"] in FAMILIES["rle"]:
+        native = rle_native.decode_file_frames(buf, px, opts, path, threads)
+        if native is not None:
+            return native
     chain = get_decoders(opts["transfer_syntax_uid"], path)
     mv = memoryview(buf)
     ppf = opts["rows"] * opts["columns"] * opts["samples_per_pixel"]

@@ -3,7 +3,9 @@
 Headers of every file are parsed in one native batch call (GIL released). Plain
 uncompressed slices (single frame, one sample, little endian, whole bytes) are then read
 straight from the file into their plane of the output: no whole-file read, no per-file
-array; the unused-bit sign extension runs once over the stack. Every other file (compressed,
+array; the unused-bit sign extension runs once over the stack. RLE Lossless series are
+decoded by one native call over every frame of every file (files mapped, GIL released,
+threads across frames), each frame straight into its plane. Every other file (compressed,
 multi-frame, big endian, deflated, colour) is decoded by :func:`decode_header_pixels` in a
 persistent thread pool, a chunk of files per worker; the codecs release the GIL there.
 """
@@ -20,6 +22,7 @@ from fastmed.dicom import _pool
 from fastmed.dicom._pixel_options import pixel_dtype, pixel_options
 from fastmed.dicom._process import _shift
 from fastmed.dicom._source import read_bytes
+from fastmed.dicom.codecs import rle_native
 from fastmed.dicom.header import DicomHeader, read_headers
 from fastmed.dicom.native import check_length
 from fastmed.dicom.pixels import PIXEL_TAGS, _syntax, decode_header_pixels
@@ -81,6 +84,52 @@ def _decode_file(item: tuple[str, DicomHeader]) -> npt.NDArray[Any]:
     return decode_header_pixels(h, read_bytes(path), path, threads=1)
 
 
+def _rle_layout(h: DicomHeader, path: str, s: SliceInfo) -> rle_native.RleLayout | None:
+    """The native RLE layout of a one-sample RLE file whose frames map one to one, else None.
+
+    Anything else (and any file the checks refuse) goes to the per-file path, which raises
+    the same errors :func:`decode_header_pixels` does.
+    """
+    px = h.pixels
+    if px is None or not px.encapsulated or px.frame_note:
+        return None
+    ts = _syntax(h, path)
+    if family(ts) != "rle":
+        return None
+    opts = pixel_options(h, ts, path)
+    nframes = opts["number_of_frames"]
+    if (
+        opts["samples_per_pixel"] != 1
+        or px.frames_found != nframes
+        or s.frames != nframes
+        or (opts["rows"], opts["columns"]) != (s.rows, s.columns)
+    ):
+        return None
+    return rle_native.layout(opts, fix_unused_bits=True)
+
+
+def _rle_stack(
+    slices: list[SliceInfo], headers: dict[str, DicomHeader], paths: list[str], threads: int | None
+) -> npt.NDArray[Any] | None:
+    """Every slice of an all-RLE series decoded by one native call, else None."""
+    first: rle_native.RleLayout | None = None
+    for s in slices:
+        lay = _rle_layout(headers[s.path], s.path, s)
+        if lay is None or (first is not None and lay != first):
+            return None
+        first = lay
+    assert first is not None
+    source = {p: i for i, p in enumerate(paths)}
+    frames = []
+    for s in slices:
+        px = headers[s.path].pixels
+        assert px is not None
+        frames.append((source[s.path], px.frame_pieces(s.frame if s.frames > 1 else 0)))
+    out = np.empty((len(slices), first.rows, first.columns), first.dtype)
+    rle_native.decode_into(paths, frames, first, out, threads, paths)
+    return out
+
+
 def read_stack(slices: list[SliceInfo], threads: int | None) -> npt.NDArray[Any]:
     """Stack the planes of `slices` (in order) into one array.
 
@@ -116,6 +165,9 @@ def read_stack(slices: list[SliceInfo], threads: int | None) -> npt.NDArray[Any]
         _pool.map_chunks(read, range(len(slices)), threads)
         return _shift(out, first.shift) if first.shift else out
 
+    rle = _rle_stack(slices, headers, paths, threads)
+    if rle is not None:
+        return rle
     if len(paths) == 1:
         # One (multi-frame) file: its frames are what runs in parallel.
         decoded = {paths[0]: decode_header_pixels(headers[paths[0]], read_bytes(paths[0]), paths[0], threads)}

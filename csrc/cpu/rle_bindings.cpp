@@ -1,0 +1,119 @@
+// Bindings of the batch RLE decoder (rle_decode.h): frames of buffers or of files straight
+// into a preallocated output, the GIL released. Returns None, or the first failing frame as
+// (frame, kind, errno, reason); fastmed/dicom/codecs/rle_native.py raises the fastmed error.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "bindings.h"
+#include "rle_decode.h"
+
+namespace py = pybind11;
+
+namespace fm {
+namespace {
+
+using Int64Array = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+
+struct Args {
+  rle::Batch batch;
+  rle::Layout layout;
+  u8* out = nullptr;
+};
+
+Args make_args(const Int64Array& pieces, const Int64Array& frame_index, const Int64Array& frame_source, py::array& out,
+               std::int64_t rows, std::int64_t columns, std::int64_t samples, std::int64_t bytes_per_sample,
+               std::int64_t unused_bits, bool is_signed) {
+  if (pieces.ndim() != 2 || pieces.shape(1) != 2) throw py::value_error("pieces must be an (n, 2) int64 array");
+  if (frame_index.ndim() != 1 || frame_source.ndim() != 1 || frame_index.shape(0) != frame_source.shape(0) + 1)
+    throw py::value_error("frame_index must hold one more entry than frame_source");
+  if (rows <= 0 || columns <= 0 || samples <= 0 || bytes_per_sample <= 0 || unused_bits < 0 || unused_bits >= 64)
+    throw py::value_error("invalid RLE frame layout");
+  if (!(out.flags() & py::array::c_style) || !out.writeable())
+    throw py::value_error("out must be a writeable C-contiguous array");
+  Args a;
+  a.layout.rows = static_cast<u64>(rows);
+  a.layout.columns = static_cast<u64>(columns);
+  a.layout.samples = static_cast<u64>(samples);
+  a.layout.bytes_per_sample = static_cast<u64>(bytes_per_sample);
+  a.layout.unused_bits = static_cast<u32>(unused_bits);
+  a.layout.is_signed = is_signed;
+  try {
+    rle::check_layout(a.layout);
+  } catch (const rle::Error& e) {
+    throw py::value_error(e.reason);
+  }
+  a.batch.pieces = pieces.data();
+  a.batch.npieces = pieces.shape(0);
+  a.batch.frame_index = frame_index.data();
+  a.batch.frame_source = frame_source.data();
+  a.batch.nframes = frame_source.shape(0);
+  const u64 need = a.layout.frame_bytes() * static_cast<u64>(a.batch.nframes);
+  if (static_cast<u64>(out.nbytes()) != need)
+    throw py::value_error("out holds " + std::to_string(out.nbytes()) + " bytes, the frames need " +
+                          std::to_string(need));
+  a.out = static_cast<u8*>(out.mutable_data());
+  return a;
+}
+
+py::object to_python(const rle::BatchResult& r) {
+  if (!r.failed) return py::none();
+  return py::make_tuple(r.frame, static_cast<int>(r.kind), r.err, r.reason);
+}
+
+py::object decode_buffers_py(const py::list& buffers, const Int64Array& pieces, const Int64Array& frame_index,
+                             const Int64Array& frame_source, py::array out, std::int64_t rows, std::int64_t columns,
+                             std::int64_t samples, std::int64_t bytes_per_sample, std::int64_t unused_bits,
+                             bool is_signed, int threads) {
+  const Args a = make_args(pieces, frame_index, frame_source, out, rows, columns, samples, bytes_per_sample,
+                           unused_bits, is_signed);
+  std::vector<py::buffer_info> infos;
+  std::vector<rle::Source> sources;
+  infos.reserve(buffers.size());
+  for (const py::handle& h : buffers) {
+    infos.push_back(py::reinterpret_borrow<py::buffer>(h).request());
+    const py::buffer_info& info = infos.back();
+    if (!PyBuffer_IsContiguous(info.view(), 'C')) throw py::value_error("source buffers must be contiguous");
+    sources.push_back({static_cast<const u8*>(info.ptr), static_cast<u64>(info.size) * static_cast<u64>(info.itemsize)});
+  }
+  rle::BatchResult r;
+  {
+    py::gil_scoped_release release;
+    r = rle::decode_batch(sources, a.batch, a.layout, a.out, threads);
+  }
+  return to_python(r);
+}
+
+py::object decode_files_py(const std::vector<std::string>& paths, const Int64Array& pieces,
+                           const Int64Array& frame_index, const Int64Array& frame_source, py::array out,
+                           std::int64_t rows, std::int64_t columns, std::int64_t samples,
+                           std::int64_t bytes_per_sample, std::int64_t unused_bits, bool is_signed, int threads) {
+  const Args a = make_args(pieces, frame_index, frame_source, out, rows, columns, samples, bytes_per_sample,
+                           unused_bits, is_signed);
+  rle::BatchResult r;
+  {
+    py::gil_scoped_release release;
+    r = rle::decode_batch_files(paths, a.batch, a.layout, a.out, threads);
+  }
+  return to_python(r);
+}
+
+}  // namespace
+
+void bind_rle(py::module_& m) {
+  const char* doc =
+      "Decode RLE Lossless frames into `out` (frames x rows x columns x samples x bytes, planar little endian),\n"
+      "threaded across frames. Frame f is pieces[frame_index[f]:frame_index[f+1]] of source frame_source[f].\n"
+      "Returns None, or (frame, kind, errno, reason) for the first failing frame.";
+  m.def("rle_decode_buffers", &decode_buffers_py, py::arg("buffers"), py::arg("pieces"), py::arg("frame_index"),
+        py::arg("frame_source"), py::arg("out"), py::arg("rows"), py::arg("columns"), py::arg("samples"),
+        py::arg("bytes_per_sample"), py::arg("unused_bits"), py::arg("is_signed"), py::arg("threads"), doc);
+  m.def("rle_decode_files", &decode_files_py, py::arg("paths"), py::arg("pieces"), py::arg("frame_index"),
+        py::arg("frame_source"), py::arg("out"), py::arg("rows"), py::arg("columns"), py::arg("samples"),
+        py::arg("bytes_per_sample"), py::arg("unused_bits"), py::arg("is_signed"), py::arg("threads"), doc);
+}
+
+}  // namespace fm
