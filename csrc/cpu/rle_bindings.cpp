@@ -1,6 +1,8 @@
 // Bindings of the batch RLE decoder (rle_decode.h): frames of buffers or of files straight
-// into a preallocated output, the GIL released. Returns None, or the first failing frame as
-// (frame, kind, errno, reason); fastmed/dicom/codecs/rle_native.py raises the fastmed error.
+// into a preallocated output, the GIL released. Returns (error, min, max): error is None or
+// the first failing frame as (frame, kind, errno, reason), which
+// fastmed/dicom/codecs/rle_native.py raises as the fastmed error; min and max are the
+// decoded values' range when rescaling (else 0, 0).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -26,7 +28,7 @@ struct Args {
 
 Args make_args(const Int64Array& pieces, const Int64Array& frame_index, const Int64Array& frame_source, py::array& out,
                std::int64_t rows, std::int64_t columns, std::int64_t samples, std::int64_t bytes_per_sample,
-               std::int64_t unused_bits, bool is_signed) {
+               std::int64_t unused_bits, bool is_signed, const py::object& rescale) {
   if (pieces.ndim() != 2 || pieces.shape(1) != 2) throw py::value_error("pieces must be an (n, 2) int64 array");
   if (frame_index.ndim() != 1 || frame_source.ndim() != 1 || frame_index.shape(0) != frame_source.shape(0) + 1)
     throw py::value_error("frame_index must hold one more entry than frame_source");
@@ -41,6 +43,15 @@ Args make_args(const Int64Array& pieces, const Int64Array& frame_index, const In
   a.layout.bytes_per_sample = static_cast<u64>(bytes_per_sample);
   a.layout.unused_bits = static_cast<u32>(unused_bits);
   a.layout.is_signed = is_signed;
+  if (!rescale.is_none()) {
+    // (slope, intercept) modulo 2^16: only those bits matter to the wrapping int16 result.
+    const auto si = rescale.cast<std::pair<std::int64_t, std::int64_t>>();
+    if (si.first < 0 || si.first > 0xFFFF || si.second < 0 || si.second > 0xFFFF)
+      throw py::value_error("rescale slope and intercept must be given modulo 2**16");
+    a.layout.rescale = true;
+    a.layout.slope = static_cast<u16>(si.first);
+    a.layout.intercept = static_cast<u16>(si.second);
+  }
   try {
     rle::check_layout(a.layout);
   } catch (const rle::Error& e) {
@@ -59,17 +70,19 @@ Args make_args(const Int64Array& pieces, const Int64Array& frame_index, const In
   return a;
 }
 
-py::object to_python(const rle::BatchResult& r) {
-  if (!r.failed) return py::none();
-  return py::make_tuple(r.frame, static_cast<int>(r.kind), r.err, r.reason);
+py::object to_python(const rle::BatchResult& r, bool rescale) {
+  py::object err = py::none();
+  if (r.failed) err = py::make_tuple(r.frame, static_cast<int>(r.kind), r.err, r.reason);
+  const bool seen = rescale && !r.failed && r.range.min <= r.range.max;
+  return py::make_tuple(err, seen ? r.range.min : 0, seen ? r.range.max : 0);
 }
 
 py::object decode_buffers_py(const py::list& buffers, const Int64Array& pieces, const Int64Array& frame_index,
                              const Int64Array& frame_source, py::array out, std::int64_t rows, std::int64_t columns,
                              std::int64_t samples, std::int64_t bytes_per_sample, std::int64_t unused_bits,
-                             bool is_signed, int threads) {
+                             bool is_signed, const py::object& rescale, int threads) {
   const Args a = make_args(pieces, frame_index, frame_source, out, rows, columns, samples, bytes_per_sample,
-                           unused_bits, is_signed);
+                           unused_bits, is_signed, rescale);
   std::vector<py::buffer_info> infos;
   std::vector<rle::Source> sources;
   infos.reserve(buffers.size());
@@ -84,21 +97,22 @@ py::object decode_buffers_py(const py::list& buffers, const Int64Array& pieces, 
     py::gil_scoped_release release;
     r = rle::decode_batch(sources, a.batch, a.layout, a.out, threads);
   }
-  return to_python(r);
+  return to_python(r, !rescale.is_none());
 }
 
 py::object decode_files_py(const std::vector<std::string>& paths, const Int64Array& pieces,
                            const Int64Array& frame_index, const Int64Array& frame_source, py::array out,
                            std::int64_t rows, std::int64_t columns, std::int64_t samples,
-                           std::int64_t bytes_per_sample, std::int64_t unused_bits, bool is_signed, int threads) {
+                           std::int64_t bytes_per_sample, std::int64_t unused_bits, bool is_signed,
+                           const py::object& rescale, int threads) {
   const Args a = make_args(pieces, frame_index, frame_source, out, rows, columns, samples, bytes_per_sample,
-                           unused_bits, is_signed);
+                           unused_bits, is_signed, rescale);
   rle::BatchResult r;
   {
     py::gil_scoped_release release;
     r = rle::decode_batch_files(paths, a.batch, a.layout, a.out, threads);
   }
-  return to_python(r);
+  return to_python(r, !rescale.is_none());
 }
 
 }  // namespace
@@ -107,13 +121,17 @@ void bind_rle(py::module_& m) {
   const char* doc =
       "Decode RLE Lossless frames into `out` (frames x rows x columns x samples x bytes, planar little endian),\n"
       "threaded across frames. Frame f is pieces[frame_index[f]:frame_index[f+1]] of source frame_source[f].\n"
-      "Returns None, or (frame, kind, errno, reason) for the first failing frame.";
+      "rescale: None, or (slope, intercept) modulo 2**16: write int16 value * slope + intercept (mod 2**16).\n"
+      "Returns (error, min, max): error None or (frame, kind, errno, reason) of the first failing frame;\n"
+      "min, max: the decoded values' range when rescaling.";
   m.def("rle_decode_buffers", &decode_buffers_py, py::arg("buffers"), py::arg("pieces"), py::arg("frame_index"),
         py::arg("frame_source"), py::arg("out"), py::arg("rows"), py::arg("columns"), py::arg("samples"),
-        py::arg("bytes_per_sample"), py::arg("unused_bits"), py::arg("is_signed"), py::arg("threads"), doc);
+        py::arg("bytes_per_sample"), py::arg("unused_bits"), py::arg("is_signed"), py::arg("rescale"),
+        py::arg("threads"), doc);
   m.def("rle_decode_files", &decode_files_py, py::arg("paths"), py::arg("pieces"), py::arg("frame_index"),
         py::arg("frame_source"), py::arg("out"), py::arg("rows"), py::arg("columns"), py::arg("samples"),
-        py::arg("bytes_per_sample"), py::arg("unused_bits"), py::arg("is_signed"), py::arg("threads"), doc);
+        py::arg("bytes_per_sample"), py::arg("unused_bits"), py::arg("is_signed"), py::arg("rescale"),
+        py::arg("threads"), doc);
 }
 
 }  // namespace fm

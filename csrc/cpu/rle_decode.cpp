@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -94,45 +95,73 @@ struct Word<8> {
   using S = i64;
 };
 
-// Sample i = byte planes (plane 0 most significant) -> little endian word in dst, with the
-// unused high bits sign-extended (signed) or cleared (unsigned), as pydicom's shift does.
-template <int Bytes>
-void combine(const u8* planes, u64 count, u32 unused, bool is_signed, u8* dst) {
+// Sample i = byte planes (plane 0 most significant) -> its value, with the unused high bits
+// sign-extended (signed) or cleared (unsigned) as pydicom's shift does -> dst as a little
+// endian word, or as the rescaled int16 (widening lo/hi).
+template <int Bytes, bool Signed, bool Rescale>
+void combine_t(const u8* planes, u64 count, const Layout& l, u8* dst, Range64& range) {
   using U = typename Word<Bytes>::U;
   using S = typename Word<Bytes>::S;
-  U* out = reinterpret_cast<U*>(dst);
+  using V = typename std::conditional<Signed, S, U>::type;
   const u8* p[Bytes];
   for (int k = 0; k < Bytes; ++k) p[k] = planes + u64(k) * count;
-  auto word = [&p](u64 i) {
-    U v = 0;
-    for (int k = 0; k < Bytes; ++k) v = static_cast<U>(v | (static_cast<U>(p[k][i]) << (8 * (Bytes - 1 - k))));
-    return v;
-  };
-  if (unused == 0) {
-    for (u64 i = 0; i < count; ++i) out[i] = word(i);
-  } else if (is_signed) {
-    for (u64 i = 0; i < count; ++i) {
-      const S s = static_cast<S>(static_cast<U>(word(i) << unused));
-      out[i] = static_cast<U>(static_cast<S>(s >> unused));
+  const u32 unused = l.unused_bits;
+  const u32 slope = l.slope;
+  const u32 intercept = l.intercept;
+  V lo = std::numeric_limits<V>::max();
+  V hi = std::numeric_limits<V>::min();
+  for (u64 i = 0; i < count; ++i) {
+    U w = 0;
+    for (int k = 0; k < Bytes; ++k) w = static_cast<U>(w | (static_cast<U>(p[k][i]) << (8 * (Bytes - 1 - k))));
+    const U up = static_cast<U>(w << unused);
+    const V v = Signed ? static_cast<V>(static_cast<S>(up) >> unused) : static_cast<V>(up >> unused);
+    if (Rescale) {
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+      reinterpret_cast<u16*>(dst)[i] = static_cast<u16>(static_cast<u32>(static_cast<u16>(v)) * slope + intercept);
+    } else {
+      reinterpret_cast<U*>(dst)[i] = static_cast<U>(v);
     }
-  } else {
-    for (u64 i = 0; i < count; ++i) out[i] = static_cast<U>(static_cast<U>(word(i) << unused) >> unused);
+  }
+  if (Rescale && count) {
+    range.min = std::min<i64>(range.min, static_cast<i64>(lo));
+    range.max = std::max<i64>(range.max, static_cast<i64>(hi));
   }
 }
 
-void combine_planes(const u8* planes, u64 count, const Layout& l, u8* dst) {
+template <int Bytes>
+void combine(const u8* planes, u64 count, const Layout& l, u8* dst, Range64& range) {
+  if (l.is_signed) {
+    if (l.rescale) {
+      combine_t<Bytes, true, true>(planes, count, l, dst, range);
+    } else {
+      combine_t<Bytes, true, false>(planes, count, l, dst, range);
+    }
+  } else if (l.rescale) {
+    combine_t<Bytes, false, true>(planes, count, l, dst, range);
+  } else {
+    combine_t<Bytes, false, false>(planes, count, l, dst, range);
+  }
+}
+
+void combine_planes(const u8* planes, u64 count, const Layout& l, u8* dst, Range64& range) {
   switch (l.bytes_per_sample) {
     case 1:
-      combine<1>(planes, count, l.unused_bits, l.is_signed, dst);
+      combine<1>(planes, count, l, dst, range);
       break;
     case 2:
-      combine<2>(planes, count, l.unused_bits, l.is_signed, dst);
+      combine<2>(planes, count, l, dst, range);
       break;
     case 4:
-      combine<4>(planes, count, l.unused_bits, l.is_signed, dst);
+      combine<4>(planes, count, l, dst, range);
       break;
     default:
-      combine<8>(planes, count, l.unused_bits, l.is_signed, dst);
+      // 8-byte samples are never rescaled here (check_layout)
+      if (l.is_signed) {
+        combine_t<8, true, false>(planes, count, l, dst, range);
+      } else {
+        combine_t<8, false, false>(planes, count, l, dst, range);
+      }
       break;
   }
 }
@@ -151,10 +180,11 @@ void check_layout(const Layout& l) {
     fail(ErrorKind::kUnsupported, "RLE frames of " + std::to_string(l.samples) + " samples of " +
                                       std::to_string(b * 8) + " bits need more than 15 segments");
   if (l.unused_bits >= b * 8) fail(ErrorKind::kFormat, "RLE unused high bits cover the whole sample");
+  if (l.rescale && b > 4) fail(ErrorKind::kUnsupported, "RLE rescale of 64-bit samples is not supported");
   if (l.frame_bytes() > kMaxFrameBytes) fail(ErrorKind::kFormat, "RLE frame size is too large");
 }
 
-void decode_frame(const u8* src, u64 n, const Layout& l, u8* dst, std::vector<u8>& scratch) {
+void decode_frame(const u8* src, u64 n, const Layout& l, u8* dst, std::vector<u8>& scratch, Range64& range) {
   if (n < kHeaderBytes)
     fail(ErrorKind::kTruncated,
          "RLE frame of " + std::to_string(n) + " bytes is shorter than its 64-byte header");
@@ -177,10 +207,10 @@ void decode_frame(const u8* src, u64 n, const Layout& l, u8* dst, std::vector<u8
   }
   const u64 plane = l.rows * l.columns;
   const u64 b = l.bytes_per_sample;
-  const bool direct = b == 1 && l.unused_bits == 0;
+  const bool direct = b == 1 && l.unused_bits == 0 && !l.rescale;
   if (!direct && scratch.size() < plane * b) scratch.resize(plane * b);
   for (u64 s = 0; s < l.samples; ++s) {
-    u8* sample_out = dst + s * plane * b;
+    u8* sample_out = dst + s * plane * l.out_bytes();
     u8* planes = direct ? sample_out : scratch.data();
     for (u64 k = 0; k < b; ++k) {
       const u64 seg = s * b + k;
@@ -189,7 +219,7 @@ void decode_frame(const u8* src, u64 n, const Layout& l, u8* dst, std::vector<u8
         fail(ErrorKind::kTruncated, segment_name(seg) + " decodes to " + std::to_string(got) + " bytes, " +
                                         std::to_string(plane) + " expected (segment overrun or cut short)");
     }
-    if (!direct) combine_planes(planes, plane, l, sample_out);
+    if (!direct) combine_planes(planes, plane, l, sample_out, range);
   }
 }
 
@@ -366,11 +396,17 @@ BatchResult run(i64 nsources, const Batch& bt, const Layout& l, u8* out, int thr
   parallel_for(bt.nframes, 1, threads, [&](std::int64_t begin, std::int64_t end) {
     auto source = make_source();
     std::vector<u8> scratch;
+    Range64 range;
+    auto merge = [&]() {
+      std::lock_guard<std::mutex> lock(mu);
+      result.range.min = std::min(result.range.min, range.min);
+      result.range.max = std::max(result.range.max, range.max);
+    };
     for (i64 f = begin; f < end; ++f) {
       try {
         u64 n = 0;
         const u8* data = source->frame_bytes(bt, f, n);
-        decode_frame(data, n, l, out + static_cast<u64>(f) * fb, scratch);
+        decode_frame(data, n, l, out + static_cast<u64>(f) * fb, scratch, range);
       } catch (const Error& err) {
         record(result, mu, f, err.kind, err.reason, 0);
         return;  // later frames of this chunk cannot be the first failure
@@ -379,6 +415,7 @@ BatchResult run(i64 nsources, const Batch& bt, const Layout& l, u8* out, int thr
         return;
       }
     }
+    merge();
   });
   return result;
 }

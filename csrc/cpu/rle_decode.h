@@ -11,6 +11,7 @@
 // bytes are dropped). Every offset and length is checked against the frame's bytes.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,14 @@ struct Layout {
   u64 bytes_per_sample = 1;  // 1, 2, 4 or 8
   u32 unused_bits = 0;       // high bits to sign-extend (signed) or clear (unsigned), as pydicom
   bool is_signed = false;
-  u64 frame_bytes() const { return rows * columns * samples * bytes_per_sample; }
+  // Fused rescale: write int16 (value * slope + intercept) modulo 2^16, which is the exact
+  // result whenever every result fits int16 (the caller checks that with the min and max
+  // values the batch reports). Samples of at most 4 bytes.
+  bool rescale = false;
+  u16 slope = 1;
+  u16 intercept = 0;
+  u64 out_bytes() const { return rescale ? 2 : bytes_per_sample; }
+  u64 frame_bytes() const { return rows * columns * samples * out_bytes(); }
 };
 
 // Kinds match the native DICOM parser's (fastmed/dicom/_native_errors.py).
@@ -43,9 +51,16 @@ struct Error {
 // bytes per sample not 1/2/4/8, more than 15 segments, unused bits >= the sample width).
 void check_layout(const Layout& layout);
 
-// Decodes one frame (`src`, `n` bytes) into `dst` (layout.frame_bytes() bytes).
-// `scratch` is reused between calls. Throws Error on malformed data; dst is then undefined.
-void decode_frame(const u8* src, u64 n, const Layout& layout, u8* dst, std::vector<u8>& scratch);
+// Smallest and largest decoded value (after the unused-bit fix, before any rescale).
+struct Range64 {
+  i64 min = INT64_MAX;
+  i64 max = INT64_MIN;
+};
+
+// Decodes one frame (`src`, `n` bytes) into `dst` (layout.frame_bytes() bytes); with
+// layout.rescale, widens `range` by the frame's values. `scratch` is reused between calls.
+// Throws Error on malformed data; dst is then undefined.
+void decode_frame(const u8* src, u64 n, const Layout& layout, u8* dst, std::vector<u8>& scratch, Range64& range);
 
 // A byte source (a file's bytes, a buffer) frames are cut from.
 struct Source {
@@ -71,6 +86,7 @@ struct BatchResult {
   ErrorKind kind = ErrorKind::kFormat;
   std::string reason;
   int err = 0;  // errno for kIo
+  Range64 range;  // of every frame, with layout.rescale
 };
 
 // Checks the batch tables (indices, ranges against the sources) and decodes every frame

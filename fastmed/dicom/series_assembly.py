@@ -12,9 +12,8 @@ import numpy.typing as npt
 
 from fastmed.dicom import _pool
 from fastmed.dicom.headers import is_not_dicom, read_slice_infos_many
-from fastmed.dicom.rescale import apply_rescale
 from fastmed.dicom.series_geometry import StackGeometry, assess_series
-from fastmed.dicom.series_pixels import read_stack
+from fastmed.dicom.series_pixels import read_stack, rescale_slices
 from fastmed.dicom.slice_info import SliceInfo
 from fastmed.errors import DicomError, SeriesError
 from fastmed.privacy import keyed_id
@@ -126,11 +125,11 @@ def read_series(
         raise SeriesError([p.message for p in problems], where=f"series {series}")
 
     if pixel_reader is None:
-        array = read_stack(geo.slices, threads)
+        array = read_stack(geo.slices, threads, rescale=rescale)
     else:
         array = _read_stack(geo.slices, pixel_reader, threads)
-    if rescale:
-        array = _apply_rescale(array, geo.slices)
+        if rescale:
+            array = _apply_rescale(array, geo.slices)
     kinds = {p.kind for p in problems}
     spacing_z = geo.spacing_z
     direction = geo.direction.copy()
@@ -180,16 +179,7 @@ def _read_stack(slices: list[SliceInfo], reader: PixelReader, threads: int | Non
 
 
 def _apply_rescale(array: npt.NDArray[Any], slices: list[SliceInfo]) -> npt.NDArray[Any]:
-    slopes = np.array([s.rescale_slope for s in slices])
-    inters = np.array([s.rescale_intercept for s in slices])
-    if np.all(slopes == 1.0) and np.all(inters == 0.0):
-        return array
-    if len(set(zip(slopes, inters, strict=True))) == 1:
-        return apply_rescale(array, float(slopes[0]), float(inters[0]))
-    shape = (-1,) + (1,) * (array.ndim - 1)
-    return array.astype(np.float32) * slopes.reshape(shape).astype(np.float32) + inters.reshape(shape).astype(
-        np.float32
-    )
+    return rescale_slices(array, slices)
 
 
 def _resample_uniform(array: npt.NDArray[Any], geo: StackGeometry) -> npt.NDArray[Any]:

@@ -26,6 +26,7 @@ from fastmed.dicom.codecs import rle_native
 from fastmed.dicom.header import DicomHeader, read_headers
 from fastmed.dicom.native import check_length
 from fastmed.dicom.pixels import PIXEL_TAGS, _syntax, decode_header_pixels
+from fastmed.dicom.rescale import apply_rescale
 from fastmed.dicom.slice_info import SliceInfo
 from fastmed.dicom.transfer_syntax import family
 from fastmed.errors import DicomError
@@ -108,10 +109,25 @@ def _rle_layout(h: DicomHeader, path: str, s: SliceInfo) -> rle_native.RleLayout
     return rle_native.layout(opts, fix_unused_bits=True)
 
 
+def _fused_rescale(slices: list[SliceInfo], lay: rle_native.RleLayout) -> tuple[int, int] | None:
+    """The integer (slope, intercept) the RLE decoder can apply while writing, else None."""
+    pairs = {(s.rescale_slope, s.rescale_intercept) for s in slices}
+    if len(pairs) != 1 or lay.dtype.itemsize > 4:
+        return None
+    slope, intercept = next(iter(pairs))
+    if (slope, intercept) == (1.0, 0.0) or not (float(slope).is_integer() and float(intercept).is_integer()):
+        return None
+    return int(slope), int(intercept)
+
+
 def _rle_stack(
-    slices: list[SliceInfo], headers: dict[str, DicomHeader], paths: list[str], threads: int | None
-) -> npt.NDArray[Any] | None:
-    """Every slice of an all-RLE series decoded by one native call, else None."""
+    slices: list[SliceInfo], headers: dict[str, DicomHeader], paths: list[str], threads: int | None, rescale: bool
+) -> tuple[npt.NDArray[Any], bool] | None:
+    """Every slice of an all-RLE series decoded by one native call (and whether it is rescaled), else None.
+
+    With `rescale`, a uniform integer rescale whose results fit int16 is applied by the decoder
+    as it writes: the same int16 values :func:`rescale_slices` gives, without a second pass.
+    """
     first: rle_native.RleLayout | None = None
     for s in slices:
         lay = _rle_layout(headers[s.path], s.path, s)
@@ -125,13 +141,40 @@ def _rle_stack(
         px = headers[s.path].pixels
         assert px is not None
         frames.append((source[s.path], px.frame_pieces(s.frame if s.frames > 1 else 0)))
-    out = np.empty((len(slices), first.rows, first.columns), first.dtype)
+    shape = (len(slices), first.rows, first.columns)
+    fuse = _fused_rescale(slices, first) if rescale else None
+    if fuse is not None:
+        out16 = np.empty(shape, np.int16)
+        lo, hi = rle_native.decode_into(paths, frames, first, out16, threads, paths, rescale=fuse)
+        a, b = lo * fuse[0] + fuse[1], hi * fuse[0] + fuse[1]
+        if -32768 <= min(a, b) and max(a, b) <= 32767:
+            return out16, True
+        # Outside int16: decode the raw values again; rescale_slices then gives float32.
+    out = np.empty(shape, first.dtype)
     rle_native.decode_into(paths, frames, first, out, threads, paths)
-    return out
+    return out, False
 
 
-def read_stack(slices: list[SliceInfo], threads: int | None) -> npt.NDArray[Any]:
-    """Stack the planes of `slices` (in order) into one array.
+def rescale_slices(array: npt.NDArray[Any], slices: list[SliceInfo]) -> npt.NDArray[Any]:
+    """Apply each slice's Rescale Slope / Intercept to its plane of `array`.
+
+    Uniform values go through :func:`~fastmed.dicom.rescale.apply_rescale` (int16 when exact,
+    else float32); per-slice values give float32; identity leaves `array` as it is.
+    """
+    slopes = np.array([s.rescale_slope for s in slices])
+    inters = np.array([s.rescale_intercept for s in slices])
+    if np.all(slopes == 1.0) and np.all(inters == 0.0):
+        return array
+    if len(set(zip(slopes, inters, strict=True))) == 1:
+        return apply_rescale(array, float(slopes[0]), float(inters[0]))
+    shape = (-1,) + (1,) * (array.ndim - 1)
+    return array.astype(np.float32) * slopes.reshape(shape).astype(np.float32) + inters.reshape(shape).astype(
+        np.float32
+    )
+
+
+def read_stack(slices: list[SliceInfo], threads: int | None, *, rescale: bool = False) -> npt.NDArray[Any]:
+    """Stack the planes of `slices` (in order) into one array, rescaled by :func:`rescale_slices` if asked.
 
     Raises
     ------
@@ -163,11 +206,21 @@ def read_stack(slices: list[SliceInfo], threads: int | None) -> npt.NDArray[Any]
             _read_into(slices[k].path, plan.offset, out[k])
 
         _pool.map_chunks(read, range(len(slices)), threads)
-        return _shift(out, first.shift) if first.shift else out
+        out = _shift(out, first.shift) if first.shift else out
+        return rescale_slices(out, slices) if rescale else out
 
-    rle = _rle_stack(slices, headers, paths, threads)
+    rle = _rle_stack(slices, headers, paths, threads, rescale)
     if rle is not None:
-        return rle
+        stack, rescaled = rle
+        return rescale_slices(stack, slices) if rescale and not rescaled else stack
+    stack = _decode_stack(slices, headers, paths, threads)
+    return rescale_slices(stack, slices) if rescale else stack
+
+
+def _decode_stack(
+    slices: list[SliceInfo], headers: dict[str, DicomHeader], paths: list[str], threads: int | None
+) -> npt.NDArray[Any]:
+    """The per-file path: each file decoded by :func:`decode_header_pixels`, planes stacked."""
     if len(paths) == 1:
         # One (multi-frame) file: its frames are what runs in parallel.
         decoded = {paths[0]: decode_header_pixels(headers[paths[0]], read_bytes(paths[0]), paths[0], threads)}

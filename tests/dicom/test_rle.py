@@ -222,22 +222,82 @@ def test_series_matches_pydicom(rle_series: Path, threads: int, native_only: Non
     np.testing.assert_array_equal(vol.array, expected)
 
 
-def test_series_of_signed_partial_bits(tmp_path: Path, native_only: None) -> None:
-    """Signed 12-of-16-bit slices: the decoder sign-extends as pydicom does, one plane per file."""
-    rng = np.random.default_rng(7)
-    files = []
-    for z in range(5):
-        arr = rng.integers(-2048, 2047, size=(16, 24), endpoint=True).astype(np.int16)
-        ds = pydicom.dcmread(BytesIO(_dataset(arr, 12, 1)))
+def _write_series(folder: Path, planes: np.ndarray, bits_stored: int, slope: float, intercept: float) -> None:
+    for z, plane in enumerate(planes):
+        ds = pydicom.dcmread(BytesIO(_dataset(plane, bits_stored, 1)))
         ds.SeriesInstanceUID = "1.2.3.9"
         ds.ImagePositionPatient = [0.0, 0.0, float(z)]
         ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
         ds.PixelSpacing = [1.0, 1.0]
+        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
         ds.SOPInstanceUID = f"1.2.3.4.{z}"
-        path = tmp_path / f"s{z}.dcm"
-        ds.save_as(path)
-        files.append(str(path))
+        ds.save_as(folder / f"s{z}.dcm")
+
+
+def test_series_of_signed_partial_bits(tmp_path: Path, native_only: None) -> None:
+    """Signed 12-of-16-bit slices: the decoder sign-extends as pydicom does, one plane per file."""
+    rng = np.random.default_rng(7)
+    _write_series(tmp_path, rng.integers(-2048, 2047, size=(5, 16, 24), endpoint=True).astype(np.int16), 12, 1, 0)
     vol = read_series(tmp_path, threads=2, rescale=False)
     expected = np.stack([pydicom.dcmread(f).pixel_array for f in vol.meta["files"]])
     assert vol.array.dtype == np.int16
     np.testing.assert_array_equal(vol.array, expected)
+
+
+# dtype, bits stored, slope, intercept, the native calls made (True: with the fused rescale)
+RESCALES = {
+    "ct": ("u2", 12, 1.0, -1024.0, [True]),  # the usual CT case: int16 written by the decoder
+    "signed ct": ("i2", 16, 1.0, -1024.0, [True, False]),  # overflows int16: raw again, float32
+    "slope 2": ("i2", 12, 2.0, 5.0, [True]),
+    "negative slope": ("u2", 10, -3.0, 100.0, [True]),
+    "8 bit": ("u1", 8, 4.0, -7.0, [True]),
+    "32 bit": ("i4", 20, 1.0, 3.0, [True, False]),
+    "fractional": ("u2", 12, 0.5, -1.0, [False]),  # float32
+    "large slope": ("u2", 12, 30.0, 0.0, [True, False]),  # 4095 * 30 > 32767
+}
+
+
+@pytest.mark.parametrize("case", list(RESCALES), ids=list(RESCALES))
+def test_series_rescale_matches_pydicom(
+    case: str, tmp_path: Path, native_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The decoder's fused rescale gives the dtype and values the separate rescale gives, and pydicom's values."""
+    from fastmed.dicom.series_pixels import rescale_slices
+
+    code, bits_stored, slope, intercept, expected_calls = RESCALES[case]
+    dtype = np.dtype(code)
+    lo, hi = (
+        (-(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1) if dtype.kind == "i" else (0, (1 << bits_stored) - 1)
+    )
+    rng = np.random.default_rng(len(case))
+    planes = rng.integers(lo, hi, size=(3, 8, 12), endpoint=True).astype(dtype)
+    planes[0, 0, :2] = lo, hi  # the full range, so overflow cases overflow
+    _write_series(tmp_path, planes, bits_stored, slope, intercept)
+    calls: list[bool] = []
+    decode = rle_native.decode_into
+
+    def spy(*args: Any, rescale: Any = None) -> Any:
+        calls.append(rescale is not None)
+        return decode(*args, rescale=rescale)
+
+    monkeypatch.setattr(rle_native, "decode_into", spy)
+    for threads in (1, 2):
+        calls.clear()
+        vol = read_series(tmp_path, threads=threads, rescale=True)
+        assert calls == expected_calls
+        raw = read_series(tmp_path, threads=threads, rescale=False)
+        separate = rescale_slices(raw.array, [_Slice(slope, intercept)] * 3)  # type: ignore[list-item]
+        assert vol.array.dtype == separate.dtype
+        np.testing.assert_array_equal(vol.array, separate)
+        oracle = np.stack(
+            [
+                pydicom.pixels.apply_rescale(pydicom.dcmread(f).pixel_array, pydicom.dcmread(f))
+                for f in vol.meta["files"]
+            ]
+        )
+        np.testing.assert_array_equal(vol.array.astype(np.float64), oracle)
+
+
+class _Slice:
+    def __init__(self, slope: float, intercept: float) -> None:
+        self.rescale_slope, self.rescale_intercept = slope, intercept

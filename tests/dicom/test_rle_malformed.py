@@ -36,7 +36,9 @@ def header(count: int, offsets: list[int]) -> bytes:
     return struct.pack("<16I", *words[:16])
 
 
-def frame(count: int = 2, offsets: list[int] | None = None, segments: tuple[bytes, ...] = (LITERAL16, LITERAL16)) -> bytes:
+def frame(
+    count: int = 2, offsets: list[int] | None = None, segments: tuple[bytes, ...] = (LITERAL16, LITERAL16)
+) -> bytes:
     if offsets is None:
         offsets, at = [], 64
         for seg in segments:
@@ -46,7 +48,11 @@ def frame(count: int = 2, offsets: list[int] | None = None, segments: tuple[byte
 
 
 def rle_file(fragment: bytes) -> bytes:
-    return _craft.meta(RLE) + _craft.image_module(ROWS, COLS) + _craft.encapsulated([fragment + b"\0" * (len(fragment) % 2)])
+    return (
+        _craft.meta(RLE)
+        + _craft.image_module(ROWS, COLS)
+        + _craft.encapsulated([fragment + b"\0" * (len(fragment) % 2)])
+    )
 
 
 def pydicom_pixels(data: bytes) -> np.ndarray:
@@ -120,15 +126,22 @@ def test_fragment_outside_the_data_is_refused() -> None:
 def test_native_binding_checks_its_arguments() -> None:
     from fastmed import _core
 
-    out = np.zeros(16, np.uint8)  # too small for one 4x4 16-bit frame
-    args = (np.array([[0, 10]], np.int64), np.array([0, 1], np.int64), np.zeros(1, np.int64))
+    src = [b"x" * 10]
+    tables = (np.array([[0, 10]], np.int64), np.array([0, 1], np.int64), np.zeros(1, np.int64))
+    frame = (ROWS, COLS, 1, 2, 0, False)
     with pytest.raises(ValueError, match="out holds"):
-        _core.rle_decode_buffers([b"x" * 10], *args, out, ROWS, COLS, 1, 2, 0, False, 1)
+        _core.rle_decode_buffers(src, *tables, np.zeros(16, np.uint8), *frame, None, 1)  # one frame needs 32
     with pytest.raises(ValueError, match="bits per sample"):
-        _core.rle_decode_buffers([b"x" * 10], *args, np.zeros(48, np.uint8), ROWS, COLS, 1, 3, 0, False, 1)
+        _core.rle_decode_buffers(src, *tables, np.zeros(48, np.uint8), ROWS, COLS, 1, 3, 0, False, None, 1)
+    with pytest.raises(ValueError, match="modulo"):
+        _core.rle_decode_buffers(src, *tables, np.zeros(32, np.uint8), *frame, (70000, 0), 1)
+    with pytest.raises(ValueError, match="writeable"):
+        _core.rle_decode_buffers(src, *tables, np.zeros(32, np.uint8)[::-1], *frame, None, 1)
     bad_index = np.array([0, 5], np.int64)
-    got = _core.rle_decode_buffers([b"x" * 10], args[0], bad_index, args[2], np.zeros(32, np.uint8), ROWS, COLS, 1, 2, 0, False, 1)
-    assert got is not None and got[0] == 0 and "out of order" in got[3]
+    error, _, _ = _core.rle_decode_buffers(
+        src, tables[0], bad_index, tables[2], np.zeros(32, np.uint8), *frame, None, 1
+    )
+    assert error is not None and error[0] == 0 and "out of order" in error[3]
 
 
 def test_series_error_names_the_bad_file(tmp_path: Path) -> None:

@@ -81,7 +81,9 @@ def _tables(frames: Sequence[tuple[int, npt.NDArray[Any]]]) -> tuple[npt.NDArray
     return np.ascontiguousarray(pieces, np.int64).reshape(-1, 2), index, source
 
 
-def _raise(result: tuple[Any, ...], frames: Sequence[tuple[int, npt.NDArray[Any]]], names: Sequence[str | None]) -> None:
+def _raise(
+    result: tuple[Any, ...], frames: Sequence[tuple[int, npt.NDArray[Any]]], names: Sequence[str | None]
+) -> None:
     frame, kind, err, reason = int(result[0]), int(result[1]), int(result[2]), str(result[3])
     if frame < 0:
         raise as_error((kind, 0, f"RLE decode: {reason}"), None)
@@ -97,35 +99,46 @@ def decode_into(
     out: npt.NDArray[Any],
     threads: int | None,
     names: Sequence[str | None],
-) -> None:
+    rescale: tuple[int, int] | None = None,
+) -> tuple[int, int]:
     """Decode `frames` into `out` (C-contiguous, ``len(frames)`` planar frames of `lay`).
 
     Parameters
     ----------
     sources
-        File paths (``str``: mapped by the native side) or buffers holding the frames' bytes.
+        File paths (``str``: read by the native side) or buffers holding the frames' bytes.
     frames
         Per output frame: the index of its source and its ``(k, 2)`` (offset, length) pieces.
     names
         The file each source stands for, in errors.
+    rescale
+        Integer ``(slope, intercept)``: `out` is int16 and receives ``value * slope + intercept``
+        in wrapping int16 arithmetic, exact when the returned range maps into int16.
+
+    Returns
+    -------
+    tuple of int
+        With `rescale`, the smallest and largest decoded value (before rescaling), else ``(0, 0)``.
 
     Raises
     ------
     DicomError
         The first failing frame: its file, the byte offset of its data and the reason.
     OSError
-        A file that cannot be opened.
+        A file that cannot be read.
     """
     pieces, index, source = _tables(frames)
+    wrapped = None if rescale is None else (int(rescale[0]) % 65536, int(rescale[1]) % 65536)
     args = (pieces, index, source, out, lay.rows, lay.columns, lay.samples, lay.dtype.itemsize, lay.unused_bits)
     signed = lay.dtype.kind == "i"
     nthreads = 0 if threads is None else int(threads)
     if all(isinstance(s, str) for s in sources):
-        result = _core().rle_decode_files(list(sources), *args, signed, nthreads)
+        error, lo, hi = _core().rle_decode_files(list(sources), *args, signed, wrapped, nthreads)
     else:
-        result = _core().rle_decode_buffers(list(sources), *args, signed, nthreads)
-    if result is not None:
-        _raise(result, frames, names)
+        error, lo, hi = _core().rle_decode_buffers(list(sources), *args, signed, wrapped, nthreads)
+    if error is not None:
+        _raise(error, frames, names)
+    return int(lo), int(hi)
 
 
 def decode_file_frames(
@@ -159,11 +172,11 @@ def decode_frame(src: bytes, opts: dict[str, Any]) -> bytearray:
         raise RleFrameError(f"{opts['bits_allocated']}-bit RLE is not decoded natively")
     raw = bytearray(lay.frame_samples * lay.dtype.itemsize)
     out = np.frombuffer(raw, np.uint8)
-    result = _core().rle_decode_buffers(
+    error, _, _ = _core().rle_decode_buffers(
         [src], np.array([[0, len(src)]], np.int64), np.array([0, 1], np.int64), np.zeros(1, np.int64), out,
-        lay.rows, lay.columns, lay.samples, lay.dtype.itemsize, 0, False, 1,
+        lay.rows, lay.columns, lay.samples, lay.dtype.itemsize, 0, False, None, 1,
     )  # fmt: skip
-    if result is not None:
-        raise RleFrameError(str(result[3]))
+    if error is not None:
+        raise RleFrameError(str(error[3]))
     opts["planar_configuration"] = 1
     return raw
