@@ -115,6 +115,36 @@ py::object decode_files_py(const std::vector<std::string>& paths, const Int64Arr
   return to_python(r, !rescale.is_none());
 }
 
+py::object decode_series_py(const std::vector<std::string>& paths,
+                            const std::vector<std::pair<std::uint32_t, std::string>>& tags, py::array out,
+                            std::int64_t rows, std::int64_t columns, std::int64_t bytes_per_sample,
+                            std::int64_t unused_bits, bool is_signed, const py::object& rescale, int threads) {
+  // Only the layout checks of make_args: one frame per path, no tables.
+  const Int64Array none_pieces(std::vector<py::ssize_t>{0, 2});
+  const Int64Array index(std::vector<py::ssize_t>{static_cast<py::ssize_t>(paths.size()) + 1});
+  const Int64Array source(std::vector<py::ssize_t>{static_cast<py::ssize_t>(paths.size())});
+  const Args a = make_args(none_pieces, index, source, out, rows, columns, 1, bytes_per_sample, unused_bits,
+                           is_signed, rescale);
+  std::vector<dicom::Request> requests;
+  for (const auto& t : tags) {
+    const u16 vr = t.second.size() == 2 ? dicom::vr_code(t.second[0], t.second[1]) : dicom::kVrNone;
+    requests.push_back({t.first, vr});
+  }
+  rle::SeriesResult r;
+  {
+    py::gil_scoped_release release;
+    r = rle::decode_series_files(paths, requests, a.layout, a.out, threads);
+  }
+  if (r.mismatch >= 0) return py::make_tuple(py::str("mismatch"), r.mismatch, 0);
+  py::object res = to_python(r.batch, !rescale.is_none());
+  if (r.batch.failed) {
+    // (frame, kind, offset, reason): no I/O errors here (unreadable files are mismatches).
+    res = py::make_tuple(py::make_tuple(r.batch.frame, static_cast<int>(r.batch.kind), r.batch.offset, r.batch.reason),
+                         0, 0);
+  }
+  return res;
+}
+
 }  // namespace
 
 void bind_rle(py::module_& m) {
@@ -132,6 +162,13 @@ void bind_rle(py::module_& m) {
         py::arg("frame_source"), py::arg("out"), py::arg("rows"), py::arg("columns"), py::arg("samples"),
         py::arg("bytes_per_sample"), py::arg("unused_bits"), py::arg("is_signed"), py::arg("rescale"),
         py::arg("threads"), doc);
+  m.def("rle_decode_series", &decode_series_py, py::arg("paths"), py::arg("tags"), py::arg("out"), py::arg("rows"),
+        py::arg("columns"), py::arg("bytes_per_sample"), py::arg("unused_bits"), py::arg("is_signed"),
+        py::arg("rescale"), py::arg("threads"),
+        "Plane i of `out` = the one RLE frame of paths[i], each file read whole and its header parsed natively.\n"
+        "Returns ('mismatch', i, 0) when file i's pixel-module elements (`tags`) differ from file 0's or it does\n"
+        "not parse (take the per-file path), else (error, min, max) as rle_decode_files, error being\n"
+        "(file index, kind, byte offset, reason).");
 }
 
 }  // namespace fm

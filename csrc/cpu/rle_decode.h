@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "fastmed/common.h"
+#include "fastmed/dicom.h"
 
 namespace fm {
 namespace rle {
@@ -86,7 +87,8 @@ struct BatchResult {
   ErrorKind kind = ErrorKind::kFormat;
   std::string reason;
   int err = 0;  // errno for kIo
-  Range64 range;  // of every frame, with layout.rescale
+  u64 offset = 0;  // byte offset of the failing frame's data, where known (0: not known)
+  Range64 range;   // of every frame, with layout.rescale
 };
 
 // Checks the batch tables (indices, ranges against the sources) and decodes every frame
@@ -97,6 +99,20 @@ BatchResult decode_batch(const std::vector<Source>& sources, const Batch& batch,
 // As decode_batch, sources being files mapped (read-only) for the call.
 BatchResult decode_batch_files(const std::vector<std::string>& paths, const Batch& batch, const Layout& layout,
                                u8* out, int threads);
+
+// A series of single-frame files, plane i = paths[i] (rle_series.cpp). Each file is read
+// whole and parsed (the native parser, `requests` being the pixel-module tags); `mismatch`
+// is the first file whose requested elements, transfer syntax, pixel element or frame
+// count differ from file 0's, or that cannot be read or parsed: the caller must then take
+// its per-file path (which validates each header itself), and `out` is undefined. Else
+// `batch` holds the first decode failure, if any, with `frame` the file index.
+struct SeriesResult {
+  BatchResult batch;
+  i64 mismatch = -1;
+};
+
+SeriesResult decode_series_files(const std::vector<std::string>& paths, const std::vector<dicom::Request>& requests,
+                                 const Layout& layout, u8* out, int threads);
 
 }  // namespace rle
 }  // namespace fm

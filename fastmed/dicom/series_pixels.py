@@ -4,8 +4,7 @@ Headers of every file are parsed in one native batch call (GIL released). Plain
 uncompressed slices (single frame, one sample, little endian, whole bytes) are then read
 straight from the file into their plane of the output: no whole-file read, no per-file
 array; the unused-bit sign extension runs once over the stack. RLE Lossless series are
-decoded by one native call over every frame of every file (files mapped, GIL released,
-threads across frames), each frame straight into its plane. Every other file (compressed,
+decoded by one native call (:mod:`fastmed.dicom.series_rle`). Every other file (compressed,
 multi-frame, big endian, deflated, colour) is decoded by :func:`decode_header_pixels` in a
 persistent thread pool, a chunk of files per worker; the codecs release the GIL there.
 """
@@ -18,11 +17,10 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from fastmed.dicom import _pool
+from fastmed.dicom import _pool, series_rle
 from fastmed.dicom._pixel_options import pixel_dtype, pixel_options
 from fastmed.dicom._process import _shift
 from fastmed.dicom._source import read_bytes
-from fastmed.dicom.codecs import rle_native
 from fastmed.dicom.header import DicomHeader, read_headers
 from fastmed.dicom.native import check_length
 from fastmed.dicom.pixels import PIXEL_TAGS, _syntax, decode_header_pixels
@@ -85,76 +83,6 @@ def _decode_file(item: tuple[str, DicomHeader]) -> npt.NDArray[Any]:
     return decode_header_pixels(h, read_bytes(path), path, threads=1)
 
 
-def _rle_layout(h: DicomHeader, path: str, s: SliceInfo) -> rle_native.RleLayout | None:
-    """The native RLE layout of a one-sample RLE file whose frames map one to one, else None.
-
-    Anything else (and any file the checks refuse) goes to the per-file path, which raises
-    the same errors :func:`decode_header_pixels` does.
-    """
-    px = h.pixels
-    if px is None or not px.encapsulated or px.frame_note:
-        return None
-    ts = _syntax(h, path)
-    if family(ts) != "rle":
-        return None
-    opts = pixel_options(h, ts, path)
-    nframes = opts["number_of_frames"]
-    if (
-        opts["samples_per_pixel"] != 1
-        or px.frames_found != nframes
-        or s.frames != nframes
-        or (opts["rows"], opts["columns"]) != (s.rows, s.columns)
-    ):
-        return None
-    return rle_native.layout(opts, fix_unused_bits=True)
-
-
-def _fused_rescale(slices: list[SliceInfo], lay: rle_native.RleLayout) -> tuple[int, int] | None:
-    """The integer (slope, intercept) the RLE decoder can apply while writing, else None."""
-    pairs = {(s.rescale_slope, s.rescale_intercept) for s in slices}
-    if len(pairs) != 1 or lay.dtype.itemsize > 4:
-        return None
-    slope, intercept = next(iter(pairs))
-    if (slope, intercept) == (1.0, 0.0) or not (float(slope).is_integer() and float(intercept).is_integer()):
-        return None
-    return int(slope), int(intercept)
-
-
-def _rle_stack(
-    slices: list[SliceInfo], headers: dict[str, DicomHeader], paths: list[str], threads: int | None, rescale: bool
-) -> tuple[npt.NDArray[Any], bool] | None:
-    """Every slice of an all-RLE series decoded by one native call (and whether it is rescaled), else None.
-
-    With `rescale`, a uniform integer rescale whose results fit int16 is applied by the decoder
-    as it writes: the same int16 values :func:`rescale_slices` gives, without a second pass.
-    """
-    first: rle_native.RleLayout | None = None
-    for s in slices:
-        lay = _rle_layout(headers[s.path], s.path, s)
-        if lay is None or (first is not None and lay != first):
-            return None
-        first = lay
-    assert first is not None
-    source = {p: i for i, p in enumerate(paths)}
-    frames = []
-    for s in slices:
-        px = headers[s.path].pixels
-        assert px is not None
-        frames.append((source[s.path], px.frame_pieces(s.frame if s.frames > 1 else 0)))
-    shape = (len(slices), first.rows, first.columns)
-    fuse = _fused_rescale(slices, first) if rescale else None
-    if fuse is not None:
-        out16 = np.empty(shape, np.int16)
-        lo, hi = rle_native.decode_into(paths, frames, first, out16, threads, paths, rescale=fuse)
-        a, b = lo * fuse[0] + fuse[1], hi * fuse[0] + fuse[1]
-        if -32768 <= min(a, b) and max(a, b) <= 32767:
-            return out16, True
-        # Outside int16: decode the raw values again; rescale_slices then gives float32.
-    out = np.empty(shape, first.dtype)
-    rle_native.decode_into(paths, frames, first, out, threads, paths)
-    return out, False
-
-
 def rescale_slices(array: npt.NDArray[Any], slices: list[SliceInfo]) -> npt.NDArray[Any]:
     """Apply each slice's Rescale Slope / Intercept to its plane of `array`.
 
@@ -173,6 +101,11 @@ def rescale_slices(array: npt.NDArray[Any], slices: list[SliceInfo]) -> npt.NDAr
     )
 
 
+def _finish(decoded: tuple[npt.NDArray[Any], bool], slices: list[SliceInfo], rescale: bool) -> npt.NDArray[Any]:
+    stack, rescaled = decoded
+    return rescale_slices(stack, slices) if rescale and not rescaled else stack
+
+
 def read_stack(slices: list[SliceInfo], threads: int | None, *, rescale: bool = False) -> npt.NDArray[Any]:
     """Stack the planes of `slices` (in order) into one array, rescaled by :func:`rescale_slices` if asked.
 
@@ -181,6 +114,9 @@ def read_stack(slices: list[SliceInfo], threads: int | None, *, rescale: bool = 
     DicomError
         A file that cannot be read or decoded, or a plane whose shape is not Rows x Columns.
     """
+    fast = series_rle.read_single_frames(slices, threads, rescale)
+    if fast is not None:
+        return _finish(fast, slices, rescale)
     paths = sorted({s.path for s in slices})
     headers: dict[str, DicomHeader] = {}
     for path, h in zip(paths, read_headers(paths, PIXEL_TAGS, threads=threads), strict=True):
@@ -209,10 +145,9 @@ def read_stack(slices: list[SliceInfo], threads: int | None, *, rescale: bool = 
         out = _shift(out, first.shift) if first.shift else out
         return rescale_slices(out, slices) if rescale else out
 
-    rle = _rle_stack(slices, headers, paths, threads, rescale)
+    rle = series_rle.stack_from_headers(slices, headers, paths, threads, rescale)
     if rle is not None:
-        stack, rescaled = rle
-        return rescale_slices(stack, slices) if rescale and not rescaled else stack
+        return _finish(rle, slices, rescale)
     stack = _decode_stack(slices, headers, paths, threads)
     return rescale_slices(stack, slices) if rescale else stack
 

@@ -274,13 +274,7 @@ def test_series_rescale_matches_pydicom(
     planes[0, 0, :2] = lo, hi  # the full range, so overflow cases overflow
     _write_series(tmp_path, planes, bits_stored, slope, intercept)
     calls: list[bool] = []
-    decode = rle_native.decode_into
-
-    def spy(*args: Any, rescale: Any = None) -> Any:
-        calls.append(rescale is not None)
-        return decode(*args, rescale=rescale)
-
-    monkeypatch.setattr(rle_native, "decode_into", spy)
+    monkeypatch.setattr(rle_native, "core", _Spy(rle_native.core(), calls).get)
     for threads in (1, 2):
         calls.clear()
         vol = read_series(tmp_path, threads=threads, rescale=True)
@@ -301,3 +295,47 @@ def test_series_rescale_matches_pydicom(
 class _Slice:
     def __init__(self, slope: float, intercept: float) -> None:
         self.rescale_slope, self.rescale_intercept = slope, intercept
+
+
+class _Spy:
+    """Wraps the extension: records, per native RLE call, whether it was asked to rescale."""
+
+    def __init__(self, real: Any, calls: list[bool]) -> None:
+        self.real, self.calls = real, calls
+
+    def get(self) -> Any:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self.real, name)
+        if not name.startswith("rle_decode"):
+            return fn
+
+        def call(*args: Any) -> Any:
+            self.calls.append(args[-2] is not None)  # every rle_decode_* takes (..., rescale, threads)
+            return fn(*args)
+
+        return call
+
+
+@pytest.mark.parametrize("change", ["bits stored", "signed", "multi-frame"])
+def test_series_with_a_different_file(change: str, tmp_path: Path) -> None:
+    """One file whose pixel module (or encoding) differs from the first's: still pydicom's values."""
+    rng = np.random.default_rng(3)
+    _write_series(tmp_path, rng.integers(0, 4095, size=(4, 8, 12), endpoint=True).astype(np.uint16), 12, 1, -1024)
+    odd = tmp_path / "s2.dcm"
+    ds = pydicom.dcmread(odd)
+    if change == "bits stored":
+        ds.BitsStored, ds.HighBit = 16, 15
+        ds.save_as(odd)
+    elif change == "signed":
+        ds.PixelRepresentation = 1
+        ds.save_as(odd)
+    else:
+        ds.NumberOfFrames = 1
+        ds.save_as(odd)
+    vol = read_series(tmp_path, threads=2, rescale=True)
+    expected = np.stack(
+        [pydicom.pixels.apply_rescale(pydicom.dcmread(f).pixel_array, pydicom.dcmread(f)) for f in vol.meta["files"]]
+    )
+    np.testing.assert_array_equal(vol.array.astype(np.float64), expected)

@@ -25,7 +25,8 @@ from fastmed.dicom.header import PixelDataInfo
 _BYTES = (1, 2, 4, 8)
 
 
-def _core() -> Any:
+def core() -> Any:
+    """The compiled extension (imported on first use)."""
     from fastmed import _core
 
     return _core
@@ -34,7 +35,7 @@ def _core() -> Any:
 def available() -> bool:
     """Whether the compiled extension has the batch RLE decoder."""
     try:
-        return hasattr(_core(), "rle_decode_files")
+        return hasattr(core(), "rle_decode_files")
     except ImportError:
         return False
 
@@ -133,9 +134,9 @@ def decode_into(
     signed = lay.dtype.kind == "i"
     nthreads = 0 if threads is None else int(threads)
     if all(isinstance(s, str) for s in sources):
-        error, lo, hi = _core().rle_decode_files(list(sources), *args, signed, wrapped, nthreads)
+        error, lo, hi = core().rle_decode_files(list(sources), *args, signed, wrapped, nthreads)
     else:
-        error, lo, hi = _core().rle_decode_buffers(list(sources), *args, signed, wrapped, nthreads)
+        error, lo, hi = core().rle_decode_buffers(list(sources), *args, signed, wrapped, nthreads)
     if error is not None:
         _raise(error, frames, names)
     return int(lo), int(hi)
@@ -172,7 +173,7 @@ def decode_frame(src: bytes, opts: dict[str, Any]) -> bytearray:
         raise RleFrameError(f"{opts['bits_allocated']}-bit RLE is not decoded natively")
     raw = bytearray(lay.frame_samples * lay.dtype.itemsize)
     out = np.frombuffer(raw, np.uint8)
-    error, _, _ = _core().rle_decode_buffers(
+    error, _, _ = core().rle_decode_buffers(
         [src], np.array([[0, len(src)]], np.int64), np.array([0, 1], np.int64), np.zeros(1, np.int64), out,
         lay.rows, lay.columns, lay.samples, lay.dtype.itemsize, 0, False, None, 1,
     )  # fmt: skip
