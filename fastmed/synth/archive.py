@@ -47,8 +47,8 @@ def generate_archive(
     ``labels_YYY.npy`` (uint8 lesion mask per series, aligned voxel for voxel with the
     series array in true slice order; 0 background, 1..k lesions), the same masks as NIfTI in
     patient space (``masks/study_XXX/series_YYY.nii.gz``), and at the root ``truth.json`` and
-    ``labels.csv`` (one row per series: StudyInstanceUID, path, lesion_count, lesion_present,
-    findings, report, mask; see :mod:`fastmed.synth.masks`). Study ``i`` is CT, MR, CR, CT,
+    ``labels.csv`` (one row per series: StudyInstanceUID, SeriesInstanceUID, path, lesion_count,
+    lesion_present, findings, report, mask; see :mod:`fastmed.synth.masks`). Study ``i`` is CT, MR, CR, CT,
     DX (8-bit JPEG), MR for ``i % 6`` = 0..5.
 
     Parameters
@@ -214,7 +214,7 @@ def _write_series(
         rec["names_in_slice_order"] = [f.path for f in files if f.kind == "slice"]
     labels_rel = f"{st.folder}/labels_{s.index:03d}.npy"
     np.save(root / labels_rel, labels)
-    mask_rel = f"masks/{s.folder}.nii.gz"
+    mask_rel = f"masks/{st.folder}/series_{s.index:03d}.nii.gz"  # not s.folder: mixed series share one
     write_nifti_mask(root / mask_rel, labels, g, s.is_volume)
     pixels_rel = None
     if save_pixels:

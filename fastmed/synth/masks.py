@@ -23,7 +23,16 @@ from fastmed.synth.geometry import SeriesGeometry
 from fastmed.synth.info import StudyInfo
 
 LABELS_TABLE = "labels.csv"
-TABLE_COLUMNS = ("StudyInstanceUID", "path", "lesion_count", "lesion_present", "findings", "report", "mask")
+TABLE_COLUMNS = (
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "path",
+    "lesion_count",
+    "lesion_present",
+    "findings",
+    "report",
+    "mask",
+)
 
 
 def nifti_affine(g: SeriesGeometry, is_volume: bool) -> npt.NDArray[np.float64]:
@@ -61,8 +70,9 @@ def write_nifti_mask(path: Path, labels: npt.NDArray[np.uint8], g: SeriesGeometr
 def write_labels_table(root: Path, studies: Sequence[StudyInfo], organs: dict[int, list[str]]) -> str:
     """Write ``labels.csv``: one row per series, keyed like a real export, and return its name.
 
-    Columns: ``StudyInstanceUID`` (raw, as an export would have it: the data is synthetic),
-    ``path`` (series folder relative to the root), ``lesion_count``, ``lesion_present`` (0/1),
+    Columns: ``StudyInstanceUID`` and ``SeriesInstanceUID`` (raw, as an export would have them:
+    the data is synthetic), ``path`` (series folder relative to the root; two series share one
+    under the ``mixed_series`` edge case, so that key is then ambiguous), ``lesion_count``, ``lesion_present`` (0/1),
     ``findings`` (organs with a lesion, ``;``-separated), ``report`` (the study's report text)
     and ``mask`` (the series' NIfTI mask, relative to the root).
     """
@@ -73,6 +83,7 @@ def write_labels_table(root: Path, studies: Sequence[StudyInfo], organs: dict[in
         report = (root / st.report).read_text()
         for s in st.series:
             findings = ";".join(sorted(set(organs[st.index])))
-            w.writerow([st.study_uid, s.folder, st.lesion_count, int(st.lesion_count > 0), findings, report, s.mask])
+            present = int(st.lesion_count > 0)
+            w.writerow([st.study_uid, s.series_uid, s.folder, st.lesion_count, present, findings, report, s.mask])
     (root / LABELS_TABLE).write_text(buf.getvalue())
     return LABELS_TABLE
