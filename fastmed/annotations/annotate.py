@@ -13,7 +13,7 @@ from fastmed.annotations.keys import KEY_KINDS, series_keys, table_key
 from fastmed.annotations.masks import DEFAULT_TOLERANCE, GeometryTolerance, mask_differences
 from fastmed.annotations.result import AnnotatedManifest, JoinSummary, SeriesAnnotation
 from fastmed.annotations.series_grid import series_grid
-from fastmed.annotations.table import TableLike, read_table
+from fastmed.annotations.table import TableLike, pick_key, read_table
 from fastmed.dicom.manifest import Manifest
 from fastmed.privacy import keyed_id
 
@@ -21,7 +21,7 @@ from fastmed.privacy import keyed_id
 def annotate(
     manifest: Manifest | str | os.PathLike[str],
     table: TableLike,
-    on: str = "StudyInstanceUID",
+    on: str | None = None,
     *,
     how: Literal["inner", "left"] = "inner",
     column: str | None = None,
@@ -45,10 +45,12 @@ def annotate(
         A CSV / TSV / Parquet path, a ``pandas.DataFrame`` or a ``pyarrow.Table``; one row per
         study or series.
     on
-        The key kind: ``"StudyInstanceUID"``, ``"SeriesInstanceUID"``, ``"AccessionNumber"`` (raw
-        values, hashed with the index's key on the way in and never kept), ``"path"`` (folder of
-        the series relative to the archive root), or ``"study_key"`` / ``"series_key"`` (already
-        keyed with :func:`fastmed.privacy.keyed_id`). A study-level key annotates every series
+        The key kind (default: the finest one the table has a column for, in the order of
+        :data:`~fastmed.annotations.keys.AUTO_ORDER`): ``"StudyInstanceUID"``,
+        ``"SeriesInstanceUID"``, ``"AccessionNumber"`` (raw values, hashed with the index's key
+        on the way in and never kept), ``"path"`` (folder of the series relative to the archive
+        root), or ``"study_key"`` / ``"series_key"`` (already keyed with
+        :func:`fastmed.privacy.keyed_id`). A study-level key annotates every series
         of the study.
     how
         ``"inner"``: the result holds annotated series only; ``"left"``: every series.
@@ -90,13 +92,15 @@ def annotate(
     AnnotationError
         A missing column, several table rows for one key, or an unknown label name.
     """
-    if on not in KEY_KINDS:
+    if on is not None and on not in KEY_KINDS:
         raise ValueError(f"on must be one of {KEY_KINDS}, got {on!r}")
     if how not in ("inner", "left"):
         raise ValueError(f"how must be 'inner' or 'left', got {how!r}")
     if on_irregular not in ("raise", "allow"):
         raise ValueError(f"on_irregular must be 'raise' or 'allow' for masks, got {on_irregular!r}")
     man = manifest if isinstance(manifest, Manifest) else Manifest.from_parquet(Path(manifest))
+    if on is None:
+        on = pick_key(table, column)
     key_col = column or on
     tab, folder = read_table(table, key_col)
     names = set(tab.column_names)

@@ -17,6 +17,9 @@ from fastmed.privacy import keyed_id
 KEY_KINDS = ("StudyInstanceUID", "SeriesInstanceUID", "AccessionNumber", "path", "study_key", "series_key")
 """What ``annotate(on=...)`` accepts."""
 
+AUTO_ORDER = ("SeriesInstanceUID", "series_key", "path", "StudyInstanceUID", "study_key", "AccessionNumber")
+"""Without ``on``, the first of these the table has a column for: series-level keys first."""
+
 
 def _accession_id(value: str) -> str:
     # Domain-separated: an accession number equal to some UID string never meets its key.

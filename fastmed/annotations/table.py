@@ -54,6 +54,43 @@ def read_table(table: TableLike, key_column: str) -> tuple[Any, Path | None]:
     return out.set_column(i, key_column, col), folder
 
 
+def pick_key(table: TableLike, column: str | None) -> str:
+    """The key kind to join on when none is given: the first of ``AUTO_ORDER`` the table has a column for.
+
+    With ``column`` given but no ``on``, the column's name must itself be a key kind.
+    """
+    from fastmed.annotations.keys import AUTO_ORDER
+
+    if column is not None:
+        if column in AUTO_ORDER:
+            return column
+        raise AnnotationError(f"column {column!r} is not a key kind; pass on= (one of {', '.join(AUTO_ORDER)})")
+    names = set(_column_names(table))
+    for kind in AUTO_ORDER:
+        if kind in names:
+            return kind
+    raise AnnotationError(f"the table has no key column; name one of {', '.join(AUTO_ORDER)} or pass on= and column=")
+
+
+def _column_names(table: TableLike) -> list[str]:
+    if isinstance(table, (str, os.PathLike)):
+        path = Path(table)
+        if not path.is_file():
+            raise AnnotationError(f"{path}: annotation table not found")
+        if path.name.lower().endswith((".parquet", ".pq")):
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(str(path)).names)
+        import csv
+        import gzip
+
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", newline="") as f:
+            delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
+            return next(csv.reader(f, delimiter=delimiter), [])
+    return [str(c) for c in (table.column_names if hasattr(table, "column_names") else table.columns)]
+
+
 def _read_file(path: Path, key_column: str) -> Any:
     import pyarrow as pa
 

@@ -102,6 +102,8 @@ def test_duplicate_keys_are_an_error(indexed: Indexed) -> None:
 def test_missing_column_and_bad_arguments(indexed: Indexed) -> None:
     with pytest.raises(AnnotationError, match="no key column 'path'"):
         annotate(indexed.manifest, pa.table({"x": ["a"]}), on="path")
+    with pytest.raises(AnnotationError, match="no key column; name one of"):
+        annotate(indexed.manifest, pa.table({"x": ["a"]}))
     with pytest.raises(ValueError, match="on must be"):
         annotate(indexed.manifest, pa.table({"x": ["a"]}), on="PatientID")
     with pytest.raises(ValueError, match="how must be"):

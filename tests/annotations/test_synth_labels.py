@@ -43,6 +43,14 @@ def test_labels_csv_round_trip(indexed: Indexed) -> None:
                 assert mask.reshape(labels.shape)[centre] == les.id
 
 
+def test_key_kind_is_picked_when_not_given(indexed: Indexed) -> None:
+    labels_csv = Path(indexed.info.root) / "labels.csv"
+    am = annotate(indexed.manifest, labels_csv)  # the finest key the table has: SeriesInstanceUID
+    assert am.on == "SeriesInstanceUID" and am.summary.matched_series == len(indexed.manifest)
+    with pytest.raises(AnnotationError, match="finer key"):  # one row per series: not a study-level table
+        annotate(indexed.manifest, labels_csv, on="StudyInstanceUID")
+
+
 def test_study_uid_column_joins_a_study_level_table(indexed: Indexed, tmp_path: Path) -> None:
     # labels.csv has one row per series; a study-level export keeps one row per study (no mask).
     with open(Path(indexed.info.root) / "labels.csv", newline="") as f:
