@@ -150,9 +150,9 @@ def annotate(
         rec = records[i]
         problems: list[str] = []
         mask_path = None
-        cell = rec.get(plan.mask) if plan.mask else None
-        if cell is not None and str(cell).strip():
-            mask_path = str((base / str(cell).strip()).resolve()) if not os.path.isabs(str(cell)) else str(cell)
+        cell = str(rec.get(plan.mask) or "").strip() if plan.mask else ""
+        if cell:
+            mask_path = cell if os.path.isabs(cell) else str((base / cell).resolve())
             if check_masks:
                 grid = grids[row.series_id] = series_grid(row)
                 diffs = mask_differences(mask_path, grid, tolerance)
@@ -185,8 +185,10 @@ def annotate(
         mask_problems=n_problems,
     )
     return AnnotatedManifest(
-        manifest=man,
+        root=man.root,
         rows=list(joined),
+        rejected=dict(man.rejected),
+        source=man,
         annotations=annotations,
         label_names=plan.label_names,
         classes=dict(plan.classes),

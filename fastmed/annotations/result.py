@@ -1,7 +1,7 @@
 """The result of a join: manifest rows with their annotations, and what did not match.
 
-:class:`AnnotatedManifest` is what the store and datasets consume. It iterates over manifest
-rows like a :class:`~fastmed.Manifest`; per series it holds a :class:`SeriesAnnotation`
+:class:`AnnotatedManifest` is what the store and datasets consume. It is a
+:class:`~fastmed.Manifest` (of the joined rows); per series it holds a :class:`SeriesAnnotation`
 (class labels, report text, mask path). Only keyed ids are kept: raw UIDs and accession
 numbers from the table were hashed on the way in.
 """
@@ -9,7 +9,7 @@ numbers from the table were hashed on the way in.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from fastmed.annotations.grid import SeriesGrid
 from fastmed.annotations.masks import DEFAULT_TOLERANCE, GeometryTolerance, load_mask
-from fastmed.dicom.manifest import Manifest, ManifestRow
+from fastmed.dicom.manifest import Manifest
 
 
 @dataclass(frozen=True)
@@ -101,16 +101,21 @@ class JoinSummary:
         return "\n".join(lines)
 
 
-@dataclass(eq=False)
-class AnnotatedManifest:
-    """Manifest rows joined with a table: what ``fm.annotate`` returns and ``fm.convert`` takes.
+@dataclass(eq=False, kw_only=True)
+class AnnotatedManifest(Manifest):
+    """A :class:`~fastmed.Manifest` whose series carry annotations: what ``fm.annotate`` returns.
+
+    It is a manifest (``root``, ``rows``, ``rejected``, iteration, ``find``, ``valid``), so it goes
+    wherever a manifest goes; ``rows`` are the joined rows. Per series it adds a
+    :class:`SeriesAnnotation`, found with :meth:`annotation`.
 
     Parameters
     ----------
-    manifest
+    root, rows, rejected
+        As in :class:`~fastmed.Manifest`; ``rows`` holds annotated series only (``how="inner"``)
+        or every series (``"left"``).
+    source
         The manifest that was annotated (all its rows).
-    rows
-        The joined rows: annotated series only (``how="inner"``) or every series (``"left"``).
     annotations
         Series id -> :class:`SeriesAnnotation`, for annotated series.
     label_names
@@ -125,8 +130,7 @@ class AnnotatedManifest:
         Geometry tolerance masks were checked with.
     """
 
-    manifest: Manifest
-    rows: list[ManifestRow]
+    source: Manifest
     annotations: dict[str, SeriesAnnotation]
     label_names: tuple[str, ...]
     classes: dict[str, tuple[str, ...]]
@@ -136,38 +140,12 @@ class AnnotatedManifest:
     tolerance: GeometryTolerance = DEFAULT_TOLERANCE
     grids: dict[str, SeriesGrid] = field(default_factory=dict, repr=False)
 
-    @property
-    def root(self) -> str:
-        """The archive root of the rows' files."""
-        return self.manifest.root
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> ManifestRow:
-        return self.rows[i]
-
-    def __iter__(self) -> Iterator[ManifestRow]:
-        return iter(self.rows)
-
     def __repr__(self) -> str:
         n_mask = sum(a.mask is not None for a in self.annotations.values())
         return (
             f"AnnotatedManifest({len(self.rows)} series, {len(self.annotations)} annotated, {n_mask} masks, "
             f"labels={list(self.label_names)}, on={self.on!r}, how={self.how!r})"
         )
-
-    @property
-    def valid(self) -> list[ManifestRow]:
-        """Joined rows whose series assemble without problems."""
-        return [r for r in self.rows if r.valid]
-
-    def find(self, series_id: str) -> ManifestRow:
-        """The joined row of a keyed series id."""
-        for r in self.rows:
-            if r.series_id == series_id:
-                return r
-        raise KeyError(f"series {series_id} is not in the annotated manifest")
 
     def annotation(self, series_id: str) -> SeriesAnnotation | None:
         """The annotation of a series, or ``None``."""
@@ -185,7 +163,7 @@ class AnnotatedManifest:
         if series_id not in self.grids:
             from fastmed.annotations.series_grid import series_grid
 
-            self.grids[series_id] = series_grid(self.manifest.find(series_id))
+            self.grids[series_id] = series_grid(self.source.find(series_id))
         return self.grids[series_id]
 
     def load_mask(self, series_id: str) -> npt.NDArray[Any] | None:

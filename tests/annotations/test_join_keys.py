@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fastmed import AnnotationError, annotate
+from fastmed import AnnotationError, Manifest, annotate
 from fastmed.privacy import keyed_id
 
 from .conftest import Indexed
@@ -60,6 +60,15 @@ def test_path_and_series_key_joins_agree(indexed: Indexed, tmp_path: Path) -> No
     keyed = pa.table({"series_key": [t[0] for t in truth], "y": [1.0] * len(truth)})
     b = annotate(indexed.manifest, keyed, on="series_key")
     assert {r.series_id for r in a} == {r.series_id for r in b} == {t[0] for t in truth}
+
+
+def test_result_is_a_manifest(indexed: Indexed, tmp_path: Path) -> None:
+    truth = _series_truth(indexed)[:4]
+    am = annotate(indexed.manifest, pa.table({"SeriesInstanceUID": [t[1] for t in truth]}), on="SeriesInstanceUID")
+    assert isinstance(am, Manifest) and am.root == indexed.manifest.root and am.source is indexed.manifest
+    assert am.find(truth[0][0]) == indexed.manifest.find(truth[0][0]) and len(am.valid) <= 4
+    am.to_parquet(tmp_path / "m.parquet")  # the joined rows, as a plain manifest
+    assert [r.series_id for r in Manifest.from_parquet(tmp_path / "m.parquet")] == [r.series_id for r in am]
 
 
 def test_pandas_table_and_custom_key_column(indexed: Indexed) -> None:
