@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pyarrow as pa
@@ -50,6 +51,22 @@ def test_study_level_join_annotates_every_series_of_the_study(indexed: Indexed, 
     assert {r.series_id for r in am} == set(study_of)
     for sid, i in study_of.items():
         assert am.annotation(sid).labels["lesion_count"] == studies[i].lesion_count
+
+
+def test_study_key_from_the_index_or_the_header_agree(indexed: Indexed) -> None:
+    # The index fills ManifestRow.study_id with keyed_id(StudyInstanceUID); without it the join reads
+    # the header. Both must give the same key, or a study table would silently match nothing.
+    study_of = {keyed_id(s.series_uid): st.study_uid for st in indexed.info.studies for s in st.series}
+    for r in indexed.manifest:
+        assert r.study_id in ("", keyed_id(study_of[r.series_id]))
+    rows_blank = [dataclasses.replace(r, study_id="") for r in indexed.manifest]
+    rows_filled = [dataclasses.replace(r, study_id=keyed_id(study_of[r.series_id])) for r in indexed.manifest]
+    table = pa.table({"StudyInstanceUID": [st.study_uid for st in indexed.info.studies], "i": list(range(6))})
+    got = []
+    for rows in (rows_blank, rows_filled):
+        am = annotate(Manifest(indexed.manifest.root, rows), table, on="StudyInstanceUID")
+        got.append({sid: a.labels["i"] for sid, a in am.annotations.items()})
+    assert got[0] == got[1] and len(got[0]) == len(indexed.manifest)
 
 
 def test_path_and_series_key_joins_agree(indexed: Indexed, tmp_path: Path) -> None:
