@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,8 @@ from fastmed.annotations.series_grid import series_grid
 from fastmed.annotations.table import TableLike, pick_key, read_table
 from fastmed.dicom.manifest import Manifest
 from fastmed.privacy import keyed_id
+
+log = logging.getLogger("fastmed.annotations")
 
 
 def annotate(
@@ -184,6 +187,8 @@ def annotate(
         unannotated_series=tuple(r.series_id for r in man.rows if r.series_id not in annotations),
         mask_problems=n_problems,
     )
+    if summary.unmatched_rows or summary.rows_without_key or summary.mask_problems:
+        log.warning("annotate: %s", str(summary).replace("\n", "; "))
     return AnnotatedManifest(
         root=man.root,
         rows=list(joined),

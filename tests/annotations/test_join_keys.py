@@ -96,7 +96,7 @@ def test_pandas_table_and_custom_key_column(indexed: Indexed) -> None:
     assert am.summary.matched_series == len(truth)
 
 
-def test_left_join_and_unmatched_rows(indexed: Indexed) -> None:
+def test_left_join_and_unmatched_rows(indexed: Indexed, caplog: pytest.LogCaptureFixture) -> None:
     truth = _series_truth(indexed)
     keep = truth[:3]
     uids = [t[1] for t in keep] + ["1.2.3.999", "", "1.2.3.998"]
@@ -115,6 +115,7 @@ def test_left_join_and_unmatched_rows(indexed: Indexed) -> None:
         assert set(s.unannotated_series) == {t[0] for t in truth[3:]}
         assert "2 table rows matched no series" in str(s) and "7 series have no annotation" in str(s)
     assert am_left.annotation(truth[5][0]) is None
+    assert "2 table rows matched no series" in caplog.text and "1.2.3.999" not in caplog.text
     assert all(v != v for v in am_left.label_vector(truth[5][0]))  # NaN for an unannotated series
 
 
