@@ -10,12 +10,13 @@ from typing import Literal
 
 from fastmed.annotations.columns import MultiLabelSpec, plan_columns
 from fastmed.annotations.errors import AnnotationError, MaskGeometryError
+from fastmed.annotations.grid import SeriesGrid
 from fastmed.annotations.keys import KEY_KINDS, series_keys, table_key
 from fastmed.annotations.masks import DEFAULT_TOLERANCE, GeometryTolerance, mask_differences
 from fastmed.annotations.result import AnnotatedManifest, JoinSummary, SeriesAnnotation
 from fastmed.annotations.series_grid import series_grid
 from fastmed.annotations.table import TableLike, pick_key, read_table
-from fastmed.dicom.manifest import Manifest
+from fastmed.dicom.manifest import Manifest, ManifestRow
 from fastmed.privacy import keyed_id
 
 log = logging.getLogger("fastmed.annotations")
@@ -118,32 +119,14 @@ def annotate(
     )
     base = Path(mask_root) if mask_root is not None else folder if folder is not None else Path(man.root)
 
-    # Keys: the raw column is hashed cell by cell and dropped.
-    by_key: dict[str, int] = {}
-    no_key: list[int] = []
-    dups: dict[str, list[int]] = {}
-    for i, cell in enumerate(tab.column(key_col).to_pylist()):
-        k = table_key(on, cell, man.root)
-        if k is None:
-            no_key.append(i)
-        elif k in by_key:
-            dups.setdefault(k, [by_key[k]]).append(i)
-        else:
-            by_key[k] = i
-    if dups:
-        k, where = next(iter(dups.items()))
-        shown = k if on != "path" else keyed_id("path", k)
-        raise AnnotationError(
-            f"{len(dups)} key(s) appear on several table rows (key {shown} on rows {where[:5]}); "
-            "join on a finer key (path or SeriesInstanceUID) or make one row per key"
-        )
+    by_key, no_key = _hash_keys(tab.column(key_col).to_pylist(), on, man.root)
     records = tab.select([c for c in tab.column_names if c != key_col]).to_pylist()
 
     keys = series_keys(man.rows, on)
     annotations: dict[str, SeriesAnnotation] = {}
     used: set[str] = set()
     n_problems = 0
-    grids = {}
+    grids: dict[str, SeriesGrid] = {}
     for row in man.rows:
         k = keys[row.series_id]
         if k is None or k not in by_key:
@@ -156,15 +139,11 @@ def annotate(
         cell = str(rec.get(plan.mask) or "").strip() if plan.mask else ""
         if cell:
             mask_path = cell if os.path.isabs(cell) else str((base / cell).resolve())
-            if check_masks:
-                grid = grids[row.series_id] = series_grid(row)
-                diffs = mask_differences(mask_path, grid, tolerance)
-                if diffs:
-                    if on_irregular == "raise":
-                        raise MaskGeometryError(row.series_id, diffs, mask_path)
-                    problems.append(f"mask {mask_path} does not fit: " + "; ".join(diffs))
-                    mask_path = None
-                    n_problems += 1
+            diffs = _mask_differences(row, mask_path, tolerance, grids, on_irregular) if check_masks else []
+            if diffs:
+                problems.append(f"mask {mask_path} does not fit: " + "; ".join(diffs))
+                mask_path = None
+                n_problems += 1
         rep = rec.get(plan.report) if plan.report else None
         annotations[row.series_id] = SeriesAnnotation(
             series_id=row.series_id,
@@ -203,3 +182,48 @@ def annotate(
         tolerance=tolerance,
         grids=grids,
     )
+
+
+def _hash_keys(cells: list[object], on: str, root: str) -> tuple[dict[str, int], list[int]]:
+    """Key -> table row, and the rows without a key; raw values are hashed here and dropped.
+
+    Raises
+    ------
+    AnnotationError
+        When a key is on several rows (named by keyed id only).
+    """
+    by_key: dict[str, int] = {}
+    no_key: list[int] = []
+    dups: dict[str, list[int]] = {}
+    for i, cell in enumerate(cells):
+        k = table_key(on, cell, root)
+        if k is None:
+            no_key.append(i)
+        elif k in by_key:
+            dups.setdefault(k, [by_key[k]]).append(i)
+        else:
+            by_key[k] = i
+    if dups:
+        k, where = next(iter(dups.items()))
+        shown = k if on != "path" else keyed_id("path", k)
+        raise AnnotationError(
+            f"{len(dups)} key(s) appear on several table rows (key {shown} on rows {where[:5]}); "
+            "join on a finer key (path or SeriesInstanceUID) or make one row per key"
+        )
+    return by_key, no_key
+
+
+def _mask_differences(
+    row: ManifestRow, path: str, tolerance: GeometryTolerance, grids: dict[str, SeriesGrid], on_irregular: str
+) -> list[str]:
+    """What keeps a mask off its series' grid; raises under ``"raise"``, else returns the reasons."""
+    try:
+        grid = grids[row.series_id] = series_grid(row)
+        diffs = mask_differences(path, grid, tolerance)
+    except AnnotationError as exc:  # an unreadable mask or series header
+        if on_irregular == "raise":
+            raise
+        return [str(exc)]
+    if diffs and on_irregular == "raise":
+        raise MaskGeometryError(row.series_id, diffs, path)
+    return diffs

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fastmed import MaskGeometryError, annotate, read_series
+from fastmed import AnnotationError, MaskGeometryError, annotate, read_series
 from fastmed.annotations import GeometryTolerance, SeriesGrid, load_mask, mask_differences, nifti_affine
 from fastmed.privacy import keyed_id
 
@@ -167,3 +170,44 @@ def test_policy_raise_or_record(indexed: Indexed, tmp_path: Path) -> None:
     assert all(am.annotation(keyed_id(s.series_uid)).mask is not None for s in others)
     with pytest.raises(ValueError, match="on_irregular"):
         annotate(indexed.manifest, table, on="SeriesInstanceUID", on_irregular="resample")  # type: ignore[arg-type]
+
+
+def test_unreadable_mask_follows_the_policy(indexed: Indexed, tmp_path: Path) -> None:
+    uid, sid, _, _ = _one_series(indexed)
+    broken = tmp_path / "broken.nii.gz"
+    broken.write_bytes(b"not a nifti file at all")
+    table = pa.table({"SeriesInstanceUID": [uid], "mask": [str(broken)]})
+    with pytest.raises(AnnotationError, match="cannot read the mask"):
+        annotate(indexed.manifest, table, on="SeriesInstanceUID")
+    a = annotate(indexed.manifest, table, on="SeriesInstanceUID", on_irregular="allow").annotation(sid)
+    assert a.mask is None and "cannot read the mask" in a.problems[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    perm=st.permutations([0, 1, 2]),
+    signs=st.tuples(*[st.sampled_from([-1, 1])] * 3),
+    angles=st.tuples(*[st.floats(-180, 180)] * 3),
+    spacing=st.tuples(*[st.floats(0.3, 5.0)] * 3),
+    shape=st.tuples(*[st.integers(1, 6)] * 3),
+)
+def test_nibabel_reorientations_load_back_equal(
+    perm: list[int],
+    signs: tuple[int, int, int],
+    angles: tuple[float, float, float],
+    spacing: tuple[float, float, float],
+    shape: tuple[int, int, int],
+) -> None:
+    # Any grid, stored in any of the 48 axis orders/orientations by nibabel's own reorientation.
+    from scipy.spatial.transform import Rotation
+
+    rot = Rotation.from_euler("xyz", angles, degrees=True).as_matrix()
+    grid = SeriesGrid(shape, spacing, (-50.0, 20.0, 300.0), rot)
+    arr = _labels(shape)
+    img = nib.Nifti1Image(np.ascontiguousarray(arr.transpose(2, 1, 0)), nifti_affine(grid))
+    ornt = np.array([[p, s] for p, s in zip(perm, signs, strict=True)], dtype=float)
+    moved = img.as_reoriented(ornt)
+    with tempfile.TemporaryDirectory() as d:
+        path = str(Path(d) / "m.nii")
+        nib.save(moved, path)
+        np.testing.assert_array_equal(load_mask(path, grid, tolerance=GeometryTolerance(origin_mm=1e-3)), arr)
