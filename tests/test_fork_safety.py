@@ -130,7 +130,7 @@ def test_many_short_loops_from_many_threads_complete() -> None:
     """Completion signalling under churn: short loops from 8 Python threads, each exact."""
     import threading
 
-    ref = np.empty(4096, np.float32)
+    ref = np.empty(100_000, np.float32)
     core.fill_uniform(ref, 4, threads=1)
     failures: list[str] = []
 

@@ -99,7 +99,7 @@ import threading
 import numpy as np
 from fastmed._native import core
 core.set_num_threads(2)
-ref = np.empty(2048, np.float32)
+ref = np.empty(100_000, np.float32)
 core.fill_uniform(ref, 4, threads=1)
 bad = []
 def work():
