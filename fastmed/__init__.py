@@ -7,6 +7,7 @@ The public face is the short list in ``__all__``; subpackages (``fastmed.dicom``
 from __future__ import annotations
 
 from fastmed._native import get_num_threads, set_num_threads
+from fastmed.annotations import AnnotatedManifest, AnnotationError, MaskGeometryError, annotate
 from fastmed.dicom.index import index
 from fastmed.dicom.manifest import Manifest, ManifestRow
 from fastmed.dicom.series_assembly import read_series
@@ -64,6 +65,9 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "annotate",
+    "AnnotatedManifest",
+    "AnnotationError",
     "ArchiveInfo",
     "CacheError",
     "CenterCrop",
@@ -79,6 +83,7 @@ __all__ = [
     "load_truth",
     "Manifest",
     "ManifestRow",
+    "MaskGeometryError",
     "Normalize",
     "patch_op",
     "preset",
