@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastmed.dicom.codecs import rle_native
 from fastmed.dicom.pixels import read_pixels
@@ -161,3 +163,48 @@ def test_series_error_names_the_bad_file(tmp_path: Path) -> None:
         read_series(folder, threads=2)
     assert info.value.path == str(victim)
     assert "RLE segment" in info.value.reason
+
+
+@st.composite
+def _frames(draw: st.DrawFn) -> tuple[bytes, int, int, int, int]:
+    """A frame header with any segment count and offsets, then random PackBits bytes."""
+    rows, cols = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    samples, nbytes = draw(st.sampled_from([1, 3])), draw(st.sampled_from([1, 2, 4]))
+    body = draw(st.binary(max_size=200))
+    want = samples * nbytes
+    count = draw(st.one_of(st.just(want), st.integers(0, 20)))
+    end = 64 + len(body)
+    offsets = draw(st.lists(st.integers(0, end + 8), min_size=min(count, 15), max_size=min(count, 15)))
+    if draw(st.booleans()):
+        offsets = sorted(offsets)
+    words = [count, *offsets] + [0] * 15
+    return struct.pack("<16I", *words[:16]) + body, rows, cols, samples, nbytes
+
+
+@given(_frames())
+@settings(max_examples=400, deadline=None)
+def test_random_frames_decode_or_fail_as_pydicom(case: tuple[bytes, int, int, int, int]) -> None:
+    """Differential: pydicom's own RLE frame decoder and fastmed's give the same bytes, or both refuse."""
+    from pydicom.pixels.decoders.rle import _rle_decode_frame
+
+    src, rows, cols, samples, nbytes = case
+    opts = {
+        "pixel_keyword": "PixelData",
+        "rows": rows,
+        "columns": cols,
+        "samples_per_pixel": samples,
+        "bits_allocated": 8 * nbytes,
+        "bits_stored": 8 * nbytes,
+        "pixel_representation": 0,
+    }
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected: bytes | None = bytes(_rle_decode_frame(src, rows, cols, samples, 8 * nbytes))
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(rle_native.RleFrameError):
+            rle_native.decode_frame(src, dict(opts))
+    else:
+        assert bytes(rle_native.decode_frame(src, dict(opts))) == expected
