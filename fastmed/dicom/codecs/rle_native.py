@@ -27,9 +27,9 @@ _BYTES = (1, 2, 4, 8)
 
 def core() -> Any:
     """The compiled extension (imported on first use)."""
-    from fastmed import _core
+    from fastmed._native import core as ext
 
-    return _core
+    return ext
 
 
 def available() -> bool:
