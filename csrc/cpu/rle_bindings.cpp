@@ -26,12 +26,9 @@ struct Args {
   u8* out = nullptr;
 };
 
-Args make_args(const Int64Array& pieces, const Int64Array& frame_index, const Int64Array& frame_source, py::array& out,
-               std::int64_t rows, std::int64_t columns, std::int64_t samples, std::int64_t bytes_per_sample,
-               std::int64_t unused_bits, bool is_signed, const py::object& rescale) {
-  if (pieces.ndim() != 2 || pieces.shape(1) != 2) throw py::value_error("pieces must be an (n, 2) int64 array");
-  if (frame_index.ndim() != 1 || frame_source.ndim() != 1 || frame_index.shape(0) != frame_source.shape(0) + 1)
-    throw py::value_error("frame_index must hold one more entry than frame_source");
+// The frame layout and the output of `nframes` frames, checked.
+Args make_layout(py::array& out, i64 nframes, std::int64_t rows, std::int64_t columns, std::int64_t samples,
+                 std::int64_t bytes_per_sample, std::int64_t unused_bits, bool is_signed, const py::object& rescale) {
   if (rows <= 0 || columns <= 0 || samples <= 0 || bytes_per_sample <= 0 || unused_bits < 0 || unused_bits >= 64)
     throw py::value_error("invalid RLE frame layout");
   if (!(out.flags() & py::array::c_style) || !out.writeable())
@@ -57,16 +54,27 @@ Args make_args(const Int64Array& pieces, const Int64Array& frame_index, const In
   } catch (const rle::Error& e) {
     throw py::value_error(e.reason);
   }
+  const u64 need = a.layout.frame_bytes() * static_cast<u64>(nframes);
+  if (static_cast<u64>(out.nbytes()) != need)
+    throw py::value_error("out holds " + std::to_string(out.nbytes()) + " bytes, the frames need " +
+                          std::to_string(need));
+  a.out = static_cast<u8*>(out.mutable_data());
+  return a;
+}
+
+Args make_args(const Int64Array& pieces, const Int64Array& frame_index, const Int64Array& frame_source, py::array& out,
+               std::int64_t rows, std::int64_t columns, std::int64_t samples, std::int64_t bytes_per_sample,
+               std::int64_t unused_bits, bool is_signed, const py::object& rescale) {
+  if (pieces.ndim() != 2 || pieces.shape(1) != 2) throw py::value_error("pieces must be an (n, 2) int64 array");
+  if (frame_index.ndim() != 1 || frame_source.ndim() != 1 || frame_index.shape(0) != frame_source.shape(0) + 1)
+    throw py::value_error("frame_index must hold one more entry than frame_source");
+  Args a = make_layout(out, frame_source.shape(0), rows, columns, samples, bytes_per_sample, unused_bits, is_signed,
+                       rescale);
   a.batch.pieces = pieces.data();
   a.batch.npieces = pieces.shape(0);
   a.batch.frame_index = frame_index.data();
   a.batch.frame_source = frame_source.data();
   a.batch.nframes = frame_source.shape(0);
-  const u64 need = a.layout.frame_bytes() * static_cast<u64>(a.batch.nframes);
-  if (static_cast<u64>(out.nbytes()) != need)
-    throw py::value_error("out holds " + std::to_string(out.nbytes()) + " bytes, the frames need " +
-                          std::to_string(need));
-  a.out = static_cast<u8*>(out.mutable_data());
   return a;
 }
 
@@ -119,12 +127,8 @@ py::object decode_series_py(const std::vector<std::string>& paths,
                             const std::vector<std::pair<std::uint32_t, std::string>>& tags, py::array out,
                             std::int64_t rows, std::int64_t columns, std::int64_t bytes_per_sample,
                             std::int64_t unused_bits, bool is_signed, const py::object& rescale, int threads) {
-  // Only the layout checks of make_args: one frame per path, no tables.
-  const Int64Array none_pieces(std::vector<py::ssize_t>{0, 2});
-  const Int64Array index(std::vector<py::ssize_t>{static_cast<py::ssize_t>(paths.size()) + 1});
-  const Int64Array source(std::vector<py::ssize_t>{static_cast<py::ssize_t>(paths.size())});
-  const Args a = make_args(none_pieces, index, source, out, rows, columns, 1, bytes_per_sample, unused_bits,
-                           is_signed, rescale);
+  const Args a = make_layout(out, static_cast<i64>(paths.size()), rows, columns, 1, bytes_per_sample, unused_bits,
+                             is_signed, rescale);
   std::vector<dicom::Request> requests;
   for (const auto& t : tags) {
     const u16 vr = t.second.size() == 2 ? dicom::vr_code(t.second[0], t.second[1]) : dicom::kVrNone;

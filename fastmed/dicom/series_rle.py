@@ -95,11 +95,11 @@ def stack_from_headers(
     """
     if paths is None or headers is None:
         paths = sorted({s.path for s in slices})
-        parsed = read_headers(paths, PIXEL_TAGS, threads=threads)
-        for h in parsed:
+        headers = {}
+        for path, h in zip(paths, read_headers(paths, PIXEL_TAGS, threads=threads), strict=True):
             if isinstance(h, Exception):
                 raise h
-        headers = dict(zip(paths, parsed, strict=True))  # type: ignore[arg-type]
+            headers[path] = h
     first: rle_native.RleLayout | None = None
     seen: dict[tuple[Any, ...], dict[str, Any]] = {}
     for s in slices:
