@@ -273,12 +273,13 @@ def test_series_rescale_matches_pydicom(
     planes = rng.integers(lo, hi, size=(3, 8, 12), endpoint=True).astype(dtype)
     planes[0, 0, :2] = lo, hi  # the full range, so overflow cases overflow
     _write_series(tmp_path, planes, bits_stored, slope, intercept)
-    calls: list[bool] = []
+    calls: list[tuple[str, bool]] = []
     monkeypatch.setattr(rle_native, "core", _Spy(rle_native.core(), calls).get)
     for threads in (1, 2):
         calls.clear()
         vol = read_series(tmp_path, threads=threads, rescale=True)
-        assert calls == expected_calls
+        assert [rescaled for _, rescaled in calls] == expected_calls
+        assert calls[0][0] == "rle_decode_series"  # one native call reads, checks and decodes every file
         raw = read_series(tmp_path, threads=threads, rescale=False)
         separate = rescale_slices(raw.array, [_Slice(slope, intercept)] * 3)  # type: ignore[list-item]
         assert vol.array.dtype == separate.dtype
@@ -298,9 +299,9 @@ class _Slice:
 
 
 class _Spy:
-    """Wraps the extension: records, per native RLE call, whether it was asked to rescale."""
+    """Wraps the extension: records each native RLE call and whether it was asked to rescale."""
 
-    def __init__(self, real: Any, calls: list[bool]) -> None:
+    def __init__(self, real: Any, calls: list[tuple[str, bool]]) -> None:
         self.real, self.calls = real, calls
 
     def get(self) -> Any:
@@ -312,7 +313,7 @@ class _Spy:
             return fn
 
         def call(*args: Any) -> Any:
-            self.calls.append(args[-2] is not None)  # every rle_decode_* takes (..., rescale, threads)
+            self.calls.append((name, args[-2] is not None))  # every rle_decode_* takes (..., rescale, threads)
             return fn(*args)
 
         return call
