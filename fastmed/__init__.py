@@ -14,6 +14,7 @@ from fastmed.errors import (
     CacheError,
     DicomError,
     FastmedError,
+    LoaderError,
     SeriesError,
     TransformError,
 )
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 # Loaded on first use: the synthetic-archive writer needs the optional codec libraries.
 _LAZY = {
     "ArchiveInfo": "fastmed.synth",
+    "DataLoader": "fastmed.loader",
     "generate_archive": "fastmed.synth",
     "load_truth": "fastmed.synth",
     "inspect_pipeline": "fastmed.inspect",
@@ -69,6 +71,7 @@ __all__ = [
     "CenterCrop",
     "Clip",
     "Compose",
+    "DataLoader",
     "DicomError",
     "FastmedError",
     "generate_archive",
@@ -77,6 +80,7 @@ __all__ = [
     "inspect_pipeline",
     "KeyedRNG",
     "load_truth",
+    "LoaderError",
     "Manifest",
     "ManifestRow",
     "Normalize",
