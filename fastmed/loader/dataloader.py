@@ -49,7 +49,7 @@ from fastmed.errors import LoaderError
 from fastmed.loader.iterator import EpochIterator
 from fastmed.loader.options import Options, check_options
 from fastmed.loader.order import EpochOrder
-from fastmed.loader.plan import EpochPlan
+from fastmed.loader.plan import EpochPlan, Progress
 from fastmed.loader.state import VERSION, SkippedSample, check_state, pack_done, unpack_done
 from fastmed.loader.stats import LoaderStats, StatsRecorder
 
@@ -175,7 +175,7 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         self._inner: Any = None
         self._iterable_wrapper: Any = None
         self._plan: EpochPlan | None = None
-        self._live: EpochIterator | None = None
+        self._live: Progress | None = None
         self._epoch_rng: torch.Tensor | None = None
         self._recorder = StatsRecorder()
 
@@ -203,7 +203,7 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
             done = unpack_done(resume["done_prefix"], resume["done_extra"]) if resume else set()
             plan = EpochPlan(self._epoch_source(), self.epoch, self._auto_collation, done)
             it = EpochIterator(self, plan, len(done))
-        self._live = it
+        self._live = it.progress
         return it
 
     # ---- fastmed's surface -----------------------------------------------------
@@ -287,7 +287,7 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
             self._iterable_wrapper.epoch = self.epoch
         return iter(self._inner)
 
-    def _end_epoch(self, it: EpochIterator) -> None:
-        if self._live is it:
+    def _end_epoch(self, progress: Progress) -> None:
+        if self._live is progress:
             self._live = None
-            self.epoch = it.epoch + 1
+            self.epoch = progress.epoch + 1

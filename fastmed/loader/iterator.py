@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastmed.errors import LoaderError
 from fastmed.loader.keyed import Batch, Failed
-from fastmed.loader.plan import EpochPlan
+from fastmed.loader.plan import EpochPlan, Progress
 from fastmed.loader.stats import StatsRecorder
 from fastmed.loader.tree import nbytes, to_device
 
@@ -40,7 +40,7 @@ class EpochIterator:
         self.plan = plan
         self.epoch = loader.epoch
         self.skip_batches = skip_batches
-        self.delivered = skip_batches
+        self.progress = Progress(self.epoch, plan, skip_batches)
         self.restarts = 0
         self.recorder = StatsRecorder()
         loader._recorder = self.recorder
@@ -50,7 +50,6 @@ class EpochIterator:
 
             self.bar = tqdm(total=_safe_len(loader), initial=skip_batches, desc=f"epoch {self.epoch}", unit="batch")
         self.inner: Any = loader._start_inner(plan)
-        self.finished = False
 
     def __iter__(self) -> EpochIterator:
         return self
@@ -110,7 +109,7 @@ class EpochIterator:
             self.recorder.skipped += 1
 
     def __next__(self) -> Any:
-        if self.finished or self.inner is None:
+        if self.progress.finished or self.inner is None:
             raise StopIteration
         asked = self.recorder.request()
         while True:
@@ -120,7 +119,7 @@ class EpochIterator:
                 self._finish()
                 raise
             except BaseException:
-                self.finished = True
+                self.progress.finished = True
                 self._close_bar()
                 raise
             self._failures(batch.failures)
@@ -129,7 +128,7 @@ class EpochIterator:
         data = batch.data
         if self.loader.options.device is not None:
             data = to_device(data, self.loader.options.device, non_blocking=bool(self.loader.pin_memory))
-        self.delivered += 1
+        self.progress.delivered += 1
         self.recorder.deliver(asked, batch.size, nbytes(data))
         if self.bar is not None:
             self.bar.update(1)
@@ -141,12 +140,12 @@ class EpochIterator:
             self.bar = None
 
     def _finish(self) -> None:
-        self.finished = True
+        self.progress.finished = True
         self._close_bar()
         if self.plan is not None and self.plan.in_flight:
             lost = sorted(self.plan.in_flight)
             raise LoaderError(f"epoch {self.epoch} ended with batches {lost} never delivered")
-        self.loader._end_epoch(self)
+        self.loader._end_epoch(self.progress)
 
     def __del__(self) -> None:
         self._close_bar()

@@ -9,6 +9,7 @@ that a resumed epoch skips exactly the batches delivered before the stop.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -76,14 +77,26 @@ class EpochPlan:
         return list(self._reissue)
 
 
+class Progress:
+    """How far an epoch got: shared by its iterator and the loader (for ``state_dict``)."""
+
+    def __init__(self, epoch: int, plan: EpochPlan | None, delivered: int):
+        self.epoch = epoch
+        self.plan = plan
+        self.delivered = delivered
+        self.finished = False
+
+
 class PlanSampler:
     """The index sampler torch's inner loader iterates: the current plan's keys.
 
-    It holds the owner (not the plan), so persistent workers see each new epoch's plan.
+    It holds the owner (not the plan), so persistent workers see each new epoch's plan;
+    weakly, so that no reference cycle keeps worker processes alive until a garbage
+    collection (torch shuts workers down when its iterator's last reference goes).
     """
 
     def __init__(self, owner: Any):
-        self.owner = owner
+        self.owner = weakref.proxy(owner)
 
     def __iter__(self) -> Iterator[Any]:
         plan: EpochPlan = self.owner._plan
