@@ -278,14 +278,14 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
             torch.set_rng_state(state)
 
     def _start_inner(self, plan: EpochPlan | None) -> Any:
-        from fastmed.loader.inner import build_inner
+        from fastmed.loader.inner import build_inner, start
 
         self._plan = plan
         if self._inner is None:
             self._inner, self._iterable_wrapper = build_inner(self)
         if self._iterable_wrapper is not None:
             self._iterable_wrapper.epoch = self.epoch
-        return iter(self._inner)
+        return start(self._inner)
 
     def _end_epoch(self, progress: Progress) -> None:
         if self._live is progress:

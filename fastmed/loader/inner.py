@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import DataLoader as TorchDataLoader
+from torch.utils.data._utils import signal_handling
 
 from fastmed.loader.keyed import Augment, Collate, KeyedIterable, KeyedMap
 from fastmed.loader.plan import PlanSampler
@@ -36,6 +37,36 @@ class WorkerInit:
             worker._worker_info = shown
         if self.fn is not None:
             self.fn(worker_id)
+
+
+def start(inner: TorchDataLoader[Any]) -> Any:
+    """``iter(inner)``, with its workers taken off torch's SIGCHLD handler until :func:`pull` waits.
+
+    torch's handler raises in the main thread wherever it happens to be, usually inside
+    the user's training step, where nothing can replace the worker. :func:`pull`
+    registers the workers only while it waits for a batch, so a death raises inside
+    ``next()``, where the loader replaces the worker.
+    """
+    it = iter(inner)
+    if getattr(it, "_worker_pids_set", False):
+        signal_handling._remove_worker_pids(id(it))
+        it._worker_pids_set = False
+    return it
+
+
+def pull(it: Any) -> Any:
+    """``next(it)``: a worker found dead before or during the wait raises torch's RuntimeError."""
+    workers = getattr(it, "_workers", None)
+    if not workers or getattr(it, "_shutdown", False):
+        return next(it)
+    dead = [w.pid for i, w in enumerate(workers) if it._workers_status[i] and not w.is_alive()]
+    if dead:
+        raise RuntimeError(f"DataLoader worker (pid(s) {', '.join(map(str, dead))}) exited unexpectedly")
+    signal_handling._set_worker_pids(id(it), tuple(w.pid for w in workers))
+    try:
+        return next(it)
+    finally:
+        signal_handling._remove_worker_pids(id(it))
 
 
 def build_inner(loader: DataLoader) -> tuple[TorchDataLoader[Any], KeyedIterable | None]:

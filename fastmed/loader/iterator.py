@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from fastmed.errors import LoaderError
+from fastmed.loader.inner import pull
 from fastmed.loader.keyed import Batch, Failed
 from fastmed.loader.plan import EpochPlan, Progress
 from fastmed.loader.stats import StatsRecorder
@@ -59,12 +60,13 @@ class EpochIterator:
         shutdown = getattr(inner, "_shutdown_workers", None)
         if shutdown is not None:
             shutdown()
+            if self.loader.persistent_workers:
+                self.loader._inner = None  # its persistent iterator is gone: build a new one next epoch
 
     def _restart(self, exc: RuntimeError) -> None:
         self.restarts += 1
         self.recorder.worker_restarts += 1
         if self.plan is None or self.restarts > self.loader.options.max_worker_restarts:
-            self._shutdown_inner()
             why = "iterable datasets cannot re-issue lost samples" if self.plan is None else "too many deaths"
             raise LoaderError(f"a worker process died and was not replaced ({why}): {exc}") from exc
         self._shutdown_inner()
@@ -73,8 +75,6 @@ class EpochIterator:
         self.inner = self.loader._start_inner(self.plan)
 
     def _timeout_error(self, exc: RuntimeError) -> LoaderError:
-        self._shutdown_inner()
-        self.loader._inner = None
         waiting = ""
         if self.plan is not None and self.plan.in_flight:
             bid = min(self.plan.in_flight)
@@ -84,7 +84,7 @@ class EpochIterator:
     def _next_batch(self) -> Batch:
         while True:
             try:
-                got = next(self.inner)
+                got = pull(self.inner)
             except RuntimeError as exc:
                 if _worker_died(exc):
                     self._restart(exc)
@@ -112,19 +112,22 @@ class EpochIterator:
         if self.progress.finished or self.inner is None:
             raise StopIteration
         asked = self.recorder.request()
-        while True:
-            try:
+        try:
+            while True:
                 batch = self._next_batch()
-            except StopIteration:
-                self._finish()
-                raise
-            except BaseException:
-                self.progress.finished = True
-                self._close_bar()
-                raise
-            self._failures(batch.failures)
-            if batch.data is not None:
-                break
+                self._failures(batch.failures)
+                if batch.data is not None:
+                    break
+        except StopIteration:
+            self._finish()
+            raise
+        except BaseException:
+            # stop the workers now: the traceback keeps this iterator alive, and a garbage-collected
+            # torch iterator shuts its workers down slowly
+            self.progress.finished = True
+            self._close_bar()
+            self._shutdown_inner()
+            raise
         data = batch.data
         if self.loader.options.device is not None:
             data = to_device(data, self.loader.options.device, non_blocking=bool(self.loader.pin_memory))
