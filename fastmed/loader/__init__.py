@@ -1,5 +1,8 @@
-"""The data loader: a drop-in for torch's DataLoader with seeded order, keyed augmentation,
-mid-epoch resume, fault handling and telemetry (see :mod:`fastmed.loader.dataloader`)."""
+"""The data loader: a drop-in for torch's DataLoader.
+
+Seeded order, keyed augmentation, mid-epoch resume, fault handling and telemetry
+(see :mod:`fastmed.loader.dataloader` for the design).
+"""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ from fastmed.loader.state import VERSION, SkippedSample, check_state, pack_done,
 from fastmed.loader.stats import LoaderStats, StatsRecorder
 
 
-class DataLoader(TorchDataLoader):  # type: ignore[type-arg]
+class DataLoader(TorchDataLoader[Any]):
     """A drop-in for :class:`torch.utils.data.DataLoader` with fastmed's determinism, resume and faults.
 
     Parameters
@@ -215,7 +215,12 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         self.epoch = int(epoch)
         if self._order is None:
             seen: list[Any] = []
-            for s in (self.sampler, getattr(self.batch_sampler, "sampler", None), self.batch_sampler):
+            candidates: tuple[Any, ...] = (
+                self.sampler,
+                getattr(self.batch_sampler, "sampler", None),
+                self.batch_sampler,
+            )
+            for s in candidates:
                 if s is not None and hasattr(s, "set_epoch") and not any(s is t for t in seen):
                     s.set_epoch(epoch)
                     seen.append(s)
@@ -261,7 +266,7 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
 
     def _epoch_source(self) -> Iterable[Any]:
         if self._order is None:
-            return self._index_sampler  # type: ignore[no-any-return]
+            return self._index_sampler
         self._order.set_epoch(self.epoch)
         if not self._auto_collation:
             return self._order

@@ -28,6 +28,7 @@ class WorkerInit:
         self.fn = fn
 
     def __call__(self, worker_id: int) -> None:
+        """Run in each worker before its first fetch."""
         from torch.utils.data._utils import worker
 
         info = worker._worker_info
@@ -50,7 +51,7 @@ def start(inner: TorchDataLoader[Any]) -> Any:
     it = iter(inner)
     if getattr(it, "_worker_pids_set", False):
         signal_handling._remove_worker_pids(id(it))
-        it._worker_pids_set = False
+        it._worker_pids_set = False  # type: ignore[attr-defined]
     return it
 
 

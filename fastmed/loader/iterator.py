@@ -10,7 +10,6 @@ A worker that hangs past ``timeout`` becomes a LoaderError naming the batch wait
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from fastmed.errors import LoaderError

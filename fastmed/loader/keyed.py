@@ -88,11 +88,22 @@ class Augment:
         self.seed = seed
 
     def __call__(self, sample: Any, index: int, epoch: int) -> Any:
+        """The transformed sample (the sample itself without a transform)."""
         if self.transform is None:
             return sample
         if self.keyed:
             return self.transform(sample, seed=self.seed, index=index, epoch=epoch)
         return self.transform(sample)
+
+
+class _Given:
+    """A fetch that returns a sample already read by the dataset's ``__getitems__``."""
+
+    def __init__(self, sample: Any):
+        self.sample = sample
+
+    def __call__(self, index: int) -> Any:
+        return self.sample
 
 
 class KeyedMap(Dataset[Any]):
@@ -114,7 +125,7 @@ class KeyedMap(Dataset[Any]):
         out.samples.append(sample)
         out.indices.append(index)
 
-    def __getitem__(self, key: Key) -> Fetched:  # type: ignore[override]
+    def __getitem__(self, key: Key) -> Fetched:
         bid, epoch, index = key
         out = Fetched(bid, epoch)
         self._one(out, index, self.dataset.__getitem__)
@@ -132,7 +143,7 @@ class KeyedMap(Dataset[Any]):
                 raw = None
             if raw is not None and len(raw) == len(indices):
                 for index, sample in zip(indices, raw, strict=True):
-                    self._one(out, index, lambda _i, s=sample: s)
+                    self._one(out, index, _Given(sample))
                 return out
         for index in indices:
             self._one(out, index, self.dataset.__getitem__)
@@ -182,6 +193,7 @@ class Collate:
         self.on_error = on_error
 
     def __call__(self, got: Any) -> Batch:
+        """Collate what a worker fetched into a :class:`Batch`."""
         if isinstance(got, Fetched):
             bid, epoch, samples, indices, failures = got.bid, got.epoch, got.samples, got.indices, got.failures
         else:

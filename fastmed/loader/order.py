@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sized
+from typing import Any
 
 import torch
 from torch.utils.data import Sampler
@@ -34,7 +35,7 @@ class EpochOrder(Sampler[int]):
         This rank's shard.
     """
 
-    def __init__(self, data_source: Sized, seed: int, shuffle: bool, rank: int = 0, world_size: int = 1):
+    def __init__(self, data_source: Sized | Any, seed: int, shuffle: bool, rank: int = 0, world_size: int = 1):
         self.data_source = data_source
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
@@ -50,7 +51,7 @@ class EpochOrder(Sampler[int]):
         return math.ceil(len(self.data_source) / self.world_size)
 
     def indices(self) -> list[int]:
-        """This rank's indices for the current epoch, in order."""
+        """Indices of this rank for the current epoch, in order."""
         n = len(self.data_source)
         if self.shuffle:
             g = torch.Generator()

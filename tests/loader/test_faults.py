@@ -15,9 +15,9 @@ from tests.loader._datasets import (
     FailingDataset,
     HangOnce,
     IndexDataset,
+    KeyedNoise,
     KillIterable,
     KillOnce,
-    KeyedNoise,
     indices,
     to_py,
 )
