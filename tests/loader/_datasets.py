@@ -192,3 +192,10 @@ def to_py(data: Any) -> Any:
 def indices(batches: list[dict[str, Any]]) -> list[int]:
     """Flattened ``"i"`` of dict batches."""
     return [int(v) for b in batches for v in b["i"]]
+
+
+class BatchedDataset(FailingDataset):
+    """Has ``__getitems__`` (batched fetch, as torch calls it), failing as a whole if one index is bad."""
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        return [self[i] for i in indices]

@@ -123,3 +123,12 @@ def test_rss_stays_flat_over_epochs() -> None:
         sizes.append(_rss())
     growth = max(sizes[2:]) - sizes[1]
     assert growth < 4 * 2**20, f"RSS grew {growth / 2**20:.1f} MiB over epochs 2..7: {sizes}"
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_batched_getitems_failure_is_isolated_to_its_sample(num_workers: int) -> None:
+    from tests.loader._datasets import BatchedDataset
+
+    loader = fm.DataLoader(BatchedDataset(9, bad=(4,)), batch_size=3, num_workers=num_workers, on_error="skip")
+    assert indices(list(loader)) == [0, 1, 2, 3, 5, 6, 7, 8]
+    assert [e.index for e in loader.errors] == [4]

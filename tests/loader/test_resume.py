@@ -117,3 +117,25 @@ def test_state_of_another_configuration_is_refused() -> None:
         other.load_state_dict(state)
     with pytest.raises(fm.LoaderError, match="version"):
         other.load_state_dict({"epoch": 0})
+
+
+def test_resume_keeps_skip_records_and_rank() -> None:
+    from tests.loader._datasets import FailingDataset
+
+    def make() -> fm.DataLoader:
+        return fm.DataLoader(
+            FailingDataset(20, bad=(1, 17)), batch_size=2, shuffle=True, seed=5, rank=1, world_size=2, on_error="skip"
+        )
+
+    full = make()
+    expected = [to_py(b) for b in full]
+    first = make()
+    head = [to_py(b) for b in _take(first, 3)]
+    second = make()
+    second.load_state_dict(first.state_dict())
+    assert head + [to_py(b) for b in second] == expected
+    assert sorted(e.index for e in second.errors) == sorted(e.index for e in full.errors)
+    with pytest.raises(fm.LoaderError, match="rank"):
+        fm.DataLoader(FailingDataset(20), batch_size=2, seed=5, rank=0, world_size=2).load_state_dict(
+            first.state_dict()
+        )
