@@ -16,6 +16,7 @@ from fastmed.errors import LoaderError
 from fastmed.loader.inner import pull
 from fastmed.loader.keyed import Batch, Failed
 from fastmed.loader.plan import EpochPlan, Progress
+from fastmed.loader.state import SkippedSample
 from fastmed.loader.stats import StatsRecorder
 from fastmed.loader.tree import nbytes, to_device
 
@@ -153,9 +154,7 @@ class EpochIterator:
         self._close_bar()
 
 
-def _record(f: Failed) -> Any:
-    from fastmed.loader.state import SkippedSample
-
+def _record(f: Failed) -> SkippedSample:
     return SkippedSample(index=f.index, epoch=f.epoch, reason=f.reason)
 
 
