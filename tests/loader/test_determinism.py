@@ -53,7 +53,7 @@ def test_augmentation_is_a_function_of_seed_epoch_index() -> None:
 
 
 def test_fastmed_compose_transform_matches_direct_calls() -> None:
-    # fastmed kernels run in the main process here (num_workers=0); see the spawn test for workers
+    # fastmed kernels run in the main process here (num_workers=0); see the next test for workers
     aug = fm.Compose([fm.RandomFlip(), fm.RandomGaussianNoise(std=(0.1, 0.2))])
     ds = IndexDataset(6, shape=(1, 5, 6, 7))
     batches = list(fm.DataLoader(ds, batch_size=4, seed=9, transform=aug))
@@ -62,14 +62,14 @@ def test_fastmed_compose_transform_matches_direct_calls() -> None:
     np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.slow
-def test_fastmed_compose_transform_in_spawn_workers() -> None:
-    # spawn, not fork: fork workers running fastmed's native pool need the fork-safe pool of the hardening issue
+@pytest.mark.parametrize("context", ["fork", pytest.param("spawn", marks=pytest.mark.slow)])
+def test_fastmed_compose_transform_in_workers(context: str) -> None:
+    # fork relies on the fork-safe native pool (hardening issue, in this branch's base): the parent ran the pool first
     aug = fm.Compose([fm.RandomFlip(), fm.RandomGaussianNoise(std=(0.1, 0.2))])
     ds = IndexDataset(8, shape=(1, 4, 5, 6))
     kwargs: dict[str, Any] = {"batch_size": 3, "shuffle": True, "seed": 2, "transform": aug}
     expected = _epoch(fm.DataLoader(ds, **kwargs))
-    assert _epoch(fm.DataLoader(ds, num_workers=2, multiprocessing_context="spawn", **kwargs)) == expected
+    assert _epoch(fm.DataLoader(ds, num_workers=2, multiprocessing_context=context, **kwargs)) == expected
 
 
 @pytest.mark.parametrize("world_size", [2, 3])
