@@ -90,7 +90,7 @@ T field(const py::dict& d, const char* name, const std::string& where) {
   } catch (const py::cast_error&) {
   } catch (const py::error_already_set&) {
   }
-  throw ArgError(where + ": field '" + name + "' has the wrong type");
+  throw ArgError(where + ": field '" + name + "' has the wrong type or is out of range");
 }
 
 py::array ndarray_field(const py::dict& d, const char* name, const std::string& where) {

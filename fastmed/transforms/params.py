@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from fastmed.errors import TransformError
 from fastmed.rng import KeyedRNG
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from fastmed.transforms.compose import Compose
 
 _F32_MAX = float(np.finfo(np.float32).max)
+_MAX_COORD = float(2**30)  # the native limit on source coordinates (csrc/cpu/augment_validate.h)
 _TOP_KEYS = ("seed", "epoch", "index", "ops")
 
 
@@ -77,6 +79,8 @@ def _conform(value: Any, template: Any, where: str) -> Any:
             f = math.inf
         if not math.isfinite(f):
             raise TransformError(f"{where}: must be finite, got {value!r}")
+        if abs(f) > _F32_MAX:
+            raise TransformError(f"{where}: {f} is beyond the float32 range")
         return f
     if template is None or isinstance(template, str):
         if value != template or type(value) is not type(template):
@@ -97,6 +101,8 @@ def _conform(value: Any, template: Any, where: str) -> Any:
                 raise TransformError(f"{where}: must have shape {shape}, got {a.shape}")
             if not np.isfinite(a).all():
                 raise TransformError(f"{where}: must be finite (found NaN or inf)")
+            if a.size and float(np.abs(a).max()) > _MAX_COORD:
+                raise TransformError(f"{where}: values beyond {_MAX_COORD:g}")
             return a.tolist()
         return [_conform(x, t, f"{where}[{i}]") for i, (x, t) in enumerate(zip(value, template, strict=True))]
     if isinstance(template, dict):
@@ -149,9 +155,6 @@ def _rot90(op: Any, p: Params, fresh: Params, ctx: Context) -> None:
 def _elastic(op: Any, p: Params, fresh: Params, ctx: Context) -> None:
     _same(p, fresh, "grid_inv")
     _positive(p, "magnitude", allow_zero=True)
-    g = np.asarray(p["grid"], dtype=np.float64)
-    if g.size and float(np.abs(g).max()) > _F32_MAX:
-        raise ValueError("field 'grid': values beyond the float32 range")
 
 
 def _custom(op: Any, p: Params, fresh: Params, ctx: Context) -> None:
@@ -197,20 +200,25 @@ def _check_op(op: Op, raw: Any, rng: KeyedRNG, ctx: Context, where: str) -> Para
     return p
 
 
-def _advance(op: SpatialOp, p: Params, ctx: Context, where: str) -> Context:
-    """The context after a spatial op, refusing params whose map is singular or not finite."""
+def _advance(
+    op: SpatialOp, p: Params, ctx: Context, total: npt.NDArray[np.float64], where: str
+) -> tuple[Context, npt.NDArray[np.float64]]:
+    """The context and composed map after a spatial op; params whose map is singular, not finite
+    or reaches beyond the native coordinate limit are refused here, naming the op."""
     try:
         step = op.step(p, ctx)
     except TransformError:
         raise
     except (ValueError, TypeError, ArithmeticError, IndexError, KeyError, np.linalg.LinAlgError) as exc:
         raise TransformError(f"{where}: params give no valid map ({type(exc).__name__}: {exc})") from None
-    if not np.isfinite(np.asarray(step.matrix, dtype=np.float64)).all():
-        raise TransformError(f"{where}: params give a map that is not finite")
+    with np.errstate(all="ignore"):
+        m = total @ np.asarray(step.matrix, dtype=np.float64)
+    if not np.isfinite(m).all() or float(np.abs(m).max()) > _MAX_COORD:
+        raise TransformError(f"{where}: params give a map that is not finite or out of range (2^30 voxels)")
     shape = tuple(int(n) for n in step.out_shape)
     if any(not 1 <= n < 2**31 for n in shape):
         raise TransformError(f"{where}: params give an output shape {shape}")
-    return Context(ctx.ndim, shape, tuple(float(s) for s in step.out_spacing), ctx.channels)
+    return Context(ctx.ndim, shape, tuple(float(s) for s in step.out_spacing), ctx.channels), m
 
 
 def checked_params(compose: Compose, sample: Mapping[str, Any], params: Any) -> dict[str, Any]:
@@ -254,12 +262,13 @@ def checked_params(compose: Compose, sample: Mapping[str, Any], params: Any) -> 
             )
     ctx0 = compose._describe(sample)
     ctx = ctx0
+    total = np.eye(ctx0.ndim + 1)
     out: list[Params | None] = [None] * len(compose.ops)
     for k, op in enumerate(compose.ops):  # the spatial walk of Compose.sample_params
         if isinstance(op, SpatialOp) and not isinstance(op, RandomElastic):
             where = f"replay params: op {k} ({type(op).__name__})"
             out[k] = p = _check_op(op, entries[k]["params"], KeyedRNG(seed, epoch, index, k), ctx, where)
-            ctx = _advance(op, p, ctx, where)
+            ctx, total = _advance(op, p, ctx, total, where)
     final = Context(ctx0.ndim, ctx0.shape, ctx0.spacing, ctx0.channels, ctx.shape, ctx.spacing)
     for k, op in enumerate(compose.ops):
         if out[k] is None:
