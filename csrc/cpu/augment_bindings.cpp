@@ -119,7 +119,7 @@ std::vector<aug::Job> parse_jobs(const py::list& jobs_in, std::vector<py::object
     if (!(out.flags() & py::array::c_style)) throw ArgError(where + ": output must be C-contiguous");
     const std::string kind = field<std::string>(d, "out_dtype", where);
     if (kind == "bfloat16") {
-      if (out.itemsize() != 2 || j.out.dtype == DType::kF32) throw ArgError(where + ": bfloat16 output needs a 2-byte array");
+      if (out.itemsize() != 2) throw ArgError(where + ": bfloat16 output needs a 2-byte array");
       j.out.dtype = DType::kBF16;
     } else if (kind == "float32" || kind == "float16") {
       if (j.out.dtype != (kind == "float32" ? DType::kF32 : DType::kF16)) {

@@ -201,7 +201,9 @@ void check_job(const Job& j, i64 src_itemsize, i64 out_itemsize, i64 grid_size, 
   const std::uintptr_t s_lo = s0 - static_cast<std::uintptr_t>(-slo), s_hi = s0 + static_cast<std::uintptr_t>(shi);
   const std::uintptr_t o_lo = o0 - static_cast<std::uintptr_t>(-olo), o_hi = o0 + static_cast<std::uintptr_t>(ohi);
   if (s_lo < o_hi && o_lo < s_hi) refuse(where, "output overlaps the source");
-  if (j.src.dtype == DType::kF16 || j.src.dtype == DType::kBF16) refuse(where, "16-bit float sources are not supported");
+  if (j.src.dtype == DType::kF16 || j.src.dtype == DType::kBF16) {
+    refuse(where, "16-bit float sources are not supported");
+  }
   if (is_integer(j.out.dtype) && j.out.dtype != j.src.dtype) {
     refuse(where, std::string("an integer output must have the source dtype, got ") + dtype_name(j.out.dtype) +
                       " from " + dtype_name(j.src.dtype));

@@ -75,8 +75,7 @@ def _check_label_pad(value: float, name: str, arr: Any) -> None:
         return
     if not ok:
         raise TransformError(
-            f"Compose: label_pad_value {value} does not fit sample[{name!r}] of dtype {dt} "
-            f"(an integer in [{lo}, {hi}])"
+            f"Compose: label_pad_value {value} does not fit sample[{name!r}] of dtype {dt} (an integer in [{lo}, {hi}])"
         )
 
 

@@ -203,8 +203,11 @@ def _check_op(op: Op, raw: Any, rng: KeyedRNG, ctx: Context, where: str) -> Para
 def _advance(
     op: SpatialOp, p: Params, ctx: Context, total: npt.NDArray[np.float64], where: str
 ) -> tuple[Context, npt.NDArray[np.float64]]:
-    """The context and composed map after a spatial op; params whose map is singular, not finite
-    or reaches beyond the native coordinate limit are refused here, naming the op."""
+    """The context and composed map after a spatial op.
+
+    Params whose map is singular, not finite or beyond the native coordinate limit are
+    refused here, naming the op.
+    """
     try:
         step = op.step(p, ctx)
     except TransformError:

@@ -41,7 +41,7 @@ def layout(data: bytes) -> Layout:
     fp.seek(132)
     ends = [132]
     starts: dict[int, int] = {}
-    for e in data_element_generator(fp, False, True, stop_when=lambda tag, vr, length: tag.group != 2):
+    for _ in data_element_generator(fp, False, True, stop_when=lambda tag, vr, length: tag.group != 2):
         ends.append(fp.tell())
     for e in data_element_generator(fp, ts.is_implicit_VR, ts.is_little_endian):
         starts[int(e.tag)] = ends[-1]

@@ -75,7 +75,9 @@ def test_fuzz_short_budget(tmp_path: Path) -> None:
         for f in found:
             (Path(keep) / f.name).write_bytes(f.read_bytes())
     where = keep or str(artifacts)
-    assert proc.returncode == 0 and not found, f"crash inputs {[f.name for f in found]} in {where}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0 and not found, (
+        f"rc {proc.returncode}, crash inputs {[f.name for f in found]} in {where}\n{proc.stderr[-3000:]}"
+    )
 
 
 def _crash_inputs() -> list[Path]:

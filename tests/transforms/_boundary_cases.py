@@ -233,7 +233,10 @@ def _patch_calls() -> dict[str, tuple[Callable[[], None], str]]:
             "refused",
         ),
         "gaussian_blur sigma NaN": (lambda: core.gaussian_blur(patch, [np.nan, 1.0, 1.0]), "refused"),
-        "gaussian_blur float64 patch": (lambda: core.gaussian_blur(patch.astype(np.float64), [1.0, 1.0, 1.0]), "refused"),
+        "gaussian_blur float64 patch": (
+            lambda: core.gaussian_blur(patch.astype(np.float64), [1.0, 1.0, 1.0]),
+            "refused",
+        ),
     }
 
 

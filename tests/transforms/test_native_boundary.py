@@ -77,8 +77,9 @@ def test_kernel_argument_error_is_a_transform_error_and_a_value_error() -> None:
 
 
 def test_messages_name_the_field() -> None:
-    from ._boundary_cases import base_job
     from fastmed._native import core
+
+    from ._boundary_cases import base_job
 
     j = base_job()
     j["grid"] = np.zeros((3, 0, 6, 7), np.float32)
@@ -140,7 +141,9 @@ def test_backend_refuses_a_bad_label_pad_in_a_hand_made_plan(backend: str) -> No
     aug = T.Compose([T.CenterCrop((14, 16, 18))])
     plan = aug.compile(s, aug.sample_params(s))
     arrays = tuple(
-        ArrayPlan(a.key, "nearest", "constant", 300.0, IntensityProgram.build([]), (), "same") if a.key == "label" else a
+        ArrayPlan(a.key, "nearest", "constant", 300.0, IntensityProgram.build([]), (), "same")
+        if a.key == "label"
+        else a
         for a in plan.arrays
     )
     with pytest.raises(TransformError, match="padding value 300"):
