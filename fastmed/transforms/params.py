@@ -94,9 +94,12 @@ def _conform(value: Any, template: Any, where: str) -> Any:
         shape = _float_block(template)
         if shape is not None and len(shape) > 1:  # an array (elastic grid): checked at once
             try:
-                a = np.asarray(value, dtype=np.float64)
+                a = np.asarray(value)
             except (ValueError, TypeError, OverflowError):
                 raise TransformError(f"{where}: must be a {shape} array of numbers") from None
+            if a.dtype.kind not in "iuf":
+                raise TransformError(f"{where}: must be an array of numbers, got {a.dtype} values")
+            a = a.astype(np.float64)
             if a.shape != shape:
                 raise TransformError(f"{where}: must have shape {shape}, got {a.shape}")
             if not np.isfinite(a).all():
@@ -259,7 +262,12 @@ def checked_params(compose: Compose, sample: Mapping[str, Any], params: Any) -> 
         n = len(entries) if isinstance(entries, list | tuple) else _kind(entries)
         raise TransformError(f"replay params: 'ops' must list {len(compose.ops)} ops, got {n}")
     for k, (op, e) in enumerate(zip(compose.ops, entries, strict=True)):
-        if not isinstance(e, Mapping) or set(e) != {"op", "params"} or e["op"] != type(op).__name__:
+        if (
+            not isinstance(e, Mapping)
+            or set(e) != {"op", "params"}
+            or not isinstance(e["op"], str)
+            or e["op"] != type(op).__name__
+        ):
             raise TransformError(
                 f"replay params: op {k} must be {{'op': {type(op).__name__!r}, 'params': {{...}}}}, got {e!r:.200}"
             )

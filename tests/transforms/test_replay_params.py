@@ -211,6 +211,20 @@ def test_bad_structure_is_refused(mutate: Callable[[dict[str, Any]], None], matc
         aug.replay(s, params)
 
 
+def test_numpy_or_string_values_in_odd_places_are_refused() -> None:
+    aug, s, params = _drawn()
+    k = _op_index(aug, "RandomElastic")
+    grid = np.asarray(params["ops"][k]["params"]["grid"])
+    params["ops"][k]["params"]["grid"] = grid.astype(str).tolist()
+    with pytest.raises(TransformError, match="array of numbers"):
+        aug.replay(s, params)
+    params["ops"][k]["params"]["grid"] = grid  # a numpy array is fine
+    aug.replay(s, params)
+    params["ops"][0]["op"] = np.array(["RandomCrop", "x"])
+    with pytest.raises(TransformError, match="op 0 must be"):
+        aug.replay(s, params)
+
+
 def test_params_that_are_not_a_dict_are_refused() -> None:
     aug, s, _ = _drawn()
     for bad in (None, [], "params", 3):
