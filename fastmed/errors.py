@@ -68,6 +68,14 @@ class TransformError(FastmedError):
     """A transform was configured or applied wrongly (bad shape, unsupported op on a backend)."""
 
 
+class KernelArgumentError(TransformError, ValueError):
+    """The native kernel refused what it was given (bad shape, stride, dtype, NaN matrix, grid, padding...).
+
+    Raised by ``fastmed._core`` itself, whatever the Python side checked before; a
+    :class:`TransformError` and, for callers that catch those, a ``ValueError``.
+    """
+
+
 class CacheError(FastmedError):
     """A cache entry is missing, corrupt (checksum mismatch) or of the wrong format."""
 
