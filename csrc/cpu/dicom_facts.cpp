@@ -34,6 +34,7 @@ constexpr u32 kThicknessTag = 0x00180050u;
 constexpr u32 kTiltTag = 0x00181120u;
 constexpr u32 kSamplesTag = 0x00280002u;
 constexpr u32 kPerFrameTag = 0x52009230u;
+constexpr u32 kFrameIncrementTag = 0x00280009u;
 
 // Values above this are not copied to Python by the header path (None there): same here.
 constexpr u64 kMaxValue = u64(1) << 20;
@@ -184,6 +185,7 @@ struct Found {
   const Element* tilt = nullptr;
   const Element* samples = nullptr;
   const Element* per_frame = nullptr;
+  const Element* frame_increment = nullptr;
 };
 
 // The last occurrence wins, as in the header path's dict.
@@ -208,6 +210,7 @@ Found collect(const Header& h) {
       case kTiltTag: f.tilt = &e; break;
       case kSamplesTag: f.samples = &e; break;
       case kPerFrameTag: f.per_frame = &e; break;
+      case kFrameIncrementTag: f.frame_increment = &e; break;
       default: break;
     }
   }
@@ -273,6 +276,9 @@ bool fill(const u8* data, const Header& h, SliceFacts& out) {
   if (!as_int(f.frames, 1.0, &num[kFrames]) || !as_int(f.samples, 1.0, &num[kSamples])) return false;
   if (num[kFrames] == 0.0) num[kFrames] = 1.0;  // `or 1`
   if (num[kSamples] == 0.0) num[kSamples] = 1.0;
+  // Frames placed by a Frame Increment Pointer (RT Dose, NM): per-frame positions come
+  // from the vector it points at, which the header path (headers.per_frame) reads.
+  if (f.frame_increment && num[kFrames] > 1.0) return false;
   if (!as_float(f.slope, 1.0, &num[kSlope], 0) || !as_float(f.intercept, 0.0, &num[kIntercept], 0)) return false;
   if (!as_float(f.thickness, 0.0, &num[kThickness], kHasThickness)) return false;
   if (!as_float(f.tilt, 0.0, &num[kTilt], kHasTilt)) return false;
@@ -310,7 +316,7 @@ const std::vector<Request>& fact_requests() {
       {kAcquisitionTag, vr_code('I', 'S')},  {kImageTypeTag, vr_code('C', 'S')},
       {kModalityTag, vr_code('C', 'S')},     {kThicknessTag, vr_code('D', 'S')},
       {kTiltTag, vr_code('D', 'S')},         {kSamplesTag, vr_code('U', 'S')},
-      {kPerFrameTag, vr_code('S', 'Q')},
+      {kPerFrameTag, vr_code('S', 'Q')},     {kFrameIncrementTag, vr_code('A', 'T')},
   };
   return req;
 }
