@@ -269,6 +269,7 @@ def split_stacks(slices: Sequence[SliceInfo]) -> tuple[list[SliceInfo], list[Pro
     ref = main[0]
     kept: list[SliceInfo] = []
     tilted = 0
+    apart = 0
     worst = 0.0
     for other in ranked[1:]:
         k_other = first_key[id(other)]
@@ -283,16 +284,23 @@ def split_stacks(slices: Sequence[SliceInfo]) -> tuple[list[SliceInfo], list[Pro
                 worst = max(worst, angle)
             continue
         plane = _normal_angle_deg(ref, other[0])
-        if len(other) == 1 and len(main) > 1 and other[0].frames == 1 and plane is not None and plane >= LOCALIZER_MIN_DEG:
+        if (
+            len(other) == 1
+            and len(main) > 1
+            and other[0].frames == 1
+            and plane is not None
+            and plane >= LOCALIZER_MIN_DEG
+        ):
             notes.append(Problem("localizer", "1 image of another orientation split off (localizer)"))
         else:
-            problems.append(Problem("mixed_orientation", f"{len(other)} slice(s) have another orientation"))
+            apart += len(other)
+    if apart:
+        problems.append(Problem("mixed_orientation", f"{apart} slice(s) have another orientation"))
     if tilted:
         problems.append(
             Problem(
                 "mixed_orientation",
-                f"{tilted} slice(s) are rotated up to {worst:.3g} degrees against the stack's orientation "
-                "(kept in the stack)",
+                f"{tilted} slice(s) are rotated up to {worst:.3g} degrees against the stack's orientation",
             )
         )
     return main + kept if kept else main, problems, notes

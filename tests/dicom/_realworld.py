@@ -88,9 +88,7 @@ def image(shape: tuple[int, ...], dtype: Any = np.uint16, seed: int = 0, high: i
 # --- encapsulated pixel data inside a sequence item ------------------------------------
 
 
-def icon_item(
-    undefined_item: bool, ts: str = RLELossless, shape: tuple[int, int] = (6, 8), seed: int = 9
-) -> Dataset:
+def icon_item(undefined_item: bool, ts: str = RLELossless, shape: tuple[int, int] = (6, 8), seed: int = 9) -> Dataset:
     """An Icon Image Sequence item holding its own encapsulated (undefined-length) PixelData."""
     shape = (32, 32) if ts == JPEG2000Lossless else shape
     tmp = dataset()
@@ -138,6 +136,24 @@ def with_icon(
         ds.IconImageSequence = seq
         ds["IconImageSequence"].is_undefined_length = undefined
     return ds
+
+
+def icon_in_un_sequence() -> bytes:
+    """An icon with encapsulated pixel data in a private sequence stored as UN of undefined length.
+
+    PS3.5 6.2.2: such a UN holds a sequence in implicit VR little endian, so the nested
+    (7FE0,0010) carries no VR either.
+    """
+
+    def imp(tag: int, value: bytes) -> bytes:
+        return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value
+
+    icon = imp(0x00280010, struct.pack("<H", 2)) + imp(0x00280011, struct.pack("<H", 2))
+    icon += struct.pack("<HHI", 0x7FE0, 0x0010, 0xFFFFFFFF) + c.item(b"") + c.item(b"\xff\xd8\0\0\xff\xd9")
+    icon += c.SEQ_DELIM
+    un = struct.pack("<HH2sHI", 0x0029, 0x1010, b"UN", 0, 0xFFFFFFFF) + c.undefined_item(icon) + c.SEQ_DELIM
+    private = c.el(0x00290010, b"LO", c.txt("FASTMED TEST")) + un
+    return c.meta(ExplicitVRLittleEndian) + c.image_module() + private + c.native_pixels(32)
 
 
 # --- frames placed by the Frame Increment Pointer -------------------------------------
@@ -244,6 +260,7 @@ def seeds() -> dict[str, bytes]:
         "rw_icon_nested_native.dcm": to_bytes(with_icon(ExplicitVRLittleEndian, nested=True)),
         "rw_rtdose.dcm": to_bytes(rt_dose([0.0, 2.5, 5.0])),
         "rw_enhanced_tilted.dcm": to_bytes(enhanced([tilt(0), tilt(2)], [(0, 0, 0), (0, 0, 2)])),
+        "rw_icon_in_un.dcm": icon_in_un_sequence(),
         "rw_odd_lengths.dcm": odd_lengths(),
         "rw_trailing_zeros.dcm": trailing("zeros_odd"),
     }

@@ -18,7 +18,7 @@ import fastmed as fm
 from fastmed.dicom import read_header, read_pixels, read_series
 from fastmed.dicom.headers import read_slice_infos, read_slice_infos_many
 from fastmed.dicom.index import index
-from fastmed.dicom.slice_info import slice_infos_from_dataset
+from fastmed.dicom.slice_info import SliceInfo, slice_infos_from_dataset
 from tests.dicom import _realworld as rw
 from tests.dicom.series_builder import series_array, write_series
 
@@ -36,7 +36,7 @@ def _same_pixels(path: Path) -> None:
     np.testing.assert_array_equal(got, want)
 
 
-def _three_readers_agree(path: Path) -> list[fm.dicom.slice_info.SliceInfo]:
+def _three_readers_agree(path: Path) -> list[SliceInfo]:
     """The index's native fast path, the native header path and the pydicom path give the same records."""
     fast = read_slice_infos_many([str(path)], threads=1)[0]
     assert not isinstance(fast, Exception), fast
@@ -77,6 +77,14 @@ def test_icon_larger_than_the_index_prefix(tmp_path: Path) -> None:
 def test_icon_with_a_jpeg2000_icon(tmp_path: Path) -> None:
     p = _write(tmp_path / "icon.dcm", rw.with_icon(RLELossless, icon_ts=JPEG2000Lossless))
     _same_pixels(p)
+
+
+def test_icon_in_an_undefined_length_un_sequence(tmp_path: Path) -> None:
+    p = _write(tmp_path / "un.dcm", rw.icon_in_un_sequence())
+    ds = pydicom.dcmread(p)
+    assert (read_header(p).rows, read_header(p).columns) == (ds.Rows, ds.Columns) == (4, 4)
+    _same_pixels(p)
+    _three_readers_agree(p)
 
 
 # --- 2. frames placed by Frame Increment Pointer -> Grid Frame Offset Vector ------------
