@@ -20,6 +20,7 @@ from fastmed.dicom.headers import read_slice_infos, read_slice_infos_many
 from fastmed.dicom.index import index
 from fastmed.dicom.slice_info import SliceInfo, slice_infos_from_dataset
 from tests.dicom import _realworld as rw
+from tests.dicom._testdata import data_dirs
 from tests.dicom.series_builder import series_array, write_series
 
 
@@ -296,3 +297,17 @@ def test_index_valid_is_what_read_series_accepts(tmp_path: Path) -> None:
         verdicts[row.files[0].split("/")[0]] = (row.valid, accepted)
         assert row.valid == accepted, (row.files, row.problems)
     assert sum(v for v, _ in verdicts.values()) == 5  # ct, loc, dose, icon, odd
+
+
+@pytest.mark.parametrize("name", ["rtdose.dcm", "rtdose_expb.dcm", "rtdose_rle.dcm"])
+def test_pydicom_rt_dose_files(name: str) -> None:
+    paths = [d / name for d in data_dirs() if (d / name).is_file()]
+    if not paths:
+        pytest.skip(f"{name} not in the installed test data")
+    p = paths[0]
+    infos = _three_readers_agree(p)
+    ds = pydicom.dcmread(p)
+    np.testing.assert_allclose([s.position for s in infos], _expected_positions(ds), atol=1e-6)
+    vol = read_series(p)
+    assert vol.meta["problems"] == [] and vol.spacing[0] == pytest.approx(5.0)
+    np.testing.assert_array_equal(vol.array, ds.pixel_array)
