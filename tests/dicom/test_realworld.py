@@ -18,6 +18,7 @@ import fastmed as fm
 from fastmed.dicom import read_header, read_pixels, read_series
 from fastmed.dicom.headers import read_slice_infos, read_slice_infos_many
 from fastmed.dicom.index import index
+from fastmed.dicom.slice_facts import OK, SLOW, read_columns
 from fastmed.dicom.slice_info import SliceInfo, slice_infos_from_dataset
 from tests.dicom import _realworld as rw
 from tests.dicom._testdata import data_dirs
@@ -124,6 +125,20 @@ def test_rt_dose_frames_get_their_offsets(tmp_path: Path, offsets: list[float], 
     assert vol.meta["problems"] == []
     row = index(tmp_path, cache=False).rows[0]
     assert row.valid and row.shape == vol.shape
+
+
+def test_index_fast_path_hands_only_grid_offset_files_to_the_header_path(tmp_path: Path) -> None:
+    dose = _write(tmp_path / "dose.dcm", rw.rt_dose([0.0, 2.0, 4.0]))
+    ds = rw.rt_dose([0.0, 2.0, 4.0])
+    ds.FrameIncrementPointer = 0x00181063  # Frame Time: a cine, frames share the one geometry
+    ds.FrameTime = 40.0
+    del ds.GridFrameOffsetVector
+    cine = _write(tmp_path / "cine.dcm", ds)
+    cols = read_columns([str(dose), str(cine)], threads=1)
+    assert cols["status"].tolist() == [SLOW, OK]
+    assert len({s.position for s in _three_readers_agree(cine)}) == 1
+    with pytest.raises(fm.SeriesError, match="share a position"):
+        read_series(cine)
 
 
 def test_rt_dose_absolute_offsets(tmp_path: Path) -> None:
