@@ -117,7 +117,8 @@ def slice_infos_from_dataset(ds: Any, path: str) -> list[SliceInfo]:
         shared0 = shared[0] if shared else None
         out = []
         for i, item in enumerate(pffg):
-            out.append(SliceInfo(frame=i, **base, **_functional_group_geometry(item, shared0)))  # type: ignore[arg-type]
+            fields = {**base, **_functional_group_geometry(item, shared0)}  # a frame's FrameType wins
+            out.append(SliceInfo(frame=i, **fields))
         return out
     slope = ds.get("RescaleSlope")
     intercept = ds.get("RescaleIntercept")
@@ -189,6 +190,16 @@ def per_frame(info: SliceInfo, offsets: tuple[float, ...] | None = None) -> list
     return out
 
 
+# Where enhanced images keep each frame's FrameType (0008,9007): the per-frame ImageType
+# (a LOCALIZER frame is one there, whatever the image's ImageType says).
+_FRAME_TYPE_SEQUENCES = (
+    "CTImageFrameTypeSequence",
+    "MRImageFrameTypeSequence",
+    "PETFrameTypeSequence",
+    "XRay3DFrameTypeSequence",
+)
+
+
 def _functional_group_geometry(item: Any, shared: Any) -> dict[str, Any]:
     def find(seq_name: str, attr: str) -> Any:
         for group in (item, shared):
@@ -201,10 +212,12 @@ def _functional_group_geometry(item: Any, shared: Any) -> dict[str, Any]:
                     return value
         return None
 
+    frame_type = next((v for v in (find(seq, "FrameType") for seq in _FRAME_TYPE_SEQUENCES) if v is not None), None)
     slope = find("PixelValueTransformationSequence", "RescaleSlope")
     intercept = find("PixelValueTransformationSequence", "RescaleIntercept")
     thickness = find("PixelMeasuresSequence", "SliceThickness")
-    return {
+    geometry: dict[str, Any] = {} if frame_type is None else {"image_type": tuple(str(t) for t in _as_list(frame_type))}
+    return geometry | {
         "pixel_spacing": _floats(find("PixelMeasuresSequence", "PixelSpacing"), 2),
         "orientation": _floats(find("PlaneOrientationSequence", "ImageOrientationPatient"), 6),
         "position": _floats(find("PlanePositionSequence", "ImagePositionPatient"), 3),

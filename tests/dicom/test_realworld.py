@@ -192,6 +192,20 @@ def test_orthogonal_frame_of_an_enhanced_image_is_not_a_localizer(tmp_path: Path
     assert vol.shape[0] == 2 and vol.meta["problem_kinds"] == ["mixed_orientation"]
 
 
+def test_enhanced_frame_whose_frame_type_says_localizer(tmp_path: Path) -> None:
+    sag = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+    ds = rw.enhanced([rw.tilt(0), rw.tilt(0), sag], [(0, 0, 0), (0, 0, 2), (0, 0, 4)])
+    for item, kind in zip(ds.PerFrameFunctionalGroupsSequence, ("AXIAL", "AXIAL", "LOCALIZER"), strict=True):
+        frame_type = pydicom.Dataset()
+        frame_type.FrameType = ["ORIGINAL", "PRIMARY", kind, "NONE"]
+        item.CTImageFrameTypeSequence = [frame_type]
+    p = _write(tmp_path / "mf.dcm", ds)
+    vol = read_series(p)
+    assert vol.shape == (2, 8, 7) and vol.meta["problems"] == []
+    assert any("localizer" in n for n in vol.meta["notes"])
+    np.testing.assert_array_equal(vol.array, pydicom.dcmread(p).pixel_array[:2])
+
+
 def test_scout_without_localizer_image_type_is_still_one(tmp_path: Path) -> None:
     uid = pydicom.uid.generate_uid()
     write_series(tmp_path / "axial", series_array(4), series_uid=uid)
