@@ -291,6 +291,15 @@ def test_dicomdir_is_set_aside(tmp_path: Path) -> None:
     root = tmp_path / "media"
     fs.write(root)
     shutil.rmtree(tmp_path / "src")
+    # As GDCM writes them: undefined-length records, one with an icon of encapsulated pixels.
+    dd = pydicom.dcmread(root / "DICOMDIR")
+    dd["DirectoryRecordSequence"].is_undefined_length = True
+    record = dd.DirectoryRecordSequence[-1]
+    record.is_undefined_length_sequence_item = True
+    record.IconImageSequence = [rw.icon_item(undefined_item=True)]
+    record["IconImageSequence"].is_undefined_length = True
+    dd.save_as(root / "DICOMDIR")
+    assert read_header(root / "DICOMDIR").rows is None
     m = index(root, cache=False)
     assert "DICOMDIR" in m.rejected and m.rejected["DICOMDIR"]
     assert len(m.rows) == 1 and m.rows[0].valid and m.rows[0].shape == (3, 12, 10)
