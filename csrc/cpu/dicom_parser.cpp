@@ -295,9 +295,10 @@ class Walker {
     }
   }
 
-  // Skips an undefined-length OB/OW value made of fragment items (encapsulated data, as
-  // pydicom reads any undefined-length non-sequence value: up to its sequence delimiter).
-  // Every item must have a defined length; returns the position after the delimiter.
+  // Skips an undefined-length OB/OW value made of fragment items up to its sequence
+  // delimiter (encapsulated data). pydicom reads such a value the same way and, when it is
+  // not items, falls back to scanning for the delimiter bytes; that non-conformant case is
+  // refused here. Returns the position after the delimiter.
   u64 skip_fragments(u64 pos, u32 owner, bool little) {
     while (true) {
       r_.need(pos, 8, "an item header of encapsulated data");
@@ -327,7 +328,8 @@ class Walker {
       }
       // Encapsulated (fragmented) data nested in an item, e.g. an Icon Image Sequence's
       // own (7FE0,0010) in a compressed file: items of defined length up to a delimiter.
-      if (hd.vr == vr_code('O', 'B') || hd.vr == vr_code('O', 'W')) return skip_fragments(hd.value_offset, hd.tag, s.little);
+      if (hd.vr == vr_code('O', 'B') || hd.vr == vr_code('O', 'W'))
+        return skip_fragments(hd.value_offset, hd.tag, s.little);
       bad_format(pos, "undefined length (0xFFFFFFFF) is not allowed for " + tag_str(hd.tag));
     }
     if (!r_.has(hd.value_offset, hd.length))
