@@ -19,6 +19,7 @@ import pytest
 
 from . import _craft as c
 from ._oracle import refused_or_same_as_pydicom
+from ._realworld import seeds as realworld_seeds
 from ._testdata import data_dirs
 
 HERE = Path(__file__).parent
@@ -45,6 +46,8 @@ def _seed_corpus(dst: Path) -> None:
             if p.is_file() and p.stat().st_size < 200_000:
                 (dst / name).write_bytes(p.read_bytes())
     (dst / "generated_pydicom.dcm").write_bytes(c.pydicom_file())
+    for name, data in realworld_seeds().items():  # vendor structures (tests/dicom/_realworld.py)
+        (dst / name).write_bytes(data)
     (dst / "generated_encaps.dcm").write_bytes(
         c.meta("1.2.840.10008.1.2.4.50") + c.image_module(frames=2) + c.encapsulated([b"\xff\xd8\xff\xd9"] * 2)
     )
