@@ -15,6 +15,7 @@ from fastmed.errors import (
     CacheError,
     DicomError,
     FastmedError,
+    LoaderError,
     SeriesError,
     TransformError,
 )
@@ -49,6 +50,7 @@ __version__ = "0.1.0"
 # Loaded on first use: the synthetic-archive writer needs the optional codec libraries.
 _LAZY = {
     "ArchiveInfo": "fastmed.synth",
+    "DataLoader": "fastmed.loader",
     "generate_archive": "fastmed.synth",
     "load_truth": "fastmed.synth",
     "inspect_pipeline": "fastmed.inspect",
@@ -73,6 +75,7 @@ __all__ = [
     "CenterCrop",
     "Clip",
     "Compose",
+    "DataLoader",
     "DicomError",
     "FastmedError",
     "generate_archive",
@@ -81,6 +84,7 @@ __all__ = [
     "inspect_pipeline",
     "KeyedRNG",
     "load_truth",
+    "LoaderError",
     "Manifest",
     "ManifestRow",
     "MaskGeometryError",

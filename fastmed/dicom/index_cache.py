@@ -13,7 +13,7 @@ from typing import Any
 
 from fastmed.dicom.slice_info import SliceInfo
 
-CACHE_VERSION = b"2"
+CACHE_VERSION = b"3"  # 3: frames placed by a Grid Frame Offset Vector
 _SLICE, _ERROR, _EMPTY = 0, 1, 2  # what a row holds
 
 Parsed = list[SliceInfo] | str  # slices (keyed series ids), or why the file was rejected

@@ -20,6 +20,8 @@ from fastmed.privacy import keyed_id
 from fastmed.volume import Volume
 
 OnIrregular = Literal["raise", "allow", "resample"]
+# Problems no policy can turn into a Volume: colour / multi-sample images (one scalar per voxel).
+REFUSED_KINDS = frozenset({"multi_sample"})
 HeaderReader = Callable[[str], list[SliceInfo]]
 PixelReader = Callable[[str], npt.NDArray[Any]]
 
@@ -63,7 +65,11 @@ def read_series(
         (missing slices, duplicate positions, non-uniform spacing, gantry tilt, mixed
         orientation or size, inconsistent rescale). ``"allow"``: keep the slices as they are
         and report the problems in ``meta["problems"]``. ``"resample"``: like ``"allow"`` but
-        resample onto a uniform grid along the slice normal (de-shearing a tilt).
+        resample onto a uniform grid along the slice normal (de-shearing a tilt). Frames
+        rotated slightly against the stack (derived / MPR) are kept in it under ``"allow"``;
+        a second stack of another orientation or size is left out and named in the problems.
+        Colour and multi-sample images (SamplesPerPixel > 1) are refused under every policy:
+        a Volume holds one scalar per voxel (decode them per file with ``read_pixels``).
     rescale
         Apply RescaleSlope/Intercept (HU for CT): int16 when exact, else float32.
     threads
@@ -121,7 +127,7 @@ def read_series(
         raise SeriesError([f"series {series} not found"], where=_where(source))
 
     geo, problems, notes = assess_series(by_series[series])
-    if problems and on_irregular == "raise":
+    if problems and (on_irregular == "raise" or any(p.kind in REFUSED_KINDS for p in problems)):
         raise SeriesError([p.message for p in problems], where=f"series {series}")
 
     if pixel_reader is None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from ._realworld import seeds as realworld_seeds
 from ._testdata import data_dirs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +65,8 @@ def test_asan_replay(tmp_path: Path) -> None:
         for name in SEEDS:
             if (d / name).is_file() and (d / name).stat().st_size < 200_000:
                 shutil.copy(d / name, seeds / name)
+    for name, data in realworld_seeds().items():  # vendor structures (tests/dicom/_realworld.py)
+        (seeds / name).write_bytes(data)
     run_env = dict(
         os.environ,
         PYTHONPATH=str(src),
