@@ -52,6 +52,9 @@ _LAZY = {
     "load_truth": "fastmed.synth",
     "inspect_pipeline": "fastmed.inspect",
     "preset": "fastmed.transforms.presets",
+    "convert": "fastmed.store",
+    "open_store": "fastmed.store",
+    "verify": "fastmed.store",
 }
 
 
@@ -69,6 +72,7 @@ __all__ = [
     "CenterCrop",
     "Clip",
     "Compose",
+    "convert",
     "DicomError",
     "FastmedError",
     "generate_archive",
@@ -77,6 +81,7 @@ __all__ = [
     "inspect_pipeline",
     "KeyedRNG",
     "load_truth",
+    "open_store",
     "Manifest",
     "ManifestRow",
     "Normalize",
@@ -100,6 +105,7 @@ __all__ = [
     "SeriesError",
     "set_num_threads",
     "TransformError",
+    "verify",
     "Volume",
     "voxel_op",
     "Window",

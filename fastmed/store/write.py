@@ -1,0 +1,231 @@
+"""Worker side of a conversion: read DICOM, write a series group under a temporary name,
+verify it, compute its statistics and publish it.
+
+Each function is a Dask task (top-level, picklable arguments) and safe to run again after a
+worker died: temporary groups get fresh names and publishing checks what is already there.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fastmed.errors import CacheError
+from fastmed.store import layout
+from fastmed.store.job import SeriesJob
+from fastmed.store.publish import publish, read_record
+
+
+def _guard(job: SeriesJob, tmp: Path | None, exc: OSError) -> CacheError:
+    """An OS error while writing: remove the temporary group and name the series and reason."""
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+    why = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or type(exc).__name__)
+    return CacheError(f"series {job.series_id}: writing the store failed ({why}); nothing was published")
+
+
+def _read(job: SeriesJob, z0: int | None = None, z1: int | None = None) -> Any:
+    from fastmed.dicom.series_assembly import read_series
+
+    paths = list(job.paths if z0 is None else job.paths[z0:z1])
+    return read_series(paths, series=job.series_id, on_irregular="raise" if z0 is None else "allow")
+
+
+def create_group(job: SeriesJob, dtype: str) -> str:
+    """Create the temporary group with an empty ``image`` array; returns its path."""
+    import zarr
+    from zarr.storage import LocalStore
+
+    tmp = layout.tmp_root(job.store) / f"{job.series_id}.{uuid.uuid4().hex[:12]}"
+    try:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        g = zarr.open_group(LocalStore(str(tmp)), mode="w")
+        _create_array(g, layout.IMAGE, job.shape, np.dtype(dtype), job)
+    except OSError as exc:
+        raise _guard(job, tmp, exc) from None
+    return str(tmp)
+
+
+def _create_array(g: Any, name: str, shape: tuple[int, ...], dtype: np.dtype[Any], job: SeriesJob) -> Any:
+    return g.create_array(
+        name,
+        shape=shape,
+        dtype=dtype,
+        chunks=layout.chunks_for(shape, job.chunk_3d),
+        compressors=job.codec.zarr_codecs(),
+        fill_value=0,
+        dimension_names=("z", "y", "x")[-len(shape) :],
+        config={"write_empty_chunks": True},
+    )
+
+
+def _write(tmp: str, name: str, data: npt.NDArray[Any], z0: int, job: SeriesJob) -> None:
+    import zarr
+
+    try:
+        arr = zarr.open_array(str(Path(tmp) / name), mode="r+")
+        arr[z0 : z0 + data.shape[0]] = data.astype(arr.dtype, copy=False)
+    except OSError as exc:
+        raise _guard(job, Path(tmp), exc) from None
+
+
+def plan_series(job: SeriesJob) -> dict[str, Any]:
+    """First task of a split series: geometry from all headers and the image dtype, then the group.
+
+    The dtype follows :func:`fastmed.read_series`: int16 when every slice has the same integer
+    slope and intercept (a slab whose values leave int16 switches the series to float32 in
+    :func:`finish_series`), else float32.
+    """
+    from fastmed.dicom.headers import read_slice_infos_many
+    from fastmed.dicom.series_geometry import assess_series
+
+    infos = []
+    for h in read_slice_infos_many(list(job.paths)):
+        if isinstance(h, Exception):
+            raise h
+        infos += [s for s in h if s.rows > 0 and s.columns > 0]
+    geo, problems, _ = assess_series(infos)
+    if problems:
+        raise CacheError(f"series {job.series_id}: " + "; ".join(p.message for p in problems))
+    pairs = {(s.rescale_slope, s.rescale_intercept) for s in infos}
+    slope, inter = next(iter(pairs))
+    exact = len(pairs) == 1 and float(slope).is_integer() and float(inter).is_integer()
+    dtype = "int16" if exact else "float32"
+    return {
+        "tmp": create_group(job, dtype),
+        "dtype": dtype,
+        "spacing": [float(geo.spacing_z), *map(float, geo.spacing_yx)],
+        "origin": [float(v) for v in geo.origin],
+        "direction": np.asarray(geo.direction, dtype=np.float64).tolist(),
+    }
+
+
+def write_slab(job: SeriesJob, plan: dict[str, Any], z0: int, z1: int) -> bool:
+    """Read slices ``[z0, z1)`` and write them; False when their values need float32 (not written)."""
+    data = _read(job, z0, z1).array
+    if plan["dtype"] == "int16" and data.dtype != np.int16:
+        return False
+    _write(plan["tmp"], layout.IMAGE, data, z0, job)
+    return True
+
+
+def convert_series(job: SeriesJob) -> dict[str, Any]:
+    """Convert a series in one task: read, write, verify, publish; returns its table record."""
+    done = _already_published(job)
+    if done is not None:
+        return done
+    vol = _read(job)
+    tmp = create_group(job, str(vol.array.dtype))
+    _write(tmp, layout.IMAGE, vol.array, 0, job)
+    geometry = {
+        "spacing": [float(s) for s in vol.spacing],
+        "origin": [float(v) for v in vol.origin],
+        "direction": np.asarray(vol.direction).tolist(),
+    }
+    return _finish(job, tmp, geometry)
+
+
+def finish_series(job: SeriesJob, plan: dict[str, Any], *slabs_ok: bool) -> dict[str, Any]:
+    """Last task of a split series: fall back to float32 if a slab asked for it, then verify and publish."""
+    done = _already_published(job)
+    if done is not None:
+        return done
+    tmp = plan["tmp"]
+    if not all(slabs_ok):
+        import zarr
+
+        shutil.rmtree(Path(tmp) / layout.IMAGE, ignore_errors=True)
+        try:
+            _create_array(zarr.open_group(tmp, mode="r+"), layout.IMAGE, job.shape, np.dtype(np.float32), job)
+        except OSError as exc:
+            raise _guard(job, Path(tmp), exc) from None
+        for z0, z1 in _ranges(job.shape[0], job.chunk_3d[0]):
+            _write(tmp, layout.IMAGE, _read(job, z0, z1).array, z0, job)
+    geometry = {k: plan[k] for k in ("spacing", "origin", "direction")}
+    return _finish(job, tmp, geometry)
+
+
+def _ranges(n: int, step: int) -> list[tuple[int, int]]:
+    edges = list(range(0, n, max(2, step))) + [n]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def _already_published(job: SeriesJob) -> dict[str, Any] | None:
+    """The record of the series if a previous attempt of this task published it already."""
+    rec = read_record(layout.series_dir(job.store, job.series_id))
+    if rec is not None and rec.get("source_hash") == job.source_hash:
+        return rec
+    return None
+
+
+def _finish(job: SeriesJob, tmp: str, geometry: dict[str, Any]) -> dict[str, Any]:
+    """Verify every chunk (crc32c), add the label, statistics and record, then publish atomically."""
+    import zarr
+
+    from fastmed.store.chunks import array_info, read_box
+    from fastmed.store.masks import load_mask
+    from fastmed.store.stats import foreground_summary, intensity_stats
+    from fastmed.volume import Volume
+
+    where = f"series {job.series_id}"
+    try:
+        info = array_info(Path(tmp) / layout.IMAGE, f"{where} {layout.IMAGE}")
+        image = read_box(info, (0,) * len(info.shape), info.shape)  # re-reads and checks every chunk
+        rec: dict[str, Any] = {
+            "series_id": job.series_id,
+            "study_id": job.study_id,
+            "modality": job.modality,
+            "image": f"{job.series_id}/{layout.IMAGE}",
+            "label": "",
+            "shape": list(info.shape),
+            "dtype": str(info.dtype.newbyteorder("=")),
+            **geometry,
+            "classes": job.annotation.classes,
+            "report": job.annotation.report,
+            "stats": intensity_stats(image),
+            "foreground": None,
+            "source_hash": job.source_hash,
+            "format_version": layout.FORMAT_VERSION,
+        }
+        if job.annotation.mask is not None:
+            affine = None
+            if len(info.shape) == 3:
+                vol = Volume(image[:1], tuple(geometry["spacing"]), tuple(geometry["origin"]), geometry["direction"])
+                affine = vol.index_to_patient()
+            mask = load_mask(job.annotation.mask, info.shape, affine, where)
+            g = zarr.open_group(tmp, mode="r+")
+            lab = _create_array(g, layout.LABEL, info.shape, mask.dtype, job)
+            lab[...] = mask
+            linfo = array_info(Path(tmp) / layout.LABEL, f"{where} {layout.LABEL}")
+            if not np.array_equal(read_box(linfo, (0,) * len(info.shape), info.shape), mask):
+                raise CacheError(f"{where}: label read back differs from what was written")
+            rec["label"] = f"{job.series_id}/{layout.LABEL}"
+            rec["foreground"] = foreground_summary(mask)
+        g = zarr.open_group(tmp, mode="r+")
+        g.attrs[layout.ATTR] = rec
+        publish(Path(tmp), layout.series_dir(job.store, job.series_id))
+    except OSError as exc:
+        raise _guard(job, Path(tmp), exc) from None
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return rec
+
+
+def remove_tmp(store: str) -> int:
+    """Remove every temporary group (left by a crash); returns how many there were."""
+    root = layout.tmp_root(store)
+    if not root.exists():
+        return 0
+    n = sum(1 for _ in root.iterdir())
+    shutil.rmtree(root, ignore_errors=True)
+    return n
+
+
+__all__ = ["convert_series", "create_group", "finish_series", "plan_series", "remove_tmp", "write_slab"]
