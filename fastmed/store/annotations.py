@@ -73,4 +73,6 @@ def annotation_for(annotations: Annotations, row: ManifestRow) -> SeriesAnnotati
         mask = str(p)
     else:
         mask = None
-    return SeriesAnnotation(classes={str(k): v for k, v in classes.items()}, report=str(rec.get("report") or ""), mask=mask)
+    return SeriesAnnotation(
+        classes={str(k): v for k, v in classes.items()}, report=str(rec.get("report") or ""), mask=mask
+    )

@@ -42,7 +42,12 @@ def dask_client(scheduler: Any = None, workers: int | None = None) -> Iterator[A
     n = workers or affinity_cpus()
     with (
         LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            scheduler_kwargs={"dashboard": False},
         ) as cluster,
         Client(cluster) as client,
     ):

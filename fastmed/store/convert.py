@@ -71,7 +71,9 @@ def open_root(store: str | os.PathLike[str]) -> None:
     if (p / "zarr.json").exists():
         attrs = zarr.open_group(str(p), mode="r").attrs.asdict()
         if attrs.get("format_version") != layout.FORMAT_VERSION:
-            raise CacheError(f"{p}: store format version {attrs.get('format_version')}, expected {layout.FORMAT_VERSION}")
+            raise CacheError(
+                f"{p}: store format version {attrs.get('format_version')}, expected {layout.FORMAT_VERSION}"
+            )
         return
     zarr.open_group(str(p), mode="w", attributes={"format_version": layout.FORMAT_VERSION, "kind": "fastmed.store"})
 

@@ -47,7 +47,7 @@ def load_mask(
     Parameters
     ----------
     path
-        ``.npy`` (already in (z, y, x) series order) or NIfTI (``.nii``, ``.nii.gz``).
+        ``.npy`` (already in (z, y, x) series order; (y, x) for a one-slice series) or NIfTI (``.nii``, ``.nii.gz``).
     shape
         The series array's shape.
     index_to_patient
@@ -60,6 +60,8 @@ def load_mask(
     name = p.name.lower()
     if name.endswith(".npy"):
         arr = np.load(p, allow_pickle=False)
+        if arr.ndim == len(shape) - 1 and shape[0] == 1:
+            arr = arr[None]  # a radiograph's (rows, columns) mask
     elif name.endswith((".nii", ".nii.gz")):
         if index_to_patient is None:
             raise FastmedError(f"{where}: a NIfTI mask needs the series geometry")

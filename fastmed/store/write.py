@@ -78,9 +78,10 @@ def _write(tmp: str, name: str, data: npt.NDArray[Any], z0: int, job: SeriesJob)
 def plan_series(job: SeriesJob) -> dict[str, Any]:
     """First task of a split series: geometry from all headers and the image dtype, then the group.
 
-    The dtype follows :func:`fastmed.read_series`: int16 when every slice has the same integer
-    slope and intercept (a slab whose values leave int16 switches the series to float32 in
-    :func:`finish_series`), else float32.
+    The dtype follows :func:`fastmed.read_series`: with one slope/intercept for all slices it is
+    the dtype of the first slice read alone (stored type, or int16 HU when exact); a slab whose
+    values need another type switches the series to float32 in :func:`finish_series`. Several
+    slopes/intercepts give float32.
     """
     from fastmed.dicom.headers import read_slice_infos_many
     from fastmed.dicom.series_geometry import assess_series
@@ -94,9 +95,8 @@ def plan_series(job: SeriesJob) -> dict[str, Any]:
     if problems:
         raise CacheError(f"series {job.series_id}: " + "; ".join(p.message for p in problems))
     pairs = {(s.rescale_slope, s.rescale_intercept) for s in infos}
-    slope, inter = next(iter(pairs))
-    exact = len(pairs) == 1 and float(slope).is_integer() and float(inter).is_integer()
-    dtype = "int16" if exact else "float32"
+    # One decoded slice gives the dtype read_series picks (stored type, int16 HU or float32).
+    dtype = str(_read(job, 0, 1).array.dtype) if len(pairs) == 1 else "float32"
     return {
         "tmp": create_group(job, dtype),
         "dtype": dtype,
@@ -107,9 +107,9 @@ def plan_series(job: SeriesJob) -> dict[str, Any]:
 
 
 def write_slab(job: SeriesJob, plan: dict[str, Any], z0: int, z1: int) -> bool:
-    """Read slices ``[z0, z1)`` and write them; False when their values need float32 (not written)."""
+    """Read slices ``[z0, z1)`` and write them; False when their dtype differs from the plan's (not written)."""
     data = _read(job, z0, z1).array
-    if plan["dtype"] == "int16" and data.dtype != np.int16:
+    if data.dtype != np.dtype(plan["dtype"]):
         return False
     _write(plan["tmp"], layout.IMAGE, data, z0, job)
     return True
