@@ -78,6 +78,17 @@ def open_root(store: str | os.PathLike[str]) -> None:
     zarr.open_group(str(p), mode="w", attributes={"format_version": layout.FORMAT_VERSION, "kind": "fastmed.store"})
 
 
+def _remove_tmp_settled(store: str, tries: int = 10) -> None:
+    """Remove temporary groups after a failure, again while cancelled writes still land."""
+    from fastmed.store.write import remove_tmp
+
+    for _ in range(tries):
+        remove_tmp(store)
+        time.sleep(0.1)
+        if not layout.tmp_root(store).exists():
+            return
+
+
 def convert(
     source: Manifest | str | os.PathLike[str],
     store: str | os.PathLike[str],
@@ -165,7 +176,12 @@ def convert(
     if jobs:
         from fastmed.store.run import run_jobs
 
-        for sid, rec_or_err in run_jobs(jobs, scheduler, workers, slab, progress).items():
+        try:
+            done = run_jobs(jobs, scheduler, workers, slab, progress)
+        except CacheError:
+            _remove_tmp_settled(str(storep))
+            raise
+        for sid, rec_or_err in done.items():
             if isinstance(rec_or_err, dict):
                 records[sid] = rec_or_err
                 result.converted.append(sid)
