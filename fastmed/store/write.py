@@ -34,7 +34,8 @@ def _read(job: SeriesJob, z0: int | None = None, z1: int | None = None) -> Any:
     from fastmed.dicom.series_assembly import read_series
 
     paths = list(job.paths if z0 is None else job.paths[z0:z1])
-    return read_series(paths, series=job.series_id, on_irregular="raise" if z0 is None else "allow")
+    # One thread: a task is one unit of work on a one-thread Dask worker; parallelism is the workers.
+    return read_series(paths, series=job.series_id, on_irregular="raise" if z0 is None else "allow", threads=1)
 
 
 def create_group(job: SeriesJob, dtype: str) -> str:
@@ -87,7 +88,7 @@ def plan_series(job: SeriesJob) -> dict[str, Any]:
     from fastmed.dicom.series_geometry import assess_series
 
     infos = []
-    for h in read_slice_infos_many(list(job.paths)):
+    for h in read_slice_infos_many(list(job.paths), threads=1):
         if isinstance(h, Exception):
             raise h
         infos += [s for s in h if s.rows > 0 and s.columns > 0]
