@@ -13,12 +13,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from fastmed.dicom.manifest import ManifestRow
 from fastmed.errors import FastmedError
 
-Annotations = Union[Mapping[str, Mapping[str, Any]], Callable[[ManifestRow], "Mapping[str, Any] | None"], None]
+Annotations: TypeAlias = Mapping[str, Mapping[str, Any]] | Callable[[ManifestRow], Mapping[str, Any] | None] | None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+Cname = Literal["lz4", "lz4hc", "blosclz", "snappy", "zlib", "zstd"]
+Shuffle = Literal["noshuffle", "shuffle", "bitshuffle"]
 
 FORMAT_VERSION = 1
 """Version of the store layout; written as the root attribute ``format_version``."""
@@ -41,9 +44,9 @@ class Codec:
     """
 
     name: str = "blosc"
-    cname: str = "lz4"
+    cname: Cname = "lz4"
     level: int = 5
-    shuffle: str = "shuffle"
+    shuffle: Shuffle = "shuffle"
 
     def __post_init__(self) -> None:
         if self.name not in ("blosc", "zstd"):

@@ -1,5 +1,7 @@
-"""Worker side of a conversion: read DICOM, write a series group under a temporary name,
-verify it, compute its statistics and publish it.
+"""Worker side of a conversion: read, write under a temporary name, verify, publish.
+
+Each series is read from DICOM, written as a group under a temporary name, verified (every
+chunk re-read, crc32c checked), given its statistics and record, and published by a rename.
 
 Each function is a Dask task (top-level, picklable arguments) and safe to run again after a
 worker died: temporary groups get fresh names and publishing checks what is already there.

@@ -71,6 +71,17 @@ def _cluster(workers: int) -> str:
 _COUNTER = itertools.count()
 
 
+def shutdown() -> None:
+    """Close the suite's clusters and remove its files (also done at exit)."""
+    for key in [k for k in _STATE if k.startswith("cluster-")]:
+        _STATE.pop(key).close()
+    for key in [k for k in _STATE if k.startswith("manifest-")]:
+        del _STATE[key]
+    tmp = _STATE.pop("tmp", None)
+    if tmp is not None:
+        tmp.cleanup()
+
+
 def _converter(size: str, workers: int) -> Callable[[], Any]:
     from fastmed.store import convert
 
