@@ -32,9 +32,26 @@ def _guard(job: SeriesJob, tmp: Path | None, exc: OSError) -> CacheError:
     return CacheError(f"series {job.series_id}: writing the store failed ({why}); nothing was published")
 
 
+_SINGLE = [False]
+
+
+def single_threaded() -> None:
+    """Keep a task on one core: zarr's chunk thread pool and async concurrency set to 1.
+
+    Workers have one thread each; parallelism comes from the number of workers. Set once per
+    process, before zarr first starts its pool.
+    """
+    if not _SINGLE[0]:
+        import zarr
+
+        zarr.config.set({"threading.max_workers": 1, "async.concurrency": 1})
+        _SINGLE[0] = True
+
+
 def _read(job: SeriesJob, z0: int | None = None, z1: int | None = None) -> Any:
     from fastmed.dicom.series_assembly import read_series
 
+    single_threaded()
     paths = list(job.paths if z0 is None else job.paths[z0:z1])
     # One thread: a task is one unit of work on a one-thread Dask worker; parallelism is the workers.
     return read_series(paths, series=job.series_id, on_irregular="raise" if z0 is None else "allow", threads=1)
