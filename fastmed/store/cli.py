@@ -57,7 +57,9 @@ def run_convert(args: argparse.Namespace) -> int:
     from fastmed.store.convert import convert
 
     ann = labels_from_csv(args.labels) if args.labels else None
-    res = convert(args.source, args.output, ann, scheduler=args.scheduler, workers=args.workers, progress=False)
+    res = convert(
+        args.source, args.output, ann, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet
+    )
     print(f"{res} in {res.seconds:.1f} s -> {args.output}")
     for sid, why in res.failed.items():
         print(f"  series {sid}: {why}")

@@ -30,7 +30,7 @@ def dask_client(scheduler: Any = None, workers: int | None = None) -> Iterator[A
     workers
         Worker processes of the local cluster (ignored with ``scheduler``).
     """
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if isinstance(scheduler, Client):
         yield scheduler
@@ -39,16 +39,22 @@ def dask_client(scheduler: Any = None, workers: int | None = None) -> Iterator[A
         with Client(str(scheduler)) as client:
             yield client
         return
-    n = workers or affinity_cpus()
-    with (
-        LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=":0",
-            scheduler_kwargs={"dashboard": False},
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_cluster(workers or affinity_cpus()) as cluster, Client(cluster) as client:
         yield client
+
+
+def local_cluster(workers: int) -> Any:
+    """A ``distributed.LocalCluster`` on 127.0.0.1: ``workers`` processes of one thread, no dashboard.
+
+    Use it as a context manager (or call ``close()``): its worker processes outlive nothing.
+    """
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=":0",
+        scheduler_kwargs={"dashboard": False},
+    )

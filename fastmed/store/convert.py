@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +122,7 @@ def convert(
     slab
         Series with more slices than this are split into z-slab tasks.
     progress
-        Show a progress bar and print the summary line.
+        Show a progress bar (tqdm) following the series as they complete.
 
     Returns
     -------
@@ -194,8 +193,6 @@ def convert(
     except OSError as exc:
         raise CacheError(f"{storep}: writing the store table failed ({exc.strerror})") from None
     result.seconds = time.perf_counter() - t0
-    if progress:
-        print(str(result), file=sys.stderr)
     return result
 
 

@@ -10,6 +10,7 @@ import pytest
 
 import fastmed as fm
 from fastmed.privacy import keyed_id
+from fastmed.store.cluster import local_cluster
 from fastmed.synth import ArchiveInfo, generate_archive
 
 SEED = 2
@@ -44,16 +45,7 @@ def annotations(archive: ArchiveInfo) -> dict[str, dict[str, Any]]:
 
 
 def _cluster(n: int) -> Iterator[Any]:
-    from distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=":0",
-        scheduler_kwargs={"dashboard": False},
-    ) as cluster:
+    with local_cluster(n) as cluster:
         yield cluster
 
 

@@ -22,6 +22,7 @@ import zarr
 import fastmed as fm
 from fastmed.store import layout
 from fastmed.store.chunks import array_info, decode_chunk
+from fastmed.store.cluster import local_cluster
 
 
 def _flip(path: Path) -> None:
@@ -103,16 +104,7 @@ def test_sigkill_mid_conversion_then_rerun(tmp_path: Path, manifest: fm.Manifest
 @pytest.fixture
 def cluster2_own() -> Iterator[Any]:
     """A cluster of its own: one of its workers gets killed."""
-    from distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=":0",
-        scheduler_kwargs={"dashboard": False},
-    ) as cluster:
+    with local_cluster(2) as cluster:
         yield cluster
 
 

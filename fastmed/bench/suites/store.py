@@ -53,16 +53,9 @@ def _archive(size: str) -> Any:
 def _cluster(workers: int) -> str:
     key = f"cluster-{workers}"
     if key not in _STATE:
-        from distributed import LocalCluster
+        from fastmed.store.cluster import local_cluster
 
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=":0",
-            scheduler_kwargs={"dashboard": False},
-        )
+        cluster = local_cluster(workers)
         _STATE[key] = cluster
         atexit.register(cluster.close)
     return str(_STATE[key].scheduler_address)
