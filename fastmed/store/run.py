@@ -11,14 +11,15 @@ from fastmed.store.job import SeriesJob
 
 def submit(client: Any, job: SeriesJob, slab: int) -> Any:
     """Submit the tasks of one series; returns the future of its record."""
-    from fastmed.store import write
+    from fastmed.store import slabs as split
+    from fastmed.store.write import convert_series
 
-    slabs = job.slabs(slab)
-    if not slabs:
-        return client.submit(write.convert_series, job, pure=False)
-    plan = client.submit(write.plan_series, job, pure=False)
-    parts = [client.submit(write.write_slab, job, plan, z0, z1, pure=False) for z0, z1 in slabs]
-    return client.submit(write.finish_series, job, plan, *parts, pure=False)
+    ranges = job.slabs(slab)
+    if not ranges:
+        return client.submit(convert_series, job, pure=False)
+    plan = client.submit(split.plan_series, job, pure=False)
+    parts = [client.submit(split.write_slab, job, plan, z0, z1, pure=False) for z0, z1 in ranges]
+    return client.submit(split.finish_series, job, plan, *parts, pure=False)
 
 
 def run_jobs(

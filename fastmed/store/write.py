@@ -24,7 +24,7 @@ from fastmed.store.job import SeriesJob
 from fastmed.store.publish import publish, read_record
 
 
-def _guard(job: SeriesJob, tmp: Path | None, exc: OSError) -> CacheError:
+def guard(job: SeriesJob, tmp: Path | None, exc: OSError) -> CacheError:
     """An OS error while writing: remove the temporary group and name the series and reason."""
     if tmp is not None:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -48,12 +48,12 @@ def single_threaded() -> None:
         _SINGLE[0] = True
 
 
-def _read(job: SeriesJob, z0: int | None = None, z1: int | None = None) -> Any:
+def read_part(job: SeriesJob, z0: int | None = None, z1: int | None = None) -> Any:
+    """The series (or its slices ``[z0, z1)``) as a Volume from :func:`fastmed.read_series`, on one thread."""
     from fastmed.dicom.series_assembly import read_series
 
     single_threaded()
     paths = list(job.paths if z0 is None else job.paths[z0:z1])
-    # One thread: a task is one unit of work on a one-thread Dask worker; parallelism is the workers.
     return read_series(paths, series=job.series_id, on_irregular="raise" if z0 is None else "allow", threads=1)
 
 
@@ -66,13 +66,14 @@ def create_group(job: SeriesJob, dtype: str) -> str:
     try:
         tmp.parent.mkdir(parents=True, exist_ok=True)
         g = zarr.open_group(LocalStore(str(tmp)), mode="w")
-        _create_array(g, layout.IMAGE, job.shape, np.dtype(dtype), job)
+        create_array(g, layout.IMAGE, job.shape, np.dtype(dtype), job)
     except OSError as exc:
-        raise _guard(job, tmp, exc) from None
+        raise guard(job, tmp, exc) from None
     return str(tmp)
 
 
-def _create_array(g: Any, name: str, shape: tuple[int, ...], dtype: np.dtype[Any], job: SeriesJob) -> Any:
+def create_array(g: Any, name: str, shape: tuple[int, ...], dtype: np.dtype[Any], job: SeriesJob) -> Any:
+    """An empty array in group ``g`` with the job's chunks and codecs (crc32c last), every chunk stored."""
     return g.create_array(
         name,
         shape=shape,
@@ -85,98 +86,35 @@ def _create_array(g: Any, name: str, shape: tuple[int, ...], dtype: np.dtype[Any
     )
 
 
-def _write(tmp: str, name: str, data: npt.NDArray[Any], z0: int, job: SeriesJob) -> None:
+def write_region(tmp: str, name: str, data: npt.NDArray[Any], z0: int, job: SeriesJob) -> None:
+    """Write ``data`` into array ``name`` of the temporary group from slice ``z0`` on."""
     import zarr
 
     try:
         arr = zarr.open_array(str(Path(tmp) / name), mode="r+")
         arr[z0 : z0 + data.shape[0]] = data.astype(arr.dtype, copy=False)
     except OSError as exc:
-        raise _guard(job, Path(tmp), exc) from None
-
-
-def plan_series(job: SeriesJob) -> dict[str, Any]:
-    """First task of a split series: geometry from all headers and the image dtype, then the group.
-
-    The dtype follows :func:`fastmed.read_series`: with one slope/intercept for all slices it is
-    the dtype of the first slice read alone (stored type, or int16 HU when exact); a slab whose
-    values need another type switches the series to float32 in :func:`finish_series`. Several
-    slopes/intercepts give float32.
-    """
-    from fastmed.dicom.headers import read_slice_infos_many
-    from fastmed.dicom.series_geometry import assess_series
-
-    infos = []
-    for h in read_slice_infos_many(list(job.paths), threads=1):
-        if isinstance(h, Exception):
-            raise h
-        infos += [s for s in h if s.rows > 0 and s.columns > 0]
-    geo, problems, _ = assess_series(infos)
-    if problems:
-        raise CacheError(f"series {job.series_id}: " + "; ".join(p.message for p in problems))
-    pairs = {(s.rescale_slope, s.rescale_intercept) for s in infos}
-    # One decoded slice gives the dtype read_series picks (stored type, int16 HU or float32).
-    dtype = str(_read(job, 0, 1).array.dtype) if len(pairs) == 1 else "float32"
-    return {
-        "tmp": create_group(job, dtype),
-        "dtype": dtype,
-        "spacing": [float(geo.spacing_z), *map(float, geo.spacing_yx)],
-        "origin": [float(v) for v in geo.origin],
-        "direction": np.asarray(geo.direction, dtype=np.float64).tolist(),
-    }
-
-
-def write_slab(job: SeriesJob, plan: dict[str, Any], z0: int, z1: int) -> bool:
-    """Read slices ``[z0, z1)`` and write them; False when their dtype differs from the plan's (not written)."""
-    data = _read(job, z0, z1).array
-    if data.dtype != np.dtype(plan["dtype"]):
-        return False
-    _write(plan["tmp"], layout.IMAGE, data, z0, job)
-    return True
+        raise guard(job, Path(tmp), exc) from None
 
 
 def convert_series(job: SeriesJob) -> dict[str, Any]:
     """Convert a series in one task: read, write, verify, publish; returns its table record."""
-    done = _already_published(job)
+    single_threaded()
+    done = already_published(job)
     if done is not None:
         return done
-    vol = _read(job)
+    vol = read_part(job)
     tmp = create_group(job, str(vol.array.dtype))
-    _write(tmp, layout.IMAGE, vol.array, 0, job)
+    write_region(tmp, layout.IMAGE, vol.array, 0, job)
     geometry = {
         "spacing": [float(s) for s in vol.spacing],
         "origin": [float(v) for v in vol.origin],
         "direction": np.asarray(vol.direction).tolist(),
     }
-    return _finish(job, tmp, geometry)
+    return finish(job, tmp, geometry)
 
 
-def finish_series(job: SeriesJob, plan: dict[str, Any], *slabs_ok: bool) -> dict[str, Any]:
-    """Last task of a split series: fall back to float32 if a slab asked for it, then verify and publish."""
-    done = _already_published(job)
-    if done is not None:
-        return done
-    tmp = plan["tmp"]
-    if not all(slabs_ok):
-        import zarr
-
-        shutil.rmtree(Path(tmp) / layout.IMAGE, ignore_errors=True)
-        try:
-            _create_array(zarr.open_group(tmp, mode="r+"), layout.IMAGE, job.shape, np.dtype(np.float32), job)
-        except OSError as exc:
-            raise _guard(job, Path(tmp), exc) from None
-        for z0, z1 in _ranges(job.shape[0], job.chunk_3d[0]):
-            _write(tmp, layout.IMAGE, _read(job, z0, z1).array, z0, job)
-    geometry = {k: plan[k] for k in ("spacing", "origin", "direction")}
-    return _finish(job, tmp, geometry)
-
-
-def _ranges(n: int, step: int) -> list[tuple[int, int]]:
-    edges = list(range(0, n, max(2, step))) + [n]
-    return list(zip(edges[:-1], edges[1:], strict=True))
-
-
-def _already_published(job: SeriesJob) -> dict[str, Any] | None:
+def already_published(job: SeriesJob) -> dict[str, Any] | None:
     """The record of the series if a previous attempt of this task published it already."""
     rec = read_record(layout.series_dir(job.store, job.series_id))
     if rec is not None and rec.get("source_hash") == job.source_hash:
@@ -184,7 +122,7 @@ def _already_published(job: SeriesJob) -> dict[str, Any] | None:
     return None
 
 
-def _finish(job: SeriesJob, tmp: str, geometry: dict[str, Any]) -> dict[str, Any]:
+def finish(job: SeriesJob, tmp: str, geometry: dict[str, Any]) -> dict[str, Any]:
     """Verify every chunk (crc32c), add the label, statistics and record, then publish atomically."""
     import zarr
 
@@ -220,7 +158,7 @@ def _finish(job: SeriesJob, tmp: str, geometry: dict[str, Any]) -> dict[str, Any
                 affine = vol.index_to_patient()
             mask = load_mask(job.annotation.mask, info.shape, affine, where)
             g = zarr.open_group(tmp, mode="r+")
-            lab = _create_array(g, layout.LABEL, info.shape, mask.dtype, job)
+            lab = create_array(g, layout.LABEL, info.shape, mask.dtype, job)
             lab[...] = mask
             linfo = array_info(Path(tmp) / layout.LABEL, f"{where} {layout.LABEL}")
             if not np.array_equal(read_box(linfo, (0,) * len(info.shape), info.shape), mask):
@@ -231,7 +169,7 @@ def _finish(job: SeriesJob, tmp: str, geometry: dict[str, Any]) -> dict[str, Any
         g.attrs[layout.ATTR] = rec
         publish(Path(tmp), layout.series_dir(job.store, job.series_id))
     except OSError as exc:
-        raise _guard(job, Path(tmp), exc) from None
+        raise guard(job, Path(tmp), exc) from None
     except Exception:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -246,6 +184,3 @@ def remove_tmp(store: str) -> int:
     n = sum(1 for _ in root.iterdir())
     shutil.rmtree(root, ignore_errors=True)
     return n
-
-
-__all__ = ["convert_series", "create_group", "finish_series", "plan_series", "remove_tmp", "write_slab"]
