@@ -112,3 +112,18 @@ def test_no_patient_identifying_value_in_any_file(store: Path, archive: ArchiveI
             assert s not in data and s not in rel, f"{s!r} found in {p.relative_to(store)}"
     root = str(Path(archive.root).resolve()).encode()
     assert not any(root in p.read_bytes() for p in files), "the archive path leaked into the store"
+
+
+def test_callable_annotations_and_annotation_changes(tmp_path: Path, manifest: fm.Manifest, cluster1: Any) -> None:
+    row = manifest.valid[0]
+    one = fm.Manifest(manifest.root, [row])
+    out = tmp_path / "c.zarr"
+    fm.convert(one, out, lambda r: {"classes": {"id_len": len(r.series_id)}}, scheduler=cluster1.scheduler_address)
+    assert fm.open_store(out).row(row.series_id)["classes"] == {"id_len": len(row.series_id)}
+    assert fm.open_store(out).row(row.series_id)["foreground"] is None
+    # A changed annotation makes the series stale: it is converted again.
+    res = fm.convert(one, out, lambda r: {"report": "No focal lesion."}, scheduler=cluster1.scheduler_address)
+    assert res.converted == [row.series_id]
+    assert fm.open_store(out).row(row.series_id)["report"] == "No focal lesion."
+    with pytest.raises(fm.FastmedError, match="unknown annotation keys"):
+        fm.convert(one, out, {row.series_id: {"lables": {}}}, scheduler=cluster1.scheduler_address)
