@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastmed.errors import CacheError, DicomError, SeriesError
+from fastmed.errors import CacheError, FastmedError
 from fastmed.store.cluster import dask_client
 from fastmed.store.job import SeriesJob
 
@@ -25,7 +25,7 @@ def submit(client: Any, job: SeriesJob, slab: int) -> Any:
 def run_jobs(
     jobs: list[SeriesJob], scheduler: Any, workers: int | None, slab: int, progress: bool
 ) -> dict[str, dict[str, Any] | str]:
-    """Run every job; returns series id -> its record, or the reason it failed (bad DICOM data).
+    """Run every job; returns series id -> its record, or the reason it failed (bad DICOM data or mask).
 
     Store errors (disk full, permissions) and workers dying repeatedly on one task stop the
     whole conversion with :class:`CacheError`, after the remaining tasks are cancelled.
@@ -42,10 +42,10 @@ def run_jobs(
                 sid = futures[fut]
                 try:
                     out[sid] = fut.result()
-                except (DicomError, SeriesError) as exc:
-                    out[sid] = f"{type(exc).__name__}: {exc}"
                 except CacheError:
                     raise
+                except FastmedError as exc:  # the series' data (DICOM, geometry, mask), not the store
+                    out[sid] = f"{type(exc).__name__}: {exc}"
                 except OSError as exc:
                     raise CacheError(f"series {sid}: {exc.strerror or exc}") from None
                 except Exception as exc:  # KilledWorker and other scheduler failures

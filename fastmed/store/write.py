@@ -167,7 +167,14 @@ def finish(job: SeriesJob, tmp: str, geometry: dict[str, Any]) -> dict[str, Any]
             rec["foreground"] = foreground_summary(mask)
         g = zarr.open_group(tmp, mode="r+")
         g.attrs[layout.ATTR] = rec
-        publish(Path(tmp), layout.series_dir(job.store, job.series_id))
+        try:
+            publish(Path(tmp), layout.series_dir(job.store, job.series_id))
+        except OSError as exc:
+            # Another run of this task (Dask may start one twice) published first: same sources, same group.
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and already_published(job) is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+                return rec
+            raise
     except OSError as exc:
         raise guard(job, Path(tmp), exc) from None
     except Exception:

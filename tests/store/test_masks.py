@@ -68,3 +68,17 @@ def test_convert_with_nifti_mask(
     ann = {row.series_id: {"mask": str(path), "classes": {"lesion": 1}}}
     fm.convert(one, tmp_path / "c.zarr", ann, scheduler=cluster1.scheduler_address, progress=False)
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "c.zarr" / row.series_id / "label"))[...], mask)
+
+
+def test_wrong_mask_fails_that_series_only(tmp_path: Path, manifest: fm.Manifest, cluster1: Any) -> None:
+    rows = [r for r in manifest.valid if r.shape[0] > 1][:2]
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((3, 4, 5), np.uint8))
+    res = fm.convert(
+        fm.Manifest(manifest.root, rows), tmp_path / "c.zarr", {rows[0].series_id: {"mask": str(bad)}},
+        scheduler=cluster1.scheduler_address, progress=False,
+    )  # fmt: skip
+    assert res.converted == [rows[1].series_id]
+    assert "does not match the series" in res.failed[rows[0].series_id]
+    assert not (tmp_path / "c.zarr" / rows[0].series_id).exists()
+    assert fm.verify(tmp_path / "c.zarr").ok
