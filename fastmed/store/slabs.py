@@ -51,7 +51,7 @@ def plan_series(job: SeriesJob) -> dict[str, Any]:
     # One decoded slice gives the dtype read_series picks (stored type, int16 HU or float32).
     dtype = str(read_part(job, 0, 1).array.dtype) if len(pairs) == 1 else "float32"
     return {
-        "tmp": create_group(job, dtype),
+        "tmp": create_group(job, dtype, shared=True),
         "dtype": dtype,
         "spacing": [float(geo.spacing_z), *map(float, geo.spacing_yx)],
         "origin": [float(v) for v in geo.origin],

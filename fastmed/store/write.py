@@ -57,12 +57,21 @@ def read_part(job: SeriesJob, z0: int | None = None, z1: int | None = None) -> A
     return read_series(paths, series=job.series_id, on_irregular="raise" if z0 is None else "allow", threads=1)
 
 
-def create_group(job: SeriesJob, dtype: str) -> str:
-    """Create the temporary group with an empty ``image`` array; returns its path."""
+def create_group(job: SeriesJob, dtype: str, shared: bool = False) -> str:
+    """Create the temporary group with an empty ``image`` array; returns its path.
+
+    ``shared=False``: a fresh random name (a task that runs twice writes two groups).
+    ``shared=True`` (split series): a name fixed by the series and its source hash, and a group
+    that already exists there with the right image array is kept, so that a plan task re-run
+    after its worker died hands the slabs already written to the finish task.
+    """
     import zarr
     from zarr.storage import LocalStore
 
-    tmp = layout.tmp_root(job.store) / f"{job.series_id}.{uuid.uuid4().hex[:12]}"
+    tag = job.source_hash[:12] if shared else uuid.uuid4().hex[:12]
+    tmp = layout.tmp_root(job.store) / f"{job.series_id}.{tag}"
+    if shared and _has_image(tmp, job.shape, dtype):
+        return str(tmp)
     try:
         tmp.parent.mkdir(parents=True, exist_ok=True)
         g = zarr.open_group(LocalStore(str(tmp)), mode="w")
@@ -70,6 +79,16 @@ def create_group(job: SeriesJob, dtype: str) -> str:
     except OSError as exc:
         raise guard(job, tmp, exc) from None
     return str(tmp)
+
+
+def _has_image(tmp: Path, shape: tuple[int, ...], dtype: str) -> bool:
+    from fastmed.store.chunks import array_info
+
+    try:
+        info = array_info(tmp / layout.IMAGE, "tmp")
+    except CacheError:
+        return False
+    return (tmp / "zarr.json").is_file() and info.shape == tuple(shape) and info.dtype == np.dtype(dtype)
 
 
 def create_array(g: Any, name: str, shape: tuple[int, ...], dtype: np.dtype[Any], job: SeriesJob) -> Any:

@@ -86,9 +86,9 @@ def test_sigkill_mid_conversion_then_rerun(tmp_path: Path, manifest: fm.Manifest
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
             if _published(out) or (layout.tmp_root(out).exists() and any(layout.tmp_root(out).iterdir())):
-                break
-            time.sleep(0.005)
-        time.sleep(random.uniform(0.0, 0.3))
+                break  # it started writing
+            time.sleep(0.002)
+        time.sleep(random.uniform(0.0, 0.1))
         killed_while_running = proc.poll() is None
         os.killpg(proc.pid, signal.SIGKILL)  # the CLI, its scheduler and its worker processes
     finally:
