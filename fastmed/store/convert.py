@@ -152,7 +152,11 @@ def convert(
             result.invalid.append(row.series_id)
             continue
         ann = annotation_for(annotations, row)
-        h = source_hash(row, ann, chunks, codec)
+        try:
+            h = source_hash(row, ann, chunks, codec)
+        except OSError as exc:  # the archive changed since it was indexed
+            result.failed[row.series_id] = f"source file unreadable ({exc.strerror}); index the archive again"
+            continue
         rec = read_record(layout.series_dir(storep, row.series_id))
         if rec is not None and rec.get("source_hash") == h:
             result.up_to_date.append(row.series_id)

@@ -59,3 +59,12 @@ def test_slab_split_series_equal_read_series(tmp_path: Path, manifest: fm.Manife
         np.testing.assert_allclose(attrs["spacing"], vol.spacing)
         np.testing.assert_allclose(attrs["origin"], vol.origin)
     assert fm.verify(path).ok
+
+
+def test_missing_source_file_fails_that_series(tmp_path: Path, manifest: fm.Manifest, cluster1: Any) -> None:
+    rows = [r for r in manifest.valid if r.shape[0] > 1][:2]
+    gone = fm.ManifestRow(**{**rows[0].__dict__, "files": (*rows[0].files[:-1], "no/such/file.dcm")})
+    res = fm.convert(
+        fm.Manifest(manifest.root, [gone, rows[1]]), tmp_path / "c.zarr", scheduler=cluster1.scheduler_address
+    )
+    assert res.converted == [rows[1].series_id] and "index the archive again" in res.failed[rows[0].series_id]
