@@ -25,8 +25,8 @@ def dask_client(scheduler: Any = None, workers: int | None = None) -> Iterator[A
     scheduler
         ``None``: start a ``LocalCluster`` on loopback (worker processes, one thread each, as
         many as ``workers`` or the CPU affinity allows) and close it afterwards. A
-        ``"tcp://host:port"`` address: connect to that scheduler. A ``distributed.Client``:
-        use it as is (not closed).
+        ``"tcp://host:port"`` address or a cluster object: connect to that scheduler. A
+        ``distributed.Client``: use it as is (not closed).
     workers
         Worker processes of the local cluster (ignored with ``scheduler``).
     """
@@ -35,6 +35,8 @@ def dask_client(scheduler: Any = None, workers: int | None = None) -> Iterator[A
     if isinstance(scheduler, Client):
         yield scheduler
         return
+    if hasattr(scheduler, "scheduler_address"):  # a cluster object (LocalCluster, SpecCluster ...)
+        scheduler = scheduler.scheduler_address
     if scheduler is not None:
         with Client(str(scheduler)) as client:
             yield client

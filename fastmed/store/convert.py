@@ -113,8 +113,8 @@ def convert(
         callable on the manifest row (see :mod:`fastmed.store.annotations`).
     scheduler
         ``None``: a local Dask cluster sized to the CPU affinity; ``"tcp://host:port"``: an
-        existing cluster (workers must see the archive and the store at the same paths); or a
-        ``distributed.Client``.
+        existing cluster (workers must see the archive and the store at the same paths); a cluster
+        object; or a ``distributed.Client``.
     workers
         Worker processes of the local cluster.
     chunks, codec

@@ -65,6 +65,6 @@ def store(
 ) -> Path:
     """The archive converted once on a 2-worker cluster, with masks, classes and reports."""
     path = tmp_path_factory.mktemp("store") / "cache.zarr"
-    res = fm.convert(manifest, path, annotations, scheduler=cluster2.scheduler_address, progress=False)
+    res = fm.convert(manifest, path, annotations, scheduler=cluster2, progress=False)
     assert not res.failed and len(res.converted) == len(manifest.valid)
     return path

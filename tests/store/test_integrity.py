@@ -77,6 +77,14 @@ def test_verify_passes_on_a_fresh_store(store: Path) -> None:
     assert cli.returncode == 0
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_sigkill_mid_conversion_then_rerun(tmp_path: Path, manifest: fm.Manifest) -> None:
     out = tmp_path / "k.zarr"
     cmd = [sys.executable, "-m", "fastmed", "convert", manifest.root, "-o", str(out), "--workers", "1"]
@@ -90,10 +98,18 @@ def test_sigkill_mid_conversion_then_rerun(tmp_path: Path, manifest: fm.Manifest
             time.sleep(0.002)
         time.sleep(random.uniform(0.0, 0.1))
         killed_while_running = proc.poll() is None
-        os.killpg(proc.pid, signal.SIGKILL)  # the CLI, its scheduler and its worker processes
+        os.kill(proc.pid, signal.SIGKILL)  # the CLI process (it runs the scheduler and the nannies)
     finally:
         proc.wait(timeout=60)
     assert killed_while_running, "conversion finished before the kill; the archive is too small"
+    # Its worker processes notice and exit by themselves (same process group, own session).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _group_alive(proc.pid):
+        time.sleep(0.05)
+    alive = _group_alive(proc.pid)
+    if alive:
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert not alive, "Dask worker processes outlived the killed conversion"
     assert len(_published(out)) < len(manifest.valid)
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
