@@ -7,6 +7,7 @@ The public face is the short list in ``__all__``; subpackages (``fastmed.dicom``
 from __future__ import annotations
 
 from fastmed._native import get_num_threads, set_num_threads
+from fastmed.annotations import AnnotatedManifest, AnnotationError, MaskGeometryError, annotate
 from fastmed.dicom.index import index
 from fastmed.dicom.manifest import Manifest, ManifestRow
 from fastmed.dicom.series_assembly import read_series
@@ -14,6 +15,7 @@ from fastmed.errors import (
     CacheError,
     DicomError,
     FastmedError,
+    LoaderError,
     SeriesError,
     TransformError,
 )
@@ -48,6 +50,7 @@ __version__ = "0.1.0"
 # Loaded on first use: the synthetic-archive writer needs the optional codec libraries.
 _LAZY = {
     "ArchiveInfo": "fastmed.synth",
+    "DataLoader": "fastmed.loader",
     "generate_archive": "fastmed.synth",
     "load_truth": "fastmed.synth",
     "inspect_pipeline": "fastmed.inspect",
@@ -67,12 +70,16 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "annotate",
+    "AnnotatedManifest",
+    "AnnotationError",
     "ArchiveInfo",
     "CacheError",
     "CenterCrop",
     "Clip",
     "Compose",
     "convert",
+    "DataLoader",
     "DicomError",
     "FastmedError",
     "generate_archive",
@@ -81,10 +88,12 @@ __all__ = [
     "inspect_pipeline",
     "KeyedRNG",
     "load_truth",
-    "open_store",
+    "LoaderError",
     "Manifest",
     "ManifestRow",
+    "MaskGeometryError",
     "Normalize",
+    "open_store",
     "patch_op",
     "preset",
     "RandomAffine",
