@@ -1,14 +1,15 @@
 """Per-series annotations handed to :func:`fastmed.store.convert`: class labels, report, mask path.
 
-``annotations`` is ``None``, a mapping ``{keyed series_id: {"classes": {...}, "report": str,
-"mask": path}}`` (every key optional), or a callable taking a :class:`~fastmed.ManifestRow`
-and returning such a dict or ``None``. ``fm.annotate`` (the annotations package) produces
-the same per-series records.
+``annotations`` is ``None``, an :class:`~fastmed.AnnotatedManifest` (what ``fm.annotate``
+returns), a mapping ``{keyed series_id: {"classes": {...}, "report": str, "mask": path}}``
+(every key optional), or a callable taking a :class:`~fastmed.ManifestRow` and returning such a
+dict or ``None``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,15 @@ class SeriesAnnotation:
             st = os.stat(self.mask)
             mask = [self.mask, st.st_size, st.st_mtime_ns]
         return json.dumps([self.classes, self.report, mask], sort_keys=True, default=str)
+
+
+def from_annotated(am: Any) -> dict[str, dict[str, Any]]:
+    """The per-series records of an :class:`~fastmed.AnnotatedManifest` (empty labels become ``None``)."""
+    out = {}
+    for sid, a in am.annotations.items():
+        classes = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in a.labels.items()}
+        out[sid] = {"classes": classes, "report": a.report or "", "mask": a.mask}
+    return out
 
 
 def annotation_for(annotations: Annotations, row: ManifestRow) -> SeriesAnnotation:

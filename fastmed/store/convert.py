@@ -105,12 +105,14 @@ def convert(
     Parameters
     ----------
     source
-        A :class:`~fastmed.Manifest`, a manifest Parquet file, or an archive folder (indexed first).
+        A :class:`~fastmed.Manifest` (an :class:`~fastmed.AnnotatedManifest` brings its
+        annotations), a manifest Parquet file, or an archive folder (indexed first).
     store
         The store folder (``cache.zarr``); created if absent, resumed if present.
     annotations
-        Per-series class labels, report and mask path: a mapping keyed by series id or a
-        callable on the manifest row (see :mod:`fastmed.store.annotations`).
+        Per-series class labels, report and mask path: an :class:`~fastmed.AnnotatedManifest`, a
+        mapping keyed by series id or a callable on the manifest row (see
+        :mod:`fastmed.store.annotations`).
     scheduler
         ``None``: a local Dask cluster sized to the CPU affinity; ``"tcp://host:port"``: an
         existing cluster (workers must see the archive and the store at the same paths); a cluster
@@ -135,8 +137,15 @@ def convert(
         The store cannot be written (disk full, permissions, not a fastmed store); series
         published before the error are complete, nothing half-written is published.
     """
+    from fastmed.annotations import AnnotatedManifest
+    from fastmed.store.annotations import from_annotated
+
     t0 = time.perf_counter()
     man = load_manifest(source)
+    if isinstance(annotations, AnnotatedManifest):
+        annotations = from_annotated(annotations)
+    elif annotations is None and isinstance(man, AnnotatedManifest):
+        annotations = from_annotated(man)
     storep = Path(store).resolve()
     try:
         open_root(storep)

@@ -146,9 +146,8 @@ def finish(job: SeriesJob, tmp: str, geometry: dict[str, Any]) -> dict[str, Any]
     import zarr
 
     from fastmed.store.chunks import array_info, read_box
-    from fastmed.store.masks import load_mask
+    from fastmed.store.masks import load_label
     from fastmed.store.stats import foreground_summary, intensity_stats
-    from fastmed.volume import Volume
 
     where = f"series {job.series_id}"
     try:
@@ -171,11 +170,7 @@ def finish(job: SeriesJob, tmp: str, geometry: dict[str, Any]) -> dict[str, Any]
             "format_version": layout.FORMAT_VERSION,
         }
         if job.annotation.mask is not None:
-            affine = None
-            if len(info.shape) == 3:
-                vol = Volume(image[:1], tuple(geometry["spacing"]), tuple(geometry["origin"]), geometry["direction"])
-                affine = vol.index_to_patient()
-            mask = load_mask(job.annotation.mask, info.shape, affine, where)
+            mask = load_label(job.annotation.mask, info.shape, geometry, job.series_id)
             g = zarr.open_group(tmp, mode="r+")
             lab = create_array(g, layout.LABEL, info.shape, mask.dtype, job)
             lab[...] = mask

@@ -2,40 +2,47 @@
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 import fastmed as fm
 from fastmed.bench.harness import run_case
 from fastmed.bench.registry import get_suite
+from fastmed.privacy import keyed_id
+from fastmed.synth import ArchiveInfo
+
+from .test_format import assert_no_phi
 
 
-def test_convert_cli_with_labels_csv(tmp_path: Path, manifest: fm.Manifest, annotations: dict[str, Any]) -> None:
+def test_convert_cli_with_the_archives_labels_csv(tmp_path: Path, archive: ArchiveInfo, manifest: fm.Manifest) -> None:
+    """The user's path: index, then convert with the archive's labels.csv (UID-keyed, NIfTI masks)."""
     man_path = tmp_path / "manifest.parquet"
     manifest.to_parquet(man_path)
-    labels = tmp_path / "labels.csv"
-    with labels.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["series_id", "lesion", "report", "mask"])
-        for sid, ann in annotations.items():
-            w.writerow([sid, ann["classes"]["lesion"], ann["report"], ann["mask"]])
+    labels = Path(archive.root) / "labels.csv"
     out = tmp_path / "cli.zarr"
     cmd = [sys.executable, "-m", "fastmed", "convert", str(man_path), "-o", str(out), "--labels", str(labels)]
-    r = subprocess.run([*cmd, "--workers", "1"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([*cmd, "--workers", "1", "--quiet"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"{len(manifest.valid)} converted, 0 up to date" in r.stdout
+    truth = {keyed_id(se.series_uid): se for st in archive.studies for se in st.series}
+    joined = fm.annotate(manifest, labels, how="left")
     s = fm.open_store(out)
+    masks = 0
     for row in manifest.valid:
-        t = s.row(row.series_id)
-        ann = annotations[row.series_id]
-        assert t["classes"] == {"lesion": ann["classes"]["lesion"]} and t["report"] == ann["report"]
-        np.testing.assert_array_equal(s.read(row.series_id, "label").reshape(-1), np.load(ann["mask"]).reshape(-1))
-    r = subprocess.run([*cmd, "--workers", "1"], capture_output=True, text=True, timeout=300)
+        t, a = s.row(row.series_id), joined.annotations[row.series_id]
+        assert t["classes"] == {k: None if np.isnan(v) else v for k, v in a.labels.items()}
+        report = (Path(archive.root) / truth[row.series_id].report).read_text()
+        assert t["report"] == (a.report or "") == report
+        if a.mask:
+            masks += 1
+            want = np.load(Path(archive.root) / truth[row.series_id].labels).reshape(row.shape)
+            np.testing.assert_array_equal(s.read(row.series_id, "label"), want)
+    assert masks == len(manifest.valid)
+    assert_no_phi(out, archive)
+    r = subprocess.run([*cmd, "--workers", "1", "--quiet"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and f"0 converted, {len(manifest.valid)} up to date" in r.stdout
     v = subprocess.run([sys.executable, "-m", "fastmed", "verify", str(out)], capture_output=True, text=True)
     assert v.returncode == 0 and "OK" in v.stdout

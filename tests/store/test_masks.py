@@ -11,8 +11,8 @@ import pytest
 import zarr
 
 import fastmed as fm
-from fastmed.errors import FastmedError
-from fastmed.store.masks import load_mask
+from fastmed.annotations import AnnotationError
+from fastmed.store.masks import load_label
 
 RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -21,6 +21,10 @@ def _ct(manifest: fm.Manifest, annotations: dict[str, Any]) -> tuple[fm.Manifest
     row = next(r for r in manifest.valid if r.modality == "CT" and np.load(annotations[r.series_id]["mask"]).any())
     vol = fm.read_series(row.paths, series=row.series_id)
     return row, vol, np.load(annotations[row.series_id]["mask"])
+
+
+def _geometry(vol: fm.Volume) -> dict[str, Any]:
+    return {"spacing": list(vol.spacing), "origin": list(vol.origin), "direction": vol.direction.tolist()}
 
 
 def _nifti(mask: np.ndarray, vol: fm.Volume, path: Path, flip_i: bool) -> None:
@@ -45,8 +49,9 @@ def test_nifti_mask_on_series_grid(
     row, vol, mask = _ct(manifest, annotations)
     path = tmp_path / "mask.nii.gz"
     _nifti(mask, vol, path, flip_i)
-    got = load_mask(path, vol.array.shape, vol.index_to_patient(), "series x")
+    got = load_label(str(path), vol.array.shape, _geometry(vol), row.series_id)
     np.testing.assert_array_equal(got, mask)
+    assert got.dtype == np.uint8
 
 
 def test_nifti_mask_off_grid_is_an_error(tmp_path: Path, manifest: fm.Manifest, annotations: dict[str, Any]) -> None:
@@ -54,8 +59,8 @@ def test_nifti_mask_off_grid_is_an_error(tmp_path: Path, manifest: fm.Manifest, 
     path = tmp_path / "mask.nii"
     shifted = fm.Volume(vol.array, vol.spacing, tuple(np.add(vol.origin, (5.0, 0, 0))), vol.direction)
     _nifti(mask, shifted, path, False)
-    with pytest.raises(FastmedError, match="voxels off the series grid"):
-        load_mask(path, vol.array.shape, vol.index_to_patient(), "series x")
+    with pytest.raises(AnnotationError, match="mask does not fit the series"):
+        load_label(str(path), vol.array.shape, _geometry(vol), "x")
 
 
 def test_convert_with_nifti_mask(
@@ -79,6 +84,6 @@ def test_wrong_mask_fails_that_series_only(tmp_path: Path, manifest: fm.Manifest
         scheduler=cluster1.scheduler_address, progress=False,
     )  # fmt: skip
     assert res.converted == [rows[1].series_id]
-    assert "does not match the series" in res.failed[rows[0].series_id]
+    assert "mask does not fit the series" in res.failed[rows[0].series_id]
     assert not (tmp_path / "c.zarr" / rows[0].series_id).exists()
     assert fm.verify(tmp_path / "c.zarr").ok
