@@ -55,6 +55,9 @@ _LAZY = {
     "load_truth": "fastmed.synth",
     "inspect_pipeline": "fastmed.inspect",
     "preset": "fastmed.transforms.presets",
+    "convert": "fastmed.store",
+    "open_store": "fastmed.store",
+    "verify": "fastmed.store",
 }
 
 
@@ -75,6 +78,7 @@ __all__ = [
     "CenterCrop",
     "Clip",
     "Compose",
+    "convert",
     "DataLoader",
     "DicomError",
     "FastmedError",
@@ -89,6 +93,7 @@ __all__ = [
     "ManifestRow",
     "MaskGeometryError",
     "Normalize",
+    "open_store",
     "patch_op",
     "preset",
     "RandomAffine",
@@ -109,6 +114,7 @@ __all__ = [
     "SeriesError",
     "set_num_threads",
     "TransformError",
+    "verify",
     "Volume",
     "voxel_op",
     "Window",

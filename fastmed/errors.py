@@ -34,6 +34,10 @@ class DicomError(FastmedError):
         at = f" at byte {offset}" if offset is not None else ""
         super().__init__(f"{where}{at}: {reason}")
 
+    def __reduce__(self) -> tuple[type[DicomError], tuple[str, str | None, int | None]]:
+        # Pickled with its fields (errors travel back from Dask workers and process pools).
+        return (type(self), (self.reason, self.path, self.offset))
+
 
 class DicomTruncatedError(DicomError):
     """The data ends before a structure it declares (element, item, fragment, pixels)."""
@@ -62,6 +66,9 @@ class SeriesError(FastmedError):
         self.problems = list(problems)
         self.where = where
         super().__init__(f"{where}: " + "; ".join(self.problems))
+
+    def __reduce__(self) -> tuple[type[SeriesError], tuple[list[str], str]]:
+        return (type(self), (self.problems, self.where))
 
 
 class TransformError(FastmedError):

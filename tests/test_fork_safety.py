@@ -75,7 +75,7 @@ def test_fork_while_another_thread_is_inside_the_pool(series_paths: list[str], t
     np.save(tmp_path / "expected.npy", sample(series_paths, 5))
     out = run_script(
         f"""
-        import os, threading, numpy as np
+        import faulthandler, os, threading, numpy as np
         import fastmed as fm
         from fastmed._native import core
         from tests._fork_workload import sample
@@ -98,6 +98,7 @@ def test_fork_while_another_thread_is_inside_the_pool(series_paths: list[str], t
         for _ in range(8):
             pid = os.fork()
             if pid == 0:
+                faulthandler.dump_traceback_later(60, exit=True)  # a hung child must not outlive the test
                 ok = np.array_equal(sample(paths, 5), expected) and core.fork_resets() == 1
                 os._exit(0 if ok else 3)
             children.append(pid)
