@@ -414,8 +414,9 @@ class Walker {
     bool first = true;
     while (true) {
       if (end != 0 && p >= end) break;
-      if (end == 0 && r_.remaining(p) == 0) break;  // no delimiter at the very end: tolerated
-      r_.need(p, 8, "a pixel data item header");
+      // Undefined length ends only at its sequence delimiter: a file cut at an item boundary is
+      // truncated (pydicom then finds no pixel data), not a shorter image.
+      r_.need(p, 8, end == 0 ? "a pixel data item header or the sequence delimiter" : "a pixel data item header");
       const u32 tag = r_.tag_at(p, s.little);
       const u32 len = r_.u32_at(p + 4, s.little);
       if (tag == kSeqDelim) {

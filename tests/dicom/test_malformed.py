@@ -247,14 +247,6 @@ def _expected_at(cut: int, lay: Layout) -> str:
     return "DicomTruncatedError"  # inside an element, a sequence, the pixel data
 
 
-# Cuts of encapsulated pixel data exactly at an item boundary (no sequence delimiter): the
-# parser tolerates the missing delimiter (csrc/cpu/dicom_parser.cpp), so a cut after the last
-# fragment is accepted while pydicom drops the pixel data, and a cut before the first item is
-# a DicomFormatError. Tracked by test_truncation_at_a_fragment_boundary_is_truncated (xfail).
-def _known_lenient(cut: int, lay: Layout) -> bool:
-    return cut in lay.item_bounds[:-1] or cut == lay.pixel_start + 12
-
-
 @pytest.mark.parametrize("seed", sorted(_truncation_seeds()))
 def test_truncation_at_every_byte_is_refused(seed: str) -> None:
     """Every prefix of a valid file is refused with the right class, or (cut only in trailing
@@ -267,8 +259,6 @@ def test_truncation_at_every_byte_is_refused(seed: str) -> None:
     wrong: list[str] = []
     for cut in range(len(data)):
         want = _expected_at(cut, lay)
-        if want != "trailing" and _known_lenient(cut, lay):
-            continue
         if want == "trailing":  # the pixel data is complete: truncated, or exactly pydicom's pixels of the file
             try:
                 got_px = read_pixels(data[:cut])
@@ -287,10 +277,6 @@ def test_truncation_at_every_byte_is_refused(seed: str) -> None:
     assert not wrong, f"{len(wrong)} cut(s) of {len(data)} wrong: {wrong[:10]}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the parser tolerates encapsulated pixel data that ends without its sequence delimiter",
-)
 def test_truncation_at_a_fragment_boundary_is_truncated() -> None:
     data = _truncation_seeds().get("MR_small_RLE.dcm")
     if data is None:
