@@ -7,6 +7,7 @@ The public face is the short list in ``__all__``; subpackages (``fastmed.dicom``
 from __future__ import annotations
 
 from fastmed._native import get_num_threads, set_num_threads
+from fastmed.annotations import AnnotatedManifest, AnnotationError, MaskGeometryError, annotate
 from fastmed.dicom.index import index
 from fastmed.dicom.manifest import Manifest, ManifestRow
 from fastmed.dicom.series_assembly import read_series
@@ -14,6 +15,7 @@ from fastmed.errors import (
     CacheError,
     DicomError,
     FastmedError,
+    LoaderError,
     SeriesError,
     TransformError,
 )
@@ -48,10 +50,14 @@ __version__ = "0.1.0"
 # Loaded on first use: the synthetic-archive writer needs the optional codec libraries.
 _LAZY = {
     "ArchiveInfo": "fastmed.synth",
+    "DataLoader": "fastmed.loader",
     "generate_archive": "fastmed.synth",
     "load_truth": "fastmed.synth",
     "inspect_pipeline": "fastmed.inspect",
     "preset": "fastmed.transforms.presets",
+    "convert": "fastmed.store",
+    "open_store": "fastmed.store",
+    "verify": "fastmed.store",
 }
 
 
@@ -64,11 +70,16 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "annotate",
+    "AnnotatedManifest",
+    "AnnotationError",
     "ArchiveInfo",
     "CacheError",
     "CenterCrop",
     "Clip",
     "Compose",
+    "convert",
+    "DataLoader",
     "DicomError",
     "FastmedError",
     "generate_archive",
@@ -77,9 +88,12 @@ __all__ = [
     "inspect_pipeline",
     "KeyedRNG",
     "load_truth",
+    "LoaderError",
     "Manifest",
     "ManifestRow",
+    "MaskGeometryError",
     "Normalize",
+    "open_store",
     "patch_op",
     "preset",
     "RandomAffine",
@@ -100,6 +114,7 @@ __all__ = [
     "SeriesError",
     "set_num_threads",
     "TransformError",
+    "verify",
     "Volume",
     "voxel_op",
     "Window",

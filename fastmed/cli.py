@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     from fastmed.demo import add_parser as add_demo
     from fastmed.dicom import cli as dicom_cli
     from fastmed.inspect import cli as inspect_cli
+    from fastmed.store import cli as store_cli
     from fastmed.synth import cli as synth_cli
 
     parser = argparse.ArgumentParser(prog="fastmed", description="Medical-imaging training that never waits for data.")
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth_cli.add_parser(sub)
     dicom_cli.add_parser(sub)
     inspect_cli.add_parser(sub)
+    store_cli.add_parser(sub)
     bench_cli.add_parser(sub)
     return parser
 

@@ -34,6 +34,10 @@ class DicomError(FastmedError):
         at = f" at byte {offset}" if offset is not None else ""
         super().__init__(f"{where}{at}: {reason}")
 
+    def __reduce__(self) -> tuple[type[DicomError], tuple[str, str | None, int | None]]:
+        # Pickled with its fields (errors travel back from Dask workers and process pools).
+        return (type(self), (self.reason, self.path, self.offset))
+
 
 class DicomTruncatedError(DicomError):
     """The data ends before a structure it declares (element, item, fragment, pixels)."""
@@ -63,10 +67,50 @@ class SeriesError(FastmedError):
         self.where = where
         super().__init__(f"{where}: " + "; ".join(self.problems))
 
+    def __reduce__(self) -> tuple[type[SeriesError], tuple[list[str], str]]:
+        return (type(self), (self.problems, self.where))
+
 
 class TransformError(FastmedError):
     """A transform was configured or applied wrongly (bad shape, unsupported op on a backend)."""
 
 
+class KernelArgumentError(TransformError, ValueError):
+    """The native kernel refused what it was given (bad shape, stride, dtype, NaN matrix, grid, padding...).
+
+    Raised by ``fastmed._core`` itself, whatever the Python side checked before; a
+    :class:`TransformError` and, for callers that catch those, a ``ValueError``.
+    """
+
+
 class CacheError(FastmedError):
     """A cache entry is missing, corrupt (checksum mismatch) or of the wrong format."""
+
+
+class LoaderError(FastmedError):
+    """The data loader could not deliver a sample or a batch.
+
+    Parameters
+    ----------
+    reason
+        Plain description: the cause (exception type and message) or the machinery failure.
+    index
+        The dataset index of the sample concerned, or ``None`` when the error is not about one sample.
+    epoch
+        The epoch the sample belongs to, if known.
+    """
+
+    def __init__(self, reason: str, index: int | None = None, epoch: int | None = None):
+        self.reason = reason
+        self.index = index
+        self.epoch = epoch
+        where = f"sample {index}" if index is not None else "loader"
+        at = f" (epoch {epoch})" if epoch is not None and index is not None else ""
+        super().__init__(f"{where}{at}: {reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, int | None, int | None]]:
+        return (type(self), (self.reason, self.index, self.epoch))
+
+
+class LoaderUnsupportedError(LoaderError, NotImplementedError):
+    """A loader option that only the (not yet available) native fast path supports."""

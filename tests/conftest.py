@@ -1,10 +1,15 @@
-"""Shared test configuration: GPU tests skip cleanly where no CUDA device is present."""
+"""Shared test configuration: GPU tests skip cleanly where no CUDA device is present; test hooks on."""
 
 from __future__ import annotations
 
 import functools
+import os
 
 import pytest
+
+# Test-only native hooks (fastmed._core._augment_packed_jobs) are bound only when this is
+# set before fastmed._core is first imported; installed wheels never see them.
+os.environ.setdefault("FASTMED_TESTING", "1")
 
 
 @functools.lru_cache(maxsize=1)

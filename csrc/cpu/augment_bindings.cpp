@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "augment_cpu.h"
+#include "augment_validate.h"
 #include "bindings.h"
 #include "fastmed/augment.h"
 #include "thread_pool.h"
@@ -24,10 +25,13 @@ namespace {
 using aug::ArrayRef;
 using aug::DType;
 
-DType dtype_of(const py::array& a) {
+using ArgError = aug::ArgumentError;
+
+DType dtype_of(const py::array& a, const std::string& what) {
   const py::dtype dt = a.dtype();
   const char kind = dt.kind();
   const auto size = dt.itemsize();
+  if (size > 1 && !dt.attr("isnative").cast<bool>()) throw ArgError(what + " must be in native byte order");
   if (kind == 'u' && size == 1) return DType::kU8;
   if (kind == 'b' && size == 1) return DType::kU8;
   if (kind == 'i' && size == 2) return DType::kI16;
@@ -35,126 +39,135 @@ DType dtype_of(const py::array& a) {
   if (kind == 'i' && size == 4) return DType::kI32;
   if (kind == 'f' && size == 4) return DType::kF32;
   if (kind == 'f' && size == 2) return DType::kF16;
-  throw std::invalid_argument("unsupported dtype " + std::string(py::str(dt)) +
-                              " (uint8, int16, uint16, int32, float32)");
+  throw ArgError(what + ": unsupported dtype " + std::string(py::str(dt)) +
+                 " (uint8, int16, uint16, int32, float32)");
 }
 
-ArrayRef array_ref(py::array& a, bool writable, const char* what) {
-  if (a.ndim() != 4) throw std::invalid_argument(std::string(what) + " must be 4-D (C, D, H, W)");
+ArrayRef array_ref(py::array& a, bool writable, const std::string& what) {
+  if (a.ndim() != 4) throw ArgError(what + " must be 4-D (C, D, H, W)");
+  if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) throw ArgError(what + " is not aligned");
+  if (writable && !a.writeable()) throw ArgError(what + " is read-only");
   ArrayRef r;
-  r.dtype = dtype_of(a);
+  r.dtype = dtype_of(a, what);
   r.data = writable ? a.mutable_data() : const_cast<void*>(a.data());
   const auto item = static_cast<i64>(a.itemsize());
   for (int k = 0; k < 4; ++k) {
     r.shape[k] = static_cast<i64>(a.shape(k));
     const auto s = static_cast<i64>(a.strides(k));
-    if (s % item != 0) throw std::invalid_argument(std::string(what) + " has unaligned strides");
+    if (s % item != 0) throw ArgError(what + " has unaligned strides");
     r.stride[k] = s / item;
-    if (r.shape[k] <= 0) throw std::invalid_argument(std::string(what) + " has an empty axis");
+    if (r.shape[k] <= 0) throw ArgError(what + " has an empty axis");
   }
   return r;
-}
-
-int op_param_count(int code, const float* q, i64 avail) {
-  switch (code) {
-    case kOpClip:
-    case kOpAffine:
-      return 2;
-    case kOpGamma:
-      return 4;
-    case kOpNoise:
-      return 1;
-    case kOpBiasField: {
-      if (avail < 1) return 1;
-      const int order = static_cast<int>(q[0]);
-      if (order < 0 || order > 8) throw std::invalid_argument("bias field order must be in [0, 8]");
-      return 1 + (order + 1) * (order + 2) * (order + 3) / 6;
-    }
-    default:
-      throw std::invalid_argument("unknown intensity opcode " + std::to_string(code));
-  }
 }
 
 using I32Array = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
 using F32Array = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
-// Checks a program's layout and returns a view into the (kept alive) arrays.
-ProgramView program_view(const I32Array& ops, const F32Array& params, u32 key0, u32 key1, u32 index) {
+// Checks a program's layout and values and returns a view into the (kept alive) arrays.
+ProgramView program_view(const I32Array& ops, const F32Array& params, u32 key0, u32 key1, u32 index,
+                         const std::string& where) {
   if (ops.size() > 0 && (ops.ndim() != 2 || ops.shape(1) != 4)) {
-    throw std::invalid_argument("program ops must have shape (n, 4)");
+    throw ArgError(where + ": program ops must have shape (n, 4)");
   }
   ProgramView p{};
   p.ops = ops.data();
-  p.n_ops = ops.size() / 4;
+  p.n_ops = static_cast<i64>(ops.size()) / 4;
   p.params = params.data();
   p.key[0] = key0;
   p.key[1] = key1;
   p.index = index;
-  const i64 np = static_cast<i64>(params.size());
-  for (i64 k = 0; k < p.n_ops; ++k) {
-    const i32* op = p.ops + 4 * k;
-    const i64 off = op[2];
-    if (off < 0 || off > np) throw std::invalid_argument("program param offset out of range");
-    const int need = op_param_count(op[0], p.params + off, np - off);
-    if (off + need > np) throw std::invalid_argument("program params too short");
-  }
+  aug::check_program(p, static_cast<i64>(params.size()), where);
   return p;
 }
 
+// d[name] as T, or an ArgumentError naming the job and the field.
+template <typename T>
+T field(const py::dict& d, const char* name, const std::string& where) {
+  if (!d.contains(name)) throw ArgError(where + ": missing field '" + name + "'");
+  try {
+    return d[name].cast<T>();
+  } catch (const py::cast_error&) {
+  } catch (const py::error_already_set&) {
+  }
+  throw ArgError(where + ": field '" + name + "' has the wrong type or is out of range");
+}
+
+py::array ndarray_field(const py::dict& d, const char* name, const std::string& where) {
+  if (!d.contains(name) || !py::isinstance<py::array>(d[name])) {
+    throw ArgError(where + ": field '" + name + "' must be a numpy array");
+  }
+  return py::reinterpret_borrow<py::array>(d[name]);
+}
+
 // Validates job dicts; `keep` holds every array a job points into.
-std::vector<aug::Job> parse_jobs(py::list jobs_in, std::vector<py::object>& keep) {
+std::vector<aug::Job> parse_jobs(const py::list& jobs_in, std::vector<py::object>& keep) {
   std::vector<aug::Job> jobs;
   jobs.reserve(jobs_in.size());
-  for (py::handle h : jobs_in) {
+  for (size_t n = 0; n < jobs_in.size(); ++n) {
+    const std::string where = "job " + std::to_string(n);
+    py::handle h = jobs_in[n];
+    if (!py::isinstance<py::dict>(h)) throw ArgError(where + " must be a dict");
     py::dict d = py::reinterpret_borrow<py::dict>(h);
     aug::Job j;
-    py::array src = d["src"].cast<py::array>();
-    py::array out = d["out"].cast<py::array>();
+    py::array src = ndarray_field(d, "src", where);
+    py::array out = ndarray_field(d, "out", where);
     keep.push_back(src);
     keep.push_back(out);
-    j.src = array_ref(src, false, "source");
-    j.out = array_ref(out, true, "output");
-    if (!(out.flags() & py::array::c_style)) throw std::invalid_argument("output must be C-contiguous");
-    const std::string kind = d["out_dtype"].cast<std::string>();
+    j.src = array_ref(src, false, where + ": source");
+    j.out = array_ref(out, true, where + ": output");
+    if (!(out.flags() & py::array::c_style)) throw ArgError(where + ": output must be C-contiguous");
+    const std::string kind = field<std::string>(d, "out_dtype", where);
     if (kind == "bfloat16") {
-      if (out.itemsize() != 2) throw std::invalid_argument("bfloat16 output needs a 2-byte array");
+      if (out.itemsize() != 2) throw ArgError(where + ": bfloat16 output needs a 2-byte array");
       j.out.dtype = DType::kBF16;
+    } else if (kind == "float32" || kind == "float16") {
+      if (j.out.dtype != (kind == "float32" ? DType::kF32 : DType::kF16)) {
+        throw ArgError(where + ": out_dtype '" + kind + "' does not match the output array's dtype");
+      }
+    } else if (kind == "same") {
+      if (j.out.dtype != j.src.dtype || out.itemsize() != src.itemsize()) {
+        throw ArgError(where + ": out_dtype 'same' needs an output of the source dtype");
+      }
+    } else {
+      throw ArgError(where + ": out_dtype must be float32, float16, bfloat16 or same, got '" + kind + "'");
     }
-    if (j.src.dtype == DType::kF16) throw std::invalid_argument("float16 sources are not supported");
-    if (j.out.shape[0] != j.src.shape[0]) throw std::invalid_argument("source and output channels differ");
-    auto m = d["matrix"].cast<F32Array>();
-    if (m.size() != 12) throw std::invalid_argument("matrix must be 3x4");
+    auto m = field<F32Array>(d, "matrix", where);
+    keep.push_back(m);
+    if (m.size() != 12) throw ArgError(where + ": matrix must be 3x4");
     for (int k = 0; k < 12; ++k) j.map.m[k] = m.data()[k];
     j.map.grid = nullptr;
-    py::object g = d["grid"];
-    if (!g.is_none()) {
-      auto grid = g.cast<F32Array>();
+    i64 grid_size = 0;
+    if (!d.contains("grid")) throw ArgError(where + ": missing field 'grid'");
+    if (!d["grid"].is_none()) {
+      auto grid = field<F32Array>(d, "grid", where);
       keep.push_back(grid);
-      if (grid.ndim() != 4 || grid.shape(0) != 3) throw std::invalid_argument("grid must be (3, gz, gy, gx)");
+      if (grid.ndim() != 4 || grid.shape(0) != 3) throw ArgError(where + ": grid must be (3, gz, gy, gx)");
       j.map.grid = grid.data();
+      grid_size = static_cast<i64>(grid.size());
       for (int k = 0; k < 3; ++k) j.map.gshape[k] = static_cast<i64>(grid.shape(k + 1));
-      auto inv = d["grid_inv"].cast<std::vector<float>>();
-      if (inv.size() != 3) throw std::invalid_argument("grid_inv must have 3 values");
+      auto inv = field<std::vector<float>>(d, "grid_inv", where);
+      if (inv.size() != 3) throw ArgError(where + ": grid_inv must have 3 values");
       for (int k = 0; k < 3; ++k) j.map.ginv[k] = inv[k];
     }
-    j.interp = d["interp"].cast<int>();
-    j.pad_mode = d["pad_mode"].cast<int>();
-    if (j.interp < 0 || j.interp > 1) throw std::invalid_argument("interp must be 0 or 1");
-    if (j.pad_mode < 0 || j.pad_mode > 2) throw std::invalid_argument("pad_mode must be 0, 1 or 2");
-    j.cval = d["cval"].cast<float>();
-    auto ops = d["ops"].cast<I32Array>();
-    auto params = d["params"].cast<F32Array>();
+    j.interp = field<int>(d, "interp", where);
+    j.pad_mode = field<int>(d, "pad_mode", where);
+    j.cval = field<float>(d, "cval", where);
+    auto ops = field<I32Array>(d, "ops", where);
+    auto params = field<F32Array>(d, "params", where);
     keep.push_back(ops);
     keep.push_back(params);
-    auto key = d["key"].cast<std::vector<u32>>();
-    if (key.size() != 2) throw std::invalid_argument("key must have 2 words");
-    j.program = program_view(ops, params, key[0], key[1], d["index"].cast<u32>());
+    auto key = field<std::vector<u32>>(d, "key", where);
+    if (key.size() != 2) throw ArgError(where + ": key must have 2 words");
+    j.program = program_view(ops, params, key[0], key[1], field<u32>(d, "index", where), where);
+    aug::check_job(j, static_cast<i64>(src.itemsize()), static_cast<i64>(out.itemsize()), grid_size,
+                   static_cast<i64>(params.size()), where);
     jobs.push_back(j);
   }
   return jobs;
 }
 
-void run_augment(py::list jobs_in, int threads) {
+void run_augment(const py::list& jobs_in, int threads) {
   std::vector<py::object> keep;  // arrays referenced by jobs stay alive while the GIL is released
   const std::vector<aug::Job> jobs = parse_jobs(jobs_in, keep);
   py::gil_scoped_release release;
@@ -163,7 +176,7 @@ void run_augment(py::list jobs_in, int threads) {
 
 // The GPU kernel's per-voxel code (fastmed/augment.h) run on the CPU: the reference
 // the fast row-wise kernel is tested against, and the CPU check of the CUDA math.
-void run_augment_reference(py::list jobs_in, int threads) {
+void run_augment_reference(const py::list& jobs_in, int threads) {
   std::vector<py::object> keep;
   const std::vector<aug::Job> jobs = parse_jobs(jobs_in, keep);
   std::vector<DeviceJob> dev(jobs.size());
@@ -219,15 +232,20 @@ void run_augment_reference(py::list jobs_in, int threads) {
 // Patches are modified in place, so no conversion may happen: exact dtype and layout.
 void check_f32_patch(py::array& a, i64 shape[4]) {
   if (a.ndim() != 4 || !(a.flags() & py::array::c_style) || a.dtype().kind() != 'f' ||
-      a.itemsize() != 4 || !a.writeable()) {
-    throw std::invalid_argument("patch must be a C-contiguous float32 (C, D, H, W) array");
+      a.itemsize() != 4 || !a.writeable() || !(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) ||
+      !a.dtype().attr("isnative").cast<bool>()) {
+    throw ArgError("patch must be an aligned, writable, C-contiguous native float32 (C, D, H, W) array");
   }
-  for (int k = 0; k < 4; ++k) shape[k] = static_cast<i64>(a.shape(k));
+  for (int k = 0; k < 4; ++k) {
+    shape[k] = static_cast<i64>(a.shape(k));
+    if (shape[k] <= 0) throw ArgError("patch has an empty axis");
+  }
 }
 
 }  // namespace
 
 void bind_augment(py::module_& m) {
+  aug::register_argument_error();
   m.def("augment", &run_augment, py::arg("jobs"), py::arg("threads") = 0,
         "Run fused resample + intensity jobs (a whole batch) in one parallel loop.");
   m.def("augment_reference", &run_augment_reference, py::arg("jobs"), py::arg("threads") = 0,
@@ -238,7 +256,7 @@ void bind_augment(py::module_& m) {
          u32 index, bool skip_random, int threads) {
         i64 shape[4];
         check_f32_patch(patch, shape);
-        const ProgramView p = program_view(ops, params, key0, key1, index);
+        const ProgramView p = program_view(ops, params, key0, key1, index, "apply_program");
         float* data = static_cast<float*>(patch.mutable_data());
         py::gil_scoped_release release;
         aug::apply_program_f32(data, shape, p, skip_random, threads);
@@ -251,10 +269,10 @@ void bind_augment(py::module_& m) {
       [](py::array patch, std::vector<double> sigma, double truncate, int threads) {
         i64 shape[4];
         check_f32_patch(patch, shape);
-        if (sigma.size() != 3) throw std::invalid_argument("sigma must have 3 values (z, y, x)");
-        if (!(truncate > 0.0) || truncate > 64.0) throw std::invalid_argument("truncate must be in (0, 64]");
+        if (sigma.size() != 3) throw ArgError("gaussian_blur: sigma must have 3 values (z, y, x)");
+        if (!(truncate > 0.0) || truncate > 64.0) throw ArgError("gaussian_blur: truncate must be in (0, 64]");
         for (double s : sigma) {
-          if (!(s >= 0.0) || s > 1024.0) throw std::invalid_argument("sigma must be in [0, 1024]");
+          if (!(s >= 0.0) || s > 1024.0) throw ArgError("gaussian_blur: sigma must be in [0, 1024]");
         }
         float* data = static_cast<float*>(patch.mutable_data());
         py::gil_scoped_release release;

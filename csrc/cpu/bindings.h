@@ -10,4 +10,5 @@ void bind_dicom(pybind11::module_& m);    // dicom_bindings.cpp
 void bind_dicom_facts(pybind11::module_& m);  // dicom_facts_bindings.cpp (called by bind_dicom)
 void bind_augment(pybind11::module_& m);  // augment_bindings.cpp
 void bind_device_job(pybind11::module_& m);  // device_job_bindings.cpp: GPU job layout, blur weights
+void bind_rle(pybind11::module_& m);  // rle_bindings.cpp: batch RLE Lossless decode
 }  // namespace fm

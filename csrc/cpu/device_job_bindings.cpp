@@ -6,7 +6,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <type_traits>
@@ -71,8 +73,9 @@ py::array_t<float> py_blur_weights(double sigma, double truncate) {
 }
 
 // Runs augment_voxel over every job of a packed table whose pointers are HOST
-// addresses (numpy arrays the caller keeps alive). A test hook: the pointers are
-// trusted, only the table's shape and the enum fields are checked.
+// addresses (numpy arrays the caller keeps alive). A test hook, bound only under
+// FASTMED_TESTING=1: the pointers are trusted, only the table's shape, the enum
+// fields, the extents and the values later cast to integers are checked.
 void run_packed_jobs(const py::array& table, int threads) {
   if (!(table.flags() & py::array::c_style) || table.itemsize() != static_cast<py::ssize_t>(sizeof(DeviceJob))) {
     throw std::invalid_argument("job table must be a C-contiguous array of DeviceJob records");
@@ -91,6 +94,15 @@ void run_packed_jobs(const py::array& table, int threads) {
     for (int k = 0; k < 4; ++k) {
       if (j.out_shape[k] <= 0 || j.src_shape[k] <= 0) throw std::invalid_argument("job has an empty axis");
     }
+    if (j.grid != nullptr) {
+      for (int k = 0; k < 3; ++k) {
+        if (j.gshape[k] <= 0) throw std::invalid_argument("job elastic grid has an empty axis");
+        if (!std::isfinite(j.ginv[k]) || j.ginv[k] < 0.0f) throw std::invalid_argument("job grid_inv not finite");
+      }
+    }
+    for (float v : j.m) {
+      if (!std::isfinite(v)) throw std::invalid_argument("job matrix has a non-finite value");
+    }
   }
   py::gil_scoped_release release;
   for (const DeviceJob& j : jobs) {
@@ -108,8 +120,14 @@ void bind_device_job(py::module_& m) {
         "sizeof, alignof and field offsets of fm::DeviceJob as the host compiler lays it out.");
   m.def("blur_weights", &py_blur_weights, py::arg("sigma"), py::arg("truncate") = 4.0,
         "The float32 Gaussian weights of fastmed/blur.h (2 * radius + 1 values).");
-  m.def("_augment_packed_jobs", &run_packed_jobs, py::arg("table"), py::arg("threads") = 0,
-        "Test hook: run a packed DeviceJob table (host pointers) through augment_voxel on the CPU.");
+  // The hook turns integers from Python into pointers: it exists only in a process that
+  // imported fastmed._core with FASTMED_TESTING=1 (the test suite), never in a user's.
+  const char* testing = std::getenv("FASTMED_TESTING");
+  if (testing != nullptr && std::strcmp(testing, "1") == 0) {
+    m.def("_augment_packed_jobs", &run_packed_jobs, py::arg("table"), py::arg("threads") = 0,
+          "Test hook (FASTMED_TESTING=1 only): run a packed DeviceJob table (host pointers) through "
+          "augment_voxel on the CPU.");
+  }
 }
 
 }  // namespace fm

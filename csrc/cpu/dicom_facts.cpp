@@ -35,6 +35,8 @@ constexpr u32 kThicknessTag = 0x00180050u;
 constexpr u32 kTiltTag = 0x00181120u;
 constexpr u32 kSamplesTag = 0x00280002u;
 constexpr u32 kPerFrameTag = 0x52009230u;
+constexpr u32 kFrameIncrementTag = 0x00280009u;
+constexpr u32 kGridFrameOffsetTag = 0x3004000Cu;
 
 // Values above this are not copied to Python by the header path (None there): same here.
 constexpr u64 kMaxValue = u64(1) << 20;
@@ -186,6 +188,7 @@ struct Found {
   const Element* tilt = nullptr;
   const Element* samples = nullptr;
   const Element* per_frame = nullptr;
+  const Element* frame_increment = nullptr;
 };
 
 // The last occurrence wins, as in the header path's dict.
@@ -211,10 +214,24 @@ Found collect(const Header& h) {
       case kTiltTag: f.tilt = &e; break;
       case kSamplesTag: f.samples = &e; break;
       case kPerFrameTag: f.per_frame = &e; break;
+      case kFrameIncrementTag: f.frame_increment = &e; break;
       default: break;
     }
   }
   return f;
+}
+
+// True when a Frame Increment Pointer (AT) names (3004,000C), or its VR is not AT (let
+// the header path decide).
+bool names_grid_offsets(const u8* data, const Element& e, bool little) {
+  if (e.vr != vr_code('A', 'T')) return true;
+  for (u64 i = 0; i + 4 <= e.length && i < kMaxValue; i += 4) {
+    const u8* p = data + e.value_offset + i;
+    const u32 g = little ? u32(p[0] | (p[1] << 8)) : u32((p[0] << 8) | p[1]);
+    const u32 el = little ? u32(p[2] | (p[3] << 8)) : u32((p[2] << 8) | p[3]);
+    if (((g << 16) | el) == kGridFrameOffsetTag) return true;
+  }
+  return false;
 }
 
 // Decodes the facts from a parsed header; returns false for the slow path.
@@ -276,6 +293,9 @@ bool fill(const u8* data, const Header& h, SliceFacts& out) {
   if (!as_int(f.frames, 1.0, &num[kFrames]) || !as_int(f.samples, 1.0, &num[kSamples])) return false;
   if (num[kFrames] == 0.0) num[kFrames] = 1.0;  // `or 1`
   if (num[kSamples] == 0.0) num[kSamples] = 1.0;
+  // Frames placed by a Frame Increment Pointer to the Grid Frame Offset Vector (RT Dose,
+  // NM): per-frame positions come from that vector, which the header path reads.
+  if (f.frame_increment && num[kFrames] > 1.0 && names_grid_offsets(data, *f.frame_increment, little)) return false;
   if (!as_float(f.slope, 1.0, &num[kSlope], 0) || !as_float(f.intercept, 0.0, &num[kIntercept], 0)) return false;
   if (!as_float(f.thickness, 0.0, &num[kThickness], kHasThickness)) return false;
   if (!as_float(f.tilt, 0.0, &num[kTilt], kHasTilt)) return false;
@@ -315,7 +335,7 @@ const std::vector<Request>& fact_requests() {
       {kAcquisitionTag, vr_code('I', 'S')},  {kImageTypeTag, vr_code('C', 'S')},
       {kModalityTag, vr_code('C', 'S')},     {kThicknessTag, vr_code('D', 'S')},
       {kTiltTag, vr_code('D', 'S')},         {kSamplesTag, vr_code('U', 'S')},
-      {kPerFrameTag, vr_code('S', 'Q')},
+      {kPerFrameTag, vr_code('S', 'Q')},     {kFrameIncrementTag, vr_code('A', 'T')},
   };
   return req;
 }

@@ -295,6 +295,26 @@ class Walker {
     }
   }
 
+  // Skips an undefined-length OB/OW value made of fragment items up to its sequence
+  // delimiter (encapsulated data). pydicom reads such a value the same way and, when it is
+  // not items, falls back to scanning for the delimiter bytes; that non-conformant case is
+  // refused here. Returns the position after the delimiter.
+  u64 skip_fragments(u64 pos, u32 owner, bool little) {
+    while (true) {
+      r_.need(pos, 8, "an item header of encapsulated data");
+      count_element(pos);
+      const u32 tag = r_.tag_at(pos, little);
+      const u32 len = r_.u32_at(pos + 4, little);
+      if (tag == kSeqDelim) return pos + 8;
+      if (tag != kItem)
+        bad_format(pos, "expected a fragment item in the undefined-length value of " + tag_str(owner) + ", found " +
+                            tag_str(tag));
+      if (len == kUndefined) bad_format(pos, "undefined length (0xFFFFFFFF) is not allowed for a fragment");
+      r_.need(pos + 8, len, "a fragment of encapsulated data");
+      pos += 8 + u64(len);
+    }
+  }
+
   // Skips the value of the element whose header is at `pos`; returns the next position.
   u64 skip_value(u64 pos, const Head& hd, const Syntax& s, int depth, u32* items) {
     if (hd.length == kUndefined) {
@@ -306,6 +326,10 @@ class Walker {
         imp.little = true;
         return walk_sequence(hd.value_offset, 0, imp, depth + 1, items);
       }
+      // Encapsulated (fragmented) data nested in an item, e.g. an Icon Image Sequence's
+      // own (7FE0,0010) in a compressed file: items of defined length up to a delimiter.
+      if (hd.vr == vr_code('O', 'B') || hd.vr == vr_code('O', 'W'))
+        return skip_fragments(hd.value_offset, hd.tag, s.little);
       bad_format(pos, "undefined length (0xFFFFFFFF) is not allowed for " + tag_str(hd.tag));
     }
     if (!r_.has(hd.value_offset, hd.length))
@@ -390,8 +414,9 @@ class Walker {
     bool first = true;
     while (true) {
       if (end != 0 && p >= end) break;
-      if (end == 0 && r_.remaining(p) == 0) break;  // no delimiter at the very end: tolerated
-      r_.need(p, 8, "a pixel data item header");
+      // Undefined length ends only at its sequence delimiter: a file cut at an item boundary is
+      // truncated (pydicom then finds no pixel data), not a shorter image.
+      r_.need(p, 8, end == 0 ? "a pixel data item header or the sequence delimiter" : "a pixel data item header");
       const u32 tag = r_.tag_at(p, s.little);
       const u32 len = r_.u32_at(p + 4, s.little);
       if (tag == kSeqDelim) {

@@ -10,4 +10,5 @@ PYBIND11_MODULE(_core, m) {
   fm::bind_dicom(m);
   fm::bind_augment(m);
   fm::bind_device_job(m);
+  fm::bind_rle(m);
 }

@@ -15,6 +15,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--threads", type=int, default=None, help="header-reading threads")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not write the per-file cache")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--scheduler", default=None, help="tcp://HOST:PORT: parse headers on a Dask cluster (no cache)")
+    p.add_argument("--workers", type=int, default=None, help="parse on a local Dask cluster of N workers")
     p.set_defaults(func=run)
 
 
@@ -24,7 +26,12 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     cache = False if args.no_cache else Path(str(args.output) + ".files")
-    man = index(args.root, threads=args.threads, cache=cache, progress=not args.quiet)
+    if getattr(args, "scheduler", None) or getattr(args, "workers", None):
+        from fastmed.store.index_dask import index_on_dask
+
+        man = index_on_dask(args.root, args.scheduler, args.workers, progress=not args.quiet)
+    else:
+        man = index(args.root, threads=args.threads, cache=cache, progress=not args.quiet)
     dt = time.perf_counter() - t0
     man.to_parquet(args.output)
     n_files = sum(len(r.files) for r in man)

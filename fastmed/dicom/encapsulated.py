@@ -7,14 +7,13 @@ the last frame describe the array afterwards, as in pydicom.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from fastmed.dicom import _pool
 from fastmed.dicom._pixel_options import frame_length_bytes, pixel_dtype
-from fastmed.dicom.codecs import get_decoders
+from fastmed.dicom.codecs import get_decoders, rle_native
 from fastmed.dicom.codestream import j2k_info, jpeg_info
 from fastmed.dicom.header import PixelDataInfo
 from fastmed.dicom.transfer_syntax import FAMILIES, JPEG_BASELINE
@@ -79,6 +78,10 @@ def decode_encapsulated(
         raise DicomFormatError(
             f"encapsulated pixel data holds {found} frames but Number of Frames is {nframes}", path, px.offset
         )
+    if opts["transfer_syntax_uid"] in FAMILIES["rle"]:
+        native = rle_native.decode_file_frames(buf, px, opts, path, threads)
+        if native is not None:
+            return native
     chain = get_decoders(opts["transfer_syntax_uid"], path)
     mv = memoryview(buf)
     ppf = opts["rows"] * opts["columns"] * opts["samples_per_pixel"]
@@ -105,12 +108,7 @@ def decode_encapsulated(
                 first = first or exc
         raise DicomFormatError(f"{chain[0][0]} could not decode frame {i}: {type(first).__name__}", path) from None
 
-    workers = threads if threads is not None else min(found, os.cpu_count() or 1)
-    if found > 1 and workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as ex:
-            results = list(ex.map(one, range(found)))
-    else:
-        results = [one(i) for i in range(found)]
+    results = _pool.map_chunks(one, range(found), threads)
 
     out_dtype = pixel_dtype(opts, True)
     arr = np.empty(ppf * nframes, dtype=out_dtype)

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from fastmed.dicom import slice_facts as _facts
 from fastmed.dicom.header import DicomHeader, read_header
-from fastmed.dicom.slice_info import SliceInfo, per_frame, slice_infos_from_dataset
+from fastmed.dicom.slice_info import SliceInfo, frame_offsets, per_frame, slice_infos_from_dataset
 from fastmed.errors import DicomError
 
 
@@ -69,7 +69,8 @@ def slice_infos_from_header(h: DicomHeader, path: str) -> list[SliceInfo]:
         gantry_tilt=_opt_float(h.get("GantryDetectorTilt")),
         samples_per_pixel=h.samples_per_pixel,
     )
-    return per_frame(info)
+    offsets = frame_offsets(h.get("FrameIncrementPointer"), h.get("GridFrameOffsetVector"), info.frames)
+    return per_frame(info, offsets)
 
 
 def _pydicom_infos(path: str) -> list[SliceInfo]:

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from fastmed.dicom.slice_info import SliceInfo
 
-CACHE_VERSION = b"3"
+CACHE_VERSION = b"4"  # 3: frames placed by a Grid Frame Offset Vector; 4: study ids, native rows
 _SLICE, _ERROR, _EMPTY = 0, 1, 2  # what a row holds
 
 Parsed = list[SliceInfo] | str  # slices (keyed series ids), or why the file was rejected

@@ -12,15 +12,16 @@ import numpy.typing as npt
 
 from fastmed.dicom import _pool
 from fastmed.dicom.headers import is_not_dicom, read_slice_infos_many
-from fastmed.dicom.rescale import apply_rescale
 from fastmed.dicom.series_geometry import StackGeometry, assess_series
-from fastmed.dicom.series_pixels import read_stack
+from fastmed.dicom.series_pixels import read_stack, rescale_slices
 from fastmed.dicom.slice_info import SliceInfo
 from fastmed.errors import DicomError, SeriesError
 from fastmed.privacy import keyed_id
 from fastmed.volume import Volume
 
 OnIrregular = Literal["raise", "allow", "resample"]
+# Problems no policy can turn into a Volume: colour / multi-sample images (one scalar per voxel).
+REFUSED_KINDS = frozenset({"multi_sample"})
 HeaderReader = Callable[[str], list[SliceInfo]]
 PixelReader = Callable[[str], npt.NDArray[Any]]
 
@@ -64,7 +65,11 @@ def read_series(
         (missing slices, duplicate positions, non-uniform spacing, gantry tilt, mixed
         orientation or size, inconsistent rescale). ``"allow"``: keep the slices as they are
         and report the problems in ``meta["problems"]``. ``"resample"``: like ``"allow"`` but
-        resample onto a uniform grid along the slice normal (de-shearing a tilt).
+        resample onto a uniform grid along the slice normal (de-shearing a tilt). Frames
+        rotated slightly against the stack (derived / MPR) are kept in it under ``"allow"``;
+        a second stack of another orientation or size is left out and named in the problems.
+        Colour and multi-sample images (SamplesPerPixel > 1) are refused under every policy:
+        a Volume holds one scalar per voxel (decode them per file with ``read_pixels``).
     rescale
         Apply RescaleSlope/Intercept (HU for CT): int16 when exact, else float32.
     threads
@@ -122,15 +127,15 @@ def read_series(
         raise SeriesError([f"series {series} not found"], where=_where(source))
 
     geo, problems, notes = assess_series(by_series[series])
-    if problems and on_irregular == "raise":
+    if problems and (on_irregular == "raise" or any(p.kind in REFUSED_KINDS for p in problems)):
         raise SeriesError([p.message for p in problems], where=f"series {series}")
 
     if pixel_reader is None:
-        array = read_stack(geo.slices, threads)
+        array = read_stack(geo.slices, threads, rescale=rescale)
     else:
         array = _read_stack(geo.slices, pixel_reader, threads)
-    if rescale:
-        array = _apply_rescale(array, geo.slices)
+        if rescale:
+            array = _apply_rescale(array, geo.slices)
     kinds = {p.kind for p in problems}
     spacing_z = geo.spacing_z
     direction = geo.direction.copy()
@@ -180,16 +185,7 @@ def _read_stack(slices: list[SliceInfo], reader: PixelReader, threads: int | Non
 
 
 def _apply_rescale(array: npt.NDArray[Any], slices: list[SliceInfo]) -> npt.NDArray[Any]:
-    slopes = np.array([s.rescale_slope for s in slices])
-    inters = np.array([s.rescale_intercept for s in slices])
-    if np.all(slopes == 1.0) and np.all(inters == 0.0):
-        return array
-    if len(set(zip(slopes, inters, strict=True))) == 1:
-        return apply_rescale(array, float(slopes[0]), float(inters[0]))
-    shape = (-1,) + (1,) * (array.ndim - 1)
-    return array.astype(np.float32) * slopes.reshape(shape).astype(np.float32) + inters.reshape(shape).astype(
-        np.float32
-    )
+    return rescale_slices(array, slices)
 
 
 def _resample_uniform(array: npt.NDArray[Any], geo: StackGeometry) -> npt.NDArray[Any]:

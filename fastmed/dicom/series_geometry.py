@@ -17,6 +17,9 @@ from fastmed.dicom.slice_info import SliceInfo
 REL_TOL = 0.01  # relative spacing tolerance (DS strings carry ~1e-5 mm noise; scanners ~1e-3)
 ABS_TOL_MM = 1e-3
 TILT_TOL_DEG = 0.05
+SAME_ORIENTATION_DEG = 0.05  # orientations closer than this are one orientation (DS rounding)
+KEEP_TILTED_DEG = 10.0  # slices rotated less than this stay in the stack, as a mixed_orientation problem
+LOCALIZER_MIN_DEG = 45.0  # a lone image at least this far off the stack's plane is taken for a scout
 
 
 @dataclass(frozen=True)
@@ -212,11 +215,39 @@ def _localizers(slices: Sequence[SliceInfo]) -> list[bool]:
     return out
 
 
+def _orientation_angle_deg(a: SliceInfo, b: SliceInfo) -> float | None:
+    """Largest angle between the row cosines and between the column cosines of two slices, degrees."""
+    if a.orientation is None or b.orientation is None:
+        return None
+    oa = np.asarray(a.orientation, dtype=np.float64).reshape(2, 3)
+    ob = np.asarray(b.orientation, dtype=np.float64).reshape(2, 3)
+    norms = np.linalg.norm(oa, axis=1) * np.linalg.norm(ob, axis=1)
+    if not np.all(norms > 0):
+        return None
+    cos = np.clip(np.sum(oa * ob, axis=1) / norms, -1.0, 1.0)
+    return float(np.degrees(np.arccos(cos)).max())
+
+
+def _normal_angle_deg(a: SliceInfo, b: SliceInfo) -> float | None:
+    """Angle between the slice planes of two slices (0 to 90 degrees)."""
+    na, nb = a.normal, b.normal
+    if na is None or nb is None:
+        return None
+    return float(np.degrees(np.arccos(min(1.0, abs(float(na @ nb))))))
+
+
 def split_stacks(slices: Sequence[SliceInfo]) -> tuple[list[SliceInfo], list[Problem], list[Problem]]:
     """Split a series into its main stack and the rest.
 
-    Returns the main stack, the problems that make the series irregular (a second
-    multi-slice stack of another orientation or size), and notes (localizers split off).
+    Returns the main stack, the problems that make the series irregular, and notes. Images
+    whose ImageType says LOCALIZER, and a lone single-frame image at least
+    ``LOCALIZER_MIN_DEG`` off the plane of a multi-slice stack (a scout without the
+    ImageType value), are split off as localizers (notes). Slices of the main stack's size
+    whose orientation differs from it by less than ``SAME_ORIENTATION_DEG`` are the same
+    orientation up to value noise; by less than ``KEEP_TILTED_DEG`` (derived, resampled or
+    MPR frames, each slightly rotated), they stay in the stack and the series is irregular
+    (``mixed_orientation``). Any other stack of another orientation or size is an
+    irregularity too (``mixed_orientation`` / ``mixed_size``), left out of the main stack.
     """
     is_loc = _localizers(slices)
     n_loc = sum(is_loc)
@@ -235,15 +266,58 @@ def split_stacks(slices: Sequence[SliceInfo]) -> tuple[list[SliceInfo], list[Pro
     if n_loc:  # also when every image is one (then they are the stack): as before
         notes.append(Problem("localizer", f"{n_loc} localizer image(s) split off"))
     k_main = first_key[id(main)]
+    ref = main[0]
+    kept: list[SliceInfo] = []
+    tilted = 0
+    apart = 0
+    worst = 0.0
     for other in ranked[1:]:
         k_other = first_key[id(other)]
-        if len(other) == 1 and k_other[0] != k_main[0]:
-            notes.append(Problem("localizer", "1 image of another orientation split off (localizer)"))
-        elif k_other[0] != k_main[0]:
-            problems.append(Problem("mixed_orientation", f"{len(other)} slice(s) have another orientation"))
-        else:
+        if k_other[0] == k_main[0]:
             problems.append(Problem("mixed_size", f"{len(other)} slice(s) have another size or pixel spacing"))
-    return main, problems, notes
+            continue
+        angle = _orientation_angle_deg(ref, other[0])
+        if angle is not None and k_other[1:] == k_main[1:] and angle < KEEP_TILTED_DEG:
+            kept += other
+            if angle >= SAME_ORIENTATION_DEG:
+                tilted += len(other)
+                worst = max(worst, angle)
+            continue
+        plane = _normal_angle_deg(ref, other[0])
+        if (
+            len(other) == 1
+            and len(main) > 1
+            and other[0].frames == 1
+            and plane is not None
+            and plane >= LOCALIZER_MIN_DEG
+        ):
+            notes.append(Problem("localizer", "1 image of another orientation split off (localizer)"))
+        else:
+            apart += len(other)
+    if apart:
+        problems.append(Problem("mixed_orientation", f"{apart} slice(s) have another orientation"))
+    if tilted:
+        problems.append(
+            Problem(
+                "mixed_orientation",
+                f"{tilted} slice(s) are rotated up to {worst:.3g} degrees against the stack's orientation",
+            )
+        )
+    return main + kept if kept else main, problems, notes
+
+
+def multi_sample_problem(slices: Sequence[SliceInfo]) -> Problem | None:
+    """A problem when the images are colour or multi-sample (SamplesPerPixel > 1): not a scalar volume.
+
+    ``read_series`` refuses such a series under every ``on_irregular`` policy (a Volume is one
+    scalar per voxel); their pixels decode per file with :func:`fastmed.dicom.read_pixels`.
+    """
+    samples = max(s.samples_per_pixel for s in slices)
+    if samples > 1:
+        return Problem(
+            "multi_sample", f"colour or multi-sample images ({samples} samples per pixel) are not a scalar volume"
+        )
+    return None
 
 
 def rescale_problem(slices: Sequence[SliceInfo]) -> Problem | None:
@@ -262,7 +336,7 @@ def assess_series(slices: Sequence[SliceInfo]) -> tuple[StackGeometry, list[Prob
     main, problems, notes = split_stacks(slices)
     geo = analyse_stack(main)
     problems += geo.problems
-    rp = rescale_problem(geo.slices)
-    if rp is not None:
-        problems.append(rp)
+    for extra in (rescale_problem(geo.slices), multi_sample_problem(geo.slices)):
+        if extra is not None:
+            problems.append(extra)
     return geo, problems, notes

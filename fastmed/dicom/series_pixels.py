@@ -3,7 +3,8 @@
 Headers of every file are parsed in one native batch call (GIL released). Plain
 uncompressed slices (single frame, one sample, little endian, whole bytes) are then read
 straight from the file into their plane of the output: no whole-file read, no per-file
-array; the unused-bit sign extension runs once over the stack. Every other file (compressed,
+array; the unused-bit sign extension runs once over the stack. RLE Lossless series are
+decoded by one native call (:mod:`fastmed.dicom.series_rle`). Every other file (compressed,
 multi-frame, big endian, deflated, colour) is decoded by :func:`decode_header_pixels` in a
 persistent thread pool, a chunk of files per worker; the codecs release the GIL there.
 """
@@ -16,13 +17,14 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from fastmed.dicom import _pool
+from fastmed.dicom import _pool, series_rle
 from fastmed.dicom._pixel_options import pixel_dtype, pixel_options
 from fastmed.dicom._process import _shift
 from fastmed.dicom._source import read_bytes
 from fastmed.dicom.header import DicomHeader, read_headers
 from fastmed.dicom.native import check_length
 from fastmed.dicom.pixels import PIXEL_TAGS, _syntax, decode_header_pixels
+from fastmed.dicom.rescale import apply_rescale
 from fastmed.dicom.slice_info import SliceInfo
 from fastmed.dicom.transfer_syntax import family
 from fastmed.errors import DicomError
@@ -81,14 +83,40 @@ def _decode_file(item: tuple[str, DicomHeader]) -> npt.NDArray[Any]:
     return decode_header_pixels(h, read_bytes(path), path, threads=1)
 
 
-def read_stack(slices: list[SliceInfo], threads: int | None) -> npt.NDArray[Any]:
-    """Stack the planes of `slices` (in order) into one array.
+def rescale_slices(array: npt.NDArray[Any], slices: list[SliceInfo]) -> npt.NDArray[Any]:
+    """Apply each slice's Rescale Slope / Intercept to its plane of `array`.
+
+    Uniform values go through :func:`~fastmed.dicom.rescale.apply_rescale` (int16 when exact,
+    else float32); per-slice values give float32; identity leaves `array` as it is.
+    """
+    slopes = np.array([s.rescale_slope for s in slices])
+    inters = np.array([s.rescale_intercept for s in slices])
+    if np.all(slopes == 1.0) and np.all(inters == 0.0):
+        return array
+    if len(set(zip(slopes, inters, strict=True))) == 1:
+        return apply_rescale(array, float(slopes[0]), float(inters[0]))
+    shape = (-1,) + (1,) * (array.ndim - 1)
+    return array.astype(np.float32) * slopes.reshape(shape).astype(np.float32) + inters.reshape(shape).astype(
+        np.float32
+    )
+
+
+def _finish(decoded: tuple[npt.NDArray[Any], bool], slices: list[SliceInfo], rescale: bool) -> npt.NDArray[Any]:
+    stack, rescaled = decoded
+    return rescale_slices(stack, slices) if rescale and not rescaled else stack
+
+
+def read_stack(slices: list[SliceInfo], threads: int | None, *, rescale: bool = False) -> npt.NDArray[Any]:
+    """Stack the planes of `slices` (in order) into one array, rescaled by :func:`rescale_slices` if asked.
 
     Raises
     ------
     DicomError
         A file that cannot be read or decoded, or a plane whose shape is not Rows x Columns.
     """
+    fast = series_rle.read_single_frames(slices, threads, rescale)
+    if fast is not None:
+        return _finish(fast, slices, rescale)
     paths = sorted({s.path for s in slices})
     headers: dict[str, DicomHeader] = {}
     for path, h in zip(paths, read_headers(paths, PIXEL_TAGS, threads=threads), strict=True):
@@ -114,8 +142,20 @@ def read_stack(slices: list[SliceInfo], threads: int | None) -> npt.NDArray[Any]
             _read_into(slices[k].path, plan.offset, out[k])
 
         _pool.map_chunks(read, range(len(slices)), threads)
-        return _shift(out, first.shift) if first.shift else out
+        out = _shift(out, first.shift) if first.shift else out
+        return rescale_slices(out, slices) if rescale else out
 
+    rle = series_rle.stack_from_headers(slices, headers, paths, threads, rescale)
+    if rle is not None:
+        return _finish(rle, slices, rescale)
+    stack = _decode_stack(slices, headers, paths, threads)
+    return rescale_slices(stack, slices) if rescale else stack
+
+
+def _decode_stack(
+    slices: list[SliceInfo], headers: dict[str, DicomHeader], paths: list[str], threads: int | None
+) -> npt.NDArray[Any]:
+    """The per-file path: each file decoded by :func:`decode_header_pixels`, planes stacked."""
     if len(paths) == 1:
         # One (multi-frame) file: its frames are what runs in parallel.
         decoded = {paths[0]: decode_header_pixels(headers[paths[0]], read_bytes(paths[0]), paths[0], threads)}

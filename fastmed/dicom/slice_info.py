@@ -117,7 +117,8 @@ def slice_infos_from_dataset(ds: Any, path: str) -> list[SliceInfo]:
         shared0 = shared[0] if shared else None
         out = []
         for i, item in enumerate(pffg):
-            out.append(SliceInfo(frame=i, **base, **_functional_group_geometry(item, shared0)))  # type: ignore[arg-type]
+            fields = {**base, **_functional_group_geometry(item, shared0)}  # a frame's FrameType wins
+            out.append(SliceInfo(frame=i, **fields))
         return out
     slope = ds.get("RescaleSlope")
     intercept = ds.get("RescaleIntercept")
@@ -131,14 +132,72 @@ def slice_infos_from_dataset(ds: Any, path: str) -> list[SliceInfo]:
         rescale_intercept=float(intercept) if intercept not in (None, "") else 0.0,
         slice_thickness=float(thickness) if thickness not in (None, "") else None,
     )
-    return per_frame(info)
+    return per_frame(info, frame_offsets(ds.get("FrameIncrementPointer"), ds.get("GridFrameOffsetVector"), frames))
 
 
-def per_frame(info: SliceInfo) -> list[SliceInfo]:
-    """One record per frame of a classic multi-frame image (frames share its one geometry, often none)."""
+GRID_FRAME_OFFSET_VECTOR = 0x3004000C
+
+
+def frame_offsets(increment_pointer: Any, offsets: Any, frames: int) -> tuple[float, ...] | None:
+    """The Grid Frame Offset Vector (3004,000C) when the Frame Increment Pointer (0028,0009) names it.
+
+    ``None`` unless there is exactly one finite offset per frame (then the frames keep the one
+    position, and the series check reports them as sharing it).
+    """
+    if frames <= 1 or increment_pointer is None:
+        return None
+    try:
+        if GRID_FRAME_OFFSET_VECTOR not in [int(p) for p in _as_list(increment_pointer)]:
+            return None
+    except (TypeError, ValueError):
+        return None
+    values = _floats(None if offsets is None else _as_list(offsets), frames)
+    if values is None or not all(np.isfinite(values)):
+        return None
+    return values
+
+
+def _as_list(value: Any) -> list[Any]:
+    """A multi-valued element as a list (pydicom MultiValue, native list), a single value as [value]."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return [value]
+    return list(value)
+
+
+def per_frame(info: SliceInfo, offsets: tuple[float, ...] | None = None) -> list[SliceInfo]:
+    """One record per frame of a classic multi-frame image.
+
+    Without ``offsets`` the frames share the image's one geometry (often none). With a Grid
+    Frame Offset Vector (RT Dose, NM; see :func:`frame_offsets`), frame k lies at
+    ImagePositionPatient + (offset_k - offset_0) along the normal of ImageOrientationPatient:
+    PS3.3 C.8.8.3.2 allows a relative vector (offset_0 = 0, so ImagePositionPatient +
+    offset_k * normal) or, for transverse images only, absolute z coordinates (offset_0 is then
+    the z of ImagePositionPatient, and the offsets run along +z whatever the normal's sign).
+    """
     if info.frames <= 1:
         return [info]
-    return [dataclasses.replace(info, frame=i) for i in range(info.frames)]
+    n = info.normal
+    if offsets is None or len(offsets) != info.frames or info.position is None or n is None:
+        return [dataclasses.replace(info, frame=i) for i in range(info.frames)]
+    axis = n
+    if offsets[0] != 0.0 and abs(abs(float(n[2])) - 1.0) < 1e-6:
+        axis = np.array([0.0, 0.0, 1.0])  # absolute z coordinates
+    ipp = np.asarray(info.position, dtype=np.float64)
+    out = []
+    for i, off in enumerate(offsets):
+        p = ipp + (off - offsets[0]) * axis
+        out.append(dataclasses.replace(info, frame=i, position=(float(p[0]), float(p[1]), float(p[2]))))
+    return out
+
+
+# Where enhanced images keep each frame's FrameType (0008,9007): the per-frame ImageType
+# (a LOCALIZER frame is one there, whatever the image's ImageType says).
+_FRAME_TYPE_SEQUENCES = (
+    "CTImageFrameTypeSequence",
+    "MRImageFrameTypeSequence",
+    "PETFrameTypeSequence",
+    "XRay3DFrameTypeSequence",
+)
 
 
 def _functional_group_geometry(item: Any, shared: Any) -> dict[str, Any]:
@@ -153,10 +212,12 @@ def _functional_group_geometry(item: Any, shared: Any) -> dict[str, Any]:
                     return value
         return None
 
+    frame_type = next((v for v in (find(seq, "FrameType") for seq in _FRAME_TYPE_SEQUENCES) if v is not None), None)
     slope = find("PixelValueTransformationSequence", "RescaleSlope")
     intercept = find("PixelValueTransformationSequence", "RescaleIntercept")
     thickness = find("PixelMeasuresSequence", "SliceThickness")
-    return {
+    geometry: dict[str, Any] = {} if frame_type is None else {"image_type": tuple(str(t) for t in _as_list(frame_type))}
+    return geometry | {
         "pixel_spacing": _floats(find("PixelMeasuresSequence", "PixelSpacing"), 2),
         "orientation": _floats(find("PlaneOrientationSequence", "ImageOrientationPatient"), 6),
         "position": _floats(find("PlanePositionSequence", "ImagePositionPatient"), 3),

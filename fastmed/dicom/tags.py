@@ -34,6 +34,7 @@ DEFAULT_TAGS: dict[str, tuple[int, str]] = {
     "PhotometricInterpretation": (0x00280004, "CS"),
     "PlanarConfiguration": (0x00280006, "US"),
     "NumberOfFrames": (0x00280008, "IS"),
+    "FrameIncrementPointer": (0x00280009, "AT"),
     "Rows": (0x00280010, "US"),
     "Columns": (0x00280011, "US"),
     "PixelSpacing": (0x00280030, "DS"),
@@ -46,6 +47,7 @@ DEFAULT_TAGS: dict[str, tuple[int, str]] = {
     "RescaleIntercept": (0x00281052, "DS"),
     "RescaleSlope": (0x00281053, "DS"),
     "RescaleType": (0x00281054, "LO"),
+    "GridFrameOffsetVector": (0x3004000C, "DS"),
     "SharedFunctionalGroupsSequence": (0x52009229, "SQ"),
     "PerFrameFunctionalGroupsSequence": (0x52009230, "SQ"),
 }

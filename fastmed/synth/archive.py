@@ -21,6 +21,7 @@ from fastmed.synth.geometry import SeriesGeometry, centred_geometry
 from fastmed.synth.info import ArchiveInfo, FileInfo, LesionInfo, SeriesInfo, StudyInfo
 from fastmed.synth.keys import Purpose, rng_for
 from fastmed.synth.lesions import sample_lesions
+from fastmed.synth.masks import write_labels_table, write_nifti_mask
 from fastmed.synth.plan import SeriesPlan, StudyPlan, assign_transfer_syntaxes, plan_study, resolve_size
 from fastmed.synth.render import render_slice
 from fastmed.synth.report import write_report
@@ -44,8 +45,11 @@ def generate_archive(
 
     Layout: ``out_dir/study_XXX/series_YYY/IM_####.dcm``, plus per study ``report.txt`` and
     ``labels_YYY.npy`` (uint8 lesion mask per series, aligned voxel for voxel with the
-    series array in true slice order; 0 background, 1..k lesions), and ``truth.json`` at
-    the root. Study ``i`` is CT, MR, CR, CT, DX (8-bit JPEG), MR for ``i % 6`` = 0..5.
+    series array in true slice order; 0 background, 1..k lesions), the same masks as NIfTI in
+    patient space (``masks/study_XXX/series_YYY.nii.gz``), and at the root ``truth.json`` and
+    ``labels.csv`` (one row per series: StudyInstanceUID, SeriesInstanceUID, path, lesion_count,
+    lesion_present, findings, report, mask; see :mod:`fastmed.synth.masks`). Study ``i`` is CT, MR, CR, CT,
+    DX (8-bit JPEG), MR for ``i % 6`` = 0..5.
 
     Parameters
     ----------
@@ -119,6 +123,7 @@ def generate_archive(
                 series=series_infos,
             )
         )
+    write_labels_table(root, infos, {st.index: [les.organ for les in st.lesions] for st in plans})
     info = ArchiveInfo(
         root=str(root),
         seed=int(seed),
@@ -209,6 +214,8 @@ def _write_series(
         rec["names_in_slice_order"] = [f.path for f in files if f.kind == "slice"]
     labels_rel = f"{st.folder}/labels_{s.index:03d}.npy"
     np.save(root / labels_rel, labels)
+    mask_rel = f"masks/{st.folder}/series_{s.index:03d}.nii.gz"  # not s.folder: mixed series share one
+    write_nifti_mask(root / mask_rel, labels, g, s.is_volume)
     pixels_rel = None
     if save_pixels:
         pixels_rel = f"{st.folder}/pixels_{s.index:03d}.npy"
@@ -260,6 +267,7 @@ def _write_series(
         report=f"{st.folder}/report.txt",
         pixels=pixels_rel,
         edge_cases=[dict(e) for e in s.edge_cases],
+        mask=mask_rel,
     )
 
 

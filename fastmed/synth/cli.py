@@ -58,5 +58,6 @@ def run(args: argparse.Namespace) -> int:
     )
     n_series = sum(1 for _ in info.all_series())
     n_files = sum(len(s.files) for s in info.all_series())
-    print(f"wrote {len(info.studies)} studies, {n_series} series, {n_files} files to {args.out} (truth.json)")
+    counts = f"{len(info.studies)} studies, {n_series} series, {n_files} files"
+    print(f"wrote {counts} to {args.out} (truth.json, labels.csv)")
     return 0

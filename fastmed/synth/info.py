@@ -80,6 +80,7 @@ class SeriesInfo:
     pixels: str | None
     report: str
     edge_cases: list[dict[str, Any]] = field(default_factory=list)
+    mask: str | None = None  # NIfTI lesion mask in the series' physical space (relative path)
 
     def slice_files(self) -> list[FileInfo]:
         """Files of real slices (no duplicates, no localizer) in true slice order."""

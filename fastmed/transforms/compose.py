@@ -31,6 +31,7 @@ from fastmed.transforms.base import (
     op_from_dict,
 )
 from fastmed.transforms.elastic import RandomElastic
+from fastmed.transforms.params import checked_params, to_json
 from fastmed.transforms.plan import (
     PAD_MODES,
     ArrayPlan,
@@ -44,6 +45,38 @@ from fastmed.transforms.plan import (
 from fastmed.transforms.stats import Stats, source_stats
 
 _DTYPES = ("float32", "float16", "bfloat16")
+_CONFIG_KEYS = {
+    "image_keys",
+    "label_keys",
+    "dtype",
+    "pad_mode",
+    "pad_value",
+    "label_pad_value",
+    "device",
+    "threads",
+    "stats_voxels",
+}
+
+
+def _check_label_pad(value: float, name: str, arr: Any) -> None:
+    """An integer label is padded with one of its own values (no wrap-around: 300 never becomes 44)."""
+    raw = getattr(arr, "dtype", None)
+    try:  # numpy and CuPy dtypes, torch dtypes by name ("torch.uint8"), lists through numpy
+        dt = np.asarray(arr).dtype if raw is None else np.dtype(str(raw).removeprefix("torch."))
+    except TypeError:
+        return
+    if dt.kind == "b":
+        ok, lo, hi = value in (0.0, 1.0), 0, 1
+    elif dt.kind in "iu":
+        info = np.iinfo(dt)
+        lo, hi = int(info.min), int(info.max)
+        ok = float(value).is_integer() and lo <= value <= hi
+    else:
+        return
+    if not ok:
+        raise TransformError(
+            f"Compose: label_pad_value {value} does not fit sample[{name!r}] of dtype {dt} (an integer in [{lo}, {hi}])"
+        )
 
 
 def _spacing(sample: Mapping[str, Any], ndim: int) -> tuple[float, ...]:
@@ -146,11 +179,18 @@ class Compose:
             "pad_value": self.pad_value,
             "label_pad_value": self.label_pad_value,
             "device": self.device,
+            "threads": self.threads,
+            "stats_voxels": self.stats_voxels,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Compose:
         """Rebuild a pipeline from :meth:`to_dict` output."""
+        if not isinstance(d, Mapping) or not isinstance(d.get("ops"), list | tuple):
+            raise TransformError("Compose.from_dict: expected a dict with an 'ops' list")
+        unknown = sorted(set(d) - _CONFIG_KEYS - {"ops"})
+        if unknown:
+            raise TransformError(f"Compose.from_dict: unknown keys {unknown} (known: {sorted(_CONFIG_KEYS)})")
         rest = {k: v for k, v in d.items() if k != "ops"}
         return cls([op_from_dict(o) for o in d["ops"]], **rest)
 
@@ -184,7 +224,16 @@ class Compose:
         return m, ctx, pad
 
     def sample_params(self, sample: Mapping[str, Any], seed: int = 0, index: int = 0, epoch: int = 0) -> dict[str, Any]:
-        """Draw every op's params for this (seed, epoch, index); op k uses stream k."""
+        """Draw every op's params for this (seed, epoch, index); op k uses stream k.
+
+        The result is plain JSON data (dicts, lists, bools, ints, floats): ``json.dumps`` writes it
+        and :meth:`replay` of ``json.loads`` of it gives the same output bit for bit.
+        """
+        out: dict[str, Any] = to_json(self._draw(sample, seed, index, epoch))
+        return out
+
+    def _draw(self, sample: Mapping[str, Any], seed: int, index: int, epoch: int) -> dict[str, Any]:
+        """:meth:`sample_params` as drawn (numpy arrays kept; the hot path compiles these)."""
         ctx0 = self._describe(sample)
         drawn: list[Params | None] = [None] * len(self.ops)
         ctx = ctx0
@@ -247,6 +296,7 @@ class Compose:
             arrays.append(ArrayPlan(name, "linear", pad[0], pad[1], program, passes, self.dtype))  # type: ignore[arg-type]
         for name in self.label_keys:
             if name in sample:
+                _check_label_pad(self.label_pad_value, name, sample[name])
                 arrays.append(
                     ArrayPlan(name, "nearest", "constant", self.label_pad_value, IntensityProgram.build([]), (), "same")
                 )
@@ -345,15 +395,24 @@ class Compose:
             out[k] = v
         sp = plan.spatial.out_spacing
         out["spacing"] = tuple(sp[1:]) if plan.ndim == 2 else tuple(sp)
-        out["params"] = dict(params)
+        out["params"] = to_json(params)
         return out
 
     def __call__(self, sample: Mapping[str, Any], seed: int = 0, index: int = 0, epoch: int = 0) -> dict[str, Any]:
         """Augment one sample; the result carries ``params`` for :meth:`replay`."""
-        return self.replay(sample, self.sample_params(sample, seed, index, epoch))
+        return self._run(sample, self._draw(sample, seed, index, epoch))
 
     def replay(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-        """Apply previously drawn ``params`` (from an output's ``"params"``): the same output again."""
+        """Apply previously drawn ``params`` (from an output's ``"params"``): the same output again.
+
+        ``params`` are untrusted (they may come from a file): they are checked against what this
+        pipeline draws for their (seed, epoch, index) on this sample (fields, types, shapes, finite
+        values, each op's ranges) and refused with a :class:`~fastmed.errors.TransformError`
+        naming the op and the field.
+        """
+        return self._run(sample, checked_params(self, sample, params))
+
+    def _run(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from fastmed.backends import get_backend
 
         plan = self.compile(sample, params)
@@ -387,7 +446,7 @@ class Compose:
         idx = list(range(len(samples))) if indices is None else [int(i) for i in indices]
         if len(idx) != len(samples):
             raise TransformError(f"batch: {len(samples)} samples but {len(idx)} indices")
-        params = [self.sample_params(s, seed, i, epoch) for s, i in zip(samples, idx, strict=True)]
+        params = [self._draw(s, seed, i, epoch) for s, i in zip(samples, idx, strict=True)]
         plans = [self.compile(s, p) for s, p in zip(samples, params, strict=True)]
         arrays = get_backend(self.device).run(plans, samples, self.threads)
         outs = [self._finish(s, a, pl, p) for s, a, pl, p in zip(samples, arrays, plans, params, strict=True)]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from ._realworld import seeds as realworld_seeds
 from ._testdata import data_dirs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +65,8 @@ def test_asan_replay(tmp_path: Path) -> None:
         for name in SEEDS:
             if (d / name).is_file() and (d / name).stat().st_size < 200_000:
                 shutil.copy(d / name, seeds / name)
+    for name, data in realworld_seeds().items():  # vendor structures (tests/dicom/_realworld.py)
+        (seeds / name).write_bytes(data)
     run_env = dict(
         os.environ,
         PYTHONPATH=str(src),
@@ -80,3 +83,36 @@ def test_asan_replay(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0 and "AddressSanitizer" not in proc.stderr, proc.stderr[-4000:]
     assert "clean" in proc.stdout
+
+    # The pool's completion signalling under churn: short loops from many threads, with
+    # stack-use-after-return detection (the first wave signalled through the caller's stack).
+    churn = subprocess.run(
+        [sys.executable, "-c", POOL_CHURN],
+        env=dict(run_env, ASAN_OPTIONS=run_env["ASAN_OPTIONS"] + ":detect_stack_use_after_return=1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert churn.returncode == 0 and "AddressSanitizer" not in churn.stderr, churn.stderr[-4000:]
+    assert churn.stdout.strip() == "churn clean"
+
+
+POOL_CHURN = """
+import threading
+import numpy as np
+from fastmed._native import core
+core.set_num_threads(2)
+ref = np.empty(100_000, np.float32)
+core.fill_uniform(ref, 4, threads=1)
+bad = []
+def work():
+    out = np.empty_like(ref)
+    for _ in range(400):
+        core.fill_uniform(out, 4)
+        if not np.array_equal(out, ref):
+            bad.append(1)
+ts = [threading.Thread(target=work) for _ in range(6)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print("churn clean" if not bad else "mismatch")
+"""

@@ -7,12 +7,15 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fastmed.dicom import read_header, read_headers, read_pixels
 from fastmed.errors import DicomError, DicomFormatError, DicomTruncatedError, DicomUnsupportedError
 
 from . import _craft as c
+from ._oracle import Layout, layout, pydicom_arrays
+from ._testdata import data_dirs
 
 pytest.importorskip("pydicom")
 
@@ -224,13 +227,64 @@ def test_valid_base_reads(tmp_path: Path) -> None:
     assert read_pixels(path).shape == (4, 4)
 
 
-def test_truncation_at_every_byte_never_crashes() -> None:
-    data = _valid()
-    for n in range(0, len(data), 3):
+def _truncation_seeds() -> dict[str, bytes]:
+    seeds = {"crafted explicit VR": _valid()}
+    for d in data_dirs():
+        for name in ("MR_small_RLE.dcm", "MR_small_implicit.dcm"):
+            if (d / name).is_file():
+                seeds.setdefault(name, (d / name).read_bytes())
+    return seeds
+
+
+def _expected_at(cut: int, lay: Layout) -> str:
+    """What a file cut after ``cut`` bytes must give (pydicom's element boundaries as oracle)."""
+    if cut < 132:
+        return "DicomFormatError"  # no preamble + "DICM": not DICOM
+    if cut <= lay.pixel_start and cut in lay.ends:
+        return "DicomFormatError"  # a complete data set without pixel data
+    if cut >= lay.pixel_end:
+        return "trailing"  # only elements after the pixel data are cut
+    return "DicomTruncatedError"  # inside an element, a sequence, the pixel data
+
+
+@pytest.mark.parametrize("seed", sorted(_truncation_seeds()))
+def test_truncation_at_every_byte_is_refused(seed: str) -> None:
+    """Every prefix of a valid file is refused with the right class, or (cut only in trailing
+    elements, the pixel data complete) decodes to exactly pydicom's pixels of the whole file:
+    a silent acceptance fails."""
+    data = _truncation_seeds()[seed]
+    lay = layout(data)
+    whole = pydicom_arrays(data)
+    assert whole
+    wrong: list[str] = []
+    for cut in range(len(data)):
+        want = _expected_at(cut, lay)
+        if want == "trailing":  # the pixel data is complete: truncated, or exactly pydicom's pixels of the file
+            try:
+                got_px = read_pixels(data[:cut])
+            except DicomTruncatedError:
+                continue
+            if not any(a.shape == got_px.shape and np.array_equal(a, got_px) for a in whole):
+                wrong.append(f"{cut}: accepted, pixels differ from pydicom's")
+            continue
         try:
-            read_pixels(data[:n])
-        except DicomError:
-            pass
+            read_pixels(data[:cut])
+            got = "accepted"
+        except DicomError as exc:
+            got = type(exc).__name__
+        if got != want:
+            wrong.append(f"{cut}: {got}, expected {want}")
+    assert not wrong, f"{len(wrong)} cut(s) of {len(data)} wrong: {wrong[:10]}"
+
+
+def test_truncation_at_a_fragment_boundary_is_truncated() -> None:
+    data = _truncation_seeds().get("MR_small_RLE.dcm")
+    if data is None:
+        pytest.skip("MR_small_RLE.dcm not available")
+    lay = layout(data)
+    for cut in (lay.pixel_start + 12, *lay.item_bounds[:-1]):
+        with pytest.raises(DicomTruncatedError):
+            read_pixels(data[:cut])
 
 
 def test_directory_is_an_error(tmp_path: Path) -> None:
@@ -257,9 +311,16 @@ def test_directory_of_mixed_junk(tmp_path: Path) -> None:
     assert len(results) == len(paths)
     by_name = {p.name: r for p, r in zip(paths, results, strict=True)}
     assert not isinstance(by_name["good.dcm"], Exception)
-    for name in ("empty.dcm", "text.txt", "cut.dcm", "zeros.bin", "sub"):
+    expected = {
+        "empty.dcm": DicomFormatError,
+        "text.txt": DicomFormatError,
+        "cut.dcm": DicomTruncatedError,
+        "zeros.bin": DicomFormatError,
+        "sub": DicomFormatError,
+    }
+    for name, cls in expected.items():
         err = by_name[name]
-        assert isinstance(err, DicomError), name
+        assert type(err) is cls, (name, err)
         assert name in str(err)
 
 

@@ -26,6 +26,7 @@ def test_same_seed_gives_identical_bytes(archive: ArchiveInfo, tmp_path: Path) -
     generate_archive(tmp_path, 6, archive.seed, save_pixels=True)
     first, second = _tree(archive.root), _tree(tmp_path)
     assert first.keys() == second.keys()
+    assert "labels.csv" in first and sum(n.endswith(".nii.gz") for n in first) == sum(1 for _ in archive.all_series())
     for name in first:
         assert first[name] == second[name], name
 

@@ -25,6 +25,11 @@ HTJ2K LL   pylibjpeg-openjpeg   35.8      imagecodecs (OpenJPH)      17.1
 [1] Same speed on one thread, but the GIL is released: it scales with threads where
 the pylibjpeg plugins do not (J2K series, 2 threads: 397 -> ~190 ms).
 
+RLE has fastmed's own C++ decoder first (:mod:`fastmed.dicom.codecs.rle_native`): whole files
+and series decode all their frames in one native call, threaded across frames, and frames
+the batch path leaves come through this chain. It matches pydicom on the 12 RLE oracle files
+and pydicom's own RLE decoder byte for byte on random frames (``tests/dicom/test_rle*.py``).
+
 JPEG Lossless (process 14, SV1) goes to libjpeg-turbo (exact on every lossless oracle
 file). Lossy JPEG stays with pylibjpeg-libjpeg: libjpeg-turbo differs from it by 1-137
 grey levels on 11 of 17 lossy files (IDCT, upsampling and colour handling). HTJ2K that

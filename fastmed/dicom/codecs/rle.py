@@ -1,10 +1,15 @@
-"""RLE Lossless: imagecodecs, else pylibjpeg-rle, else pydicom's own (numpy) RLE decoder."""
+"""RLE Lossless: fastmed's native decoder, else imagecodecs, else pylibjpeg-rle, else pydicom's own (numpy).
+
+Whole files and series do not come through here: :mod:`fastmed.dicom.codecs.rle_native` decodes
+all their frames in one native call. This chain serves the frames that path leaves (files with
+more fragments than Number of Frames, widths other than 8/16/32/64 bits).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastmed.dicom.codecs import Backend, _imagecodecs, _pylibjpeg
+from fastmed.dicom.codecs import Backend, _imagecodecs, _pylibjpeg, rle_native
 
 
 def _pydicom_available(ts: str) -> bool:
@@ -26,7 +31,12 @@ def _pydicom_decode(src: bytes, opts: dict[str, Any]) -> bytes | bytearray:
     return out
 
 
+def _native_available(ts: str) -> bool:
+    return rle_native.available()
+
+
 BACKENDS: list[Backend] = [
+    ("fastmed-rle", _native_available, rle_native.decode_frame),
     ("imagecodecs", _imagecodecs.rle_available, _imagecodecs.decode_rle),
     ("pylibjpeg-rle", _pylibjpeg.available, _pylibjpeg.decode),
     ("pydicom-rle", _pydicom_available, _pydicom_decode),
