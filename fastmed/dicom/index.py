@@ -362,8 +362,23 @@ def _concat(parts: list[index_cache.NativeRows]) -> index_cache.NativeRows:
     return index_cache.NativeRows(**{f.name: cat(f.name) for f in dataclasses.fields(index_cache.NativeRows)})
 
 
+def read_files(base: str, rels: list[str], threads: int | None = None) -> tuple[dict[str, Parsed], dict[str, str]]:
+    """What :func:`index` reads of files ``base + rel`` (one native batch): parsed files and keyed study ids.
+
+    For callers that spread the reading elsewhere (``fastmed.store.index_dask``) and then
+    build the manifest with :func:`_build_manifest`.
+    """
+    from fastmed.dicom.headers import read_slice_infos_columns
+
+    fresh: dict[str, Parsed] = {}
+    studies: dict[str, str] = {}
+    got, cols = read_slice_infos_columns([base + r for r in rels], threads=threads, series_id=keyed_id)
+    _take_native(rels, got, cols, fresh, studies, {}, base)
+    return fresh, studies
+
+
 def _build_manifest(
-    root: Path, parsed_files: dict[str, Parsed], studies: dict[str, str], *, shortcut: bool = True
+    root: Path, parsed_files: dict[str, Parsed], studies: dict[str, str] | None = None, *, shortcut: bool = True
 ) -> Manifest:
     """Group slices into series and assess each.
 
@@ -392,6 +407,7 @@ def _build_manifest(
             else:
                 group.append(s)
     base = str(root) + os.sep
+    studies = studies or {}
     items = sorted(by_series.items())
     clean = clean_stacks([g for _, g in items]) if shortcut else [None] * len(items)
     rows = []
