@@ -18,13 +18,12 @@ import operator
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fastmed.dicom import index_cache
+from fastmed.dicom import _pool, index_cache
 from fastmed.dicom.clean_series import clean_stacks
 from fastmed.dicom.manifest import Manifest, ManifestRow
 from fastmed.dicom.series_geometry import Problem, assess_series
@@ -172,7 +171,7 @@ def index(
         except (DicomError, OSError) as exc:
             return exc
 
-    workers = threads or min(8, os.cpu_count() or 1)
+    workers = _pool.workers(threads, 1 << 30)
     chunks = [todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)]
     bar = None
     if progress:
@@ -182,18 +181,17 @@ def index(
     fresh: dict[str, Parsed] = {}
     studies: dict[str, str] = {}  # keyed StudyInstanceUID of each file read now
     natives: list[index_cache.NativeRows] = []  # files whose cache rows are the native columns
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        for chunk in chunks:
-            if header_reader is None:  # one native batch: the parse runs in the C++ pool, GIL released
-                got, cols = read_slice_infos_columns([base + r for r in chunk], threads=workers, series_id=keyed_id)
-                natives.append(_take_native(chunk, got, cols, fresh, studies, stats, base))
-            else:
-                for rel, res in zip(chunk, pool.map(read_one, chunk), strict=True):
-                    fresh[rel] = _parsed(res)
-                    if not isinstance(res, Exception):
-                        studies[rel] = _study_id(base + rel)
-            if bar is not None:
-                bar.update(len(chunk))
+    for chunk in chunks:
+        if header_reader is None:  # one native batch: the parse runs in the C++ pool, GIL released
+            got, cols = read_slice_infos_columns([base + r for r in chunk], threads=workers, series_id=keyed_id)
+            natives.append(_take_native(chunk, got, cols, fresh, studies, stats, base))
+        else:
+            for rel, res in zip(chunk, _pool.map_chunks(read_one, chunk, workers), strict=True):
+                fresh[rel] = _parsed(res)
+                if not isinstance(res, Exception):
+                    studies[rel] = _study_id(base + rel)
+        if bar is not None:
+            bar.update(len(chunk))
     if bar is not None:
         bar.close()
     if old:
