@@ -163,6 +163,85 @@ void sample_row_nearest(const Job& j, i64 W, Scratch& s) {
   }
 }
 
+// A map that is a signed axis permutation with an integer translation and no elastic
+// grid (crop, flips, rot90 and their products): every output voxel reads one source
+// voxel, and trilinear and nearest sampling both return exactly that voxel (all taps
+// but one have weight 0). perm[k] is the source axis output axis k walks, sign[k] its
+// direction, off[k] the source index of output voxel (0, 0, 0) on source axis k.
+struct AxisPermutation {
+  int perm[3];
+  i64 sign[3];
+  i64 off[3];
+};
+
+bool integer_permutation(const SpatialMap& m, AxisPermutation* out) {
+  if (m.grid) return false;
+  const float lim = 16777216.0f;  // integers exact in float32
+  int used[3] = {0, 0, 0};
+  for (int k = 0; k < 3; ++k) out->perm[k] = -1;
+  for (int i = 0; i < 3; ++i) {    // source axis
+    for (int k = 0; k < 3; ++k) {  // output axis
+      const float v = m.m[4 * i + k];
+      if (v == 0.0f) continue;
+      if ((v != 1.0f && v != -1.0f) || out->perm[k] >= 0) return false;
+      out->perm[k] = i;
+      out->sign[k] = v > 0.0f ? 1 : -1;
+      ++used[i];
+    }
+    const float t = m.m[4 * i + 3];
+    if (!(t > -lim && t < lim) || t != floorf(t)) return false;
+    out->off[i] = static_cast<i64>(t);
+  }
+  return used[0] == 1 && used[1] == 1 && used[2] == 1;
+}
+
+// Output row (z, y) of a job whose map is an integer permutation: a strided copy of
+// one source line (with padding where it leaves the volume) into s.buf as float.
+template <typename S>
+void copy_row(const Job& j, const AxisPermutation& ap, i64 W, i64 z, i64 y, Scratch& s) {
+  const S* base = static_cast<const S*>(j.src.data);
+  const i64 C = j.src.shape[0], sc = j.src.stride[0];
+  const i64 o[2] = {z, y};
+  i64 fixed = 0;  // element offset of the two source axes output z and y walk
+  bool pad_row = false;
+  for (int k = 0; k < 2; ++k) {
+    const int i = ap.perm[k];
+    const i64 at = pad_index(ap.off[i] + ap.sign[k] * o[k], j.src.shape[i + 1], j.pad_mode);
+    if (at < 0) pad_row = true;
+    else fixed += at * j.src.stride[i + 1];
+  }
+  float* buf = s.buf.data();
+  if (pad_row) {
+    for (i64 x = 0; x < C * W; ++x) buf[x] = j.cval;
+    return;
+  }
+  const int ix = ap.perm[2];
+  const i64 n = j.src.shape[ix + 1], st = j.src.stride[ix + 1], a = ap.off[ix], sx = ap.sign[2];
+  // Columns whose source index a + sx * x lies inside [0, n).
+  i64 lo = sx > 0 ? -a : a - n + 1, hi = sx > 0 ? n - a : a + 1;
+  lo = std::min(std::max(lo, i64{0}), W);
+  hi = std::min(std::max(hi, lo), W);
+  for (i64 c = 0; c < C; ++c) {
+    const S* src = base + c * sc + fixed;
+    float* __restrict out = buf + c * W;
+    for (i64 x = 0; x < lo; ++x) {
+      const i64 at = pad_index(a + sx * x, n, j.pad_mode);
+      out[x] = at < 0 ? j.cval : static_cast<float>(src[at * st]);
+    }
+    const S* p = src + (a + sx * lo) * st;
+    const i64 step = sx * st;
+    if (step == 1) {
+      for (i64 x = lo; x < hi; ++x) out[x] = static_cast<float>(p[x - lo]);
+    } else {
+      for (i64 x = lo; x < hi; ++x) out[x] = static_cast<float>(p[(x - lo) * step]);
+    }
+    for (i64 x = hi; x < W; ++x) {
+      const i64 at = pad_index(a + sx * x, n, j.pad_mode);
+      out[x] = at < 0 ? j.cval : static_cast<float>(src[at * st]);
+    }
+  }
+}
+
 template <typename S, int K>
 void store_row(const Job& j, i64 W, i64 z, i64 y, const Scratch& s) {
   const i64 C = j.out.shape[0];
@@ -185,9 +264,11 @@ void store_row(const Job& j, i64 W, i64 z, i64 y, const Scratch& s) {
   }
 }
 
-template <typename S, int K>
+template <typename S, int K, bool Copy>
 void run_rows(const Job& j, i64 r0, i64 r1, Scratch& s) {
   const i64 C = j.out.shape[0], D = j.out.shape[1], H = j.out.shape[2], W = j.out.shape[3];
+  AxisPermutation ap{};
+  if (Copy) integer_permutation(j.map, &ap);
   s.buf.resize(static_cast<size_t>(C * W));
   s.cz.resize(W);
   s.cy.resize(W);
@@ -211,9 +292,13 @@ void run_rows(const Job& j, i64 r0, i64 r1, Scratch& s) {
   const i64 oshape[4] = {C, D, H, W};
   for (i64 r = r0; r < r1; ++r) {
     const i64 z = r / H, y = r % H;
-    row_coords(j.map, W, static_cast<float>(z), static_cast<float>(y), s);
-    if (j.interp == kInterpNearest) sample_row_nearest<S>(j, W, s);
-    else sample_row_linear<S>(j, W, s);
+    if (Copy) {
+      copy_row<S>(j, ap, W, z, y, s);
+    } else {
+      row_coords(j.map, W, static_cast<float>(z), static_cast<float>(y), s);
+      if (j.interp == kInterpNearest) sample_row_nearest<S>(j, W, s);
+      else sample_row_linear<S>(j, W, s);
+    }
     if (j.program.n_ops > 0) {
       for (i64 c = 0; c < C; ++c) program_row(s.buf.data() + c * W, W, c, z, y, oshape, j.program, false);
     }
@@ -223,36 +308,44 @@ void run_rows(const Job& j, i64 r0, i64 r1, Scratch& s) {
 
 using RowFn = void (*)(const Job&, i64, i64, Scratch&);
 
-template <typename S>
+template <typename S, bool Copy>
 RowFn pick_out(DType out, DType src) {
   switch (out) {
     case DType::kF32:
-      return src == DType::kF32 ? &run_rows<S, kOutSame> : &run_rows<S, kOutF32>;
+      return src == DType::kF32 ? &run_rows<S, kOutSame, Copy> : &run_rows<S, kOutF32, Copy>;
     case DType::kF16:
-      return &run_rows<S, kOutF16>;
+      return &run_rows<S, kOutF16, Copy>;
     case DType::kBF16:
-      return &run_rows<S, kOutBF16>;
+      return &run_rows<S, kOutBF16, Copy>;
     default:
       if (out != src) throw std::invalid_argument("integer output must have the source dtype");
-      return &run_rows<S, kOutSame>;
+      return &run_rows<S, kOutSame, Copy>;
   }
 }
 
-RowFn pick(const Job& j) {
+template <bool Copy>
+RowFn pick_src(const Job& j) {
   switch (j.src.dtype) {
     case DType::kU8:
-      return pick_out<u8>(j.out.dtype, j.src.dtype);
+      return pick_out<u8, Copy>(j.out.dtype, j.src.dtype);
     case DType::kI16:
-      return pick_out<i16>(j.out.dtype, j.src.dtype);
+      return pick_out<i16, Copy>(j.out.dtype, j.src.dtype);
     case DType::kU16:
-      return pick_out<u16>(j.out.dtype, j.src.dtype);
+      return pick_out<u16, Copy>(j.out.dtype, j.src.dtype);
     case DType::kI32:
-      return pick_out<i32>(j.out.dtype, j.src.dtype);
+      return pick_out<i32, Copy>(j.out.dtype, j.src.dtype);
     case DType::kF32:
-      return pick_out<float>(j.out.dtype, j.src.dtype);
+      return pick_out<float, Copy>(j.out.dtype, j.src.dtype);
     default:
       throw std::invalid_argument("unsupported source dtype");
   }
+}
+
+// A pure integer crop / flip / rot90 map takes the copy path (the same values: every
+// tap but one has weight 0), anything else the resampling path.
+RowFn pick(const Job& j) {
+  AxisPermutation ap;
+  return integer_permutation(j.map, &ap) ? pick_src<true>(j) : pick_src<false>(j);
 }
 
 }  // namespace
