@@ -8,6 +8,15 @@
 #include "fastmed/sample.h"
 #include "fastmed/spatial.h"
 
+// Hot loops get AVX2 and AVX-512 clones picked at load time; the build itself stays
+// baseline x86-64 (no host -march). Files that use it compile with fp-contract=off, so
+// no clone contracts to FMA and every clone rounds exactly as the baseline code.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define FM_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FM_SIMD_CLONES
+#endif
+
 namespace fm {
 namespace aug {
 
@@ -36,6 +45,24 @@ struct Job {
 // Runs every job's rows on `threads` threads (<= 0: the pool size). The result
 // does not depend on the thread count: every voxel is a pure function of the job.
 void run_jobs(const std::vector<Job>& jobs, int threads);
+
+// One channel of a 16-bit source (x stride 1) and the cells and fractions of a row.
+struct Gather16 {
+  const void* src;
+  i64 nz, ny, nx, sz, sy;
+  const i32 *iz, *iy, *ix;
+  const float *tz, *ty, *tx;
+};
+
+// Whether this CPU has the AVX2 gather path, and whether a source's extents and strides
+// suit it (unit x stride, positive strides, offsets within int32).
+bool gather16_available();
+bool gather16_fits(i64 nz, i64 ny, i64 nx, i64 sz, i64 sy, i64 sx);
+
+// Trilinear samples of every block of 8 columns whose 8 taps all lie strictly inside
+// the source: out[x] for those, done[block] = 1; done[block] = 0 for the other blocks
+// (left for the caller). Columns past the last whole block are not touched.
+void gather16_linear(const Gather16& g, bool is_signed, i64 W, float* out, u8* done);
 
 // The intensity program over one row of one channel of a float (C, D, H, W) patch.
 // `skip_random` leaves out noise and bias field (used for statistics prefixes).

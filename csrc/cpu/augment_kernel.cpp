@@ -2,8 +2,14 @@
 // output voxel to a source coordinate (matrix, plus elastic grid collapsed per
 // row), sample all channels from the typed source, run the intensity program
 // over the row and store the requested dtype.
+// As in augment_passes.cpp: no errno, no trapping assumptions (so selects if-convert and
+// the coordinate loops vectorize) and no FMA contraction (so every clone rounds alike).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-math-errno", "no-trapping-math", "fp-contract=off")
+#endif
 #include <algorithm>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "augment_cpu.h"
@@ -24,10 +30,11 @@ struct Scratch {
   std::vector<float> et;    // B-spline fraction t per output column
   std::vector<i64> ex0;     // first grid tap per output column
   std::vector<i64> seg;     // output columns where the grid interval changes, then W
+  std::vector<u8> done;     // blocks of 8 columns the gather path sampled
 };
 
 // Source coordinates of row (z, y) into s.cz/cy/cx.
-void row_coords(const SpatialMap& m, i64 W, float oz, float oy, Scratch& s) {
+FM_SIMD_CLONES void row_coords(const SpatialMap& m, i64 W, float oz, float oy, Scratch& s) {
   const float bz = m.m[0] * oz + m.m[1] * oy + m.m[3];
   const float by = m.m[4] * oz + m.m[5] * oy + m.m[7];
   const float bx = m.m[8] * oz + m.m[9] * oy + m.m[11];
@@ -36,7 +43,7 @@ void row_coords(const SpatialMap& m, i64 W, float oz, float oy, Scratch& s) {
   float* __restrict cy = s.cy.data();
   float* __restrict cx = s.cx.data();
   for (i64 x = 0; x < W; ++x) {
-    const float fx = static_cast<float>(x);
+    const float fx = static_cast<float>(static_cast<i32>(x));  // int32 converts in SIMD; W < 2^31
     cz[x] = bz + sz * fx;
     cy[x] = by + sy * fx;
     cx[x] = bx + sx * fx;
@@ -72,6 +79,31 @@ void row_coords(const SpatialMap& m, i64 W, float oz, float oy, Scratch& s) {
   }
 }
 
+// Cells (floor) and fractions of a row's source coordinates: t* in, fractions out.
+FM_SIMD_CLONES void cells_row(i64 W, float* __restrict tz, float* __restrict ty, float* __restrict tx,
+                              i32* __restrict iz, i32* __restrict iy, i32* __restrict ix) {
+  const float lim = 1073741824.0f;  // keeps cells in int32; anything that far is padding anyway
+  for (i64 x = 0; x < W; ++x) {
+    // std::min(std::max(v, -lim), lim) as flat selects (nested ones stay branches in the clones).
+    float cz = tz[x] < -lim ? -lim : tz[x];
+    float cy = ty[x] < -lim ? -lim : ty[x];
+    float cx = tx[x] < -lim ? -lim : tx[x];
+    cz = lim < cz ? lim : cz;
+    cy = lim < cy ? lim : cy;
+    cx = lim < cx ? lim : cx;
+    i32 a = static_cast<i32>(cz), b = static_cast<i32>(cy), c = static_cast<i32>(cx);
+    a -= (cz < static_cast<float>(a)) ? 1 : 0;
+    b -= (cy < static_cast<float>(b)) ? 1 : 0;
+    c -= (cx < static_cast<float>(c)) ? 1 : 0;
+    iz[x] = a;
+    iy[x] = b;
+    ix[x] = c;
+    tz[x] = cz - static_cast<float>(a);
+    ty[x] = cy - static_cast<float>(b);
+    tx[x] = cx - static_cast<float>(c);
+  }
+}
+
 template <typename S>
 void sample_row_linear(const Job& j, i64 W, Scratch& s) {
   const S* base = static_cast<const S*>(j.src.data);
@@ -88,58 +120,66 @@ void sample_row_linear(const Job& j, i64 W, Scratch& s) {
   i32* __restrict iz = s.iz.data();
   i32* __restrict iy = s.iy.data();
   i32* __restrict ix = s.ix.data();
-  const float lim = 1073741824.0f;  // keeps cells in int32; anything that far is padding anyway
-  for (i64 x = 0; x < W; ++x) {
-    const float cz = std::min(std::max(tz[x], -lim), lim);
-    const float cy = std::min(std::max(ty[x], -lim), lim);
-    const float cx = std::min(std::max(tx[x], -lim), lim);
-    i32 a = static_cast<i32>(cz), b = static_cast<i32>(cy), c = static_cast<i32>(cx);
-    a -= (cz < static_cast<float>(a)) ? 1 : 0;
-    b -= (cy < static_cast<float>(b)) ? 1 : 0;
-    c -= (cx < static_cast<float>(c)) ? 1 : 0;
-    iz[x] = a;
-    iy[x] = b;
-    ix[x] = c;
-    tz[x] = cz - static_cast<float>(a);
-    ty[x] = cy - static_cast<float>(b);
-    tx[x] = cx - static_cast<float>(c);
+  cells_row(W, tz, ty, tx, iz, iy, ix);
+  // The 8 taps of column x (padding per tap near and beyond the border).
+  auto corners_at = [&](const S* src, i64 x, float* o) {
+    i64 dz, dy, dx;
+    if (axis_inside(iz[x], tz[x], nz, sz, &dz) && axis_inside(iy[x], ty[x], ny, sy, &dy) &&
+        axis_inside(ix[x], tx[x], nx, sx, &dx)) {
+      const S* p = src + iz[x] * sz + iy[x] * sy + ix[x] * sx;
+      o[0] = static_cast<float>(p[0]);
+      o[1] = static_cast<float>(p[dx]);
+      o[2] = static_cast<float>(p[dy]);
+      o[3] = static_cast<float>(p[dy + dx]);
+      o[4] = static_cast<float>(p[dz]);
+      o[5] = static_cast<float>(p[dz + dx]);
+      o[6] = static_cast<float>(p[dz + dy]);
+      o[7] = static_cast<float>(p[dz + dy + dx]);
+    } else {
+      const SourceView<S> view{src, {nz, ny, nx}, {sz, sy, sx}};
+      for (int k = 0; k < 8; ++k) {
+        const i64 z = pad_index(iz[x] + ((k >> 2) & 1), nz, j.pad_mode);
+        const i64 y = pad_index(iy[x] + ((k >> 1) & 1), ny, j.pad_mode);
+        const i64 xx = pad_index(ix[x] + (k & 1), nx, j.pad_mode);
+        o[k] = (z < 0 || y < 0 || xx < 0) ? j.cval : load_voxel(view, z, y, xx);
+      }
+    }
+  };
+  auto blend = [&](const float* q, i64 x) {
+    const float c00 = lerp(q[0], q[1], tx[x]);
+    const float c01 = lerp(q[2], q[3], tx[x]);
+    const float c10 = lerp(q[4], q[5], tx[x]);
+    const float c11 = lerp(q[6], q[7], tx[x]);
+    return lerp(lerp(c00, c01, ty[x]), lerp(c10, c11, ty[x]), tz[x]);
+  };
+  constexpr bool k16 = std::is_same<S, i16>::value || std::is_same<S, u16>::value;
+  if (k16 && gather16_available() && gather16_fits(nz, ny, nx, sz, sy, sx)) {
+    // AVX2 gathers for the blocks of 8 columns inside the source, the taps above for the rest.
+    s.done.resize(static_cast<size_t>(W / 8 + 1));
+    for (i64 c = 0; c < C; ++c) {
+      const S* src = base + c * sc;
+      float* __restrict out = s.buf.data() + c * W;
+      const Gather16 g{src, nz, ny, nx, sz, sy, iz, iy, ix, tz, ty, tx};
+      gather16_linear(g, std::is_same<S, i16>::value, W, out, s.done.data());
+      const i64 full = W - W % 8;
+      float q[8];
+      for (i64 x = 0; x < W; ++x) {
+        if (x < full && s.done[x / 8]) {
+          x += 7;  // the whole block is done
+          continue;
+        }
+        corners_at(src, x, q);
+        out[x] = blend(q, x);
+      }
+    }
+    return;
   }
   float* __restrict v = s.corners.data();
   for (i64 c = 0; c < C; ++c) {
     const S* src = base + c * sc;
-    for (i64 x = 0; x < W; ++x) {
-      float* o = v + 8 * x;
-      i64 dz, dy, dx;
-      if (axis_inside(iz[x], tz[x], nz, sz, &dz) && axis_inside(iy[x], ty[x], ny, sy, &dy) &&
-          axis_inside(ix[x], tx[x], nx, sx, &dx)) {
-        const S* p = src + iz[x] * sz + iy[x] * sy + ix[x] * sx;
-        o[0] = static_cast<float>(p[0]);
-        o[1] = static_cast<float>(p[dx]);
-        o[2] = static_cast<float>(p[dy]);
-        o[3] = static_cast<float>(p[dy + dx]);
-        o[4] = static_cast<float>(p[dz]);
-        o[5] = static_cast<float>(p[dz + dx]);
-        o[6] = static_cast<float>(p[dz + dy]);
-        o[7] = static_cast<float>(p[dz + dy + dx]);
-      } else {
-        const SourceView<S> view{src, {nz, ny, nx}, {sz, sy, sx}};
-        for (int k = 0; k < 8; ++k) {
-          const i64 z = pad_index(iz[x] + ((k >> 2) & 1), nz, j.pad_mode);
-          const i64 y = pad_index(iy[x] + ((k >> 1) & 1), ny, j.pad_mode);
-          const i64 xx = pad_index(ix[x] + (k & 1), nx, j.pad_mode);
-          o[k] = (z < 0 || y < 0 || xx < 0) ? j.cval : load_voxel(view, z, y, xx);
-        }
-      }
-    }
+    for (i64 x = 0; x < W; ++x) corners_at(src, x, v + 8 * x);
     float* __restrict out = s.buf.data() + c * W;
-    for (i64 x = 0; x < W; ++x) {
-      const float* q = v + 8 * x;
-      const float c00 = lerp(q[0], q[1], tx[x]);
-      const float c01 = lerp(q[2], q[3], tx[x]);
-      const float c10 = lerp(q[4], q[5], tx[x]);
-      const float c11 = lerp(q[6], q[7], tx[x]);
-      out[x] = lerp(lerp(c00, c01, ty[x]), lerp(c10, c11, ty[x]), tz[x]);
-    }
+    for (i64 x = 0; x < W; ++x) out[x] = blend(v + 8 * x, x);
   }
 }
 

@@ -19,15 +19,6 @@
 #include "fastmed/blur.h"
 #include "thread_pool.h"
 
-// The portable build targets baseline x86-64 (SSE2); the noise and gamma loops also get
-// AVX2 and AVX-512 clones picked at load time (no FMA: the same roundings, so results do
-// not depend on which clone runs).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define FM_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define FM_SIMD_CLONES
-#endif
-
 namespace fm {
 namespace aug {
 namespace {
