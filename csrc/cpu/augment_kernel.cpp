@@ -61,10 +61,11 @@ FM_SIMD_CLONES void row_coords(const SpatialMap& m, i64 W, float oz, float oy, S
     const i64 first = s.ex0[x0];
     float a[3][4];
     for (int comp = 0; comp < 3; ++comp) {
-      const float c0 = e[3 * clamp_i64(first, 0, gx - 1) + comp];
-      const float c1 = e[3 * clamp_i64(first + 1, 0, gx - 1) + comp];
-      const float c2 = e[3 * clamp_i64(first + 2, 0, gx - 1) + comp];
-      const float c3 = e[3 * clamp_i64(first + 3, 0, gx - 1) + comp];
+      const float* ec = e + comp * gx;
+      const float c0 = ec[clamp_i64(first, 0, gx - 1)];
+      const float c1 = ec[clamp_i64(first + 1, 0, gx - 1)];
+      const float c2 = ec[clamp_i64(first + 2, 0, gx - 1)];
+      const float c3 = ec[clamp_i64(first + 3, 0, gx - 1)];
       a[comp][0] = (c0 + 4.0f * c1 + c2) * (1.0f / 6.0f);
       a[comp][1] = (c2 - c0) * 0.5f;
       a[comp][2] = (c0 - 2.0f * c1 + c2) * 0.5f;
