@@ -26,6 +26,7 @@ struct Scratch {
   std::vector<float> cz, cy, cx;
   std::vector<i32> iz, iy, ix;  // cells of the linear path
   std::vector<float> corners;   // 8 corner values per voxel
+  std::vector<float> grid_zyk;  // the elastic grid as (gz, gy, 3, gx)
   std::vector<float> erow;  // elastic grid collapsed along z, y
   std::vector<float> et;    // B-spline fraction t per output column
   std::vector<i64> ex0;     // first grid tap per output column
@@ -52,7 +53,7 @@ FM_SIMD_CLONES void row_coords(const SpatialMap& m, i64 W, float oz, float oy, S
   // The collapsed row is a 1D cubic B-spline in x: inside one grid interval the four
   // control values are fixed, so the displacement is a cubic in t there. Evaluate it
   // per interval with Horner (a vectorizable inner loop) instead of 4 taps per voxel.
-  elastic_row(m, oz, oy, s.erow.data());
+  elastic_row(m, s.grid_zyk.data(), oz, oy, s.erow.data());
   const i64 gx = m.gshape[2];
   const float* e = s.erow.data();
   const float* t = s.et.data();
@@ -317,6 +318,8 @@ void run_rows(const Job& j, i64 r0, i64 r1, Scratch& s) {
   if (j.map.grid) {
     const i64 gx = j.map.gshape[2];
     s.erow.resize(static_cast<size_t>(3 * gx));
+    s.grid_zyk.resize(static_cast<size_t>(3 * j.map.gshape[0] * j.map.gshape[1] * gx));
+    elastic_grid_zyk(j.map, s.grid_zyk.data());
     s.et.resize(W);
     s.ex0.resize(W);
     s.seg.clear();
