@@ -64,6 +64,10 @@ bool gather16_fits(i64 nz, i64 ny, i64 nx, i64 sz, i64 sy, i64 sx);
 // (left for the caller). Columns past the last whole block are not touched.
 void gather16_linear(const Gather16& g, bool is_signed, i64 W, float* out, u8* done);
 
+// Philox blocks b0 .. b0 + nb - 1 of the stream (stream_lo, stream_hi): word k of block
+// b0 + b into w[k][b], equal to philox_block (SIMD where the CPU has it).
+void philox_words(u64 b0, i64 nb, u32 stream_lo, u32 stream_hi, const u32 key[2], u32* const w[4]);
+
 // The intensity program over one row of one channel of a float (C, D, H, W) patch.
 // `skip_random` leaves out noise and bias field (used for statistics prefixes).
 void program_row(float* row, i64 W, i64 c, i64 z, i64 y, const i64 shape[4],

@@ -23,8 +23,10 @@ namespace fm {
 namespace aug {
 namespace {
 
-// Adds std * N(0,1) with the numbers of normal_at(): Philox blocks first (scalar),
-// then Box-Muller over the whole row (vectorized), then the add.
+// Adds std * N(0,1) with the numbers of normal_at(). Structure of arrays throughout so
+// every loop vectorizes without shuffles: Philox word k of block b into w[k * nb + b],
+// Box-Muller on the pairs (word 0, word 1) and (word 2, word 3) of each block into
+// z[lane * nb + b], interleaved back into counter order (normal i = 4 b + lane), added.
 FM_SIMD_CLONES void noise_row(float* __restrict row, i64 W, u64 first, float stddev, const ProgramView& p, u32 stream) {
   const u64 b0 = first >> 2;
   const i64 lead = static_cast<i64>(first & 3u);
@@ -33,17 +35,28 @@ FM_SIMD_CLONES void noise_row(float* __restrict row, i64 W, u64 first, float std
   thread_local std::vector<float> z;
   words.resize(static_cast<size_t>(4 * nb));
   z.resize(static_cast<size_t>(4 * nb));
-  u32* __restrict w = words.data();
+  u32* __restrict w0 = words.data();
+  u32* __restrict w1 = w0 + nb;
+  u32* __restrict w2 = w1 + nb;
+  u32* __restrict w3 = w2 + nb;
+  u32* const w[4] = {w0, w1, w2, w3};
+  philox_words(b0, nb, p.index, stream | kKernelStreamBit, p.key, w);
+  float* __restrict z0 = z.data();
+  float* __restrict z1 = z0 + nb;
+  float* __restrict z2 = z1 + nb;
+  float* __restrict z3 = z2 + nb;
+  for (i64 b = 0; b < nb; ++b) fast_box_muller(w0[b], w1[b], &z0[b], &z1[b]);
+  for (i64 b = 0; b < nb; ++b) fast_box_muller(w2[b], w3[b], &z2[b], &z3[b]);
+  thread_local std::vector<float> zi;  // back in counter order: normal i at zi[i]
+  zi.resize(static_cast<size_t>(4 * nb));
+  float* __restrict n = zi.data();
   for (i64 b = 0; b < nb; ++b) {
-    const Philox4x32 r = philox_block(b0 + static_cast<u64>(b), p.index, stream | kKernelStreamBit, p.key);
-    w[4 * b] = r.v[0];
-    w[4 * b + 1] = r.v[1];
-    w[4 * b + 2] = r.v[2];
-    w[4 * b + 3] = r.v[3];
+    n[4 * b] = z0[b];
+    n[4 * b + 1] = z1[b];
+    n[4 * b + 2] = z2[b];
+    n[4 * b + 3] = z3[b];
   }
-  float* __restrict zz = z.data();
-  for (i64 k = 0; k < 2 * nb; ++k) fast_box_muller(w[2 * k], w[2 * k + 1], &zz[2 * k], &zz[2 * k + 1]);
-  const float* __restrict src = zz + lead;
+  const float* __restrict src = n + lead;
   for (i64 x = 0; x < W; ++x) row[x] += stddev * src[x];
 }
 

@@ -132,3 +132,16 @@ def test_fast_paths_same_on_1_and_2_threads():
         a = T.Compose(ops, threads=1)({"image": img}, seed=1, index=index)["image"]
         b = T.Compose(ops, threads=2)({"image": img}, seed=1, index=index)["image"]
         np.testing.assert_array_equal(a, b)
+
+
+def test_noise_on_wide_rows_is_the_keyed_philox_stream():
+    # Rows of 133 voxels: whole SIMD runs of Philox blocks plus a scalar tail, and rows
+    # that start mid-block (133 is odd), against fastmed._core.fill_normal (libm Box-Muller).
+    from fastmed._native import core
+    from fastmed.rng import KERNEL_STREAM_BIT
+
+    img = np.zeros((2, 3, 4, 133), np.float32)
+    out = T.Compose([T.RandomGaussianNoise(std=(0.5, 0.5))])({"image": img}, seed=8, index=2)
+    z = np.empty(img.size, np.float32)
+    core.fill_normal(z, 8, 2, 0 | KERNEL_STREAM_BIT)
+    np.testing.assert_allclose(out["image"], 0.5 * z.reshape(img.shape), atol=1e-5)
