@@ -28,21 +28,28 @@ void philox_scalar(u64 b0, i64 from, i64 nb, u32 stream_lo, u32 stream_hi, const
 
 #if FM_PHILOX_SIMD
 
+// The key of each of the ten rounds (philox4x32_10's schedule).
+void round_keys(const u32 key[2], u32 ka[10], u32 kb[10]) {
+  ka[0] = key[0];
+  kb[0] = key[1];
+  for (int r = 1; r < 10; ++r) {
+    ka[r] = ka[r - 1] + detail::kPhiloxW0;
+    kb[r] = kb[r - 1] + detail::kPhiloxW1;
+  }
+}
+
 // Blocks [0, end) with end a multiple of 16 whose low counter word does not wrap inside a vector.
 __attribute__((target("avx512f"))) i64 philox_avx512(u64 b0, i64 nb, u32 stream_lo, u32 stream_hi,
                                                      const u32 key[2], u32* const w[4]) {
   const __m512i m0 = _mm512_set1_epi32(static_cast<int>(detail::kPhiloxM0));
   const __m512i m1 = _mm512_set1_epi32(static_cast<int>(detail::kPhiloxM1));
   const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  u32 ka[10], kb[10];
+  round_keys(key, ka, kb);
   __m512i k0[10], k1[10];
-  u32 ka = key[0], kb = key[1];
   for (int r = 0; r < 10; ++r) {
-    if (r > 0) {
-      ka += detail::kPhiloxW0;
-      kb += detail::kPhiloxW1;
-    }
-    k0[r] = _mm512_set1_epi32(static_cast<int>(ka));
-    k1[r] = _mm512_set1_epi32(static_cast<int>(kb));
+    k0[r] = _mm512_set1_epi32(static_cast<int>(ka[r]));
+    k1[r] = _mm512_set1_epi32(static_cast<int>(kb[r]));
   }
   i64 b = 0;
   for (; b + 16 <= nb; b += 16) {
@@ -77,15 +84,12 @@ __attribute__((target("avx2"))) i64 philox_avx2(u64 b0, i64 nb, u32 stream_lo, u
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(detail::kPhiloxM0));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(detail::kPhiloxM1));
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  u32 ka[10], kb[10];
+  round_keys(key, ka, kb);
   __m256i k0[10], k1[10];
-  u32 ka = key[0], kb = key[1];
   for (int r = 0; r < 10; ++r) {
-    if (r > 0) {
-      ka += detail::kPhiloxW0;
-      kb += detail::kPhiloxW1;
-    }
-    k0[r] = _mm256_set1_epi32(static_cast<int>(ka));
-    k1[r] = _mm256_set1_epi32(static_cast<int>(kb));
+    k0[r] = _mm256_set1_epi32(static_cast<int>(ka[r]));
+    k1[r] = _mm256_set1_epi32(static_cast<int>(kb[r]));
   }
   i64 b = 0;
   for (; b + 8 <= nb; b += 8) {
