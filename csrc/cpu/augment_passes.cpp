@@ -6,7 +6,7 @@
 // if-converts the selects in fastmath.h and the noise and gamma loops vectorize.
 // Results are unchanged: both options only widen what the optimizer may reorder
 // around, not the arithmetic (no reassociation). No FMA contraction either, so the
-// AVX2 / AVX-512 clones below round exactly as the baseline code does.
+// SIMD clones (FM_SIMD_CLONES, augment_cpu.h) round exactly as the baseline code does.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-math-errno", "no-trapping-math", "fp-contract=off")
 #endif
