@@ -55,7 +55,7 @@ struct Gather16 {
 };
 
 // Whether this CPU has the AVX2 gather path, and whether a source's extents and strides
-// suit it (unit x stride, positive strides, offsets within int32).
+// suit it (unit x stride, positive strides, offsets within int32; depth 1 allowed).
 bool gather16_available();
 bool gather16_fits(i64 nz, i64 ny, i64 nx, i64 sz, i64 sy, i64 sx);
 

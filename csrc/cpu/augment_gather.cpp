@@ -2,7 +2,8 @@
 // build stays baseline x86-64). For a 16-bit source with unit x stride the two x taps
 // of a cell are adjacent, so one 32-bit gather fetches both: four gathers give the 8
 // taps of 8 voxels. The lerps are the scalar kernel's, in the same order and without
-// FMA, so the values are bit-identical to the scalar path.
+// FMA, so the values are bit-identical to the scalar path. 2D samples (depth 1) take
+// it too, with the z taps folded onto the one plane as the scalar path does.
 #include "augment_cpu.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -47,12 +48,17 @@ __attribute__((target("avx2"))) void gather_blocks(const Gather16& g, i64 W, flo
   const __m256i vsz = _mm256_set1_epi32(static_cast<int>(g.sz));
   const __m256i vsy = _mm256_set1_epi32(static_cast<int>(g.sy));
   const int* base = static_cast<const int*>(g.src);
+  const bool flat = g.nz == 1;
   for (i64 b = 0; b + 8 <= W; b += 8) {
     const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.iz + b));
     const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.iy + b));
     const __m256i d = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.ix + b));
-    // Both taps strictly inside on every axis: 0 <= i < n - 1.
-    __m256i ok = _mm256_and_si256(_mm256_cmpgt_epi32(a, zero_minus), _mm256_cmpgt_epi32(lz, a));
+    const __m256 tz = _mm256_loadu_ps(g.tz + b);
+    // Both taps strictly inside on every axis: 0 <= i < n - 1. A flat source (nz = 1, a 2D
+    // sample) has z cell 0 with fraction 0 instead, and its upper z taps are the lower ones.
+    __m256i ok = flat ? _mm256_and_si256(_mm256_cmpeq_epi32(a, _mm256_setzero_si256()),
+                                         _mm256_castps_si256(_mm256_cmp_ps(tz, _mm256_setzero_ps(), _CMP_EQ_OQ)))
+                      : _mm256_and_si256(_mm256_cmpgt_epi32(a, zero_minus), _mm256_cmpgt_epi32(lz, a));
     ok = _mm256_and_si256(ok, _mm256_and_si256(_mm256_cmpgt_epi32(c, zero_minus), _mm256_cmpgt_epi32(ly, c)));
     ok = _mm256_and_si256(ok, _mm256_and_si256(_mm256_cmpgt_epi32(d, zero_minus), _mm256_cmpgt_epi32(lx, d)));
     if (_mm256_movemask_epi8(ok) != -1) {
@@ -62,16 +68,19 @@ __attribute__((target("avx2"))) void gather_blocks(const Gather16& g, i64 W, flo
     const __m256i off = _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(a, vsz), _mm256_mullo_epi32(c, vsy)), d);
     const __m256i v00 = _mm256_i32gather_epi32(base, off, 2);
     const __m256i v01 = _mm256_i32gather_epi32(base, _mm256_add_epi32(off, vsy), 2);
-    const __m256i v10 = _mm256_i32gather_epi32(base, _mm256_add_epi32(off, vsz), 2);
-    const __m256i v11 = _mm256_i32gather_epi32(base, _mm256_add_epi32(off, _mm256_add_epi32(vsz, vsy)), 2);
     __m256 q0, q1, q2, q3, q4, q5, q6, q7;
     halves<Signed>(v00, &q0, &q1);
     halves<Signed>(v01, &q2, &q3);
-    halves<Signed>(v10, &q4, &q5);
-    halves<Signed>(v11, &q6, &q7);
+    if (flat) {
+      q4 = q0, q5 = q1, q6 = q2, q7 = q3;
+    } else {
+      const __m256i v10 = _mm256_i32gather_epi32(base, _mm256_add_epi32(off, vsz), 2);
+      const __m256i v11 = _mm256_i32gather_epi32(base, _mm256_add_epi32(off, _mm256_add_epi32(vsz, vsy)), 2);
+      halves<Signed>(v10, &q4, &q5);
+      halves<Signed>(v11, &q6, &q7);
+    }
     const __m256 tx = _mm256_loadu_ps(g.tx + b);
     const __m256 ty = _mm256_loadu_ps(g.ty + b);
-    const __m256 tz = _mm256_loadu_ps(g.tz + b);
     const __m256 c00 = lerp8(q0, q1, tx);
     const __m256 c01 = lerp8(q2, q3, tx);
     const __m256 c10 = lerp8(q4, q5, tx);
@@ -85,7 +94,7 @@ __attribute__((target("avx2"))) void gather_blocks(const Gather16& g, i64 W, flo
 
 bool gather16_fits(i64 nz, i64 ny, i64 nx, i64 sz, i64 sy, i64 sx) {
   const i64 lim = i64{1} << 30;
-  return sx == 1 && sz > 0 && sy > 0 && nz >= 2 && ny >= 2 && nx >= 2 && nz < lim && ny < lim && nx < lim &&
+  return sx == 1 && (sz > 0 || nz == 1) && sz >= 0 && sy > 0 && nz >= 1 && ny >= 2 && nx >= 2 && nz < lim && ny < lim && nx < lim &&
          (nz - 1) * sz + (ny - 1) * sy + nx < lim;
 }
 

@@ -68,6 +68,27 @@ def test_16bit_sampling_equals_float_path_and_scipy(dtype, mode, reach):
 
 
 @pytest.mark.parametrize("dtype", [np.int16, np.uint16])
+@pytest.mark.parametrize("mode", MODES)
+def test_16bit_2d_sampling_equals_float_path_and_scipy(dtype, mode):
+    rng = np.random.default_rng(3 + MODES.index(mode))
+    img = _volume(rng, (50, 61), dtype)
+    for src in (img[None, None], img.reshape(1, 1, 50, 61).copy()):  # depth 1: a zero or a real z stride
+        for _ in range(3):
+            ang = rng.uniform(-0.5, 0.5)
+            lin = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]]) * rng.uniform(0.7, 1.3)
+            m = np.eye(4)
+            m[1:3, 1:3] = lin
+            m[1:3, 3] = (24.5, 30.0) - lin @ (12.0, 16.5)
+            got = resample(src, m, (1, 25, 34), "linear", mode, 2.0)
+            ref = resample(src.astype(np.float32), m, (1, 25, 34), "linear", mode, 2.0)
+            np.testing.assert_array_equal(got, ref)
+            want = ndimage.affine_transform(
+                img.astype(np.float64), m[1:, 1:], output_shape=(25, 34), order=1, mode=SCIPY_MODE[mode], cval=2.0
+            )
+            np.testing.assert_allclose(got[0, 0], want, rtol=0, atol=2e-4 * 2000)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16])
 def test_16bit_strided_and_multichannel_sources(dtype):
     rng = np.random.default_rng(5)
     base = _volume(rng, (2, 24, 30, 80), dtype)
