@@ -46,23 +46,26 @@ struct Job {
 // does not depend on the thread count: every voxel is a pure function of the job.
 void run_jobs(const std::vector<Job>& jobs, int threads);
 
-// One channel of a 16-bit source (x stride 1) and the cells and fractions of a row.
-struct Gather16 {
+// One channel of a source (x stride 1) and the cells and fractions of a row.
+struct GatherRow {
   const void* src;
   i64 nz, ny, nx, sz, sy;
   const i32 *iz, *iy, *ix;
   const float *tz, *ty, *tx;
 };
 
+// Source element types the gather path reads.
+enum GatherKind : int { kGatherI16 = 0, kGatherU16 = 1, kGatherI32 = 2, kGatherF32 = 3 };
+
 // Whether this CPU has the AVX2 gather path, and whether a source's extents and strides
 // suit it (unit x stride, positive strides, offsets within int32; depth 1 allowed).
-bool gather16_available();
-bool gather16_fits(i64 nz, i64 ny, i64 nx, i64 sz, i64 sy, i64 sx);
+bool gather_available();
+bool gather_fits(i64 nz, i64 ny, i64 nx, i64 sz, i64 sy, i64 sx);
 
 // Trilinear samples of every block of 8 columns whose 8 taps all lie strictly inside
 // the source: out[x] for those, done[block] = 1; done[block] = 0 for the other blocks
 // (left for the caller). Columns past the last whole block are not touched.
-void gather16_linear(const Gather16& g, bool is_signed, i64 W, float* out, u8* done);
+void gather_linear(const GatherRow& g, GatherKind kind, i64 W, float* out, u8* done);
 
 // Philox blocks b0 .. b0 + nb - 1 of the stream (stream_lo, stream_hi): word k of block
 // b0 + b into w[k][b], equal to philox_block (SIMD where the CPU has it).

@@ -154,15 +154,19 @@ void sample_row_linear(const Job& j, i64 W, Scratch& s) {
     const float c11 = lerp(q[6], q[7], tx[x]);
     return lerp(lerp(c00, c01, ty[x]), lerp(c10, c11, ty[x]), tz[x]);
   };
-  constexpr bool k16 = std::is_same<S, i16>::value || std::is_same<S, u16>::value;
-  if (k16 && gather16_available() && gather16_fits(nz, ny, nx, sz, sy, sx)) {
+  constexpr int kind = std::is_same<S, i16>::value   ? kGatherI16
+                       : std::is_same<S, u16>::value ? kGatherU16
+                       : std::is_same<S, i32>::value ? kGatherI32
+                       : std::is_same<S, float>::value ? kGatherF32
+                                                       : -1;  // uint8: the taps below
+  if (kind >= 0 && gather_available() && gather_fits(nz, ny, nx, sz, sy, sx)) {
     // AVX2 gathers for the blocks of 8 columns inside the source, the taps above for the rest.
     s.done.resize(static_cast<size_t>(W / 8 + 1));
     for (i64 c = 0; c < C; ++c) {
       const S* src = base + c * sc;
       float* __restrict out = s.buf.data() + c * W;
-      const Gather16 g{src, nz, ny, nx, sz, sy, iz, iy, ix, tz, ty, tx};
-      gather16_linear(g, std::is_same<S, i16>::value, W, out, s.done.data());
+      const GatherRow g{src, nz, ny, nx, sz, sy, iz, iy, ix, tz, ty, tx};
+      gather_linear(g, static_cast<GatherKind>(kind), W, out, s.done.data());
       const i64 full = W - W % 8;
       float q[8];
       for (i64 x = 0; x < W; ++x) {

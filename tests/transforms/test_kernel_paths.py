@@ -1,11 +1,11 @@
 """The CPU kernel's fast paths against its general path and scipy.ndimage.
 
 Two shortcuts in csrc/cpu: a map that is a signed axis permutation with an integer
-translation (crop, flip, rot90) is a strided copy, and 16-bit sources are sampled
-with AVX2 gathers where the CPU has them. Both must give exactly the values of the
-general trilinear path: a float32 copy of an integer source goes through that path
-(every integer here is exact in float32), so the two outputs are compared bit for bit,
-and both against scipy.
+translation (crop, flip, rot90) is a strided copy, and int16/uint16/int32/float32
+sources with a unit x stride are sampled with AVX2 gathers where the CPU has them.
+Both must give exactly the values of the general trilinear path: a float32 copy of
+the source with an x stride of 2 goes through that path (every integer here is exact
+in float32), so the outputs are compared bit for bit, and all against scipy.
 """
 
 from __future__ import annotations
@@ -26,6 +26,13 @@ MODES = sorted(SCIPY_MODE)
 def _volume(rng: np.random.Generator, shape: tuple[int, ...], dtype: type) -> np.ndarray:
     lo, hi = (0, 250) if dtype in (np.uint8, np.uint16) else (-1000, 1000)
     return rng.integers(lo, hi, shape).astype(dtype)
+
+
+def _scalar_path(vol: np.ndarray) -> np.ndarray:
+    """A float32 view of ``vol`` with x stride 2: the kernel's general (non-gather) path."""
+    wide = np.zeros((*vol.shape[:-1], 2 * vol.shape[-1]), np.float32)
+    wide[..., ::2] = vol
+    return wide[..., ::2]
 
 
 def _rotation(rng: np.random.Generator, shape: tuple[int, ...], out_shape: tuple[int, ...], reach: float) -> np.ndarray:
@@ -49,17 +56,17 @@ def _permutation(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray
     return m
 
 
-@pytest.mark.parametrize("dtype", [np.int16, np.uint16])
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.int32, np.float32])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("reach", [0.6, 1.4])
-def test_16bit_sampling_equals_float_path_and_scipy(dtype, mode, reach):
+def test_gather_sampling_equals_general_path_and_scipy(dtype, mode, reach):
     rng = np.random.default_rng(int(reach * 10) + MODES.index(mode))
     shape, out_shape = (20, 24, 40), (9, 10, 37)  # 4 whole blocks of 8 columns and a tail of 5
     vol = _volume(rng, shape, dtype)
     for _ in range(3):
         m = _rotation(rng, shape, out_shape, reach)
         got = resample(vol[None], m, out_shape, "linear", mode, 3.0, threads=1)
-        ref = resample(vol[None].astype(np.float32), m, out_shape, "linear", mode, 3.0, threads=1)
+        ref = resample(_scalar_path(vol[None]), m, out_shape, "linear", mode, 3.0, threads=1)
         np.testing.assert_array_equal(got.view(np.uint32), ref.view(np.uint32))
         want = ndimage.affine_transform(
             vol.astype(np.float64), m, output_shape=out_shape, order=1, mode=SCIPY_MODE[mode], cval=3.0
@@ -67,9 +74,9 @@ def test_16bit_sampling_equals_float_path_and_scipy(dtype, mode, reach):
         np.testing.assert_allclose(got[0], want, rtol=0, atol=2e-4 * 2000)
 
 
-@pytest.mark.parametrize("dtype", [np.int16, np.uint16])
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.float32])
 @pytest.mark.parametrize("mode", MODES)
-def test_16bit_2d_sampling_equals_float_path_and_scipy(dtype, mode):
+def test_gather_2d_sampling_equals_general_path_and_scipy(dtype, mode):
     rng = np.random.default_rng(3 + MODES.index(mode))
     img = _volume(rng, (50, 61), dtype)
     for src in (img[None, None], img.reshape(1, 1, 50, 61).copy()):  # depth 1: a zero or a real z stride
@@ -80,7 +87,7 @@ def test_16bit_2d_sampling_equals_float_path_and_scipy(dtype, mode):
             m[1:3, 1:3] = lin
             m[1:3, 3] = (24.5, 30.0) - lin @ (12.0, 16.5)
             got = resample(src, m, (1, 25, 34), "linear", mode, 2.0)
-            ref = resample(src.astype(np.float32), m, (1, 25, 34), "linear", mode, 2.0)
+            ref = resample(_scalar_path(src), m, (1, 25, 34), "linear", mode, 2.0)
             np.testing.assert_array_equal(got, ref)
             want = ndimage.affine_transform(
                 img.astype(np.float64), m[1:, 1:], output_shape=(25, 34), order=1, mode=SCIPY_MODE[mode], cval=2.0
@@ -88,15 +95,15 @@ def test_16bit_2d_sampling_equals_float_path_and_scipy(dtype, mode):
             np.testing.assert_allclose(got[0, 0], want, rtol=0, atol=2e-4 * 2000)
 
 
-@pytest.mark.parametrize("dtype", [np.int16, np.uint16])
-def test_16bit_strided_and_multichannel_sources(dtype):
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.int32, np.float32])
+def test_gather_strided_and_multichannel_sources(dtype):
     rng = np.random.default_rng(5)
     base = _volume(rng, (2, 24, 30, 80), dtype)
     out_shape = (6, 7, 24)
     for src in (base[:, ::2, 1:, ::2], base[:, :, ::-1, :], base[:, 2:, :, ::-1], base[:, :, :, 3:]):
         m = _rotation(rng, src.shape[1:], out_shape, 0.7)
         got = resample(src, m, out_shape, "linear", "edge", 0.0, threads=2)
-        ref = resample(src.astype(np.float32), m, out_shape, "linear", "edge", 0.0, threads=2)
+        ref = resample(_scalar_path(src), m, out_shape, "linear", "edge", 0.0, threads=2)
         np.testing.assert_array_equal(got, ref)
 
 
