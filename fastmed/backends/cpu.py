@@ -27,6 +27,7 @@ from fastmed.transforms.plan import (
     ProgramPass,
     PythonPass,
     SamplePlan,
+    Window,
 )
 
 SUPPORTED = (np.uint8, np.int16, np.uint16, np.int32, np.float32)
@@ -63,8 +64,12 @@ def _job(
     program: IntensityProgram,
     key: tuple[int, int],
     index: int,
+    window: Window | None = None,
 ) -> dict[str, Any]:
+    """One kernel job; ``window`` says where ``src`` sits in its volume (None: it is the volume)."""
     return {
+        "volume": None if window is None else list(window.volume),
+        "origin": None if window is None else list(window.origin),
         "src": src,
         "out": out,
         "out_dtype": out_kind,
@@ -217,6 +222,7 @@ class CpuBackend:
                         ap.program,
                         plan.key,
                         plan.index,
+                        plan.windows.get(ap.key),
                     )
                 )
                 where.append((k, ap, out))
