@@ -161,8 +161,10 @@ def pack_jobs(specs: Sequence[JobSpec]) -> npt.NDArray[np.void]:
         if s.src_shape[0] != s.out_shape[0]:
             raise TransformError(f"job {k}: source has {s.src_shape[0]} channels, output {s.out_shape[0]}")
         vol = tuple(s.src_shape[1:]) if s.vol_shape is None else tuple(s.vol_shape)
-        if len(vol) != 3 or len(s.origin) != 3 or any(
-            o < 0 or n <= 0 or w > n - o for o, n, w in zip(s.origin, vol, s.src_shape[1:], strict=True)
+        if (
+            len(vol) != 3
+            or len(s.origin) != 3
+            or any(o < 0 or n <= 0 or w > n - o for o, n, w in zip(s.origin, vol, s.src_shape[1:], strict=True))
         ):
             raise TransformError(f"job {k}: window {s.src_shape[1:]} at {s.origin} is not inside the volume {vol}")
         if s.grid and any(n <= 0 for n in s.gshape):

@@ -11,6 +11,7 @@ is exact; for gamma it is the usual resample-then-transform order). Arrays under
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -42,7 +43,9 @@ from fastmed.transforms.plan import (
     SamplePlan,
     SpatialMap,
 )
-from fastmed.transforms.stats import Stats, source_stats
+from fastmed.transforms.plan import Window as SourceWindow
+from fastmed.transforms.stats import STAT_FIELDS, Stats, propagate, source_stats, supplied_stats
+from fastmed.volume_source import LazyVolume
 
 _DTYPES = ("float32", "float16", "bfloat16")
 _CONFIG_KEYS = {
@@ -79,10 +82,24 @@ def _check_label_pad(value: float, name: str, arr: Any) -> None:
         )
 
 
-def _spacing(sample: Mapping[str, Any], ndim: int) -> tuple[float, ...]:
+def is_lazy(v: Any) -> bool:
+    """Whether ``v`` is a :class:`~fastmed.volume_source.LazyVolume` (read box by box, no channel axis)."""
+    return isinstance(v, LazyVolume) and not hasattr(v, "__array__")
+
+
+def array_shape(v: Any) -> tuple[int, ...]:
+    """Channel-first shape of a sample array; a lazy volume is one channel."""
+    if is_lazy(v):
+        return (1, *(int(n) for n in v.shape))
+    return tuple(int(n) for n in np.shape(v))
+
+
+def _spacing(sample: Mapping[str, Any], ndim: int, image: Any = None) -> tuple[float, ...]:
     sp = sample.get("spacing")
     if sp is None and isinstance(sample.get("meta"), Mapping):
         sp = sample["meta"].get("spacing")
+    if sp is None and is_lazy(image):
+        sp = image.spacing
     if sp is None:
         return (1.0,) * ndim
     sp = tuple(float(v) for v in sp)
@@ -200,13 +217,13 @@ class Compose:
         key = self.image_keys[0]
         if key not in sample:
             raise TransformError(f"Compose: sample has no {key!r} key (keys: {sorted(sample)})")
-        shape = tuple(int(n) for n in np.shape(sample[key]))
+        shape = array_shape(sample[key])
         if len(shape) not in (3, 4):
             raise TransformError(
                 f"Compose: sample[{key!r}] must be channel-first (C, H, W) or (C, D, H, W), got shape {shape}"
             )
         ndim = len(shape) - 1
-        return Context(ndim=ndim, shape=shape[1:], spacing=_spacing(sample, ndim), channels=shape[0])
+        return Context(ndim=ndim, shape=shape[1:], spacing=_spacing(sample, ndim, sample[key]), channels=shape[0])
 
     def _walk_spatial(
         self, ctx: Context, params: Sequence[Params | None]
@@ -259,8 +276,25 @@ class Compose:
 
     # ---- compilation -------------------------------------------------------------
 
+    def plan(self, description: Mapping[str, Any], seed: int = 0, index: int = 0, epoch: int = 0) -> SamplePlan:
+        """The plan of one sample: a pure function of (ops, ``description``, seed, epoch, index).
+
+        ``description`` is a sample whose arrays may be :class:`~fastmed.volume_source.LazyVolume`
+        objects (shape, dtype, spacing and per-volume ``stats`` known without reading voxels)
+        or in-memory arrays. For lazy arrays the plan carries a :class:`~fastmed.transforms.plan.Window`
+        per array (the :meth:`~fastmed.transforms.plan.SamplePlan.source_bbox` box); an op that
+        needs intensity statistics the description does not supply reads that window.
+        """
+        return self._compile(description, self._draw(description, seed, index, epoch), read=False)[0]
+
     def compile(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> SamplePlan:
         """Fuse the drawn params into a :class:`SamplePlan` for this sample."""
+        return self._compile(sample, params)[0]
+
+    def _compile(
+        self, sample: Mapping[str, Any], params: Mapping[str, Any], read: bool = True
+    ) -> tuple[SamplePlan, dict[str, Any]]:
+        """The plan, and (``read``) the windows of its lazy arrays, each read once (channel-first, by key)."""
         ops_params = [entry["params"] for entry in params["ops"]]
         if len(ops_params) != len(self.ops):
             raise TransformError(f"params hold {len(ops_params)} ops, the pipeline has {len(self.ops)}")
@@ -269,9 +303,9 @@ class Compose:
         ctx0 = self._describe(sample)
         d = ctx0.ndim
         for name in (*self.image_keys, *self.label_keys):
-            if name in sample and tuple(np.shape(sample[name]))[1:] != ctx0.shape:
+            if name in sample and array_shape(sample[name])[1:] != ctx0.shape:
                 raise TransformError(
-                    f"Compose: sample[{name!r}] has spatial shape {tuple(np.shape(sample[name]))[1:]}, "
+                    f"Compose: sample[{name!r}] has spatial shape {array_shape(sample[name])[1:]}, "
                     f"the image has {ctx0.shape} (arrays must share one voxel grid, channel-first)"
                 )
         m, ctx, pad = self._walk_spatial(ctx0, ops_params)
@@ -288,22 +322,32 @@ class Compose:
             grid=grid,
             grid_inv=grid_inv,
         )
-        arrays: list[ArrayPlan] = []
-        for name in self.image_keys:
-            if name not in sample:
-                continue
-            program, passes = self._intensity(sample, name, ops_params, key, index, ctx0.channels)
-            arrays.append(ArrayPlan(name, "linear", pad[0], pad[1], program, passes, self.dtype))  # type: ignore[arg-type]
-        for name in self.label_keys:
-            if name in sample:
-                _check_label_pad(self.label_pad_value, name, sample[name])
-                arrays.append(
-                    ArrayPlan(name, "nearest", "constant", self.label_pad_value, IntensityProgram.build([]), (), "same")
-                )
+        image_names = [name for name in self.image_keys if name in sample]
+        label_names = [name for name in self.label_keys if name in sample]
+        empty = IntensityProgram.build([])
+        sampling: list[ArrayPlan] = [ArrayPlan(n, "linear", pad[0], pad[1], empty) for n in image_names]  # type: ignore[arg-type]
+        sampling += [ArrayPlan(n, "nearest", "constant", self.label_pad_value, empty, (), "same") for n in label_names]
         # The op specs travel with the plan so a backend can refuse a pipeline it cannot run
         # whether or not this sample's draw applied the op (DALI: no elastic, ...).
         notes: dict[str, object] = {"ops": self.ops}
-        return SamplePlan(spatial=spatial, arrays=tuple(arrays), key=key, index=index, ndim=d, notes=notes)
+        lazy = [n for n in (*image_names, *label_names) if is_lazy(sample[n])]
+        windows: dict[str, SourceWindow] = {}
+        reader = _WindowReader(sample, (), ())
+        if lazy:
+            box = SamplePlan(spatial, tuple(sampling), key, index, d).source_bbox(ctx0.shape)
+            reader = _WindowReader(sample, box[0], box[1])
+            vol3 = (1, *ctx0.shape) if d == 2 else tuple(ctx0.shape)
+            origin3 = (0, *box[0]) if d == 2 else tuple(box[0])
+            windows = {n: SourceWindow(origin3, vol3) for n in lazy}  # type: ignore[arg-type]
+        arrays: list[ArrayPlan] = []
+        for ap in sampling[: len(image_names)]:
+            program, passes = self._intensity(sample, ap.key, ops_params, key, index, ctx0.channels, reader)
+            arrays.append(ArrayPlan(ap.key, "linear", pad[0], pad[1], program, passes, self.dtype))  # type: ignore[arg-type]
+        for name in label_names:
+            _check_label_pad(self.label_pad_value, name, sample[name])
+        arrays += sampling[len(image_names) :]
+        plan = SamplePlan(spatial, tuple(arrays), key, index, d, notes, windows)
+        return plan, ({n: reader.read(n) for n in lazy} if read else {})
 
     @staticmethod
     def _elastic_grid(
@@ -332,22 +376,33 @@ class Compose:
         key: tuple[int, int],
         index: int,
         channels: int,
+        reader: _WindowReader,
     ) -> tuple[IntensityProgram, tuple[PatchPass, ...]]:
-        """Emit every intensity op's instructions and cut them into fused program + passes."""
-        src = sample[name]
-        if not hasattr(src, "ndim"):
-            src = np.asarray(src)
-        # Not np.asarray: a CuPy array or torch CUDA tensor stays on its device (stats
-        # fetch only their subsample).
-        src4 = src[:, None] if src.ndim == 3 else src
+        """Emit every intensity op's instructions and cut them into fused program + passes.
+
+        Statistics an op asks for come, in order of preference, from the per-volume
+        statistics supplied with the sample (``sample["stats"]`` or a lazy volume's
+        ``stats``; only before any other intensity instruction and without a mask), from
+        the window read for a lazy array, or from a strided subsample of an in-memory array.
+        """
         emitted: list[ProgramOp] = []  # every program op so far, for statistics prefixes
         cache: dict[tuple[int, int], Stats] = {}
+        volume_stats = supplied_stats(sample, name, channels, self.image_keys[0])
 
-        def stats_for(mask_key: str | None) -> Any:
+        def stats_for(mask_key: str | None, fields: Sequence[str]) -> Any:
+            need = [STAT_FIELDS.index(f) for f in fields]
+
             def stats(c: int) -> Stats:
+                if volume_stats is not None and mask_key is None:
+                    known = propagate(volume_stats[c], emitted, c)
+                    if known is not None and all(known[i] is not None for i in need):
+                        # Fields the op does not read may be unknown: NaN, never used.
+                        return tuple(math.nan if v is None else float(v) for v in known)  # type: ignore[return-value]
                 k = (len(emitted), c)
                 if k not in cache:
-                    mask = sample.get(mask_key) if mask_key else None
+                    src = reader.source(name)
+                    src4 = src[:, None] if src.ndim == 3 else src
+                    mask = reader.source(mask_key) if mask_key and mask_key in sample else None
                     for i, s in enumerate(source_stats(src4, emitted, key, index, mask, self.stats_voxels)):
                         cache[(len(emitted), i)] = s
                 return cache[k]
@@ -360,7 +415,8 @@ class Compose:
         for pos, (op, p) in enumerate(zip(self.ops, ops_params, strict=True)):
             if not isinstance(op, IntensityOp):
                 continue
-            ictx = IntensityContext(channels, pos, value_range, stats_for(getattr(op, "mask_key", None)))
+            fields = getattr(op, "stats_fields", STAT_FIELDS)
+            ictx = IntensityContext(channels, pos, value_range, stats_for(getattr(op, "mask_key", None), fields))
             instrs: list[Instr] = op.emit(p, ictx)
             for ins in instrs:
                 if isinstance(ins, ProgramOp):
@@ -417,8 +473,8 @@ class Compose:
     def _run(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         from fastmed.backends import get_backend
 
-        plan = self.compile(sample, params)
-        arrays = get_backend(self.device).run([plan], [sample], self.threads)[0]
+        plan, read = self._compile(sample, params)
+        arrays = get_backend(self.device).run([plan], [{**sample, **read}], self.threads)[0]
         return self._finish(sample, arrays, plan, params)
 
     def batch(
@@ -449,8 +505,10 @@ class Compose:
         if len(idx) != len(samples):
             raise TransformError(f"batch: {len(samples)} samples but {len(idx)} indices")
         params = [self._draw(s, seed, i, epoch) for s, i in zip(samples, idx, strict=True)]
-        plans = [self.compile(s, p) for s, p in zip(samples, params, strict=True)]
-        arrays = get_backend(self.device).run(plans, samples, self.threads)
+        compiled = [self._compile(s, p) for s, p in zip(samples, params, strict=True)]
+        plans = [c[0] for c in compiled]
+        sources = [{**s, **c[1]} if c[1] else s for s, c in zip(samples, compiled, strict=True)]
+        arrays = get_backend(self.device).run(plans, sources, self.threads)
         outs = [self._finish(s, a, pl, p) for s, a, pl, p in zip(samples, arrays, plans, params, strict=True)]
         if not stack:
             return outs
@@ -470,3 +528,37 @@ class Compose:
                 stacked[k] = np.stack(vals)
         stacked["params"] = [o["params"] for o in outs]
         return stacked
+
+
+class _WindowReader:
+    """Sources of a sample's arrays for planning.
+
+    In-memory arrays as they are; lazy volumes read once each over the box ``[lo, hi)``
+    (channel-first: a channel axis added).
+    """
+
+    def __init__(self, sample: Mapping[str, Any], lo: Sequence[int], hi: Sequence[int]):
+        self.sample, self.lo, self.hi = sample, tuple(lo), tuple(hi)
+        self.cache: dict[str, Any] = {}
+
+    def read(self, name: str) -> Any:
+        if name not in self.cache:
+            vol = self.sample[name]
+            if not self.lo:
+                raise TransformError(f"Compose: sample[{name!r}] is lazy but no window was planned")
+            win = np.asarray(vol.read_window(self.lo, self.hi))
+            want = tuple(b - a for a, b in zip(self.lo, self.hi, strict=True))
+            if win.shape != want:
+                raise TransformError(
+                    f"Compose: sample[{name!r}].read_window({self.lo}, {self.hi}) returned shape {win.shape}, "
+                    f"expected {want}"
+                )
+            self.cache[name] = win[None]
+        return self.cache[name]
+
+    def source(self, name: str) -> Any:
+        """The array statistics are taken from: the whole in-memory array, or a lazy volume's window."""
+        v = self.sample[name]
+        if is_lazy(v):
+            return self.read(name)
+        return v if hasattr(v, "ndim") else np.asarray(v)

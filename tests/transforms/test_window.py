@@ -52,7 +52,7 @@ def cases(draw: st.DrawFn) -> tuple[SamplePlan, tuple[int, int, int]]:
     out_shape = tuple(draw(st.integers(1, 7)) for _ in range(3))
     m = _matrix(draw, shape, out_shape)
     grid = None
-    ginv = (0.0, 0.0, 0.0)
+    ginv: tuple[float, ...] = (0.0, 0.0, 0.0)
     if draw(st.booleans()):
         rng = np.random.default_rng(draw(st.integers(0, 2**31)))
         gshape = tuple(draw(st.integers(4, 6)) for _ in range(3))
@@ -137,7 +137,7 @@ def test_bbox_is_smaller_than_the_volume_for_a_centred_crop() -> None:
     ("mode", "expect"),
     [("constant", ((7, 0, 0), (8, 4, 4))), ("edge", ((7, 0, 0), (8, 4, 4))), ("reflect", ((3, 0, 0), (6, 4, 4)))],
 )
-def test_bbox_pads_like_the_kernel(mode: str, expect: tuple) -> None:  # type: ignore[type-arg]
+def test_bbox_pads_like_the_kernel(mode: str, expect: tuple) -> None:
     """Coordinates z in [9, 11] of an 8-deep volume: all padding, mapped per mode
     (constant: one voxel that is never read keeps the window non-empty)."""
     m = np.eye(4)
