@@ -154,6 +154,7 @@ def build_batch(plans: Sequence[SamplePlan], samples: Sequence[Mapping[str, Any]
             out = xp.empty((int(src4.shape[0]), *sp.out_shape), out_dtype(kind, info.dtype))
             parts.append(np.ascontiguousarray(ap.program.ops, dtype=np.int32))
             parts.append(np.ascontiguousarray(ap.program.params, dtype=np.float32))
+            win = plan.windows.get(ap.key)  # the source is a window of its volume
             spec = JobSpec(
                 src=xp.ptr(src4),
                 out=xp.ptr(out),
@@ -174,6 +175,8 @@ def build_batch(plans: Sequence[SamplePlan], samples: Sequence[Mapping[str, Any]
                 cval=ap.pad_value,
                 key=plan.key,
                 index=plan.index,
+                vol_shape=None if win is None else win.volume,
+                origin=(0, 0, 0) if win is None else win.origin,
             )
             specs.append((spec, len(parts) - 2, len(parts) - 1, grid_part))
             outputs.append((k, ap, out, is_torch(sample[ap.key])))
