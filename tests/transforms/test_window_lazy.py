@@ -151,3 +151,16 @@ def test_dali_window_matches_the_whole_volume(pad_mode: str) -> None:
     w = np.asarray(want["image"], np.float32)
     np.testing.assert_allclose(lazy["image"], w, rtol=1e-4, atol=1e-4 * (float(np.abs(w).max()) + 1.0))
     assert np.mean(lazy["label"] != want["label"]) < 0.01
+
+
+@pytest.mark.parametrize("index", [0, 4])
+def test_lazy_2d_equals_in_memory(index: int) -> None:
+    rng = np.random.default_rng(index)
+    image = rng.integers(0, 4096, (96, 80)).astype(np.uint16)
+    img = RecordingVolume(image, (0.5, 0.5), _stats(image))
+    aug = T.Compose(preset("xray2d", patch=(32, 32)).ops)
+    lazy = aug({"image": img}, seed=1, index=index)
+    mem = aug({"image": image[None], "spacing": (0.5, 0.5), "stats": _stats(image)}, seed=1, index=index)
+    np.testing.assert_array_equal(lazy["image"], mem["image"], strict=True)
+    (lo, hi), *_ = img.boxes
+    assert len(img.boxes) == 1 and np.prod(np.subtract(hi, lo)) < image.size
