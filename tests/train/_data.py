@@ -15,7 +15,7 @@ def blob_images(n: int, size: tuple[int, ...], seed: int = 0) -> np.ndarray:
         for _ in range(int(rng.integers(1, 3))):
             c = rng.uniform(-0.5, 0.5, len(size))
             r = rng.uniform(0.2, 0.4)
-            d2 = sum((a - ci) ** 2 for a, ci in zip(axes, c))
+            d2 = sum((a - ci) ** 2 for a, ci in zip(axes, c, strict=True))
             img = img + np.exp(-d2 / (2 * r * r))
         out[i, 0] = img
     return out

@@ -39,7 +39,9 @@ def test_clip_loss_matches_numpy_formula() -> None:
     got = clip_loss(torch.from_numpy(a), torch.from_numpy(b), torch.tensor(scale))
     assert got.item() == pytest.approx(ref, rel=1e-5)
     # symmetric in its two sides
-    assert clip_loss(torch.from_numpy(b), torch.from_numpy(a), torch.tensor(scale)).item() == pytest.approx(ref, rel=1e-5)
+    assert clip_loss(torch.from_numpy(b), torch.from_numpy(a), torch.tensor(scale)).item() == pytest.approx(
+        ref, rel=1e-5
+    )
 
 
 def test_temperature_is_learnable_and_clamped() -> None:
@@ -62,7 +64,9 @@ def test_clip_loss_falls_on_a_toy_paired_set() -> None:
     tok = train_report_tokenizer(synthetic_reports(100, seed=0), vocab_size=300)
     ids, mask = tok.encode_batch(reports, 96)
     images = torch.from_numpy(blob_images(n, cfg.img_size, seed=3))
-    model = CLIP(ViTEncoder(cfg), TextEncoder(tok.vocab_size, 96, width=64, depth=1), embed_dim=32, init_temperature=0.3)
+    model = CLIP(
+        ViTEncoder(cfg), TextEncoder(tok.vocab_size, 96, width=64, depth=1), embed_dim=32, init_temperature=0.3
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
     losses = []

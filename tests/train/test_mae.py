@@ -52,7 +52,9 @@ def test_patchify_matches_conv_token_order(name: str) -> None:
     assert rows.shape == (2, cfg.n_patches, cfg.patch_dim)
     assert torch.equal(unpatchify(rows, cfg.patch_size, cfg.grid, cfg.in_channels), x)
     # A strided conv whose kernel is one-hot at voxel 0 of a patch reads patch row element 0 in token order.
-    conv = (torch.nn.Conv3d if cfg.spatial_dims == 3 else torch.nn.Conv2d)(1, 1, cfg.patch_size, cfg.patch_size, bias=False)
+    conv = (torch.nn.Conv3d if cfg.spatial_dims == 3 else torch.nn.Conv2d)(
+        1, 1, cfg.patch_size, cfg.patch_size, bias=False
+    )
     with torch.no_grad():
         conv.weight.zero_()
         conv.weight.view(-1)[0] = 1.0

@@ -15,11 +15,11 @@ F64 = npt.NDArray[np.float64]
 
 
 class ReliabilityCurve(NamedTuple):
-    """Per-bin statistics of non-empty bins (``frac_positive``, ``mean_confidence``, ``count``)."""
+    """Per-bin statistics of non-empty bins (``frac_positive``, ``mean_confidence``, ``n_samples``)."""
 
     frac_positive: F64
     mean_confidence: F64
-    count: npt.NDArray[np.int64]
+    n_samples: npt.NDArray[np.int64]
 
 
 def _check(y_true: npt.ArrayLike, y_prob: npt.ArrayLike) -> tuple[F64, F64]:
@@ -83,5 +83,5 @@ def expected_calibration_error(y_true: npt.ArrayLike, y_prob: npt.ArrayLike, n_b
         The ECE in [0, 1].
     """
     curve = reliability_curve(y_true, y_prob, n_bins)
-    w = curve.count / curve.count.sum()
+    w = curve.n_samples / curve.n_samples.sum()
     return float(np.sum(w * np.abs(curve.frac_positive - curve.mean_confidence)))

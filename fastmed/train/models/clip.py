@@ -52,7 +52,9 @@ class CLIP(nn.Module):
         Initial softmax temperature (CLIP: 0.07).
     """
 
-    def __init__(self, image_encoder: ViTEncoder, text_encoder: TextEncoder, embed_dim: int = 64, init_temperature: float = 0.07):
+    def __init__(
+        self, image_encoder: ViTEncoder, text_encoder: TextEncoder, embed_dim: int = 64, init_temperature: float = 0.07
+    ):
         super().__init__()
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
@@ -68,7 +70,9 @@ class CLIP(nn.Module):
         """Unit-norm report embeddings ``(B, E)``."""
         return F.normalize(self.text_proj(self.text_encoder(ids, attention_mask)), dim=-1)
 
-    def forward(self, images: torch.Tensor, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Loss and embeddings of a batch of paired images and reports.
 
         Returns

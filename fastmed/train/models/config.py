@@ -45,7 +45,7 @@ class ViTConfig:
             raise ValueError(f"spatial_dims must be 2 or 3, got {self.spatial_dims}")
         if len(self.img_size) != self.spatial_dims or len(self.patch_size) != self.spatial_dims:
             raise ValueError("img_size and patch_size need one entry per spatial axis")
-        if any(i % p for i, p in zip(self.img_size, self.patch_size)):
+        if any(i % p for i, p in zip(self.img_size, self.patch_size, strict=True)):
             raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
         if self.hidden_size % self.num_heads or self.decoder_hidden % self.decoder_heads:
             raise ValueError("widths must be multiples of their head counts")
@@ -53,7 +53,7 @@ class ViTConfig:
     @property
     def grid(self) -> tuple[int, ...]:
         """Patch grid (tokens per axis)."""
-        return tuple(i // p for i, p in zip(self.img_size, self.patch_size))
+        return tuple(i // p for i, p in zip(self.img_size, self.patch_size, strict=True))
 
     @property
     def n_patches(self) -> int:

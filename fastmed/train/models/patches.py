@@ -12,11 +12,11 @@ def patchify(x: torch.Tensor, patch_size: Sequence[int]) -> torch.Tensor:
     nd = len(patch_size)
     b, c = x.shape[:2]
     spatial = x.shape[2:]
-    if len(spatial) != nd or any(s % p for s, p in zip(spatial, patch_size)):
+    if len(spatial) != nd or any(s % p for s, p in zip(spatial, patch_size, strict=True)):
         raise ValueError(f"image {tuple(x.shape)} does not tile into patches {tuple(patch_size)}")
-    grid = [s // p for s, p in zip(spatial, patch_size)]
+    grid = [s // p for s, p in zip(spatial, patch_size, strict=True)]
     shape = [b, c]
-    for g, p in zip(grid, patch_size):
+    for g, p in zip(grid, patch_size, strict=True):
         shape += [g, p]
     y = x.reshape(shape)
     perm = [0] + [2 + 2 * i for i in range(nd)] + [3 + 2 * i for i in range(nd)] + [1]
@@ -35,4 +35,4 @@ def unpatchify(rows: torch.Tensor, patch_size: Sequence[int], grid: Sequence[int
     for i in range(nd):
         perm += [1 + i, 1 + nd + i]
     y = y.permute(perm)
-    return y.reshape([b, channels, *(g * p for g, p in zip(grid, patch_size))])
+    return y.reshape([b, channels, *(g * p for g, p in zip(grid, patch_size, strict=True))])

@@ -58,7 +58,9 @@ class ViTEncoder(nn.Module):
         )
         self.norm = nn.LayerNorm(cfg.hidden_size)
 
-    def forward_hidden(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward_hidden(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Encode; return the normed output tokens and every block's output (for UNETR skips).
 
         Parameters

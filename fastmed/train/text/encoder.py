@@ -22,7 +22,9 @@ class TextEncoder(nn.Module):
         Id of the padding token.
     """
 
-    def __init__(self, vocab_size: int, max_len: int, width: int = 64, depth: int = 2, num_heads: int = 4, pad_id: int = 0):
+    def __init__(
+        self, vocab_size: int, max_len: int, width: int = 64, depth: int = 2, num_heads: int = 4, pad_id: int = 0
+    ):
         super().__init__()
         self.width = width
         self.tok = nn.Embedding(vocab_size, width, padding_idx=pad_id)

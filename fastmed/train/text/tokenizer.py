@@ -51,9 +51,7 @@ class ReportTokenizer:
         """Ids of ``text`` wrapped in BOS ... EOS (no padding, no truncation)."""
         return [self.bos_id, *self._tok.encode(text, add_special_tokens=False).ids, self.eos_id]
 
-    def encode_batch(
-        self, texts: Sequence[str], max_len: int
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    def encode_batch(self, texts: Sequence[str], max_len: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
         """Ids ``(B, max_len)`` and attention mask (True on real tokens); long texts keep their first tokens and EOS."""
         if max_len < 2:
             raise ValueError(f"max_len must be >= 2, got {max_len}")
