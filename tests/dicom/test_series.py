@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import fastmed as fm
 from fastmed.dicom import read_series
-from fastmed.dicom.index import index
+from fastmed.dicom.index import index, wait_for_cache_writes
 from fastmed.dicom.manifest import Manifest
 from tests.dicom.series_builder import rotation, series_array, write_series
 
@@ -213,6 +213,7 @@ def test_index_manifest_round_trip_and_rejects(tmp_path: Path) -> None:
     man.to_parquet(out)
     back = Manifest.from_parquet(out)
     assert back.rows == man.rows and back.rejected == man.rejected
+    wait_for_cache_writes()  # the cache is written in the background
     raw = out.read_bytes() + cache.read_bytes()
     assert b"SECRET" not in raw and b"424242" not in raw
     vol = read_series(good.paths)
