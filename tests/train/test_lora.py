@@ -65,3 +65,15 @@ def test_merge_matches_adapted_model() -> None:
 def test_apply_lora_without_targets_fails() -> None:
     with pytest.raises(ValueError, match="no nn.Linear"):
         apply_lora(torch.nn.Sequential(torch.nn.Conv1d(1, 1, 1)))
+
+
+def test_lora_on_a_linear_probe_trains_the_adapters() -> None:
+    from fastmed.train.models.heads import linear_probe
+
+    torch.manual_seed(0)
+    model = linear_probe(ViTEncoder(get_config("vit2d_tiny")), n_labels=2)
+    apply_lora(model.encoder, r=2)
+    model(torch.randn(2, 1, 64, 64)).sum().backward()
+    grads = [m.lora_a.grad for m in model.modules() if isinstance(m, LoRALinear)]
+    assert grads and all(g is not None for g in grads)
+    assert model.head.weight.grad is not None

@@ -40,10 +40,9 @@ class Classifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, n_labels)``."""
-        if self.freeze_encoder:
-            with torch.no_grad():
-                feats = self.encoder.pooled(images)
-        else:
+        # No graph through a fully frozen encoder; LoRA adapters added to it (apply_lora) still train.
+        needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.encoder.parameters())
+        with torch.set_grad_enabled(needs_grad):
             feats = self.encoder.pooled(images)
         return self.head(feats)
 
