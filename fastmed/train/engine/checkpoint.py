@@ -70,6 +70,9 @@ def save_checkpoint(
         "step": st.step,
         "micro_batches": st.micro_batches,
         "losses": st.losses,
+        "samples": st.samples,
+        "data_wait_s": st.data_wait_s,
+        "compute_s": st.compute_s,
         "loader_state": loader_state,
         "extra": extra or {},
     }
@@ -111,5 +114,12 @@ def load_checkpoint(
     if scaler is not None and (src / "scaler.pt").exists():
         scaler.load_state_dict(torch.load(src / "scaler.pt", weights_only=True))
     meta = json.loads((src / "state.json").read_text())
-    state = LoopState(step=int(meta["step"]), micro_batches=int(meta["micro_batches"]), losses=list(meta["losses"]))
+    state = LoopState(
+        step=int(meta["step"]),
+        micro_batches=int(meta["micro_batches"]),
+        losses=list(meta["losses"]),
+        samples=int(meta.get("samples", 0)),
+        data_wait_s=float(meta.get("data_wait_s", 0.0)),
+        compute_s=float(meta.get("compute_s", 0.0)),
+    )
     return state, {"loader_state": meta.get("loader_state"), "extra": meta.get("extra", {})}

@@ -1,7 +1,12 @@
-"""Optimisation steps over any iterable of batch dicts, with gradient accumulation and mixed precision."""
+"""Optimisation steps over any iterable of batch dicts, with gradient accumulation and mixed precision.
+
+The loop times how long it waits for each batch (``next`` on the iterator) against the rest of the step,
+so every run reports samples/s and its data-wait fraction: which side (data or model) is the bottleneck.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,11 +21,43 @@ StepFn = Callable[[torch.nn.Module, Mapping[str, Any]], torch.Tensor]
 
 @dataclass
 class LoopState:
-    """Progress of a run: optimizer steps taken, micro-batches seen, and the loss of every optimizer step."""
+    """Progress of a run: optimizer steps, micro-batches, samples, per-step losses and where the time went."""
 
     step: int = 0
     micro_batches: int = 0
     losses: list[float] = field(default_factory=list)
+    samples: int = 0
+    data_wait_s: float = 0.0
+    compute_s: float = 0.0
+
+    @property
+    def data_wait_fraction(self) -> float:
+        """Share of the loop's wall time spent waiting for batches (0 when nothing ran)."""
+        total = self.data_wait_s + self.compute_s
+        return self.data_wait_s / total if total > 0 else 0.0
+
+    @property
+    def samples_per_s(self) -> float:
+        """Samples trained per second of loop wall time."""
+        total = self.data_wait_s + self.compute_s
+        return self.samples / total if total > 0 else 0.0
+
+    @property
+    def bottleneck(self) -> str:
+        """``"data"`` when waiting for batches takes at least half the time, else ``"model"``."""
+        return "data" if self.data_wait_fraction >= 0.5 else "model"
+
+
+def batch_size(batch: Mapping[str, Any]) -> int:
+    """Samples in a batch: the leading size of ``batch["image"]`` (or of its first sized value)."""
+    for key in ("image", *batch):
+        v = batch.get(key)
+        shape = getattr(v, "shape", None)
+        if shape is not None and len(shape) > 0:
+            return int(shape[0])
+        if isinstance(v, (list, tuple)):
+            return len(v)
+    return 1
 
 
 def run_steps(
@@ -67,7 +104,8 @@ def run_steps(
     Returns
     -------
     LoopState
-        The progress, with the mean micro-batch loss of each optimizer step in ``losses``.
+        The progress, with the mean micro-batch loss of each optimizer step in ``losses``, samples/s and
+        the data-wait fraction (time in the batch iterator's ``next``; ``on_step`` time is left out of both).
     """
     if accumulate < 1:
         raise ValueError(f"accumulate must be >= 1, got {accumulate}")
@@ -79,7 +117,16 @@ def run_steps(
     if st.step >= max_steps:
         return st
     optimizer.zero_grad(set_to_none=True)
-    for batch in batches:
+    it = iter(batches)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            batch = next(it)
+        except StopIteration:
+            break
+        t1 = time.perf_counter()
+        st.data_wait_s += t1 - t0
+        st.samples += batch_size(batch)
         with autocast(precision, device_type):
             loss = step_fn(model, batch)
         sc.scale(loss.float() / accumulate).backward()
@@ -93,6 +140,8 @@ def run_steps(
             st.step += 1
             st.losses.append(running / accumulate)
             pending, running = 0, 0.0
+        st.compute_s += time.perf_counter() - t1
+        if pending == 0:
             if on_step is not None:
                 on_step(st)
             if st.step >= max_steps:
