@@ -110,6 +110,8 @@ def analyse_stack(slices: Sequence[SliceInfo]) -> StackGeometry:
             step=np.array([0.0, 0.0, 1.0]),
             problems=problems,
         )
+    # No slice lacks geometry from here on (narrowing for the type checker).
+    assert first.orientation is not None and first.pixel_spacing is not None
     r = np.asarray(first.orientation[:3], dtype=np.float64)
     c = np.asarray(first.orientation[3:], dtype=np.float64)
     n = _cross3(first.orientation)
