@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastmed.rng import KeyedRNG
+from fastmed.train.metrics._figure import png_axes
 
 LABEL_SUBSET_STREAM = 0x4C424C00
 """RNG stream of label subsets ("LBL\\0")."""
@@ -76,25 +77,14 @@ def save_label_efficiency_plot(
     """
     if len(fractions) != len(scores) or not fractions:
         raise ValueError("need one score per fraction, at least one")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     order = np.argsort(fractions)
     x = np.asarray(fractions, dtype=np.float64)[order] * 100.0
     y = np.asarray(scores, dtype=np.float64)[order]
-    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
-    try:
+    with png_axes(path, (5, 3.5)) as ax:
         ax.plot(x, y, "o-")
         ax.set_xscale("log")
         ax.set_xlabel("labelled training data (%)")
         ax.set_ylabel(metric)
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, format="png")
-    finally:
-        plt.close(fig)
-    return out
+    return Path(path)

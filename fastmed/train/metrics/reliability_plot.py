@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy.typing as npt
 
+from fastmed.train.metrics._figure import png_axes
 from fastmed.train.metrics.calibration import expected_calibration_error, reliability_curve
 
 
@@ -33,15 +34,9 @@ def save_reliability_diagram(
     pathlib.Path
         The written file.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     curve = reliability_curve(y_true, y_prob, n_bins)
     ece = expected_calibration_error(y_true, y_prob, n_bins)
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
-    try:
+    with png_axes(path, (4.5, 4.5)) as ax:
         ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
         ax.plot(curve.mean_confidence, curve.frac_positive, "o-", label="model")
         ax.set_xlim(0, 1)
@@ -50,9 +45,4 @@ def save_reliability_diagram(
         ax.set_ylabel("fraction of positives")
         ax.set_title(f"{title + ': ' if title else ''}ECE = {ece:.3f} ({n_bins} bins)")
         ax.legend(loc="upper left")
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, format="png")
-    finally:
-        plt.close(fig)
-    return out
+    return Path(path)
