@@ -84,6 +84,8 @@ def _check_label_pad(value: float, name: str, arr: Any) -> None:
 
 def is_lazy(v: Any) -> bool:
     """Whether ``v`` is a :class:`~fastmed.volume_source.LazyVolume` (read box by box, no channel axis)."""
+    if isinstance(v, np.ndarray) or not hasattr(v, "read_window"):  # the common case, cheaply
+        return False
     return isinstance(v, LazyVolume) and not hasattr(v, "__array__")
 
 

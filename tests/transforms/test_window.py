@@ -159,3 +159,39 @@ def test_window_outside_the_volume_is_refused(backend: str) -> None:
     )
     with pytest.raises(TransformError, match="not inside the volume"):
         _run(backend, plan, {"image": np.zeros((1, 2, 4, 4), np.float32)})
+
+
+@pytest.mark.parametrize(
+    ("volume", "origin", "match"),
+    [
+        ((4, 4, 4), (-1, 0, 0), "not inside the volume"),
+        ((4, 4, 4), (0, 1, 0), "not inside the volume"),
+        ((4, 0, 4), (0, 0, 0), "out of range"),
+        ((4, 2**31, 4), (0, 0, 0), "out of range"),
+        ((4, 4), (0, 0, 0), "3 values"),
+    ],
+)
+def test_native_boundary_checks_the_window(volume: tuple, origin: tuple, match: str) -> None:
+    from fastmed._native import core
+    from fastmed.errors import KernelArgumentError
+
+    job = {
+        "src": np.zeros((1, 2, 4, 4), np.float32),
+        "out": np.zeros((1, 2, 2, 2), np.float32),
+        "out_dtype": "float32",
+        "matrix": np.eye(4, dtype=np.float32)[:3],
+        "grid": None,
+        "grid_inv": [0.0, 0.0, 0.0],
+        "interp": 1,
+        "pad_mode": 0,
+        "cval": 0.0,
+        "ops": EMPTY.ops,
+        "params": EMPTY.params,
+        "key": [0, 0],
+        "index": 0,
+        "volume": list(volume),
+        "origin": list(origin),
+    }
+    for run in (core.augment, core.augment_reference):
+        with pytest.raises((KernelArgumentError, ValueError), match=match):
+            run([job], 1)
