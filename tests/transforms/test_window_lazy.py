@@ -164,3 +164,22 @@ def test_lazy_2d_equals_in_memory(index: int) -> None:
     np.testing.assert_array_equal(lazy["image"], mem["image"], strict=True)
     (lo, hi), *_ = img.boxes
     assert len(img.boxes) == 1 and np.prod(np.subtract(hi, lo)) < image.size
+
+
+def test_batch_of_lazy_samples_equals_single_calls() -> None:
+    aug = T.Compose(preset("r3d", patch=PATCH).ops)
+    vols = [_data(s) for s in range(3)]
+
+    def lazy(k: int) -> dict[str, Any]:
+        image, label = vols[k]
+        return {
+            "image": RecordingVolume(image, (1.0, 1.0, 1.0), _stats(image)),
+            "label": RecordingVolume(label, (1, 1, 1)),
+        }
+
+    outs = aug.batch([lazy(k) for k in range(3)], seed=9, indices=[4, 5, 6])
+    assert isinstance(outs, list)
+    for k, out in enumerate(outs):
+        one = aug(lazy(k), seed=9, index=4 + k)
+        for key in ("image", "label"):
+            np.testing.assert_array_equal(out[key], one[key], strict=True)
