@@ -30,6 +30,8 @@ from fastmed.transforms.base import (
     SpatialOp,
     op_from_dict,
 )
+from fastmed.transforms.batch_out import namespace, out_mapping
+from fastmed.transforms.collate import collate
 from fastmed.transforms.elastic import RandomElastic
 from fastmed.transforms.params import checked_params, to_json
 from fastmed.transforms.plan import (
@@ -414,11 +416,14 @@ class Compose:
         """
         return self._run(sample, checked_params(self, sample, params))
 
-    def _run(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    def _backend(self) -> Any:
         from fastmed.backends import get_backend
 
+        return get_backend(self.device)
+
+    def _run(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         plan = self.compile(sample, params)
-        arrays = get_backend(self.device).run([plan], [sample], self.threads)[0]
+        arrays = self._backend().run([plan], [sample], self.threads)[0]
         return self._finish(sample, arrays, plan, params)
 
     def batch(
@@ -428,6 +433,7 @@ class Compose:
         indices: Sequence[int] | None = None,
         epoch: int = 0,
         stack: bool = False,
+        out: Any = None,
     ) -> list[dict[str, Any]] | dict[str, Any]:
         """Augment many samples with one native call.
 
@@ -440,33 +446,53 @@ class Compose:
         indices
             Sample indices (default ``0 .. n-1``); sample k equals ``self(samples[k], seed, indices[k], epoch)``.
         stack
-            Return one dict with each array key stacked on a new first axis (patch shapes
-            must match) and ``params`` a list, instead of a list of dicts.
+            Return one dict instead of a list of dicts: each image and label key stacked on a
+            new first axis (patch shapes must match), every other key present in all samples
+            collated as ``torch.utils.data.default_collate`` does (see
+            :mod:`fastmed.transforms.collate`: tensors for numbers, lists for strings; numpy
+            arrays without torch), and ``params`` a list.
+        out
+            Preallocated batch output: one array for the first image key, or a mapping
+            ``{"image": ..., "label": ...}``; each array (N, C, *patch) in the output dtype
+            (``dtype`` for images, a torch tensor for bfloat16; the source dtype for labels).
+            numpy, torch CPU (pinned or not) for the CPU backends, CuPy / torch CUDA for
+            ``cuda``. Sample k is written straight into ``out[key][k]``, no stacking copy;
+            with ``stack`` the result holds these arrays. A wrong shape, dtype or device is a
+            :class:`~fastmed.errors.TransformError`.
         """
-        from fastmed.backends import get_backend
-
         idx = list(range(len(samples))) if indices is None else [int(i) for i in indices]
         if len(idx) != len(samples):
             raise TransformError(f"batch: {len(samples)} samples but {len(idx)} indices")
+        outs_map = out_mapping(out, self.image_keys[0])
         params = [self._draw(s, seed, i, epoch) for s, i in zip(samples, idx, strict=True)]
         plans = [self.compile(s, p) for s, p in zip(samples, params, strict=True)]
-        arrays = get_backend(self.device).run(plans, samples, self.threads)
+        backend = self._backend()
+        if outs_map:
+            arrays = backend.run(plans, samples, self.threads, out=outs_map)
+        else:  # backends written before out= need not take it
+            arrays = backend.run(plans, samples, self.threads)
         outs = [self._finish(s, a, pl, p) for s, a, pl, p in zip(samples, arrays, plans, params, strict=True)]
+        for pos, o in enumerate(outs):
+            for key, a in outs_map.items():
+                o[key] = a[pos]  # the caller's own array type (a torch slot, not its numpy view)
         if not stack:
             return outs
         keys = [k for k in (*self.image_keys, *self.label_keys) if all(k in o for o in outs)]
         stacked: dict[str, Any] = {}
-        for k in keys:
-            vals = [o[k] for o in outs]
-            if hasattr(vals[0], "numpy") and not isinstance(vals[0], np.ndarray):
-                import torch
-
-                stacked[k] = torch.stack(vals)
-            elif type(vals[0]).__module__.startswith("cupy"):
-                import cupy
-
-                stacked[k] = cupy.stack(vals)
-            else:
-                stacked[k] = np.stack(vals)
+        for name in keys:
+            stacked[name] = outs_map[name] if name in outs_map else _stack([o[name] for o in outs])
+        rest = [name for name in outs[0] if name not in stacked and name != "params" and all(name in o for o in outs)]
+        for name in rest:
+            stacked[name] = collate([o[name] for o in outs])
         stacked["params"] = [o["params"] for o in outs]
         return stacked
+
+
+def _stack(vals: Sequence[Any]) -> Any:
+    """Stack per-sample outputs with their own library: numpy / CuPy by ``__array_namespace__``, else torch."""
+    ns = namespace(vals[0])
+    if ns is not None:
+        return ns.stack(vals)
+    import torch  # the one output type without an array namespace (CPU bfloat16, torch CUDA)
+
+    return torch.stack(list(vals))
