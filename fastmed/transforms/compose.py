@@ -32,7 +32,7 @@ from fastmed.transforms.base import (
 )
 from fastmed.transforms.batch_out import namespace, out_mapping
 from fastmed.transforms.collate import collate
-from fastmed.transforms.elastic import RandomElastic
+from fastmed.transforms.executors import Executor, get_executor
 from fastmed.transforms.params import checked_params, to_json
 from fastmed.transforms.plan import (
     PAD_MODES,
@@ -93,6 +93,11 @@ def _spacing(sample: Mapping[str, Any], ndim: int) -> tuple[float, ...]:
     return sp
 
 
+def _contributes(op: Op) -> str | None:
+    """What a spatial op contributes to the spatial map (None for intensity ops)."""
+    return op.contributes if isinstance(op, SpatialOp) else None
+
+
 class Compose:
     """A pipeline of ops compiled into one fused pass per sample.
 
@@ -147,8 +152,11 @@ class Compose:
         for op in self.ops:
             if not isinstance(op, SpatialOp | IntensityOp):
                 raise TransformError(f"Compose: {op!r} is not a fastmed op")
-        if sum(isinstance(op, RandomElastic) for op in self.ops) > 1:
-            raise TransformError("Compose: at most one RandomElastic per pipeline")
+        fields = [type(op).__name__ for op in self.ops if _contributes(op) == "displacement"]
+        if len(fields) > 1:
+            raise TransformError(
+                f"Compose: at most one displacement-field op (RandomElastic) per pipeline, got {fields}"
+            )
         if dtype not in _DTYPES:
             raise TransformError(f"Compose: dtype must be one of {_DTYPES}, got {dtype!r}")
         if pad_mode not in PAD_MODES:
@@ -217,7 +225,7 @@ class Compose:
         m = np.eye(ctx.ndim + 1)
         pad = (self.pad_mode, self.pad_value)
         for op, p in zip(self.ops, params, strict=True):
-            if not isinstance(op, SpatialOp) or isinstance(op, RandomElastic) or p is None:
+            if not isinstance(op, SpatialOp) or op.contributes != "matrix" or p is None:
                 continue
             step = op.step(p, ctx)
             m = m @ step.matrix
@@ -240,7 +248,7 @@ class Compose:
         drawn: list[Params | None] = [None] * len(self.ops)
         ctx = ctx0
         for k, op in enumerate(self.ops):  # spatial ops first: later ones see the current grid
-            if isinstance(op, SpatialOp) and not isinstance(op, RandomElastic):
+            if isinstance(op, SpatialOp) and op.contributes == "matrix":
                 drawn[k] = op.sample_params(KeyedRNG(seed, epoch, index, k), ctx)
                 ctx = Context(ctx.ndim, *self._shape_after(op, drawn[k], ctx), ctx.channels)  # type: ignore[arg-type]
         final = Context(ctx0.ndim, ctx0.shape, ctx0.spacing, ctx0.channels, ctx.shape, ctx.spacing)
@@ -281,8 +289,10 @@ class Compose:
         out_spacing = (1.0, *ctx.spacing) if d == 2 else tuple(ctx.spacing)
         grid, grid_inv = None, (0.0, 0.0, 0.0)
         for op, p in zip(self.ops, ops_params, strict=True):
-            if isinstance(op, RandomElastic) and p.get("apply", True):
-                grid, grid_inv = self._elastic_grid(p, m, ctx)
+            if isinstance(op, SpatialOp) and op.contributes == "displacement":
+                field = op.displacement(p, m, ctx)
+                if field is not None:
+                    grid, grid_inv = field
         spatial = SpatialMap(
             matrix=snap(lift_to_3d(m, d)),
             out_shape=tuple(int(n) for n in out_shape),  # type: ignore[arg-type]
@@ -306,25 +316,6 @@ class Compose:
         # whether or not this sample's draw applied the op (DALI: no elastic, ...).
         notes: dict[str, object] = {"ops": self.ops}
         return SamplePlan(spatial=spatial, arrays=tuple(arrays), key=key, index=index, ndim=d, notes=notes)
-
-    @staticmethod
-    def _elastic_grid(
-        p: Params, m: npt.NDArray[np.float64], ctx: Context
-    ) -> tuple[npt.NDArray[np.float32], tuple[float, float, float]]:
-        """Control vectors in output mm -> output voxels -> source voxels (linear part of the map)."""
-        d = ctx.ndim
-        g = np.asarray(p["grid"], dtype=np.float64)
-        if g.shape[0] != d:
-            raise TransformError(f"RandomElastic params: grid has {g.shape[0]} components for a {d}-D sample")
-        vox = g / np.asarray(ctx.spacing, dtype=np.float64).reshape((d,) + (1,) * d)
-        # A d-term sum per component, not tensordot: a BLAS call here wakes OpenBLAS's
-        # threads, which then spin beside the native kernel's threads.
-        src = sum(m[:d, k, None].reshape((d,) + (1,) * d) * vox[k] for k in range(d))
-        inv = [float(v) for v in p["grid_inv"]]
-        if d == 2:
-            src = np.concatenate([np.zeros((1, *src.shape[1:])), src])[:, None]
-            inv = [0.0, *inv]
-        return np.ascontiguousarray(src, dtype=np.float32), (inv[0], inv[1], inv[2])
 
     def _intensity(
         self,
@@ -416,10 +407,8 @@ class Compose:
         """
         return self._run(sample, checked_params(self, sample, params))
 
-    def _backend(self) -> Any:
-        from fastmed.backends import get_backend
-
-        return get_backend(self.device)
+    def _backend(self) -> Executor:
+        return get_executor(self.device)
 
     def _run(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         plan = self.compile(sample, params)
