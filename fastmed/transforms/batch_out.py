@@ -90,7 +90,9 @@ def check_out(
     infos: dict[str, OutInfo] = {}
     for key, a in out.items():
         if key not in expected:
-            raise TransformError(f"out[{key!r}]: the pipeline writes no such array (writes: {sorted(expected)})")
+            raise TransformError(
+                f"out[{key!r}]: the pipeline writes no such array in every sample (batch arrays: {sorted(expected)})"
+            )
         info = describe_out(a, key)
         shape, dt = expected[key]
         if info.shape != (n, *shape):
@@ -129,9 +131,11 @@ def slot_kind(expected_dtype: str) -> str:
 def patch_shapes(plans: Sequence[Any], samples: Sequence[Mapping[str, Any]]) -> dict[str, tuple[tuple[int, ...], str]]:
     """Per key: the (C, *patch) shape and output dtype name every plan of the batch writes.
 
-    A key whose shape or dtype differs between samples cannot go into one batch array.
+    A key whose shape or dtype differs between samples cannot go into one batch array; a
+    key that some samples lack is left out (no batch array can be filled for it).
     """
     found: dict[str, tuple[tuple[int, ...], str]] = {}
+    count: dict[str, int] = {}
     for plan, sample in zip(plans, samples, strict=True):
         sp = plan.spatial.out_shape
         patch = tuple(int(n) for n in (sp[1:] if plan.ndim == 2 else sp))
@@ -142,9 +146,10 @@ def patch_shapes(plans: Sequence[Any], samples: Sequence[Mapping[str, Any]]) -> 
             if dt == "bool":
                 dt = "uint8"
             got = ((c, *patch), dt)
+            count[ap.key] = count.get(ap.key, 0) + 1
             if found.setdefault(ap.key, got) != got:
                 raise TransformError(
                     f"out[{ap.key!r}]: samples give different outputs {found[ap.key]} and {got}; "
                     "one batch array needs one shape and dtype"
                 )
-    return found
+    return {key: v for key, v in found.items() if count[key] == len(plans)}

@@ -120,10 +120,20 @@ def test_bad_out_keys_and_label_dtype_refused() -> None:
         aug.batch(_samples(3, n), out={"mask": np.zeros((n, 1, *c), np.uint8)})
     with pytest.raises(TransformError, match="dtype"):
         aug.batch(_samples(3, n), out={"label": np.zeros((n, 1, *c), np.int16)})
+    partial = [s if k else {"image": s["image"]} for k, s in enumerate(_samples(3, n))]  # sample 0 has no label
+    with pytest.raises(TransformError, match="every sample"):
+        aug.batch(partial, out={"label": np.zeros((n, 1, *c), np.uint8)})
     ro = np.zeros((n, 1, *c), np.float32)
     ro.flags.writeable = False
     with pytest.raises(TransformError, match="read-only"):
         aug.batch(_samples(3, n), out=ro)
+
+
+def test_samples_with_different_patch_shapes_refuse_one_out() -> None:
+    aug = T.Compose([T.Resample((1.5, 1.5, 1.5))])
+    samples = [sample(3, seed=0), {"image": np.zeros((1, 20, 20, 20), np.int16)}]
+    with pytest.raises(TransformError, match="one shape"):
+        aug.batch(samples, out=np.zeros((2, 1, 10, 12, 13), np.float32))
 
 
 def test_bfloat16_needs_the_batch_dtype() -> None:
