@@ -45,3 +45,10 @@ def test_batch_out(benchmark: Any, lib: str) -> None:
     out = np.empty(shape, np.float32) if lib == "numpy" else torch.empty(shape, dtype=torch.float32)
     benchmark(lambda: aug.batch(samples, seed=1, out=out))
     np.testing.assert_array_equal(np.asarray(out), _stacked(aug, samples))
+
+
+def test_batch_stack_true(benchmark: Any) -> None:
+    """``stack=True`` on the CPU backends now allocates the batch and writes into it (no ``np.stack``)."""
+    aug, samples = _setup()
+    got = benchmark(lambda: aug.batch(samples, seed=1, stack=True))
+    np.testing.assert_array_equal(got["image"], _stacked(aug, samples))

@@ -185,6 +185,8 @@ class CpuBackend:
     """Executes plans with the native C++ kernel on the thread pool."""
 
     name = "cpu"
+    #: ``Compose.batch(stack=True)`` may hand this backend host batch arrays to write into.
+    host_batch_out = True
 
     def _kernel(self, jobs: list[dict[str, Any]], threads: int) -> None:
         core.augment(jobs, threads)

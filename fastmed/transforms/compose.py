@@ -30,7 +30,7 @@ from fastmed.transforms.base import (
     SpatialOp,
     op_from_dict,
 )
-from fastmed.transforms.batch_out import namespace, out_mapping
+from fastmed.transforms.batch_out import namespace, out_mapping, patch_shapes
 from fastmed.transforms.collate import collate
 from fastmed.transforms.executors import Executor, get_executor
 from fastmed.transforms.params import checked_params, to_json
@@ -456,6 +456,8 @@ class Compose:
         params = [self._draw(s, seed, i, epoch) for s, i in zip(samples, idx, strict=True)]
         plans = [self.compile(s, p) for s, p in zip(samples, params, strict=True)]
         backend = self._backend()
+        if stack and not outs_map and getattr(backend, "host_batch_out", False):
+            outs_map = self._host_batch(plans, samples)  # stack by writing into one array, not copying after
         if outs_map:
             arrays = backend.run(plans, samples, self.threads, out=outs_map)
         else:  # backends written before out= need not take it
@@ -475,6 +477,24 @@ class Compose:
             stacked[name] = collate([o[name] for o in outs])
         stacked["params"] = [o["params"] for o in outs]
         return stacked
+
+    def _host_batch(self, plans: Sequence[SamplePlan], samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Empty host batch arrays for the image and label keys (none when patch shapes differ)."""
+        try:
+            shapes = patch_shapes(plans, samples)
+        except TransformError:
+            return {}
+        arrays: dict[str, Any] = {}
+        for key, (shape, dt) in shapes.items():
+            if key not in (*self.image_keys, *self.label_keys):
+                continue
+            if dt == "bfloat16":
+                import torch  # numpy has no bfloat16
+
+                arrays[key] = torch.empty((len(plans), *shape), dtype=torch.bfloat16)
+            else:
+                arrays[key] = np.empty((len(plans), *shape), dtype=dt)
+        return arrays
 
 
 def _stack(vals: Sequence[Any]) -> Any:

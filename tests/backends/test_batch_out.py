@@ -62,6 +62,22 @@ def test_out_equals_list_path(device: str, ndim: int, family: str, lib: str, dty
     assert got["params"] == [w["params"] for w in want]
 
 
+@pytest.mark.parametrize("device", ["cpu", "cpu-reference"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("family", ["affine", "blur"])
+def test_stack_without_out_equals_stacking_the_list(device: str, dtype: str, family: str) -> None:
+    aug = T.Compose(families(2)[family], label_keys=("label",), dtype=dtype, device=device)
+    samples = _samples(2)
+    outs = aug.batch(samples, seed=2)
+    got = aug.batch(samples, seed=2, stack=True)
+    assert isinstance(got, dict) and isinstance(outs, list)
+    assert isinstance(got["image"], torch.Tensor if dtype == "bfloat16" else np.ndarray)
+    assert got["label"].dtype == outs[0]["label"].dtype
+    for key in ("image", "label"):
+        want = np.stack([_bits(o[key]) for o in outs])
+        np.testing.assert_array_equal(_bits(got[key]), want, err_msg=key)
+
+
 def test_out_without_stack_gives_slots_of_the_callers_array() -> None:
     aug = T.Compose(families(3)["affine"], dtype="bfloat16")
     out = torch.zeros((2, 1, *crop(3)), dtype=torch.bfloat16)
