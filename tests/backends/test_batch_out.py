@@ -78,6 +78,18 @@ def test_stack_without_out_equals_stacking_the_list(device: str, dtype: str, fam
         np.testing.assert_array_equal(_bits(got[key]), want, err_msg=key)
 
 
+@pytest.mark.parametrize("src_dtype", [np.uint8, np.uint16, np.int32, np.float32])
+def test_multichannel_out_equals_list_path(src_dtype: type) -> None:
+    aug = T.Compose(families(3)["bias_field"], label_keys=("label",), dtype="float16")
+    samples = [sample(3, dtype=src_dtype, channels=3, seed=k) for k in range(2)]
+    want = aug.batch(samples, seed=4)
+    out = {"image": np.zeros((2, 3, *crop(3)), np.float16), "label": np.zeros((2, 1, *crop(3)), np.uint8)}
+    aug.batch(samples, seed=4, out=out)
+    for k, w in enumerate(want):
+        for key in ("image", "label"):
+            np.testing.assert_array_equal(out[key][k], w[key])
+
+
 def test_out_without_stack_gives_slots_of_the_callers_array() -> None:
     aug = T.Compose(families(3)["affine"], dtype="bfloat16")
     out = torch.zeros((2, 1, *crop(3)), dtype=torch.bfloat16)
