@@ -183,3 +183,7 @@ def test_batch_of_lazy_samples_equals_single_calls() -> None:
         one = aug(lazy(k), seed=9, index=4 + k)
         for key in ("image", "label"):
             np.testing.assert_array_equal(out[key], one[key], strict=True)
+    stacked = aug.batch([lazy(k) for k in range(3)], seed=9, indices=[4, 5, 6], stack=True)
+    assert isinstance(stacked, dict)
+    for key in ("image", "label"):
+        np.testing.assert_array_equal(stacked[key], np.stack([o[key] for o in outs]), strict=True)
