@@ -85,6 +85,8 @@ def test_lazy_equals_in_memory(name: str, index: int) -> None:
     assert len(img.boxes) == 1 and img.boxes == lab.boxes
     lo, hi = img.boxes[0]
     assert np.prod(np.subtract(hi, lo)) < np.prod(SHAPE)
+    again = aug.replay({"image": img, "label": lab}, lazy["params"])
+    np.testing.assert_array_equal(again["image"], lazy["image"], strict=True)
 
 
 def test_plan_is_the_array_paths_plan() -> None:
