@@ -58,6 +58,7 @@ _LAZY = {
     "convert": "fastmed.store",
     "open_store": "fastmed.store",
     "verify": "fastmed.store",
+    "VolumeDataset": "fastmed.store.dataset",
 }
 
 
@@ -116,6 +117,7 @@ __all__ = [
     "TransformError",
     "verify",
     "Volume",
+    "VolumeDataset",
     "voxel_op",
     "Window",
     "__version__",

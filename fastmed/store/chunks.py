@@ -81,8 +81,12 @@ def _crc32c(data: bytes) -> int:
     return int(crc32c.crc32c(data))
 
 
-def decode_chunk(info: ArrayInfo, idx: tuple[int, ...]) -> npt.NDArray[Any]:
+def decode_chunk(info: ArrayInfo, idx: tuple[int, ...], out: npt.NDArray[Any] | None = None) -> npt.NDArray[Any]:
     """Read, checksum and decompress chunk ``idx`` (full chunk shape, edge chunks padded).
+
+    ``out`` (C-contiguous, chunk shape, ``info.dtype``) receives the voxels instead of a new
+    array. The checksum and the decompression release the GIL (crc32c, blosc / zstd), so
+    chunks decode in parallel threads.
 
     Raises
     ------
@@ -99,24 +103,31 @@ def decode_chunk(info: ArrayInfo, idx: tuple[int, ...]) -> npt.NDArray[Any]:
         raise CacheError(f"{where}: unreadable ({exc.strerror})") from None
     if len(raw) < 4:
         raise CacheError(f"{where}: chunk shorter than its checksum")
-    body, stored = raw[:-4], int.from_bytes(raw[-4:], "little")
-    if _crc32c(body) != stored:
+    body = memoryview(raw)[:-4]
+    if _crc32c(body) != int.from_bytes(raw[-4:], "little"):
         raise CacheError(f"{where}: crc32c checksum mismatch (corrupt chunk)")
+    n = int(np.prod(info.chunks)) * info.dtype.itemsize
+    dest = np.empty(info.chunks, dtype=info.dtype) if out is None else out
     try:
         if info.compressor == "blosc":
             from numcodecs import blosc
 
-            out = blosc.decompress(body)
+            # Blosc header: bytes 4..8 hold the uncompressed size (little endian).
+            size = int.from_bytes(body[4:8], "little") if len(body) >= 16 else -1
+            if size == n:
+                blosc.decompress(body, dest)
         else:
             from numcodecs import Zstd
 
-            out = Zstd().decode(body)
+            got = Zstd().decode(body)
+            size = len(got)
+            if size == n:
+                dest.reshape(-1).view(np.uint8)[:] = np.frombuffer(got, dtype=np.uint8)
     except Exception as exc:  # a codec library's own error type: reported as a corrupt chunk
         raise CacheError(f"{where}: does not decompress ({type(exc).__name__})") from None
-    n = int(np.prod(info.chunks)) * info.dtype.itemsize
-    if len(out) != n:
-        raise CacheError(f"{where}: decompressed to {len(out)} bytes, expected {n}")
-    return np.frombuffer(out, dtype=info.dtype).reshape(info.chunks)
+    if size != n:
+        raise CacheError(f"{where}: decompressed to {size} bytes, expected {n}")
+    return dest
 
 
 def read_box(info: ArrayInfo, start: tuple[int, ...], stop: tuple[int, ...]) -> npt.NDArray[Any]:
