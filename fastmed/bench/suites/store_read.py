@@ -33,7 +33,6 @@ blosc2 file. Sizes follow the store suite's archive (``tiny`` 24×64×64 with a 
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -45,6 +44,7 @@ import numpy.typing as npt
 from fastmed.bench.harness import Case, Impl
 from fastmed.bench.peers.spec import AugSpec
 from fastmed.bench.peers.threads import pin_threads
+from fastmed.bench.registry import register_suite
 
 PATCH = {"tiny": 32, "small": 64, "full": 128}
 _DATA: dict[str, Any] = {}
@@ -105,17 +105,22 @@ def _crop_size(aug: Any) -> tuple[int, ...]:
 def windowed(
     aug: Any, shape: Sequence[int], read: Callable[[tuple[int, ...], tuple[int, ...]], npt.NDArray[Any]]
 ) -> Callable[[int, int], npt.NDArray[np.float32]]:
-    """``call(seed, index)``: draw the params, read only the footprint window, replay on it."""
+    """``call(seed, index)``: draw the params, read only the footprint window, run the pipeline on it.
+
+    Uses ``Compose``'s own draw and run steps (what ``__call__`` does) with the crop start moved
+    by the window origin; ``replay`` would give the same patch but re-validate every field.
+    """
 
     def call(seed: int, index: int) -> npt.NDArray[np.float32]:
         probe = {"image": np.broadcast_to(np.zeros((), np.int16), (1, *shape))}
-        params = aug.sample_params(probe, seed=seed, index=index)
+        params = aug._draw(probe, seed, index, 0)
         lo, hi = footprint(aug, shape, params)
         win = np.ascontiguousarray(read(lo, hi))[None]
-        shifted = copy.deepcopy(params)
-        crop = _crop(shifted)
-        crop["start"] = [int(s) - int(a) for s, a in zip(crop["start"], lo, strict=True)]
-        out: npt.NDArray[np.float32] = aug.replay({"image": win}, shifted)["image"]
+        ops = list(params["ops"])
+        k = next(i for i, e in enumerate(ops) if e["op"] == "RandomCrop")
+        start = [int(s) - int(a) for s, a in zip(ops[k]["params"]["start"], lo, strict=True)]
+        ops[k] = {**ops[k], "params": {**ops[k]["params"], "start": start}}
+        out: npt.NDArray[np.float32] = aug._run({"image": win}, {**params, "ops": ops})["image"]
         return out
 
     return call
@@ -268,3 +273,11 @@ def read_cases(size: str, threads: Sequence[int]) -> list[Case]:
             Case(f"r3d_{p} patch read+augment ({ratios} compression)", impls, 1, "patch", threads=t, missing=missing)
         )
     return cases
+
+
+@register_suite("store-read")
+def store_read_suite(size: str = "small", threads: tuple[int, ...] = (1, 2)) -> list[Case]:
+    """Store reads only: R3D patch read+augment from the store vs in-memory, memmap, DICOM, NIfTI, MONAI, blosc2."""
+    if size not in PATCH:
+        raise ValueError(f"unknown size {size!r}; known: {sorted(PATCH)}")
+    return read_cases(size, threads)
