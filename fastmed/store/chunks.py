@@ -75,7 +75,7 @@ def array_info(path: str | os.PathLike[str], where: str) -> ArrayInfo:
         raise CacheError(f"{where}: malformed array metadata ({exc})") from None
 
 
-def _crc32c(data: bytes) -> int:
+def _crc32c(data: bytes | memoryview) -> int:
     import crc32c
 
     return int(crc32c.crc32c(data))

@@ -140,7 +140,9 @@ def _ensure_data(size: str) -> dict[str, Any]:
     row = next(r for r in man.valid if r.modality == "CT" and r.shape[0] > 1)
     vol = fm.read_series(row.paths, series=row.series_id).array
     store = root / "cache.zarr"
-    fm.convert(man, store, scheduler=_cluster(1), progress=False)
+    from fastmed.store import convert
+
+    convert(man, store, scheduler=_cluster(1), progress=False)
     d: dict[str, Any] = {"row": row, "vol": vol, "store": store, "root": root}
     raw = root / "raw.bin"
     vol.tofile(raw)
@@ -229,10 +231,15 @@ def _impls(size: str, threads: int) -> tuple[list[Impl], dict[str, str]]:
     try:
         import nibabel as nib
 
+        def nifti_reader(path: Path) -> Callable[[int], Any]:
+            def read(lo: tuple[int, ...], hi: tuple[int, ...]) -> Any:
+                return nib.load(str(path)).dataobj[tuple(map(slice, lo, hi))]  # type: ignore[attr-defined]
+
+            call = windowed(aug, shape, read)
+            return lambda i: call(seed, i)
+
         for name, gz in (("nifti", False), ("nifti-gz", True)):
-            path = _nifti(d, gz)
-            reader = windowed(aug, shape, lambda lo, hi, p=path: nib.load(str(p)).dataobj[tuple(map(slice, lo, hi))])
-            impls.append(Impl(name, row(lambda i, r=reader: r(seed, i))))
+            impls.append(Impl(name, row(nifti_reader(_nifti(d, gz)))))
     except ImportError as exc:
         missing["nifti"] = f"nibabel not installed ({exc})"
     try:
