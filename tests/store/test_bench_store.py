@@ -29,7 +29,7 @@ def test_footprint_window_replays_the_full_volume_patch(shape: tuple[int, int, i
         got = call(1, i)
         # Same map up to the rounding of the shifted source coordinates.
         np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
-    assert all(0 <= a <= b <= n for lo, hi in reads for a, b, n in zip(lo, hi, shape))
+    assert all(0 <= a <= b <= n for lo, hi in reads for a, b, n in zip(lo, hi, shape, strict=True))
 
 
 @pytest.fixture(scope="module")
