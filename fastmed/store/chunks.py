@@ -131,20 +131,7 @@ def decode_chunk(info: ArrayInfo, idx: tuple[int, ...], out: npt.NDArray[Any] | 
 
 
 def read_box(info: ArrayInfo, start: tuple[int, ...], stop: tuple[int, ...]) -> npt.NDArray[Any]:
-    """Read the box ``[start, stop)`` decoding only the chunks it overlaps."""
-    if len(start) != len(info.shape) or len(stop) != len(info.shape):
-        raise ValueError(f"box of {len(start)} dims for a {len(info.shape)}-D array")
-    for a, b, s in zip(start, stop, info.shape, strict=True):
-        if not 0 <= a <= b <= s:
-            raise ValueError(f"box [{start}, {stop}) is outside the array of shape {info.shape}")
-    out = np.empty(tuple(b - a for a, b in zip(start, stop, strict=True)), dtype=info.dtype.newbyteorder("="))
-    ranges = [range(a // c, -(-b // c)) for a, b, c in zip(start, stop, info.chunks, strict=True)]
-    for idx in itertools.product(*ranges):
-        chunk = decode_chunk(info, idx)
-        src, dst = [], []
-        for i, a, b, c in zip(idx, start, stop, info.chunks, strict=True):
-            lo, hi = max(a, i * c), min(b, (i + 1) * c)
-            src.append(slice(lo - i * c, hi - i * c))
-            dst.append(slice(lo - a, hi - a))
-        out[tuple(dst)] = chunk[tuple(src)]
-    return out
+    """Read the box ``[start, stop)`` decoding only the chunks it overlaps (serially, in this thread)."""
+    from fastmed.store.window import read_window
+
+    return read_window(info, start, stop, threads=1)

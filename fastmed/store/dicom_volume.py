@@ -20,7 +20,35 @@ from fastmed.store.window import check_box
 from fastmed.volume import Volume
 
 
-class SeriesVolume:
+class _Decoded:
+    """What both handles share: the box and whole reads of an array decoded on first use."""
+
+    shape: tuple[int, ...]
+
+    def _array(self) -> npt.NDArray[Any]:
+        raise NotImplementedError
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """Voxel type (the first use decodes / loads the data)."""
+        return self._array().dtype
+
+    @property
+    def ndim(self) -> int:
+        """Number of axes of :attr:`shape`."""
+        return len(self.shape)
+
+    def read_window(self, lo: Sequence[int], hi: Sequence[int]) -> npt.NDArray[Any]:
+        """The box ``[lo, hi)`` as a C-contiguous copy (the first call decodes / loads the data)."""
+        a, b = check_box(self.shape, lo, hi)
+        return np.ascontiguousarray(self._array()[tuple(slice(x, y) for x, y in zip(a, b, strict=True))])
+
+    def read(self) -> npt.NDArray[Any]:
+        """The whole array."""
+        return self.read_window((0,) * self.ndim, self.shape)
+
+
+class SeriesVolume(_Decoded):
     """A :class:`~fastmed.volume_source.LazyVolume` on one manifest series, decoded on first read.
 
     ``shape`` and ``spacing`` come from the manifest (no decode); ``dtype`` and ``stats``
@@ -67,16 +95,6 @@ class SeriesVolume:
         return arr[0] if self._flat and arr.ndim == 3 else arr
 
     @property
-    def dtype(self) -> np.dtype[Any]:
-        """Voxel type as ``fm.read_series`` gives it (decodes the series)."""
-        return self._array().dtype
-
-    @property
-    def ndim(self) -> int:
-        """Number of axes of :attr:`shape`."""
-        return len(self.shape)
-
-    @property
     def stats(self) -> Mapping[str, float]:
         """Intensity statistics as the store computes them at conversion (decodes the series)."""
         if self._stats is None:
@@ -85,18 +103,8 @@ class SeriesVolume:
             self._stats = intensity_stats(self._array())
         return self._stats
 
-    def read_window(self, lo: Sequence[int], hi: Sequence[int]) -> npt.NDArray[Any]:
-        """The box ``[lo, hi)`` as a C-contiguous copy (the first call decodes the series)."""
-        a, b = check_box(self.shape, lo, hi)
-        arr = self._array()
-        return np.ascontiguousarray(arr[tuple(slice(x, y) for x, y in zip(a, b, strict=True))])
 
-    def read(self) -> npt.NDArray[Any]:
-        """The whole volume."""
-        return self.read_window((0,) * self.ndim, self.shape)
-
-
-class MaskVolume:
+class MaskVolume(_Decoded):
     """A :class:`~fastmed.volume_source.LazyVolume` on a series' mask file (NIfTI or NumPy), loaded on first read.
 
     The mask is put on the image grid and checked against its geometry exactly as
@@ -135,22 +143,3 @@ class MaskVolume:
             mask = load_label(self.path, vol.array.shape, geometry, self.series_id)
             self._mask = mask[0] if self.image._flat and mask.ndim == 3 else mask
         return self._mask
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        """Voxel type of the mask (smallest unsigned type holding it; loads the mask)."""
-        return self._array().dtype
-
-    @property
-    def ndim(self) -> int:
-        """Number of axes of :attr:`shape`."""
-        return len(self.shape)
-
-    def read_window(self, lo: Sequence[int], hi: Sequence[int]) -> npt.NDArray[Any]:
-        """The box ``[lo, hi)`` of the mask as a C-contiguous copy (the first call loads it)."""
-        a, b = check_box(self.shape, lo, hi)
-        return np.ascontiguousarray(self._array()[tuple(slice(x, y) for x, y in zip(a, b, strict=True))])
-
-    def read(self) -> npt.NDArray[Any]:
-        """The whole mask."""
-        return self.read_window((0,) * self.ndim, self.shape)
