@@ -104,3 +104,18 @@ def test_dataloader_with_window_collate(from_store: VolumeDataset, workers: int)
             np.testing.assert_array_equal(batch["labels"][j].numpy(), item["labels"])
             seen.append(sid)
     assert sorted(seen) == sorted(from_store.ids[i] for i in idx)
+
+
+def test_handles_are_lazy_volumes(from_store: VolumeDataset, from_manifest: VolumeDataset) -> None:
+    from fastmed.volume_source import STAT_NAMES, LazyVolume
+
+    for ds in (from_store, from_manifest):
+        item = ds[0]
+        for key in ("image", "label"):
+            if key in item:
+                h = item[key]
+                assert isinstance(h, LazyVolume)
+                assert len(h.shape) == len(h.spacing) and isinstance(h.dtype, np.dtype)
+                win = h.read_window((0,) * len(h.shape), h.shape)
+                assert win.shape == h.shape and win.flags.c_contiguous and win.dtype == h.dtype
+        assert set(item["image"].stats) == set(STAT_NAMES)
