@@ -30,7 +30,9 @@ from fastmed.transforms.base import (
     SpatialOp,
     op_from_dict,
 )
-from fastmed.transforms.elastic import RandomElastic
+from fastmed.transforms.batch_out import namespace, out_mapping, patch_shapes
+from fastmed.transforms.collate import collate
+from fastmed.transforms.executors import Executor, get_executor
 from fastmed.transforms.params import checked_params, to_json
 from fastmed.transforms.plan import (
     PAD_MODES,
@@ -91,6 +93,11 @@ def _spacing(sample: Mapping[str, Any], ndim: int) -> tuple[float, ...]:
     return sp
 
 
+def _contributes(op: Op) -> str | None:
+    """What a spatial op contributes to the spatial map (None for intensity ops)."""
+    return op.contributes if isinstance(op, SpatialOp) else None
+
+
 class Compose:
     """A pipeline of ops compiled into one fused pass per sample.
 
@@ -145,8 +152,11 @@ class Compose:
         for op in self.ops:
             if not isinstance(op, SpatialOp | IntensityOp):
                 raise TransformError(f"Compose: {op!r} is not a fastmed op")
-        if sum(isinstance(op, RandomElastic) for op in self.ops) > 1:
-            raise TransformError("Compose: at most one RandomElastic per pipeline")
+        fields = [type(op).__name__ for op in self.ops if _contributes(op) == "displacement"]
+        if len(fields) > 1:
+            raise TransformError(
+                f"Compose: at most one displacement-field op (RandomElastic) per pipeline, got {fields}"
+            )
         if dtype not in _DTYPES:
             raise TransformError(f"Compose: dtype must be one of {_DTYPES}, got {dtype!r}")
         if pad_mode not in PAD_MODES:
@@ -215,7 +225,7 @@ class Compose:
         m = np.eye(ctx.ndim + 1)
         pad = (self.pad_mode, self.pad_value)
         for op, p in zip(self.ops, params, strict=True):
-            if not isinstance(op, SpatialOp) or isinstance(op, RandomElastic) or p is None:
+            if not isinstance(op, SpatialOp) or op.contributes != "matrix" or p is None:
                 continue
             step = op.step(p, ctx)
             m = m @ step.matrix
@@ -238,7 +248,7 @@ class Compose:
         drawn: list[Params | None] = [None] * len(self.ops)
         ctx = ctx0
         for k, op in enumerate(self.ops):  # spatial ops first: later ones see the current grid
-            if isinstance(op, SpatialOp) and not isinstance(op, RandomElastic):
+            if isinstance(op, SpatialOp) and op.contributes == "matrix":
                 drawn[k] = op.sample_params(KeyedRNG(seed, epoch, index, k), ctx)
                 ctx = Context(ctx.ndim, *self._shape_after(op, drawn[k], ctx), ctx.channels)  # type: ignore[arg-type]
         final = Context(ctx0.ndim, ctx0.shape, ctx0.spacing, ctx0.channels, ctx.shape, ctx.spacing)
@@ -279,8 +289,10 @@ class Compose:
         out_spacing = (1.0, *ctx.spacing) if d == 2 else tuple(ctx.spacing)
         grid, grid_inv = None, (0.0, 0.0, 0.0)
         for op, p in zip(self.ops, ops_params, strict=True):
-            if isinstance(op, RandomElastic) and p.get("apply", True):
-                grid, grid_inv = self._elastic_grid(p, m, ctx)
+            if isinstance(op, SpatialOp) and op.contributes == "displacement":
+                field = op.displacement(p, m, ctx)
+                if field is not None:
+                    grid, grid_inv = field
         spatial = SpatialMap(
             matrix=snap(lift_to_3d(m, d)),
             out_shape=tuple(int(n) for n in out_shape),  # type: ignore[arg-type]
@@ -304,25 +316,6 @@ class Compose:
         # whether or not this sample's draw applied the op (DALI: no elastic, ...).
         notes: dict[str, object] = {"ops": self.ops}
         return SamplePlan(spatial=spatial, arrays=tuple(arrays), key=key, index=index, ndim=d, notes=notes)
-
-    @staticmethod
-    def _elastic_grid(
-        p: Params, m: npt.NDArray[np.float64], ctx: Context
-    ) -> tuple[npt.NDArray[np.float32], tuple[float, float, float]]:
-        """Control vectors in output mm -> output voxels -> source voxels (linear part of the map)."""
-        d = ctx.ndim
-        g = np.asarray(p["grid"], dtype=np.float64)
-        if g.shape[0] != d:
-            raise TransformError(f"RandomElastic params: grid has {g.shape[0]} components for a {d}-D sample")
-        vox = g / np.asarray(ctx.spacing, dtype=np.float64).reshape((d,) + (1,) * d)
-        # A d-term sum per component, not tensordot: a BLAS call here wakes OpenBLAS's
-        # threads, which then spin beside the native kernel's threads.
-        src = sum(m[:d, k, None].reshape((d,) + (1,) * d) * vox[k] for k in range(d))
-        inv = [float(v) for v in p["grid_inv"]]
-        if d == 2:
-            src = np.concatenate([np.zeros((1, *src.shape[1:])), src])[:, None]
-            inv = [0.0, *inv]
-        return np.ascontiguousarray(src, dtype=np.float32), (inv[0], inv[1], inv[2])
 
     def _intensity(
         self,
@@ -414,11 +407,12 @@ class Compose:
         """
         return self._run(sample, checked_params(self, sample, params))
 
-    def _run(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-        from fastmed.backends import get_backend
+    def _backend(self) -> Executor:
+        return get_executor(self.device)
 
+    def _run(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         plan = self.compile(sample, params)
-        arrays = get_backend(self.device).run([plan], [sample], self.threads)[0]
+        arrays = self._backend().run([plan], [sample], self.threads)[0]
         return self._finish(sample, arrays, plan, params)
 
     def batch(
@@ -428,6 +422,7 @@ class Compose:
         indices: Sequence[int] | None = None,
         epoch: int = 0,
         stack: bool = False,
+        out: Any = None,
     ) -> list[dict[str, Any]] | dict[str, Any]:
         """Augment many samples with one native call.
 
@@ -440,33 +435,73 @@ class Compose:
         indices
             Sample indices (default ``0 .. n-1``); sample k equals ``self(samples[k], seed, indices[k], epoch)``.
         stack
-            Return one dict with each array key stacked on a new first axis (patch shapes
-            must match) and ``params`` a list, instead of a list of dicts.
+            Return one dict instead of a list of dicts: each image and label key stacked on a
+            new first axis (patch shapes must match), every other key present in all samples
+            collated as ``torch.utils.data.default_collate`` does (see
+            :mod:`fastmed.transforms.collate`: tensors for numbers, lists for strings; numpy
+            arrays without torch), and ``params`` a list.
+        out
+            Preallocated batch output: one array for the first image key, or a mapping
+            ``{"image": ..., "label": ...}``; each array (N, C, *patch) in the output dtype
+            (``dtype`` for images, a torch tensor for bfloat16; the source dtype for labels).
+            numpy, torch CPU (pinned or not) for the CPU backends, CuPy / torch CUDA for
+            ``cuda``. Sample k is written straight into ``out[key][k]``, no stacking copy;
+            with ``stack`` the result holds these arrays. A wrong shape, dtype or device is a
+            :class:`~fastmed.errors.TransformError`.
         """
-        from fastmed.backends import get_backend
-
         idx = list(range(len(samples))) if indices is None else [int(i) for i in indices]
         if len(idx) != len(samples):
             raise TransformError(f"batch: {len(samples)} samples but {len(idx)} indices")
+        outs_map = out_mapping(out, self.image_keys[0])
         params = [self._draw(s, seed, i, epoch) for s, i in zip(samples, idx, strict=True)]
         plans = [self.compile(s, p) for s, p in zip(samples, params, strict=True)]
-        arrays = get_backend(self.device).run(plans, samples, self.threads)
+        backend = self._backend()
+        if stack and not outs_map and getattr(backend, "host_batch_out", False):
+            outs_map = self._host_batch(plans, samples)  # stack by writing into one array, not copying after
+        if outs_map:
+            arrays = backend.run(plans, samples, self.threads, out=outs_map)
+        else:  # backends written before out= need not take it
+            arrays = backend.run(plans, samples, self.threads)
         outs = [self._finish(s, a, pl, p) for s, a, pl, p in zip(samples, arrays, plans, params, strict=True)]
+        for pos, o in enumerate(outs):
+            for key, a in outs_map.items():
+                o[key] = a[pos]  # the caller's own array type (a torch slot, not its numpy view)
         if not stack:
             return outs
         keys = [k for k in (*self.image_keys, *self.label_keys) if all(k in o for o in outs)]
         stacked: dict[str, Any] = {}
-        for k in keys:
-            vals = [o[k] for o in outs]
-            if hasattr(vals[0], "numpy") and not isinstance(vals[0], np.ndarray):
-                import torch
-
-                stacked[k] = torch.stack(vals)
-            elif type(vals[0]).__module__.startswith("cupy"):
-                import cupy
-
-                stacked[k] = cupy.stack(vals)
-            else:
-                stacked[k] = np.stack(vals)
+        for name in keys:
+            stacked[name] = outs_map[name] if name in outs_map else _stack([o[name] for o in outs])
+        rest = [name for name in outs[0] if name not in stacked and name != "params" and all(name in o for o in outs)]
+        for name in rest:
+            stacked[name] = collate([o[name] for o in outs])
         stacked["params"] = [o["params"] for o in outs]
         return stacked
+
+    def _host_batch(self, plans: Sequence[SamplePlan], samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Empty host batch arrays for the image and label keys (none when patch shapes differ)."""
+        try:
+            shapes = patch_shapes(plans, samples)
+        except TransformError:
+            return {}
+        arrays: dict[str, Any] = {}
+        for key, (shape, dt) in shapes.items():
+            if key not in (*self.image_keys, *self.label_keys):
+                continue
+            if dt == "bfloat16":
+                import torch  # numpy has no bfloat16
+
+                arrays[key] = torch.empty((len(plans), *shape), dtype=torch.bfloat16)
+            else:
+                arrays[key] = np.empty((len(plans), *shape), dtype=dt)
+        return arrays
+
+
+def _stack(vals: Sequence[Any]) -> Any:
+    """Stack per-sample outputs with their own library: numpy / CuPy by ``__array_namespace__``, else torch."""
+    ns = namespace(vals[0])
+    if ns is not None:
+        return ns.stack(vals)
+    import torch  # the one output type without an array namespace (CPU bfloat16, torch CUDA)
+
+    return torch.stack(list(vals))
