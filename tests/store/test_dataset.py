@@ -80,6 +80,30 @@ def test_transform_is_keyed_and_matches_the_array_path(from_store: VolumeDataset
     assert ds[k]["params"] == aug(sample, seed=5, index=k, epoch=1)["params"]
 
 
+def test_transform_reads_only_the_patch_footprint(
+    from_store: VolumeDataset, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a Compose, the store handle is asked for the plan's footprint box, not the whole volume."""
+    from fastmed.store.window import StoreVolume
+
+    boxes: list[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = []
+    original = StoreVolume.read_window
+
+    def recording(self: Any, lo: Any, hi: Any) -> np.ndarray:
+        boxes.append((tuple(self.shape), tuple(int(v) for v in lo), tuple(int(v) for v in hi)))
+        return original(self, lo, hi)
+
+    monkeypatch.setattr(StoreVolume, "read_window", recording)
+    aug = fm.Compose([fm.RandomCrop((8, 16, 16)), fm.RandomFlip(), fm.RandomAffine(degrees=10)])
+    ds = fm.VolumeDataset(store, transform=aug, seed=2)
+    k = next(i for i in range(len(ds)) if from_store[i]["image"].ndim == 3)
+    out = ds[k]
+    assert out["image"].shape == (1, 8, 16, 16)
+    assert boxes, "the lazy path was not taken"
+    for shape, lo, hi in boxes:
+        assert np.prod(np.subtract(hi, lo)) < np.prod(shape)
+
+
 def _three_d(ds: VolumeDataset) -> list[int]:
     return [i for i in range(len(ds)) if ds[i]["image"].ndim == 3]
 
