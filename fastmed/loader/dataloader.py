@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader as TorchDataLoader
 from torch.utils.data.dataloader import _DatasetKind
 
 from fastmed.errors import LoaderError
+from fastmed.loader.fast import check_fast, start_fast
 from fastmed.loader.iterator import EpochIterator
 from fastmed.loader.options import Options, check_options
 from fastmed.loader.order import EpochOrder
@@ -82,6 +83,10 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         Show a tqdm progress bar per epoch.
     max_worker_restarts
         Worker deaths replaced per epoch before giving up with a LoaderError.
+    fast
+        The native fast path (:mod:`fastmed.loader.fast`: one ``Compose.batch`` call per batch
+        in ``num_workers`` threads): ``None`` takes it when the items hold lazy volumes and
+        ``transform`` is a fastmed ``Compose``; ``True`` forces it, ``False`` never.
 
     Examples
     --------
@@ -122,6 +127,7 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         world_size: int | None = None,
         progress: bool = False,
         max_worker_restarts: int = 3,
+        fast: bool | None = None,
     ):
         super().__init__(
             dataset,
@@ -178,6 +184,8 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         self._live: Progress | None = None
         self._epoch_rng: torch.Tensor | None = None
         self._recorder = StatsRecorder()
+        self.fast = fast
+        check_fast(self, fast)
 
     # ---- torch's surface -------------------------------------------------------
 
@@ -286,6 +294,9 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         from fastmed.loader.inner import build_inner, start
 
         self._plan = plan
+        fast = start_fast(self, plan)
+        if fast is not None:
+            return fast
         if self._inner is None:
             self._inner, self._iterable_wrapper = build_inner(self)
         if self._iterable_wrapper is not None:

@@ -1,0 +1,363 @@
+"""The fast path of :class:`fastmed.DataLoader`: one native ``Compose.batch`` call per batch, in threads.
+
+Taken when the dataset's items hold :class:`~fastmed.volume_source.LazyVolume` images (a
+:class:`~fastmed.VolumeDataset`, possibly inside ``Subset``) and ``transform=`` is a fastmed
+``Compose`` with the default ``collate_fn`` (or always with ``fast=True``). Per batch, a
+Python thread (the native code releases the GIL):
+
+1. takes the epoch plan's keys ``(batch_id, epoch, index)`` (the same
+   :class:`~fastmed.loader.plan.EpochPlan` as the worker path: order, resume and the
+   delivered-batch books are shared, not forked);
+2. gets the items (cheap handles: no voxels read);
+3. calls ``Compose.batch(items, seed, indices, epoch, out=...)``: each sample's footprint
+   window is read and the fused kernel writes it straight into its slot of a batch tensor
+   taken from a :class:`Ring` (pinned when ``pin_memory`` and CUDA exist);
+4. collates the other keys with ``collate_fn`` (torch's ``default_collate``).
+
+``num_workers`` is the number of threads (0: each batch is made in ``next()``); up to
+``prefetch_factor * num_workers`` batches are in flight, delivered in order. The batches
+equal the worker path's bit for bit (the same keys, and ``Compose.batch`` sample k equals
+``Compose(sample_k, seed, index_k, epoch)``). A failing batch is redone sample by sample,
+so a failure is attributed to its sample exactly as on the worker path.
+
+Buffer safety: a ring slot is reused only when nothing outside the ring holds its tensor
+(no Python reference, no view); a batch the consumer keeps makes the slot allocate a fresh
+tensor. So yielded batches are never overwritten, and a usual training loop (which drops
+each batch before asking for the one after next) runs without allocating.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch.utils.data import Subset
+from torch.utils.data._utils.collate import default_collate
+
+from fastmed.errors import LoaderError
+from fastmed.loader.keyed import Batch, Failed, describe
+from fastmed.loader.plan import EpochPlan
+from fastmed.loader.tree import to_device
+
+if TYPE_CHECKING:
+    from fastmed.loader.dataloader import DataLoader
+
+
+def _is_compose(transform: Any) -> bool:
+    from fastmed.transforms.compose import Compose
+
+    return isinstance(transform, Compose)
+
+
+def static_reason(loader: DataLoader) -> str | None:
+    """Why ``loader``'s arguments rule the fast path out (``None``: they allow it)."""
+    if loader.is_iterable:
+        return "the dataset is iterable (the fast path needs a map-style dataset)"
+    if not loader._auto_collation:
+        return "batch_size=None (the fast path makes batches)"
+    if not _is_compose(loader.transform):
+        return "transform= is not a fastmed Compose"
+    if loader.collate_fn is not default_collate:
+        return "a custom collate_fn is given"
+    return None
+
+
+def _lazy_items(dataset: Any) -> bool:
+    """Whether the dataset's items hold lazy images (checked on the first item, without reading voxels)."""
+    from fastmed.store.dataset import VolumeDataset
+    from fastmed.transforms.compose import is_lazy
+
+    inner = dataset
+    while isinstance(inner, Subset):
+        inner = inner.dataset
+    if isinstance(inner, VolumeDataset):
+        return inner.transform is None
+    try:
+        if len(dataset) == 0:
+            return False
+        item = dataset[0]
+    except Exception:
+        return False
+    return isinstance(item, Mapping) and is_lazy(item.get("image"))
+
+
+def check_fast(loader: DataLoader, fast: bool | None) -> None:
+    """Validate ``fast=`` at construction: ``True`` on a loader the fast path cannot run is a LoaderError."""
+    if fast is None or fast is False:
+        return
+    reason = static_reason(loader)
+    if reason is not None:
+        raise LoaderError(f"fast=True: the fast path cannot run because {reason}")
+
+
+def use_fast(loader: DataLoader) -> bool:
+    """Whether ``loader`` iterates on the fast path (decided once, on the first ``iter()``)."""
+    chosen = getattr(loader, "_fast_chosen", None)
+    if chosen is None:
+        fast = getattr(loader, "fast", None)
+        if fast is False or static_reason(loader) is not None:
+            chosen = False
+        elif fast is True:
+            chosen = True
+        else:  # automatic: lazy items, and nothing asking for worker processes
+            chosen = (
+                loader.multiprocessing_context is None and loader.worker_init_fn is None and _lazy_items(loader.dataset)
+            )
+        loader._fast_chosen = chosen
+    return bool(chosen)
+
+
+def _torch_dtype(a: Any) -> torch.dtype:
+    if isinstance(a, torch.Tensor):
+        return a.dtype
+    return torch.from_numpy(np.empty(0, dtype=np.asarray(a).dtype)).dtype
+
+
+def _pinnable() -> bool:
+    return torch.cuda.is_available()
+
+
+class Ring:
+    """Reused batch tensors: ``size`` slots, each a dict key -> tensor ``(batch_size, *shape)``.
+
+    The shapes and dtypes are learned from the first batch. A slot is handed to a batch only
+    when nothing outside the ring references its tensors; otherwise it gets fresh ones.
+    """
+
+    def __init__(self, size: int, batch_size: int, pin: bool):
+        self.size = size
+        self.batch_size = batch_size
+        self.pin = pin
+        self.spec: dict[str, tuple[tuple[int, ...], torch.dtype]] | None = None
+        self.slots: list[dict[str, torch.Tensor]] = [{} for _ in range(size)]
+        self.events: list[Any] = [None] * size
+        self.allocations = 0
+        self.turn = 0  # the next slot to hand out, across epochs (the consumer may still hold the last batch)
+        self.lock = threading.Lock()
+
+    def next_slot(self) -> int:
+        """The slot for the next batch (round robin; called in delivery order)."""
+        slot = self.turn % self.size
+        self.turn += 1
+        return slot
+
+    def learn(self, outs: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
+        """Take shapes and dtypes from a batch's per-sample outputs (keys present and equal-shaped in all)."""
+        with self.lock:
+            if self.spec is not None:
+                return
+            spec: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
+            for k in keys:
+                vals = [o.get(k) for o in outs]
+                if not all(isinstance(v, np.ndarray | torch.Tensor) for v in vals):
+                    continue
+                assert all(v is not None for v in vals)
+                shapes = {tuple(v.shape) for v in vals}  # type: ignore[union-attr]
+                dtypes = {_torch_dtype(v) for v in vals}
+                if len(shapes) == 1 and len(dtypes) == 1:
+                    spec[k] = (shapes.pop(), dtypes.pop())
+            self.spec = spec
+
+    def _alloc(self, key: str) -> torch.Tensor:
+        assert self.spec is not None
+        shape, dtype = self.spec[key]
+        self.allocations += 1
+        return torch.empty((self.batch_size, *shape), dtype=dtype, pin_memory=self.pin)
+
+    def take(self, slot: int, n: int) -> dict[str, torch.Tensor] | None:
+        """The slot's tensors for a batch of ``n`` (fresh ones where the old are in use); ``None`` if unlearned."""
+        with self.lock:
+            if not self.spec:
+                return None
+            bufs = self.slots[slot]
+            event, self.events[slot] = self.events[slot], None
+            if event is not None:
+                event.synchronize()  # a non_blocking device copy from this slot has finished
+            for key in self.spec:
+                t = bufs.get(key)
+                # refs: the dict entry, ``t`` and getrefcount's argument; _use_count > 1: a view of it is alive
+                if t is None or sys.getrefcount(t) > 3 or t._use_count() > 1:  # type: ignore[attr-defined]
+                    bufs[key] = self._alloc(key)
+            return {k: (v if n == self.batch_size else v[:n]) for k, v in bufs.items()}
+
+    def record(self, slot: int, event: Any) -> None:
+        """Note a device copy out of ``slot`` (waited for before the slot is written again)."""
+        with self.lock:
+            self.events[slot] = event
+
+
+def _ring(loader: DataLoader, depth: int) -> Ring:
+    ring: Ring | None = getattr(loader, "_fast_ring", None)
+    if ring is None or ring.size != depth + 2:
+        assert loader.batch_size is not None
+        ring = Ring(depth + 2, loader.batch_size, bool(loader.pin_memory) and _pinnable())
+        loader._fast_ring = ring
+    return ring
+
+
+class BatchJob:
+    """Makes one batch from its keys (run in a pool thread, or inline with ``num_workers=0``)."""
+
+    def __init__(self, loader: DataLoader, ring: Ring):
+        self.dataset = loader.dataset
+        self.compose = loader.transform
+        self.seed = loader.augment_seed
+        self.on_error = loader.options.on_error
+        self.collate_fn: Callable[[Any], Any] = loader.collate_fn
+        self.ring = ring
+        self.keys = (*self.compose.image_keys, *self.compose.label_keys)  # type: ignore[union-attr]
+
+    def __call__(self, keys: Sequence[tuple[int, int, int]], slot: int) -> Batch:
+        """The :class:`Batch` of ``keys``, written into ring slot ``slot``."""
+        bid, epoch = (keys[0][0], keys[0][1]) if keys else (-1, 0)
+        items: list[Any] = []
+        indices: list[int] = []
+        failures: list[tuple[int, Failed]] = []
+        for pos, (_, _, index) in enumerate(keys):
+            try:
+                items.append(self.dataset[index])
+                indices.append(index)
+            except Exception as exc:
+                failures.append((pos, Failed(index, epoch, describe(exc), exc)))
+        if failures and self.on_error == "raise":
+            return Batch(bid, None, [f for _, f in failures], 0)
+        if not items:
+            return Batch(bid, None, [f for _, f in failures], 0)
+        try:
+            data = self._fused(items, indices, epoch, slot)
+        except Exception:  # find the failing sample(s) one by one, as the worker path would
+            return self._one_by_one(bid, epoch, keys, failures)
+        return Batch(bid, data, [f for _, f in failures], len(items))
+
+    def _fused(self, items: list[Any], indices: list[int], epoch: int, slot: int) -> Any:
+        out = self.ring.take(slot, len(items))
+        assert self.compose is not None
+        outs = self.compose.batch(items, seed=self.seed, indices=indices, epoch=epoch, out=out)  # type: ignore[attr-defined]
+        assert isinstance(outs, list)
+        if out is None:  # first batch: learn the shapes, copy into the ring once
+            self.ring.learn(outs, self.keys)
+            out = self.ring.take(slot, len(items))
+            if out is None:
+                return self.collate_fn(outs)
+            for k, buf in out.items():
+                for pos, o in enumerate(outs):
+                    buf[pos].copy_(torch.as_tensor(o[k]))
+        return self._collate(outs, out)
+
+    def _collate(self, outs: list[dict[str, Any]], out: Mapping[str, torch.Tensor]) -> Any:
+        rest = self.collate_fn([{k: v for k, v in o.items() if k not in out} for o in outs])
+        if self.ring.pin:
+            from torch.utils.data._utils.pin_memory import pin_memory
+
+            rest = pin_memory(rest)
+        return {k: out[k] if k in out else rest[k] for k in outs[0]}
+
+    def _one_by_one(
+        self, bid: int, epoch: int, keys: Sequence[tuple[int, int, int]], fetch_failed: list[tuple[int, Failed]]
+    ) -> Batch:
+        failed = dict(fetch_failed)
+        outs: list[Any] = []
+        indices: list[int] = []
+        for pos, (_, _, index) in enumerate(keys):
+            if pos in failed:
+                continue
+            try:
+                item = self.dataset[index]
+                outs.append(self.compose(item, seed=self.seed, index=index, epoch=epoch))  # type: ignore[misc]
+                indices.append(index)
+            except Exception as exc:
+                failed[pos] = Failed(index, epoch, describe(exc), exc)
+        failures = [failed[p] for p in sorted(failed)]
+        if not outs or (failures and self.on_error == "raise"):
+            return Batch(bid, None, failures, 0)
+        try:
+            data = self.collate_fn(outs)
+        except Exception as exc:
+            reason = "collate_fn: " + describe(exc)
+            return Batch(bid, None, failures + [Failed(i, epoch, reason, exc) for i in indices], 0)
+        return Batch(bid, data, failures, len(outs))
+
+
+class FastIterator:
+    """The inner iterator of the fast path: batches of the epoch plan, in order, from a thread pool."""
+
+    def __init__(self, loader: DataLoader, plan: EpochPlan):
+        self.loader = loader
+        self.workers = int(loader.num_workers)
+        self.depth = (loader.prefetch_factor or 2) * self.workers
+        self.ring = _ring(loader, self.depth)
+        self.job = BatchJob(loader, self.ring)
+        self.keys: Iterator[Any] = plan.keys()
+        self.pool = ThreadPoolExecutor(self.workers, "fastmed-loader") if self.workers > 0 else None
+        self.threaded = self.pool is not None
+        self.pending: deque[tuple[Future[Batch], int]] = deque()
+        self.exhausted = False
+        device = loader.options.device
+        self.device = torch.device(device) if device is not None else None
+
+    def __iter__(self) -> FastIterator:
+        return self
+
+    def _fill(self) -> None:
+        while self.pool is not None and not self.exhausted and len(self.pending) < self.depth:
+            keys = next(self.keys, None)
+            if keys is None:
+                self.exhausted = True
+                break
+            slot = self.ring.next_slot()
+            self.pending.append((self.pool.submit(self.job, keys, slot), slot))
+
+    def __next__(self) -> Batch:
+        if not self.threaded:
+            keys = next(self.keys)
+            slot = self.ring.next_slot()
+            return self._deliver(self.job(keys, slot), slot)
+        self._fill()
+        if not self.pending:
+            self._shutdown_workers()
+            raise StopIteration
+        fut, slot = self.pending.popleft()
+        timeout = self.loader.timeout
+        try:
+            batch = fut.result(timeout=timeout if timeout > 0 else None)
+        except FutureTimeout:
+            raise RuntimeError(f"DataLoader timed out after {timeout} seconds") from None
+        self._fill()
+        return self._deliver(batch, slot)
+
+    def _deliver(self, batch: Batch, slot: int) -> Batch:
+        if self.device is not None and self.device.type == "cuda" and batch.data is not None:
+            batch.data = to_device(batch.data, self.device, non_blocking=bool(self.loader.pin_memory))
+            event = torch.cuda.Event()
+            event.record()
+            self.ring.record(slot, event)
+        return batch
+
+    def _shutdown_workers(self) -> None:
+        """Stop the threads (batches in flight are dropped)."""
+        for fut, _ in self.pending:
+            fut.cancel()
+        self.pending.clear()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+            self.exhausted = True
+
+    def __del__(self) -> None:
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def start_fast(loader: DataLoader, plan: EpochPlan | None) -> FastIterator | None:
+    """The fast path's iterator for ``plan``, or ``None`` when the loader takes the worker path."""
+    if plan is None or not use_fast(loader):
+        return None
+    return FastIterator(loader, plan)
