@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader as TorchDataLoader
 from torch.utils.data.dataloader import _DatasetKind
 
 from fastmed.errors import LoaderError
+from fastmed.loader.integrations.foreign import adapt_transform
 from fastmed.loader.iterator import EpochIterator
 from fastmed.loader.options import Options, check_options
 from fastmed.loader.order import EpochOrder
@@ -64,8 +65,10 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         As in torch 2.13, with torch's semantics and validation.
     transform
         Applied to every sample in the worker: a fastmed ``Compose`` (or any callable taking
-        ``seed=``, ``index=``, ``epoch=`` keywords) gets the sample's keys; another callable
-        is called with the sample only.
+        ``seed=``, ``index=``, ``epoch=`` keywords) gets the sample's keys; a MONAI or TorchIO
+        transform is called with its randomness keyed by ``(seed, epoch, index)``
+        (:class:`~fastmed.loader.integrations.SeededTransform`); another callable is called
+        with the sample only. A MONAI dataset's own random transform is keyed the same way.
     seed
         Makes the order a function of ``(seed, epoch)`` and the augmentation of
         ``(seed, epoch, index)``: the same for any ``num_workers`` and after a resume.
@@ -142,6 +145,7 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
             pin_memory_device=pin_memory_device,
             in_order=in_order,
         )
+        transform = adapt_transform(transform)
         opts = check_options(
             seed=seed,
             device=device,
