@@ -69,7 +69,9 @@ class Batch:
         self.size = size
 
     def __reduce__(self) -> tuple[type, tuple[int | None, Any, list[Failed], int]]:
-        return (Batch, (self.bid, self.data, self.failures, self.size))
+        from fastmed.loader.transport import pack  # small tensors inside the pickle, not in shared memory
+
+        return (Batch, (self.bid, pack(self.data), self.failures, self.size))
 
     def pin_memory(self) -> Batch:
         """Pin the data (torch's pin-memory thread calls this)."""

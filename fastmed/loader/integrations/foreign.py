@@ -9,9 +9,11 @@ each sample it derives a seed from ``(seed, epoch, index)`` (fastmed's keyed Phi
 
 - calls ``set_random_state(seed=...)`` on a MONAI ``Randomizable`` (a MONAI ``Compose``
   passes derived seeds on to its random members);
-- runs the call inside a saved-and-restored context where torch's CPU generator, numpy's
-  global generator and Python's ``random`` are seeded from the same key (TorchIO draws from
-  torch; the caller's global RNG state is unchanged afterwards).
+- runs the call inside a saved-and-restored context where torch's CPU generator and numpy's
+  global generator are seeded from the same key (TorchIO draws from torch's; the caller's
+  global RNG state is unchanged afterwards). This is the one place in the package that
+  touches a global RNG, on purpose and scoped (an allow-listed exception to the house rule):
+  foreign code draws from them and cannot be given a keyed generator.
 
 The augmentation of a sample is then the same for any ``num_workers``, after a resume, and
 across runs. :func:`adapt_transform` wraps MONAI and TorchIO transforms automatically; a
@@ -21,7 +23,6 @@ wrap it in ``SeededTransform`` yourself if it draws from the global RNGs.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -59,18 +60,15 @@ def _library(transform: Any) -> str | None:
 
 @contextmanager
 def seeded_globals(seed: int) -> Iterator[None]:
-    """Seed torch's CPU generator, numpy's and Python's global RNGs; restore all three afterwards."""
-    np_state = np.random.get_state()
-    py_state = random.getstate()
+    """Seed torch's CPU generator and numpy's global RNG for a foreign call; restore both afterwards."""
+    np_state = np.random.get_state()  # noqa: NPY002  (foreign code draws from the global RNG)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        np.random.seed(seed & 0xFFFFFFFF)
-        random.seed(seed)
+        np.random.seed(seed & 0xFFFFFFFF)  # noqa: NPY002
         try:
             yield
         finally:
-            np.random.set_state(np_state)
-            random.setstate(py_state)
+            np.random.set_state(np_state)  # noqa: NPY002
 
 
 class SeededTransform:
@@ -82,8 +80,8 @@ class SeededTransform:
         Any callable taking one sample. If it has ``set_random_state`` (MONAI's
         ``Randomizable``), that is called with a derived 32-bit seed before every sample.
     globals_
-        Also seed (and afterwards restore) torch's, numpy's and Python's global RNGs around
-        the call (TorchIO, batchgenerators and plain torch code draw from them).
+        Also seed (and afterwards restore) torch's and numpy's global RNGs around the call
+        (TorchIO, batchgenerators and plain torch code draw from them).
 
     Examples
     --------

@@ -25,7 +25,7 @@ from typing import Any
 try:
     import lightning.pytorch as pl
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("fastmed.loader.integrations.lightning needs lightning: pip install 'fastmed[lightning]'") from exc
+    raise ImportError("FastmedDataModule needs lightning: pip install 'fastmed[lightning]'") from exc
 
 from fastmed.loader.dataloader import DataLoader
 from fastmed.loader.iterator import EpochIterator
