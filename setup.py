@@ -8,7 +8,9 @@ can compile the same kernel source with NVRTC from an installed wheel.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 from glob import glob
 from pathlib import Path
 
@@ -19,6 +21,38 @@ from setuptools.command.build_py import build_py
 HERE = Path(__file__).parent.resolve()
 
 ParallelCompile("FASTMED_BUILD_JOBS", default=0).install()
+
+
+def _git(*args: str) -> str | None:
+    try:
+        res = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, check=False, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def write_build_info() -> None:
+    """fastmed/_build_info.py (git-ignored): version, commit and dirty flag of the source being built.
+
+    Outside a git checkout (an sdist) an existing file is kept, else the commit is "unknown".
+    """
+    target = HERE / "fastmed" / "_build_info.py"
+    found = re.search(r'^version\s*=\s*"([^"]+)"', (HERE / "pyproject.toml").read_text(), re.M)
+    version = found.group(1) if found else "unknown"
+    top = _git("rev-parse", "--show-toplevel")
+    commit = _git("rev-parse", "HEAD") if top and Path(top).resolve() == HERE else None
+    if commit is None and target.exists():
+        return
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no")) if commit else None
+    text = (
+        '"""Written by setup.py at build time (not in git): what this build of fastmed was made from."""\n\n'
+        f"VERSION = {version!r}\nCOMMIT = {commit or 'unknown'!r}\nDIRTY = {dirty!r}\n"
+    )
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+
+
+write_build_info()
 
 # Portable flags only: the wheel must run on any x86-64 CPU (no host-specific -march).
 compile_args = ["-O3", "-pthread", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"]

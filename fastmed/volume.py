@@ -44,6 +44,17 @@ class Volume:
             raise ValueError(f"direction must be 3x3, got {d.shape}")
         object.__setattr__(self, "direction", d)
 
+    def __repr__(self) -> str:
+        # Short and identifier-free: no voxel values, no file paths (meta["files"]), keyed ids only.
+        spacing = ", ".join(f"{v:.4g}" for v in self.spacing)
+        parts = [f"shape={self.shape}", f"dtype={self.array.dtype}", f"spacing=({spacing})"]
+        for key in ("modality", "series_id"):
+            if self.meta.get(key):
+                parts.append(f"{key}={self.meta[key]!r}")
+        if self.meta.get("problems"):
+            parts.append(f"problems={len(self.meta['problems'])}")
+        return f"Volume({', '.join(parts)})"
+
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of the voxel array."""

@@ -8,6 +8,15 @@
 #include "fastmed/sample.h"
 #include "fastmed/spatial.h"
 
+// Hot loops get AVX2 and AVX-512 clones picked at load time; the build itself stays
+// baseline x86-64 (no host -march). Files that use it compile with fp-contract=off, so
+// no clone contracts to FMA and every clone rounds exactly as the baseline code.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define FM_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FM_SIMD_CLONES
+#endif
+
 namespace fm {
 namespace aug {
 
@@ -36,6 +45,31 @@ struct Job {
 // Runs every job's rows on `threads` threads (<= 0: the pool size). The result
 // does not depend on the thread count: every voxel is a pure function of the job.
 void run_jobs(const std::vector<Job>& jobs, int threads);
+
+// One channel of a source (x stride 1) and the cells and fractions of a row.
+struct GatherRow {
+  const void* src;
+  i64 nz, ny, nx, sz, sy;
+  const i32 *iz, *iy, *ix;
+  const float *tz, *ty, *tx;
+};
+
+// Source element types the gather path reads.
+enum GatherKind : int { kGatherI16 = 0, kGatherU16 = 1, kGatherI32 = 2, kGatherF32 = 3 };
+
+// Whether this CPU has the AVX2 gather path, and whether a source's extents and strides
+// suit it (unit x stride, positive strides, offsets within int32; depth 1 allowed).
+bool gather_available();
+bool gather_fits(i64 nz, i64 ny, i64 nx, i64 sz, i64 sy, i64 sx);
+
+// Trilinear samples of every block of 8 columns whose 8 taps all lie strictly inside
+// the source: out[x] for those, done[block] = 1; done[block] = 0 for the other blocks
+// (left for the caller). Columns past the last whole block are not touched.
+void gather_linear(const GatherRow& g, GatherKind kind, i64 W, float* out, u8* done);
+
+// Philox blocks b0 .. b0 + nb - 1 of the stream (stream_lo, stream_hi): word k of block
+// b0 + b into w[k][b], equal to philox_block (SIMD where the CPU has it).
+void philox_words(u64 b0, i64 nb, u32 stream_lo, u32 stream_hi, const u32 key[2], u32* const w[4]);
 
 // The intensity program over one row of one channel of a float (C, D, H, W) patch.
 // `skip_random` leaves out noise and bias field (used for statistics prefixes).

@@ -5,9 +5,10 @@
 // ops may trap (nothing here reads FP exception flags): with these the compiler
 // if-converts the selects in fastmath.h and the noise and gamma loops vectorize.
 // Results are unchanged: both options only widen what the optimizer may reorder
-// around, not the arithmetic (no reassociation, no FMA contraction on x86-64).
+// around, not the arithmetic (no reassociation). No FMA contraction either, so the
+// SIMD clones (FM_SIMD_CLONES, augment_cpu.h) round exactly as the baseline code does.
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-math-errno", "no-trapping-math")
+#pragma GCC optimize("no-math-errno", "no-trapping-math", "fp-contract=off")
 #endif
 
 #include <algorithm>
@@ -18,22 +19,15 @@
 #include "fastmed/blur.h"
 #include "thread_pool.h"
 
-// The portable build targets baseline x86-64 (SSE2); the noise loop also gets an AVX2
-// clone picked at load time (no FMA: the same roundings, so results do not depend on
-// which clone runs). The gamma loop measured slower as an AVX2 clone, so it has none.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define FM_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
-#else
-#define FM_AVX2_CLONE
-#endif
-
 namespace fm {
 namespace aug {
 namespace {
 
-// Adds std * N(0,1) with the numbers of normal_at(): Philox blocks first (scalar),
-// then Box-Muller over the whole row (vectorized), then the add.
-FM_AVX2_CLONE void noise_row(float* __restrict row, i64 W, u64 first, float stddev, const ProgramView& p, u32 stream) {
+// Adds std * N(0,1) with the numbers of normal_at(). Structure of arrays throughout so
+// every loop vectorizes without shuffles: Philox word k of block b into w[k * nb + b],
+// Box-Muller on the pairs (word 0, word 1) and (word 2, word 3) of each block into
+// z[lane * nb + b], interleaved back into counter order (normal i = 4 b + lane), added.
+FM_SIMD_CLONES void noise_row(float* __restrict row, i64 W, u64 first, float stddev, const ProgramView& p, u32 stream) {
   const u64 b0 = first >> 2;
   const i64 lead = static_cast<i64>(first & 3u);
   const i64 nb = (lead + W + 3) / 4;
@@ -41,18 +35,49 @@ FM_AVX2_CLONE void noise_row(float* __restrict row, i64 W, u64 first, float stdd
   thread_local std::vector<float> z;
   words.resize(static_cast<size_t>(4 * nb));
   z.resize(static_cast<size_t>(4 * nb));
-  u32* __restrict w = words.data();
+  u32* __restrict w0 = words.data();
+  u32* __restrict w1 = w0 + nb;
+  u32* __restrict w2 = w1 + nb;
+  u32* __restrict w3 = w2 + nb;
+  u32* const w[4] = {w0, w1, w2, w3};
+  philox_words(b0, nb, p.index, stream | kKernelStreamBit, p.key, w);
+  float* __restrict z0 = z.data();
+  float* __restrict z1 = z0 + nb;
+  float* __restrict z2 = z1 + nb;
+  float* __restrict z3 = z2 + nb;
+  for (i64 b = 0; b < nb; ++b) fast_box_muller(w0[b], w1[b], &z0[b], &z1[b]);
+  for (i64 b = 0; b < nb; ++b) fast_box_muller(w2[b], w3[b], &z2[b], &z3[b]);
+  thread_local std::vector<float> zi;  // back in counter order: normal i at zi[i]
+  zi.resize(static_cast<size_t>(4 * nb));
+  float* __restrict n = zi.data();
   for (i64 b = 0; b < nb; ++b) {
-    const Philox4x32 r = philox_block(b0 + static_cast<u64>(b), p.index, stream | kKernelStreamBit, p.key);
-    w[4 * b] = r.v[0];
-    w[4 * b + 1] = r.v[1];
-    w[4 * b + 2] = r.v[2];
-    w[4 * b + 3] = r.v[3];
+    n[4 * b] = z0[b];
+    n[4 * b + 1] = z1[b];
+    n[4 * b + 2] = z2[b];
+    n[4 * b + 3] = z3[b];
   }
-  float* __restrict zz = z.data();
-  for (i64 k = 0; k < 2 * nb; ++k) fast_box_muller(w[2 * k], w[2 * k + 1], &zz[2 * k], &zz[2 * k + 1]);
-  const float* __restrict src = zz + lead;
+  const float* __restrict src = n + lead;
   for (i64 x = 0; x < W; ++x) row[x] += stddev * src[x];
+}
+
+// lo + span * t^g on t = clamp((v - lo) / span, 0, 1) (or 1 - (1 - t)^g): op_gamma over a row.
+FM_SIMD_CLONES void gamma_row(float* __restrict row, i64 W, float lo, float span, float g, bool invert) {
+  // op_clip as two flat selects: a nested one keeps the AVX clones scalar.
+  if (invert) {
+    for (i64 x = 0; x < W; ++x) {
+      float t = (row[x] - lo) / span;
+      t = t < 0.0f ? 0.0f : t;
+      t = t > 1.0f ? 1.0f : t;
+      row[x] = lo + span * (1.0f - fast_pow01(1.0f - t, g));
+    }
+  } else {
+    for (i64 x = 0; x < W; ++x) {
+      float t = (row[x] - lo) / span;
+      t = t < 0.0f ? 0.0f : t;
+      t = t > 1.0f ? 1.0f : t;
+      row[x] = lo + span * fast_pow01(t, g);
+    }
+  }
 }
 
 // Collapses the bias polynomial at (zn, yn) to coefficients of x^k, then Horner per voxel.
@@ -98,15 +123,8 @@ void program_row(float* __restrict row, i64 W, i64 c, i64 z, i64 y, const i64 sh
         break;
       }
       case kOpGamma: {
-        const float lo = q[0], span = q[1] - q[0], g = q[2];
-        if (!(span > 0.0f)) break;
-        const bool invert = q[3] != 0.0f;
-        for (i64 x = 0; x < W; ++x) {
-          const float t = std::min(std::max((row[x] - lo) / span, 0.0f), 1.0f);
-          const float base = invert ? 1.0f - t : t;
-          const float pw = fast_pow01(base, g);
-          row[x] = lo + span * (invert ? 1.0f - pw : pw);
-        }
+        const float span = q[1] - q[0];
+        if (span > 0.0f) gamma_row(row, W, q[0], span, q[2], q[3] != 0.0f);
         break;
       }
       case kOpNoise:

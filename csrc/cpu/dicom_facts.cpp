@@ -19,6 +19,7 @@ namespace dicom {
 namespace {
 
 constexpr u32 kSeriesUid = 0x0020000Eu;
+constexpr u32 kStudyUid = 0x0020000Du;
 constexpr u32 kRowsTag = 0x00280010u;
 constexpr u32 kColumnsTag = 0x00280011u;
 constexpr u32 kPixelSpacingTag = 0x00280030u;
@@ -170,6 +171,7 @@ Text decode_text(const u8* data, const Element& e, std::string& s) {
 
 struct Found {
   const Element* uid = nullptr;
+  const Element* study = nullptr;
   const Element* rows = nullptr;
   const Element* columns = nullptr;
   const Element* spacing = nullptr;
@@ -195,6 +197,7 @@ Found collect(const Header& h) {
   for (const Element& e : h.elements) {
     switch (e.tag) {
       case kSeriesUid: f.uid = &e; break;
+      case kStudyUid: f.study = &e; break;
       case kRowsTag: f.rows = &e; break;
       case kColumnsTag: f.columns = &e; break;
       case kPixelSpacingTag: f.spacing = &e; break;
@@ -302,8 +305,9 @@ bool fill(const u8* data, const Header& h, SliceFacts& out) {
   if (!as_floats(f.orientation, 6, &num[kOrientation], kHasOrientation)) return false;
   if (!as_floats(f.position, 3, &num[kPosition], kHasPosition)) return false;
 
-  // SeriesInstanceUID / Modality: the value when it is one string, else "".
-  for (auto [e, dst] : {std::make_pair(f.uid, &out.series_uid), std::make_pair(f.modality, &out.modality)}) {
+  // SeriesInstanceUID / StudyInstanceUID / Modality: the value when it is one string, else "".
+  for (auto [e, dst] : {std::make_pair(f.uid, &out.series_uid), std::make_pair(f.study, &out.study_uid),
+                        std::make_pair(f.modality, &out.modality)}) {
     if (!e) continue;
     const Text t = decode_text(data, *e, *dst);
     if (t == Text::Slow) return false;
@@ -322,7 +326,8 @@ bool fill(const u8* data, const Header& h, SliceFacts& out) {
 
 const std::vector<Request>& fact_requests() {
   static const std::vector<Request> req = {
-      {kSeriesUid, vr_code('U', 'I')},       {kRowsTag, vr_code('U', 'S')},
+      {kSeriesUid, vr_code('U', 'I')},       {kStudyUid, vr_code('U', 'I')},
+      {kRowsTag, vr_code('U', 'S')},
       {kColumnsTag, vr_code('U', 'S')},      {kPixelSpacingTag, vr_code('D', 'S')},
       {kOrientationTag, vr_code('D', 'S')},  {kPositionTag, vr_code('D', 'S')},
       {kNumberOfFrames, vr_code('I', 'S')},  {kSlopeTag, vr_code('D', 'S')},

@@ -62,6 +62,7 @@ struct SliceFacts {
   double num[kNumFacts] = {};
   u32 mask = 0;
   std::string series_uid, modality, image_type, transfer_syntax;
+  std::string study_uid;  // StudyInstanceUID (one string, else ""): keyed in Python, never stored raw
   int err_kind = 0;  // ErrorKind, or 3 for an I/O error (then err_offset is errno)
   u64 err_offset = 0;
   std::string reason;

@@ -69,6 +69,7 @@ py::dict to_columns(const std::vector<SliceFacts>& facts, bool with_stat) {
   d["num"] = num;
   d["mask"] = mask;
   d["series_uid"] = text_column(facts, &SliceFacts::series_uid);
+  d["study_uid"] = text_column(facts, &SliceFacts::study_uid);
   d["modality"] = text_column(facts, &SliceFacts::modality);
   d["image_type"] = text_column(facts, &SliceFacts::image_type);
   d["transfer_syntax"] = text_column(facts, &SliceFacts::transfer_syntax);
@@ -268,7 +269,7 @@ void bind_dicom_facts(py::module_& m) {
   m.def("dicom_slice_facts", &slice_facts_files, py::arg("paths"), py::arg("threads") = 0,
         py::arg("prefix_bytes") = 16384, py::arg("inflate") = true,
         "Slice facts (geometry and grouping values) of many files, parsed in the native thread pool. "
-        "Returns columns: status (uint8), num (float64, n x 21), mask (uint32), series_uid, modality, "
+        "Returns columns: status (uint8), num (float64, n x 21), mask (uint32), series_uid, study_uid, modality, "
         "image_type, transfer_syntax (lists of str), errors {i: (kind, offset, reason)}, dataset_offset "
         "{i: offset} for deflated files, size and mtime_ns (int64). prefix_bytes: bytes read with one pread "
         "before falling back to a memory map of the whole file (0: always map). inflate: read deflated datasets "

@@ -24,6 +24,8 @@ class Impl:
         True for the subject the peers are compared against.
     floor
         True for a lower bound (bare codec, bare gather): reported, not "beaten".
+    prepare
+        Called before every call of ``fn``, untimed (e.g. a fresh copy of an archive).
     finish
         Optional: called once after the timed runs; returns extra figures of the row
         (e.g. peak memory, data-wait fraction) and releases what the row holds (workers).
@@ -33,6 +35,7 @@ class Impl:
     fn: Callable[[], Any]
     is_fastmed: bool = False
     floor: bool = False
+    prepare: Callable[[], Any] | None = None
     finish: Callable[[], dict[str, float]] | None = None
 
 
@@ -102,16 +105,28 @@ class CaseResult:
         }
 
 
-def measure(fn: Callable[[], Any], *, repeat: int, warmup: int, min_time_s: float = 0.0) -> list[float]:
+def measure(
+    fn: Callable[[], Any],
+    *,
+    repeat: int,
+    warmup: int,
+    min_time_s: float = 0.0,
+    prepare: Callable[[], Any] | None = None,
+) -> list[float]:
     """Call ``fn`` ``warmup`` times untimed, then time at least ``repeat`` calls.
 
     Calls continue past ``repeat`` until ``min_time_s`` of timed work has accumulated.
+    ``prepare`` runs before every call, outside the timing.
     """
     for _ in range(warmup):
+        if prepare is not None:
+            prepare()
         fn()
     times: list[float] = []
     total = 0.0
     while len(times) < repeat or total < min_time_s:
+        if prepare is not None:
+            prepare()
         t0 = time.perf_counter()
         fn()
         dt = time.perf_counter() - t0
@@ -129,7 +144,7 @@ def run_case(case: Case, *, repeat: int, warmup: int, min_time_s: float = 0.0) -
     out = []
     for impl in case.impls:
         try:
-            times = measure(impl.fn, repeat=repeat, warmup=warmup, min_time_s=min_time_s)
+            times = measure(impl.fn, repeat=repeat, warmup=warmup, min_time_s=min_time_s, prepare=impl.prepare)
         finally:
             extra = impl.finish() if impl.finish is not None else {}
         out.append(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import json
 import os
 import platform
-import subprocess
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,23 @@ PEER_PACKAGES = (
 )
 
 
+def build_info() -> dict[str, Any]:
+    """Version, commit and dirty flag recorded when this fastmed was built.
+
+    They come from ``fastmed/_build_info.py``, written by setup.py; "unknown" when the build did
+    not record them. Never the commit of whatever git repository surrounds the installed package.
+    """
+    try:
+        _build_info = importlib.import_module("fastmed._build_info")
+    except ImportError:
+        return {"version": "unknown", "commit": "unknown", "dirty": None}
+    return {
+        "version": getattr(_build_info, "VERSION", "unknown"),
+        "commit": getattr(_build_info, "COMMIT", "unknown"),
+        "dirty": getattr(_build_info, "DIRTY", None),
+    }
+
+
 def environment() -> dict[str, Any]:
     """Commit, package versions, CPU and thread facts for a report."""
     versions = {}
@@ -40,19 +57,7 @@ def environment() -> dict[str, Any]:
             versions[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
             continue
-    try:
-        commit = (
-            subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"],
-                capture_output=True,
-                text=True,
-                check=False,
-                cwd=Path(__file__).resolve().parent,
-            ).stdout.strip()
-            or None
-        )
-    except OSError:
-        commit = None
+    build = build_info()
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -62,7 +67,9 @@ def environment() -> dict[str, Any]:
     except OSError:
         pass
     return {
-        "commit": commit,
+        "commit": build["commit"],
+        "dirty": build["dirty"],
+        "fastmed_version": build["version"],
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": cpu,
@@ -126,7 +133,8 @@ def to_markdown(suite: str, results: list[CaseResult], missing: dict[str, dict[s
     if absent:
         lines += ["", "Peers not run: " + ", ".join(absent)]
     env = environment()
-    lines += ["", f"commit {env['commit']}, {env['cpu']}, {env['cpu_count']} CPUs, Python {env['python']}"]
+    dirty = " (dirty)" if env["dirty"] else ""
+    lines += ["", f"commit {env['commit']}{dirty}, {env['cpu']}, {env['cpu_count']} CPUs, Python {env['python']}"]
     return "\n".join(lines) + "\n"
 
 

@@ -115,6 +115,18 @@ def read_slice_infos_stat(
     paths: Sequence[str], threads: int | None = None, *, series_id: Callable[[str], str] | None = None
 ) -> tuple[list[list[SliceInfo] | Exception], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """:func:`read_slice_infos_many`, plus each file's size and mtime (ns) as the reader saw them (-1: unknown)."""
+    out, cols = read_slice_infos_columns(paths, threads, series_id=series_id)
+    return out, cols["size"], cols["mtime_ns"]
+
+
+def read_slice_infos_columns(
+    paths: Sequence[str], threads: int | None = None, *, series_id: Callable[[str], str] | None = None
+) -> tuple[list[list[SliceInfo] | Exception], dict[str, Any]]:
+    """:func:`read_slice_infos_stat`, returning the native columns the records came from.
+
+    ``size`` / ``mtime_ns`` are -1 where unknown; the records of files whose status is Ok and
+    that have one frame are the columns' values.
+    """
     strs = _facts.path_strings(paths)
     cols = _facts.read_columns(strs, threads)
     got = _facts.infos_from_columns(strs, cols, series_id, threads)
@@ -141,4 +153,4 @@ def read_slice_infos_stat(
     failed = cols["status"] == _facts.ERROR
     size[failed] = -1
     mtime[failed] = -1
-    return out, size, mtime
+    return out, cols

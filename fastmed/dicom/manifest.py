@@ -54,6 +54,15 @@ class ManifestRow:
         """Absolute paths of the files, in slice order."""
         return [Path(self.root) / f for f in self.files]
 
+    def __repr__(self) -> str:
+        # Short and identifier-free: keyed ids and counts, no file paths.
+        spacing = ", ".join(f"{v:.4g}" for v in self.spacing)
+        extra = f", problems={len(self.problems)}" if self.problems else ""
+        return (
+            f"ManifestRow(series_id={self.series_id!r}, study_id={self.study_id!r}, modality={self.modality!r}, "
+            f"shape={self.shape}, spacing=({spacing}), files={len(self.files)}, valid={self.valid}{extra})"
+        )
+
 
 @dataclass
 class Manifest:
@@ -65,6 +74,17 @@ class Manifest:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def __repr__(self) -> str:
+        # Counts only: no file paths (they may name patients), no raw UIDs.
+        modalities: dict[str, int] = {}
+        for r in self.rows:
+            modalities[r.modality] = modalities.get(r.modality, 0) + 1
+        return (
+            f"Manifest(root={self.root!r}, series={len(self.rows)}, valid={sum(r.valid for r in self.rows)}, "
+            f"studies={len({r.study_id for r in self.rows})}, files={sum(len(r.files) for r in self.rows)}, "
+            f"rejected={len(self.rejected)}, modalities={dict(sorted(modalities.items()))})"
+        )
 
     def __getitem__(self, i: int) -> ManifestRow:
         return self.rows[i]
@@ -86,8 +106,17 @@ class Manifest:
 
     def to_parquet(self, path: str | Path) -> None:
         """Write the manifest as a Parquet table (one row per series; rejects in the metadata)."""
-        import pyarrow as pa
         import pyarrow.parquet as pq
+
+        pq.write_table(self.to_arrow(), str(path))
+
+    def to_arrow(self) -> Any:
+        """The manifest as a ``pyarrow.Table``: one row per series, a column per :class:`ManifestRow` field.
+
+        Tuples are list columns; the root, the rejected files (JSON) and the format version are
+        in the schema metadata, as :meth:`to_parquet` stores them.
+        """
+        import pyarrow as pa
 
         cols: dict[str, list[Any]] = {k: [] for k in ManifestRow.__dataclass_fields__}
         for r in self.rows:
@@ -99,7 +128,11 @@ class Manifest:
             b"fastmed.root": self.root.encode(),
             b"fastmed.rejected": json.dumps(self.rejected).encode(),
         }
-        pq.write_table(table.replace_schema_metadata(meta), str(path))
+        return table.replace_schema_metadata(meta)
+
+    def to_pandas(self) -> Any:
+        """The manifest as a ``pandas.DataFrame`` (one row per series; see :meth:`to_arrow`)."""
+        return self.to_arrow().to_pandas()
 
     @classmethod
     def from_parquet(cls, path: str | Path) -> Manifest:

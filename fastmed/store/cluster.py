@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 
 def affinity_cpus() -> int:
-    """CPUs this process may run on (the affinity mask, not the machine's core count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # platforms without sched_getaffinity
-        return max(1, os.cpu_count() or 1)
+    """CPUs this process may use: the affinity mask and cgroup quota (the native pool's default size)."""
+    from fastmed._native import core
+
+    return max(1, int(core.default_num_threads()))
 
 
 @contextmanager

@@ -15,19 +15,17 @@ from typing import Any
 from fastmed.dicom.manifest import Manifest
 
 
-def parse_part(root: str, part: str | None, files: list[str]) -> dict[str, Any]:
+def parse_part(root: str, part: str | None, files: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
     """Dask task: headers of the files under top-level folder ``part`` (or of ``files`` at the top).
 
-    Returns relative path -> list of slices (keyed series ids) or the reason the file is rejected.
+    Returns relative path -> list of slices (keyed series ids) or the reason the file is rejected,
+    and relative path -> keyed study id.
     """
-    from fastmed.dicom.headers import read_slice_infos_stat
-    from fastmed.dicom.index import _reason, _walk
-    from fastmed.privacy import keyed_id
+    from fastmed.dicom.index import _walk, read_files
 
     base = str(Path(root)) + os.sep
     rels = files if part is None else [part + os.sep + r for r in _walk(Path(root) / part)]
-    got, _, _ = read_slice_infos_stat([base + r for r in rels], threads=1, series_id=keyed_id)
-    return {rel: _reason(res) if isinstance(res, Exception) else res for rel, res in zip(rels, got, strict=True)}
+    return read_files(base, rels, threads=1)
 
 
 def _top_level(root: Path) -> tuple[list[str], list[str]]:
@@ -72,12 +70,15 @@ def index_on_dask(
         raise FileNotFoundError(f"{root}: not a folder")
     folders, files = _top_level(rootp)
     parsed: dict[str, Any] = {}
+    studies: dict[str, str] = {}
     with dask_client(scheduler, workers) as client:
         futs = [client.submit(parse_part, str(rootp), f, [], pure=False) for f in folders]
         if files:
             futs.append(client.submit(parse_part, str(rootp), None, files, pure=False))
         with tqdm(total=len(futs), unit="folder", desc="index", disable=not progress) as bar:
             for fut in as_completed(futs):
-                parsed.update(fut.result())
+                got, study_ids = fut.result()
+                parsed.update(got)
+                studies.update(study_ids)
                 bar.update(1)
-    return _build_manifest(rootp, parsed)
+    return _build_manifest(rootp, parsed, studies)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastmed.dicom import _pool
 from fastmed.errors import CacheError
 from fastmed.store import layout
 from fastmed.store.chunks import ArrayInfo, array_info, decode_chunk
@@ -74,7 +74,6 @@ def verify(store: str | os.PathLike[str], threads: int | None = None) -> VerifyR
     """
     import zarr
 
-    from fastmed.store.cluster import affinity_cpus
     from fastmed.store.table import read_table
 
     p = Path(store)
@@ -113,8 +112,7 @@ def verify(store: str | os.PathLike[str], threads: int | None = None) -> VerifyR
             if list(info.shape) != list(row["shape"]):
                 rep.problems.append(f"series {sid} {name}: shape {info.shape} differs from the table {row['shape']}")
             work += [(sid, name, info, idx) for idx in info.all_chunks()]
-    with ThreadPoolExecutor(threads or affinity_cpus()) as pool:
-        reasons = list(pool.map(lambda w: _check_chunk(w[2], w[3]), work))
+    reasons = _pool.map_chunks(lambda w: _check_chunk(w[2], w[3]), work, threads)
     rep.chunks = len(work)
     for (sid, name, _info, idx), why in zip(work, reasons, strict=True):
         if why is not None:

@@ -315,7 +315,9 @@ class Compose:
         if g.shape[0] != d:
             raise TransformError(f"RandomElastic params: grid has {g.shape[0]} components for a {d}-D sample")
         vox = g / np.asarray(ctx.spacing, dtype=np.float64).reshape((d,) + (1,) * d)
-        src = np.tensordot(m[:d, :d], vox, axes=(1, 0))
+        # A d-term sum per component, not tensordot: a BLAS call here wakes OpenBLAS's
+        # threads, which then spin beside the native kernel's threads.
+        src = sum(m[:d, k, None].reshape((d,) + (1,) * d) * vox[k] for k in range(d))
         inv = [float(v) for v in p["grid_inv"]]
         if d == 2:
             src = np.concatenate([np.zeros((1, *src.shape[1:])), src])[:, None]

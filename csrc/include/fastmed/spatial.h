@@ -74,27 +74,34 @@ FM_HD void elastic_displacement(const SpatialMap& s, float oz, float oy, float o
   }
 }
 
-// The grid collapsed along z and y for one output row: row[3 * x + k] holds
-// component k at grid column x (gx columns). The CPU kernel then needs only the
-// four x taps per voxel.
-FM_HD void elastic_row(const SpatialMap& s, float oz, float oy, float* row) {
+// The grid re-laid as (gz, gy, 3, gx): the three components of one grid row side by
+// side, so elastic_row sums whole 3 * gx runs (long vectorizable loops).
+FM_HD void elastic_grid_zyk(const SpatialMap& s, float* out) {
+  const i64 gx = s.gshape[2], rows = s.gshape[0] * s.gshape[1];
+  const i64 plane = rows * gx;
+  for (i64 r = 0; r < rows; ++r) {
+    for (int k = 0; k < 3; ++k) {
+      for (i64 x = 0; x < gx; ++x) out[(3 * r + k) * gx + x] = s.grid[k * plane + r * gx + x];
+    }
+  }
+}
+
+// The grid (laid out by elastic_grid_zyk) collapsed along z and y for one output row:
+// row[k * gx + x] holds component k at grid column x (gx columns). The CPU kernel then
+// needs only the four x taps per voxel.
+FM_HD void elastic_row(const SpatialMap& s, const float* zyk, float oz, float oy, float* row) {
   float wz[4], wy[4];
   const i64 z0 = grid_taps(oz, s.ginv[0], s.gshape[0], wz);
   const i64 y0 = grid_taps(oy, s.ginv[1], s.gshape[1], wy);
-  const i64 gx = s.gshape[2];
-  const i64 plane = s.gshape[0] * s.gshape[1] * gx;
-  for (i64 x = 0; x < gx; ++x) row[3 * x] = row[3 * x + 1] = row[3 * x + 2] = 0.0f;
+  const i64 n = 3 * s.gshape[2];
+  for (i64 i = 0; i < n; ++i) row[i] = 0.0f;
   for (int a = 0; a < 4; ++a) {
     const i64 z = clamp_i64(z0 + a, 0, s.gshape[0] - 1);
     for (int b = 0; b < 4; ++b) {
       const i64 y = clamp_i64(y0 + b, 0, s.gshape[1] - 1);
       const float w = wz[a] * wy[b];
-      const float* g = s.grid + (z * s.gshape[1] + y) * gx;
-      for (i64 x = 0; x < gx; ++x) {
-        row[3 * x] += w * g[x];
-        row[3 * x + 1] += w * g[plane + x];
-        row[3 * x + 2] += w * g[2 * plane + x];
-      }
+      const float* g = zyk + (z * s.gshape[1] + y) * n;
+      for (i64 i = 0; i < n; ++i) row[i] += w * g[i];
     }
   }
 }
@@ -105,9 +112,9 @@ FM_HD void elastic_row_eval(const float* row, i64 gx, float ginv_x, float ox, fl
   d[0] = d[1] = d[2] = 0.0f;
   for (int c = 0; c < 4; ++c) {
     const i64 x = clamp_i64(x0 + c, 0, gx - 1);
-    d[0] += wx[c] * row[3 * x];
-    d[1] += wx[c] * row[3 * x + 1];
-    d[2] += wx[c] * row[3 * x + 2];
+    d[0] += wx[c] * row[x];
+    d[1] += wx[c] * row[gx + x];
+    d[2] += wx[c] * row[2 * gx + x];
   }
 }
 

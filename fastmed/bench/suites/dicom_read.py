@@ -5,6 +5,11 @@ Cases (all on one synthetic archive written once per run, same files for every i
 - ``index``: fastmed's ``index`` (walk, native header parse in threads, grouping and geometry
   checks, no cache) vs a ``pydicom.dcmread(stop_before_pixels=True, specific_tags=...)`` loop
   (reads only) over the DICOM files of a many-study archive (every transfer syntax).
+- ``index_fresh``: the first index of a fresh tree, as a user meets it: before every call the
+  archive is copied to a new temporary folder (untimed), so no re-index cache exists yet, and
+  ``index`` runs with its cache on (written in the background once the manifest is built); vs
+  the same pydicom loop, also over a fresh copy before every call (freshly written files read
+  slower than settled ones, for every reader).
 - ``series_<syntax>``: ``fastmed.read_series`` (sorted, validated, rescaled volume) vs a
   pydicom + pylibjpeg loop doing the same (read, ``pixel_array``, sort by position, stack,
   rescale), SimpleITK's ``ImageSeriesReader`` (GDCM), and the floor: the bare codec decoding
@@ -13,6 +18,7 @@ Cases (all on one synthetic archive written once per run, same files for every i
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -75,6 +81,48 @@ def _index_archive(size: str) -> Path:
         generate_archive(tmp.name, studies=INDEX_STUDIES[size], seed=1)
         _ARCHIVES[key] = Path(tmp.name)
     return _ARCHIVES[key]
+
+
+class _FreshTree:
+    """A new copy of an archive before every call, with its own (not yet existing) index cache file."""
+
+    def __init__(self, src: Path, threads: int) -> None:
+        self.src = src
+        self.threads = threads
+        self.n = 0
+        self.tmp = tempfile.TemporaryDirectory(prefix="fastmed-bench-fresh-")
+        _TMP.append(self.tmp)
+        self.root = Path(self.tmp.name)
+        self.files = [str(p.relative_to(src)) for p in sorted(src.rglob("*.dcm"))]
+
+    def prepare(self) -> None:
+        """Copy the archive (untimed); the previous copy and its cache are removed."""
+        import shutil
+
+        from fastmed.dicom.index import wait_for_cache_writes
+
+        wait_for_cache_writes()  # the previous copy's cache, before that copy is removed
+        shutil.rmtree(self.root / str(self.n), ignore_errors=True)
+        self.n += 1
+        shutil.copytree(self.src, self.root / str(self.n) / "archive")
+        # Settle the copy (a user's archive was written long before it is indexed): otherwise the
+        # kernel writes the new files back while the timed call runs, on the same cores.
+        os.sync()
+
+    def run(self) -> Any:
+        """Index the current copy (its cache file does not exist yet)."""
+        from fastmed.dicom.index import index
+
+        here = self.root / str(self.n)
+        return index(here / "archive", threads=self.threads, cache=here / "index-cache.parquet")
+
+    def pydicom_loop(self) -> None:
+        """The peer on the same kind of tree: the header loop over the current copy's DICOM files."""
+        import pydicom
+
+        here = self.root / str(self.n) / "archive"
+        for rel in self.files:
+            pydicom.dcmread(here / rel, stop_before_pixels=True, specific_tags=HEADER_TAGS)
 
 
 def _series_files(root: Path) -> list[str]:
@@ -189,6 +237,19 @@ def dicom_suite(size: str = "small", threads: tuple[int, ...] = (1, 2)) -> list[
                 [
                     Impl("fastmed", partial(index, root, threads=t, cache=False), is_fastmed=True),
                     Impl("pydicom-loop", pydicom_headers),
+                ],
+                items=len(files),
+                unit="file",
+                threads=t,
+            )
+        )
+        fresh = _FreshTree(root, t)
+        cases.append(
+            Case(
+                "index_fresh",
+                [
+                    Impl("fastmed", fresh.run, is_fastmed=True, prepare=fresh.prepare),
+                    Impl("pydicom-loop", fresh.pydicom_loop, prepare=fresh.prepare),
                 ],
                 items=len(files),
                 unit="file",
