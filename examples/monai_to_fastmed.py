@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if len(losses) >= args.iterations:
                 break
     out: dict[str, Any] = {"losses": losses}
-    if isinstance(loader, fm.DataLoader):
-        stats = loader.stats
+    stats = getattr(loader, "stats", None)  # fastmed's telemetry
+    if stats is not None:
         out["stats"] = stats
         print(f"[fastmed] {stats.samples_per_s:.1f} samples/s, data-wait fraction {stats.data_wait_fraction:.2f}")
     return out

@@ -5,7 +5,10 @@ same in-memory int16 volumes with ``WORKERS`` worker processes of one thread eac
 same cores for every row), and its figures come from :class:`LoaderRow`: one timed call
 draws ``batches`` batches from an iterator that lives across calls (worker start-up falls
 in the warm-up), a sampler thread records the peak memory of the process tree, and
-``finish`` shuts the workers down before the next row runs.
+``finish`` shuts the workers down before the next row runs. ``finish`` also reports
+``mean_batches_per_s`` over every call after the first: loaders that refill a buffer in
+bursts (TorchIO's Queue) have fast and very slow calls, and only the mean rate is their
+throughput (the median call is not).
 
 A row factory is ``make(vols, spec, batches) -> LoaderRow``; adding a row (e.g. the native
 fast path) is one factory here and one ``Entry`` in :mod:`fastmed.bench.suites.loader`.
@@ -120,8 +123,10 @@ class LoaderRow:
         self.it: Iterator[Any] | None = None
         self.memory: MemoryPeak | None = None
         self.shape: tuple[int, ...] | None = None
+        self.calls: list[float] = []
 
     def __call__(self) -> Any:
+        t0 = time.perf_counter()
         if self.loader is None:
             self.memory = MemoryPeak()
             self.memory.start()
@@ -138,11 +143,16 @@ class LoaderRow:
             img = self.image(batch)
         if img is not None:
             self.shape = tuple(img.shape)
+        self.calls.append(time.perf_counter() - t0)
         return img
 
     def finish(self) -> dict[str, float]:
         """Stop the workers; the peak memory and the row's extra figures."""
         out: dict[str, float] = {}
+        timed = self.calls[1:]  # the first call starts the workers
+        if timed:
+            out["mean_batches_per_s"] = self.batches * len(timed) / sum(timed)
+        self.calls = []
         if self.extra is not None and self.loader is not None:
             out.update(self.extra(self.loader))
         if self.close is not None and self.loader is not None:
@@ -185,13 +195,13 @@ def fastmed_generic(
     vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int, collate_fn: Callable[[Any], Any] | None = None
 ) -> LoaderRow:
     """fm.DataLoader on its generic worker path with the R3D ``Compose`` as ``transform=`` (torch's collate)."""
-    import fastmed as fm
     from fastmed.bench.peers.fastmed_aug import build
+    from fastmed.loader import DataLoader
 
     aug = build(spec)
 
     def make() -> Any:
-        return fm.DataLoader(
+        return DataLoader(
             Volumes(vols),
             batch_size=BATCH,
             shuffle=True,
@@ -288,6 +298,7 @@ def torchio_queue(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> 
     from fastmed.bench.peers.torchio_r3d import _spatial
 
     lo, hi = spec.window
+    d, h, w = spec.patch
     transform = tio.Compose(
         [
             tio.RandomFlip(axes=tuple(range(spec.ndim)), flip_probability=0.5),
@@ -306,7 +317,7 @@ def torchio_queue(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> 
             ds,
             max_length=4 * SAMPLES_PER_VOLUME,
             samples_per_volume=SAMPLES_PER_VOLUME,
-            sampler=tio.UniformSampler(patch_size=spec.patch),
+            sampler=tio.UniformSampler(patch_size=(d, h, w)),
             num_workers=WORKERS,
             shuffle_subjects=True,
             shuffle_patches=True,
@@ -345,7 +356,7 @@ def bgv2_nnunet(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> Lo
 
     from fastmed.bench.peers.bgv2_r3d import make_nnunet
 
-    class NNUNetLike(DataLoader):  # type: ignore[misc]
+    class NNUNetLike(DataLoader):
         """One batch = BATCH patches, each an nnU-Net region crop + bgv2 spatial/intensity pipeline."""
 
         def __init__(self) -> None:

@@ -4,7 +4,9 @@ Same process, same in-memory int16 CT volumes, same cores: every row runs 2 work
 processes with one thread each and serves batches of 2 R3D patches (random patch, flip,
 rotation ±15°, scale 0.85–1.15, elastic, window, gamma, noise), float32 ``(2, 1, p, p, p)``.
 One timed call draws ``batches`` batches from a loader iterator that lives across calls,
-so worker start-up is in the warm-up; the rate is batches per second. ``finish`` adds the
+so worker start-up is in the warm-up; the rate is batches per second at the median call,
+and ``mean_batches_per_s`` (total batches / total time after the first call) is the
+throughput to compare for bursty loaders (TorchIO's Queue). ``finish`` adds the
 peak memory of the process tree (``peak_rss_mib``: RSS summed over the main process and
 its workers; ``peak_pss_mib``: PSS summed, shared pages split).
 

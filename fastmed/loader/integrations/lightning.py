@@ -44,7 +44,7 @@ class TrainerEpochLoader(DataLoader):
         super().__init__(*args, **kwargs)
         self.epoch_of = epoch_of
 
-    def __iter__(self) -> EpochIterator:
+    def __iter__(self) -> EpochIterator:  # type: ignore[override]
         epoch = self.epoch_of()
         if epoch is not None and self._resume is None:
             self.set_epoch(epoch)
