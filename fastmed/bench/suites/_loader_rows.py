@@ -289,26 +289,14 @@ SAMPLES_PER_VOLUME = 4
 
 def torchio_queue(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> LoaderRow:
     """TorchIO's patch pipeline: ``SubjectsDataset`` (transform per volume) -> ``Queue`` -> loader."""
-    import math
-
     import torch
     import torchio as tio
 
     from fastmed.bench.peers._torchutil import shared_tensor
-    from fastmed.bench.peers.torchio_r3d import _spatial
+    from fastmed.bench.peers.torchio_r3d import r3d_transform
 
-    lo, hi = spec.window
     d, h, w = spec.patch
-    transform = tio.Compose(
-        [
-            tio.RandomFlip(axes=tuple(range(spec.ndim)), flip_probability=0.5),
-            *_spatial(spec, fused=True),
-            tio.Clamp(out_min=lo, out_max=hi),
-            tio.RescaleIntensity(out_min_max=(0.0, 1.0), in_min_max=(lo, hi)),
-            tio.RandomGamma(log_gamma=(math.log(spec.gamma[0]), math.log(spec.gamma[1]))),
-            tio.RandomNoise(std=(0.0, spec.noise_std)),
-        ]
-    )
+    transform = r3d_transform(spec, fused=True)
 
     def make() -> Any:
         subjects = [tio.Subject(image=tio.ScalarImage(tensor=shared_tensor(v), affine=np.eye(4))) for v in vols]
