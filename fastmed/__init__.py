@@ -59,6 +59,7 @@ _LAZY = {
     "convert": "fastmed.store",
     "open_store": "fastmed.store",
     "verify": "fastmed.store",
+    "VolumeDataset": "fastmed.store.dataset",
 }
 
 
@@ -117,6 +118,7 @@ __all__ = [
     "TransformError",
     "verify",
     "Volume",
+    "VolumeDataset",
     "voxel_op",
     "Window",
     "__version__",

@@ -43,31 +43,41 @@ def default_cache_dir() -> Path:
 _name = operator.attrgetter("name")
 
 
+def list_folder(folder: str) -> tuple[list[os.DirEntry[str]], list[str]]:
+    """(sub-folders, file names) directly in `folder`, sorted by name, with the index's link rules.
+
+    Symbolic links to folders are not followed; links to nothing are left out; an unreadable
+    folder lists as empty.
+    """
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=_name)
+    except OSError:
+        return [], []
+    subdirs, files = [], []
+    for e in entries:
+        try:
+            is_dir = e.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if not e.is_symlink():
+                subdirs.append(e)
+        elif not e.is_symlink() or os.path.exists(e.path):
+            files.append(e.name)
+    return subdirs, files
+
+
 def _walk(root: Path) -> list[str]:
     """Relative paths of the files under `root`, folders and names sorted (as ``os.walk`` lists them).
 
-    Symbolic links to folders are not followed; links to nothing are left out. Nothing is
-    stat-ed here: the native reader returns size and mtime of the files it opens.
+    Nothing is stat-ed here: the native reader returns size and mtime of the files it opens.
     """
     out: list[str] = []
 
     def visit(folder: str, prefix: str) -> None:
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=_name)
-        except OSError:
-            return
-        subdirs = []
-        for e in entries:
-            try:
-                is_dir = e.is_dir()
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if not e.is_symlink():
-                    subdirs.append(e)
-            elif not e.is_symlink() or os.path.exists(e.path):
-                out.append(prefix + e.name)
+        subdirs, files = list_folder(folder)
+        out.extend(prefix + name for name in files)
         for d in subdirs:
             visit(d.path, prefix + d.name + os.sep)
 

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fastmed.dicom.index import list_folder
 from fastmed.dicom.manifest import Manifest
 
 
@@ -30,19 +31,8 @@ def parse_part(root: str, part: str | None, files: list[str]) -> tuple[dict[str,
 
 def _top_level(root: Path) -> tuple[list[str], list[str]]:
     """(folders, files) directly under ``root``, with :func:`fastmed.index`'s link rules."""
-    folders, files = [], []
-    with os.scandir(root) as it:
-        for e in sorted(it, key=lambda e: e.name):
-            try:
-                is_dir = e.is_dir()
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if not e.is_symlink():
-                    folders.append(e.name)
-            elif not e.is_symlink() or os.path.exists(e.path):
-                files.append(e.name)
-    return folders, files
+    subdirs, files = list_folder(str(root))
+    return [d.name for d in subdirs], files
 
 
 def index_on_dask(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -152,6 +152,9 @@ class Compose:
     >>> out["image"].shape
     (1, 32, 32, 32)
     """
+
+    # Image and label entries may be LazyVolume handles: only the plan's source footprint is read.
+    accepts_lazy: ClassVar[bool] = True
 
     def __init__(
         self,
