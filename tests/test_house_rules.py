@@ -51,8 +51,11 @@ def test_no_global_rng_in_package_code() -> None:
         r"np\.random\.(seed|rand|randn|randint|normal|uniform|choice|shuffle)\(|^\s*import random$|torch\.manual_seed",
         re.M,
     )
+    # The loader's adapter for MONAI/TorchIO transforms seeds the global RNGs those libraries draw
+    # from, per sample and scoped (state restored): the one allowed exception.
+    allowed = {"fastmed/loader/integrations/foreign.py"}
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "fastmed").rglob("*.py") if pattern.search(p.read_text())]
-    assert offenders == []
+    assert sorted(set(offenders) - allowed) == []
 
 
 def test_no_host_specific_arch_in_build() -> None:

@@ -26,6 +26,9 @@ class Impl:
         True for a lower bound (bare codec, bare gather): reported, not "beaten".
     prepare
         Called before every call of ``fn``, untimed (e.g. a fresh copy of an archive).
+    finish
+        Optional: called once after the timed runs; returns extra figures of the row
+        (e.g. peak memory, data-wait fraction) and releases what the row holds (workers).
     """
 
     name: str
@@ -33,6 +36,7 @@ class Impl:
     is_fastmed: bool = False
     floor: bool = False
     prepare: Callable[[], Any] | None = None
+    finish: Callable[[], dict[str, float]] | None = None
 
 
 @dataclass
@@ -64,6 +68,7 @@ class CaseResult:
     threads: int | None
     is_fastmed: bool
     floor: bool
+    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def median_s(self) -> float:
@@ -96,6 +101,7 @@ class CaseResult:
             "is_fastmed": self.is_fastmed,
             "floor": self.floor,
             "times_s": self.times_s,
+            "extra": self.extra,
         }
 
 
@@ -137,9 +143,14 @@ def run_case(case: Case, *, repeat: int, warmup: int, min_time_s: float = 0.0) -
         case.setup()
     out = []
     for impl in case.impls:
-        times = measure(impl.fn, repeat=repeat, warmup=warmup, min_time_s=min_time_s, prepare=impl.prepare)
+        try:
+            times = measure(impl.fn, repeat=repeat, warmup=warmup, min_time_s=min_time_s, prepare=impl.prepare)
+        finally:
+            extra = impl.finish() if impl.finish is not None else {}
         out.append(
-            CaseResult(case.name, impl.name, times, case.items, case.unit, case.threads, impl.is_fastmed, impl.floor)
+            CaseResult(
+                case.name, impl.name, times, case.items, case.unit, case.threads, impl.is_fastmed, impl.floor, extra
+            )
         )
     return out
 

@@ -123,6 +123,12 @@ def to_markdown(suite: str, results: list[CaseResult], missing: dict[str, dict[s
                 f"| {r.case} | {r.threads if r.threads is not None else '-'} | {r.impl} | "
                 f"{r.median_s * 1e3:.3f} | {r.iqr_s * 1e3:.3f} | {r.rate:,.1f} {r.unit} | {ratio} |"
             )
+    extras = [r for r in results if r.extra]
+    if extras:
+        lines += ["", "| case | threads | impl | " + "extra figures |", "|---|---|---|---|"]
+        for r in extras:
+            figs = ", ".join(f"{k} {v:.3f}" if abs(v) < 10 else f"{k} {v:,.1f}" for k, v in r.extra.items())
+            lines.append(f"| {r.case} | {r.threads if r.threads is not None else '-'} | {r.impl} | {figs} |")
     absent = sorted({f"{p} ({why})" for m in missing.values() for p, why in m.items()})
     if absent:
         lines += ["", "Peers not run: " + ", ".join(absent)]

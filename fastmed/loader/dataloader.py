@@ -29,9 +29,11 @@ fastmed's layer around it:
   ``load_state_dict()`` makes the next ``iter()`` redo the epoch's order and skip them.
 - **Telemetry.** ``loader.stats``; ``progress=True`` shows a tqdm bar.
 
-The native fast path (one fused call per batch from a fastmed store) is not here yet:
-``samples_per_volume > 1`` and ``patch_sampler=`` raise
-:class:`~fastmed.errors.LoaderUnsupportedError`.
+- **Fast path.** Items holding lazy volumes (``VolumeDataset``) with a fastmed ``Compose``
+  run in threads, one ``Compose.batch`` per batch written into reused batch tensors
+  (:mod:`fastmed.loader.fast`); the same keys, plan and books, the same batches.
+  ``samples_per_volume > 1`` and ``patch_sampler=`` raise
+  :class:`~fastmed.errors.LoaderUnsupportedError` for now.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from torch.utils.data.dataloader import _DatasetKind
 
 from fastmed.errors import LoaderError
 from fastmed.loader.fast import check_fast, start_fast
+from fastmed.loader.integrations.foreign import adapt_transform
 from fastmed.loader.iterator import EpochIterator
 from fastmed.loader.options import Options, check_options
 from fastmed.loader.order import EpochOrder
@@ -65,8 +68,10 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         As in torch 2.13, with torch's semantics and validation.
     transform
         Applied to every sample in the worker: a fastmed ``Compose`` (or any callable taking
-        ``seed=``, ``index=``, ``epoch=`` keywords) gets the sample's keys; another callable
-        is called with the sample only.
+        ``seed=``, ``index=``, ``epoch=`` keywords) gets the sample's keys; a MONAI or TorchIO
+        transform is called with its randomness keyed by ``(seed, epoch, index)``
+        (:class:`~fastmed.loader.integrations.SeededTransform`); another callable is called
+        with the sample only. A MONAI dataset's own random transform is keyed the same way.
     seed
         Makes the order a function of ``(seed, epoch)`` and the augmentation of
         ``(seed, epoch, index)``: the same for any ``num_workers`` and after a resume.
@@ -148,6 +153,7 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
             pin_memory_device=pin_memory_device,
             in_order=in_order,
         )
+        transform = adapt_transform(transform)
         opts = check_options(
             seed=seed,
             device=device,

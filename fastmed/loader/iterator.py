@@ -50,7 +50,13 @@ class EpochIterator:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=_safe_len(loader), initial=skip_batches, desc=f"epoch {self.epoch}", unit="batch")
-        self.inner: Any = loader._start_inner(plan)
+        self.inner: Any = None
+        try:
+            self.inner = loader._start_inner(plan)
+        except RuntimeError as exc:  # a worker died before torch's iterator finished starting
+            if not _worker_died(exc):
+                raise
+            self._restart(exc)
 
     def __iter__(self) -> EpochIterator:
         return self

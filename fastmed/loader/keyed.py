@@ -69,7 +69,9 @@ class Batch:
         self.size = size
 
     def __reduce__(self) -> tuple[type, tuple[int | None, Any, list[Failed], int]]:
-        return (Batch, (self.bid, self.data, self.failures, self.size))
+        from fastmed.loader.transport import pack  # small tensors inside the pickle, not in shared memory
+
+        return (Batch, (self.bid, pack(self.data), self.failures, self.size))
 
     def pin_memory(self) -> Batch:
         """Pin the data (torch's pin-memory thread calls this)."""
@@ -109,15 +111,18 @@ class _Given:
 class KeyedMap(Dataset[Any]):
     """A map-style dataset indexed by keys ``(batch_id, epoch, index)``."""
 
-    def __init__(self, dataset: Any, augment: Augment):
+    def __init__(self, dataset: Any, augment: Augment, seeder: Callable[[int, int], None] | None = None):
         self.dataset = dataset
         self.augment = augment
+        self.seeder = seeder  # keys the dataset's own randomness per sample (MONAI datasets)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def _one(self, out: Fetched, index: int, fetch: Callable[[int], Any]) -> None:
         try:
+            if self.seeder is not None:
+                self.seeder(index, out.epoch)
             sample = self.augment(fetch(index), index, out.epoch)
         except Exception as exc:
             out.failures.append(Failed(index, out.epoch, describe(exc), exc))
@@ -136,7 +141,7 @@ class KeyedMap(Dataset[Any]):
         out = Fetched(bid, epoch)
         indices = [k[2] for k in keys]
         batched = getattr(self.dataset, "__getitems__", None)
-        if batched is not None:
+        if batched is not None and self.seeder is None:
             try:
                 raw = list(batched(indices))
             except Exception:  # isolate the failing sample(s) one by one below

@@ -52,6 +52,23 @@ def _spatial(spec: AugSpec, fused: bool) -> list[Any]:
     return [tio.RandomAffine(**affine_kwargs), tio.RandomElasticDeformation(**elastic_kwargs)]
 
 
+def r3d_transform(spec: AugSpec, fused: bool = True) -> Any:
+    """TorchIO's R3D transform after the patch: flip, affine+elastic, window, gamma, noise."""
+    import torchio as tio
+
+    lo, hi = spec.window
+    return tio.Compose(
+        [
+            tio.RandomFlip(axes=tuple(range(spec.ndim)), flip_probability=0.5),
+            *_spatial(spec, fused),
+            tio.Clamp(out_min=lo, out_max=hi),
+            tio.RescaleIntensity(out_min_max=(0.0, 1.0), in_min_max=(lo, hi)),
+            tio.RandomGamma(log_gamma=(math.log(spec.gamma[0]), math.log(spec.gamma[1]))),
+            tio.RandomNoise(std=(0.0, spec.noise_std)),
+        ]
+    )
+
+
 def make(
     vol: npt.NDArray[Any], spec: AugSpec, threads: int, seed: int = 0, fused: bool = True
 ) -> Callable[[], npt.NDArray[np.float32]]:
@@ -66,17 +83,7 @@ def make(
     subject = tio.Subject(image=tio.ScalarImage(tensor=shared_tensor(vol), affine=np.eye(4)))
     d, h, w = spec.patch
     sampler = tio.UniformSampler(patch_size=(d, h, w))
-    lo, hi = spec.window
-    transform = tio.Compose(
-        [
-            tio.RandomFlip(axes=tuple(range(spec.ndim)), flip_probability=0.5),
-            *_spatial(spec, fused),
-            tio.Clamp(out_min=lo, out_max=hi),
-            tio.RescaleIntensity(out_min_max=(0.0, 1.0), in_min_max=(lo, hi)),
-            tio.RandomGamma(log_gamma=(math.log(spec.gamma[0]), math.log(spec.gamma[1]))),
-            tio.RandomNoise(std=(0.0, spec.noise_std)),
-        ]
-    )
+    transform = r3d_transform(spec, fused)
 
     def call() -> npt.NDArray[np.float32]:
         pin_threads(threads)

@@ -1,0 +1,109 @@
+"""Loader: end-to-end R3D batches per second and peak memory, fm.DataLoader vs MONAI, TorchIO, nnU-Net.
+
+Same process, same in-memory int16 CT volumes, same cores: every row runs 2 worker
+processes with one thread each and serves batches of 2 R3D patches (random patch, flip,
+rotation ±15°, scale 0.85–1.15, elastic, window, gamma, noise), float32 ``(2, 1, p, p, p)``.
+One timed call draws ``batches`` batches from a loader iterator that lives across calls,
+so worker start-up is in the warm-up; the rate is batches per second at the median call,
+and ``mean_batches_per_s`` (total batches / total time after the first call) is the
+throughput to compare for bursty loaders (TorchIO's Queue). ``finish`` adds the
+peak memory of the process tree (``peak_rss_mib``: RSS summed over the main process and
+its workers; ``peak_pss_mib``: PSS summed, shared pages split).
+
+Rows (factories in :mod:`fastmed.bench.suites._loader_rows`):
+
+- ``fastmed``: ``fm.DataLoader(num_workers=2, transform=Compose(R3D), seed=0)``, the generic
+  worker path with torch's default collate (the subject until the native fast path
+  exists; add that as a row ``fastmed-fast`` with ``is_fastmed=True`` and this one becomes
+  a peer). ``fastmed-image-only``: the same with a ``collate_fn`` keeping only the images:
+  the default collate makes a tensor of every number in the Compose's replay record
+  (``params``), and worker processes send each through its own shared-memory file.
+- ``monai-cache``: torch ``DataLoader(num_workers=2)`` over MONAI ``CacheDataset`` with
+  MONAI's dict transforms (``RandSpatialCropd``, ``RandFlipd`` ×3, ``RandAffined`` lazily
+  fused, ``Rand3DElasticd``, ``ScaleIntensityRanged``, ``RandAdjustContrastd``,
+  ``RandGaussianNoised``) and MONAI's ``worker_init_fn``. CacheDataset's default
+  ``copy_cache=True`` deep-copies the cached volume per sample: MONAI's real cost, kept.
+- ``torchio-queue``: ``SubjectsDataset`` with the TorchIO R3D transforms → ``Queue(num_workers=2,
+  samples_per_volume=4, UniformSampler)`` → loader. TorchIO transforms whole volumes
+  (its design) and cuts 4 patches from each: the augmentation is shared by 4 patches.
+- ``bgv2-nnunet``: nnU-Net's recipe: a batchgenerators ``DataLoader`` cutting the enlarged
+  int16 region per sample and running the bgv2 pipeline in ``NonDetMultiThreadedAugmenter``
+  worker processes (2, ``num_cached=6``).
+
+Case ``train step``: the data-wait fraction (``loader.stats``) of ``fm.DataLoader`` (images only) feeding a
+small MONAI 3D UNet's forward/backward/step (1 torch thread in the main process), and the
+same step on a fixed batch (``compute-only``, the floor).
+
+Sizes as the r3d suite: ``full`` 320×512×512 volumes, 128³ patches (the issue's R3D);
+``small`` 160×256×256, 64³; ``tiny`` 48×96×96, 32³. Four volumes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from fastmed.bench.data import ct_volume
+from fastmed.bench.harness import Case, Impl
+from fastmed.bench.registry import register_suite
+from fastmed.bench.suites.augment_r3d import spec_for
+
+VOLUMES = 4
+BATCHES_PER_CALL = {"tiny": 4, "small": 4, "full": 2}
+_R = "fastmed.bench.suites._loader_rows:"
+
+
+@dataclass(frozen=True)
+class Row:
+    """A row: display name, ``module:function`` factory ``(vols, spec, batches) -> LoaderRow``, flags."""
+
+    name: str
+    factory: str
+    is_fastmed: bool = False
+    floor: bool = False
+
+
+LOADER_ROWS = (
+    Row("fastmed", _R + "fastmed_generic", is_fastmed=True),
+    Row("fastmed-image-only", _R + "fastmed_image_only"),
+    Row("monai-cache", _R + "monai_cache"),
+    Row("torchio-queue", _R + "torchio_queue"),
+    Row("bgv2-nnunet", _R + "bgv2_nnunet"),
+)
+TRAIN_ROWS = (
+    Row("fastmed-feeding", _R + "fastmed_feeding", is_fastmed=True),
+    Row("compute-only", _R + "compute_only", floor=True),
+)
+NOT_RUN = {
+    "dali-cpu": "not run: fastmed's DALI backend pipeline is not on this branch yet",
+    "fastmed-fast": "not run: the native fast path (store footprint reads, fused batch kernel) is not built yet",
+}
+
+
+def _impls(rows: tuple[Row, ...], vols: list, spec: object, batches: int) -> tuple[list[Impl], dict[str, str]]:
+    impls: list[Impl] = []
+    missing: dict[str, str] = {}
+    for row in rows:
+        mod, fn = row.factory.split(":")
+        try:
+            made = getattr(importlib.import_module(mod), fn)(vols, spec, batches)
+        except ImportError as exc:
+            missing[row.name] = f"not installed: {exc}"
+            continue
+        impls.append(Impl(row.name, made, is_fastmed=row.is_fastmed, floor=row.floor, finish=made.finish))
+    return impls, missing
+
+
+@register_suite("loader")
+def loader_suite(size: str = "small", threads: tuple[int, ...] = (1, 2)) -> list[Case]:
+    """Loader: R3D batches/s and peak memory, fm.DataLoader vs MONAI CacheDataset, TorchIO Queue, nnU-Net's bgv2."""
+    shape, spec = spec_for(size)
+    vols = [ct_volume(shape)] + [ct_volume(shape).copy() for _ in range(VOLUMES - 1)]
+    batches = BATCHES_PER_CALL[size]
+    impls, missing = _impls(LOADER_ROWS, vols, spec, batches)
+    train, train_missing = _impls(TRAIN_ROWS, vols, spec, batches)
+    p = spec.patch[0]
+    return [
+        Case(f"r3d batches 2x{p}^3", impls, items=batches, unit="batch", threads=1, missing={**NOT_RUN, **missing}),
+        Case(f"train step 2x{p}^3", train, items=batches, unit="step", threads=1, missing=train_missing),
+    ]
