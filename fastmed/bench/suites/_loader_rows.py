@@ -216,6 +216,26 @@ def fastmed_generic(
     return LoaderRow(make, batches)
 
 
+def fastmed_fast(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> LoaderRow:
+    """fm.DataLoader's fast path: ``WORKERS`` threads, one ``Compose.batch`` per batch (one native thread each).
+
+    Each batch is written straight into a reused batch tensor (:mod:`fastmed.loader.fast`);
+    no worker processes, no pickling, torch's default collate for the other keys.
+    """
+    from fastmed.bench.peers.fastmed_aug import build
+    from fastmed.loader import DataLoader
+
+    aug = build(spec)
+    aug.threads = 1  # WORKERS threads x 1 native thread: the cores of the process rows
+
+    def make() -> Any:
+        return DataLoader(
+            Volumes(vols), batch_size=BATCH, shuffle=True, num_workers=WORKERS, transform=aug, seed=0, fast=True
+        )
+
+    return LoaderRow(make, batches)
+
+
 def fastmed_image_only(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> LoaderRow:
     """As :func:`fastmed_generic` with ``collate_fn=image_only``.
 
