@@ -22,13 +22,14 @@ from typing import Any
 
 def make_store(work: Path) -> Path:
     """The store of a synthetic archive under ``work`` (made on the first run)."""
-    import fastmed as fm
+    from fastmed.dicom.index import index
+    from fastmed.store.convert import convert
     from fastmed.synth import generate_archive
 
     store = work / "cache.zarr"
     if not store.exists():
         archive = generate_archive(work / "archive", 3, 1, shape=(128, 256, 256))
-        fm.convert(fm.index(archive.root, cache=False), store, workers=1, progress=False)
+        convert(index(archive.root, cache=False), store, workers=1, progress=False)
     return store
 
 
@@ -64,7 +65,7 @@ def main(work: Path) -> None:
         aug.threads = 1
         extra: dict[str, Any] = {} if fast else {"worker_init_fn": one_thread, "persistent_workers": True}
         loader = DataLoader(
-            Subset(ds, three_d * 64),
+            Subset(ds, three_d * 64),  # type: ignore[arg-type]
             batch_size=2,
             shuffle=True,
             num_workers=2,
