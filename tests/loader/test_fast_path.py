@@ -82,16 +82,17 @@ def test_batches_are_written_into_a_reused_ring(volumes: Subset[Any]) -> None:
     assert ring.allocations == ring.size * len(ring.slots[0])  # allocated once per slot and key
 
 
-def test_resume_mid_epoch(volumes: Subset[Any]) -> None:
-    def make() -> DataLoader:
-        return DataLoader(volumes, batch_size=2, shuffle=True, seed=3, transform=_aug(), num_workers=2)
+@pytest.mark.parametrize("resume_fast", [True, False])
+def test_resume_mid_epoch(volumes: Subset[Any], resume_fast: bool) -> None:
+    def make(fast: bool = True) -> DataLoader:
+        return DataLoader(volumes, batch_size=2, shuffle=True, seed=3, transform=_aug(), num_workers=2, fast=fast)
 
     full: list[Any] = list(make())
     first = make()
     it = iter(first)
     head = [next(it) for _ in range(1)]
     state = first.state_dict()
-    second = make()
+    second = make(resume_fast)  # a fast-path state resumes on either path
     second.load_state_dict(state)
     rest: list[Any] = list(second)
     assert len(head) + len(rest) == len(full)
@@ -154,3 +155,14 @@ def test_choice_of_path(volumes: Subset[Any]) -> None:
     assert not isinstance(inner(transform=_aug(), collate_fn=lambda b: b), FastIterator)
     with pytest.raises(fm.LoaderError, match="fast=True"):
         DataLoader(volumes, batch_size=2, transform=lambda s: s, fast=True)
+
+
+def test_pin_memory_and_device_cpu(volumes: Subset[Any]) -> None:
+    kw: dict[str, Any] = {"batch_size": 2, "seed": 4, "transform": _aug()}
+    want = list(DataLoader(volumes, fast=False, **kw))
+    loader = DataLoader(volumes, num_workers=1, pin_memory=True, device="cpu", **kw)
+    got = list(loader)
+    assert isinstance(iter(loader).inner, FastIterator)
+    for g, w in zip(got, want, strict=True):
+        assert _equal(g, w)
+        assert g["image"].is_pinned() == torch.cuda.is_available()
