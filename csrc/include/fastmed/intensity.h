@@ -4,23 +4,21 @@
 // (-1 = every channel), offset of the op's floats in `params`, op position in
 // the pipeline = its RNG stream) and `params` the floats. The same FM_HD op
 // functions serve the CPU kernel (which runs one op over a whole row) and the
-// GPU kernel (one thread per voxel, run_program). Opcode numbers are shared with
-// fastmed/transforms/plan.py. NVRTC-safe.
+// GPU kernel (one thread per voxel, run_program). The opcode enum comes from the
+// op schema (fastmed/transforms/schema.py) through the generated opcodes.h. NVRTC-safe.
 #pragma once
 
 #include "fastmed/common.h"
 #include "fastmed/fastmath.h"
+#include "fastmed/opcodes.h"
 #include "fastmed/rng.h"
 
 namespace fm {
 
-enum IntensityOpcode : int {
-  kOpClip = 1,       // p: lo, hi
-  kOpAffine = 2,     // p: mul, add            v * mul + add
-  kOpGamma = 3,      // p: lo, hi, gamma, invert   on t = clamp((v - lo) / (hi - lo), 0, 1)
-  kOpNoise = 4,      // p: std                 v + std * N(0, 1) from Philox per voxel
-  kOpBiasField = 5,  // p: order, coefficients  v * exp(poly(zn, yn, xn)), coords in [-1, 1]
-};
+// Opcodes (opcodes.h): clip (lo, hi); affine (mul, add): v * mul + add; gamma (lo, hi,
+// gamma, invert) on t = clamp((v - lo) / (hi - lo), 0, 1); noise (std): v + std * N(0, 1)
+// from Philox per voxel; bias field (order, coefficients): v * exp(poly(zn, yn, xn)),
+// coords in [-1, 1].
 
 constexpr u32 kKernelStreamBit = 0x80000000u;
 
