@@ -115,6 +115,7 @@ AFFINE = Instruction("affine", 2, ("mul", "add"))
 GAMMA = Instruction("gamma", 3, ("lo", "hi", "gamma", "invert"))
 NOISE = Instruction("noise", 4, ("std",))
 BIAS_FIELD = Instruction("bias_field", 5, ("order",), Counted(0, 8, lambda n: (n + 1) * (n + 2) * (n + 3) // 6))
+HISTOGRAM_SHIFT = Instruction("histogram_shift", 6, ("n",), Counted(2, 16, lambda n: 2 * n))  # n, x[n], y[n]
 
 OPS: tuple[OpSchema, ...] = (
     OpSchema("RandomCrop", "spatial", True),
@@ -133,6 +134,7 @@ OPS: tuple[OpSchema, ...] = (
     OpSchema("RandomBrightness", "intensity", True, ALL, (AFFINE,)),
     OpSchema("RandomGaussianNoise", "intensity", True, ALL, (NOISE,)),  # DALI: its own RNG, not Philox
     OpSchema("RandomBiasField", "intensity", True, NO_DALI, (BIAS_FIELD,)),
+    OpSchema("RandomHistogramShift", "intensity", True, NO_DALI, (HISTOGRAM_SHIFT,)),
     OpSchema("RandomGaussianBlur", "pass", True, NO_DALI),  # DALI blurs with another border rule
     OpSchema("RandomLowRes", "pass", True, NO_DALI),
     OpSchema("VoxelOp", "pass", True, NO_DALI),  # custom Python ops: numba on CPU, numba.cuda on GPU

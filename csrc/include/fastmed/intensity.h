@@ -82,6 +82,20 @@ FM_HD float bias_poly(const float* c, int order, float zn, float yn, float xn) {
   return acc;
 }
 
+// Piecewise-linear map through n control points (np.interp): q = (n, x[0..n), y[0..n)),
+// x ascending; constant y[0] below x[0] and y[n-1] above x[n-1]; NaN stays NaN.
+FM_HD float op_histogram_shift(float v, const float* q) {
+  const int n = static_cast<int>(q[0]);
+  const float* x = q + 1;
+  const float* y = q + 1 + n;
+  if (v <= x[0]) return y[0];
+  if (v >= x[n - 1]) return y[n - 1];
+  for (int i = 1; i < n; ++i) {
+    if (v < x[i]) return y[i - 1] + (v - x[i - 1]) * ((y[i] - y[i - 1]) / (x[i] - x[i - 1]));
+  }
+  return v;
+}
+
 FM_HD bool op_applies(const i32* op, i32 channel) { return op[1] < 0 || op[1] == channel; }
 
 // One op on one voxel.
@@ -98,6 +112,8 @@ FM_HD float apply_op(const ProgramView& p, const i32* op, float v, const VoxelCt
       return v + q[0] * normal_at(c.linear, p.index, static_cast<u32>(op[3]), p.key);
     case kOpBiasField:
       return v * expf(bias_poly(q + 1, static_cast<int>(q[0]), c.zn, c.yn, c.xn));
+    case kOpHistogramShift:
+      return op_histogram_shift(v, q);
     default:
       return v;
   }

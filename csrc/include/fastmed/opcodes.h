@@ -14,12 +14,14 @@ enum IntensityOpcode : int {
   kOpGamma = 3,  // lo, hi, gamma, invert
   kOpNoise = 4,  // std
   kOpBiasField = 5,  // order, then a counted tail
+  kOpHistogramShift = 6,  // n, then a counted tail
 };
 
 // Whether the instruction's float count depends on its first float n.
 FM_HD bool op_is_counted(int code) {
   switch (code) {
     case kOpBiasField:
+    case kOpHistogramShift:
       return true;
     default:
       return false;
@@ -42,6 +44,11 @@ FM_HD i64 op_param_count(int code, i64 n) {
       if (n < 0 || n > 8) return -1;
       const i64 t[] = {2, 5, 11, 21, 36, 57, 85, 121, 166};
       return t[n - 0];
+    }
+    case kOpHistogramShift: {
+      if (n < 2 || n > 16) return -1;
+      const i64 t[] = {5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33};
+      return t[n - 2];
     }
     default:
       return -1;
