@@ -133,3 +133,12 @@ def test_dtype_codes_come_from_the_schema() -> None:
     for n in schema.DEVICE_SOURCE_DTYPES:
         assert f"= {schema.DTYPE_CODES[n]}" in text
     assert len(set(schema.DTYPE_CODES.values())) == len(schema.DTYPE_CODES)
+
+
+def test_dali_refuses_plans_with_ops_the_schema_keeps_off_dali() -> None:
+    img = np.linspace(-1.0, 1.0, 2 * 6 * 7 * 8, dtype=np.float32).reshape(2, 6, 7, 8)
+    ops = [T.RandomBiasField(order=1), T.RandomHistogramShift(num_control_points=5), T.Window(-1, 1)]
+    comp = T.Compose(ops)
+    plan_ = comp.compile({"image": img}, comp({"image": img}, seed=1)["params"])
+    assert dali_support.plan_unsupported_by_dali(plan_) == ["RandomBiasField", "RandomHistogramShift"]
+    assert dali_support.ops_unsupported_by_dali(ops) == ["RandomBiasField", "RandomHistogramShift"]
