@@ -80,18 +80,25 @@ def analyse_stack(slices: Sequence[SliceInfo]) -> StackGeometry:
     """
     problems: list[Problem] = []
     first = slices[0]
-    if first.orientation is None or first.position is None or first.pixel_spacing is None:
+    # Any slice without geometry makes the stack's order and spacing unknowable, not just the first.
+    lacking = [s for s in slices if s.orientation is None or s.position is None or s.pixel_spacing is None]
+    if lacking:
         missing = [
             name
-            for name, v in (
-                ("ImageOrientationPatient", first.orientation),
-                ("ImagePositionPatient", first.position),
-                ("PixelSpacing", first.pixel_spacing),
+            for name, attr in (
+                ("ImageOrientationPatient", "orientation"),
+                ("ImagePositionPatient", "position"),
+                ("PixelSpacing", "pixel_spacing"),
             )
-            if v is None
+            if any(getattr(s, attr) is None for s in lacking)
         ]
         if len(slices) > 1:  # a lone projection image (CR/DX) needs no patient geometry
-            problems.append(Problem("missing_geometry", f"geometry tags missing: {', '.join(missing)}"))
+            problems.append(
+                Problem(
+                    "missing_geometry",
+                    f"geometry tags missing in {len(lacking)} of {len(slices)} slice(s): {', '.join(missing)}",
+                )
+            )
         sy, sx = first.pixel_spacing or (1.0, 1.0)
         return StackGeometry(
             slices=sorted(slices, key=lambda s: (s.instance_number or 0, s.frame)),
@@ -103,6 +110,8 @@ def analyse_stack(slices: Sequence[SliceInfo]) -> StackGeometry:
             step=np.array([0.0, 0.0, 1.0]),
             problems=problems,
         )
+    # No slice lacks geometry from here on (narrowing for the type checker).
+    assert first.orientation is not None and first.pixel_spacing is not None
     r = np.asarray(first.orientation[:3], dtype=np.float64)
     c = np.asarray(first.orientation[3:], dtype=np.float64)
     n = _cross3(first.orientation)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -247,6 +248,28 @@ def test_classic_multiframe_without_geometry() -> None:
         read_series(path)
     vol = read_series(path, on_irregular="allow")
     np.testing.assert_array_equal(vol.array, pydicom.dcmread(path).pixel_array)
+
+
+@pytest.mark.parametrize(
+    ("tag", "why"),
+    [
+        ("ImagePositionPatient", "geometry tags missing in 1 of 6 slice\\(s\\): ImagePositionPatient"),
+        ("PixelSpacing", "1 slice\\(s\\) have another size or pixel spacing"),  # split off as its own stack
+        ("ImageOrientationPatient", "1 slice\\(s\\) have another orientation"),  # split off as its own stack
+    ],
+)
+def test_a_later_slice_without_geometry_is_a_problem_not_a_crash(tmp_path: Path, tag: str, why: str) -> None:
+    """Only slice 3 of 6 lacks the tag: the index marks the row invalid and read_series names why."""
+
+    def drop(i: int, ds: pydicom.Dataset) -> None:
+        if i == 3:
+            delattr(ds, tag)
+
+    write_series(tmp_path, series_array(6), mutate=drop)
+    (row,) = index(tmp_path, cache=False).rows
+    assert not row.valid and any(re.search(why, p) for p in row.problems)
+    with pytest.raises(fm.SeriesError, match=why):
+        read_series(tmp_path)
 
 
 def _enhanced_ct(path: Path, arr: np.ndarray, positions: list[np.ndarray], spacing_yx: tuple[float, float]) -> None:
