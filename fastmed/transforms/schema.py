@@ -63,12 +63,16 @@ class Instruction:
         Names of its fixed floats, in order.
     counted
         For variable layouts: ``params[0]`` is ``n`` and ``counted.tail(n)`` floats follow.
+    per_voxel_random
+        Whether it varies per voxel position or draw (noise, bias field): left out of the
+        statistics prefixes (``skip_random`` of the native program runner).
     """
 
     name: str
     code: int
     params: tuple[str, ...]
     counted: Counted | None = None
+    per_voxel_random: bool = False
 
     @property
     def enumerator(self) -> str:
@@ -113,8 +117,10 @@ class OpSchema:
 CLIP = Instruction("clip", 1, ("lo", "hi"))
 AFFINE = Instruction("affine", 2, ("mul", "add"))
 GAMMA = Instruction("gamma", 3, ("lo", "hi", "gamma", "invert"))
-NOISE = Instruction("noise", 4, ("std",))
-BIAS_FIELD = Instruction("bias_field", 5, ("order",), Counted(0, 8, lambda n: (n + 1) * (n + 2) * (n + 3) // 6))
+NOISE = Instruction("noise", 4, ("std",), per_voxel_random=True)
+BIAS_FIELD = Instruction(
+    "bias_field", 5, ("order",), Counted(0, 8, lambda n: (n + 1) * (n + 2) * (n + 3) // 6), per_voxel_random=True
+)
 HISTOGRAM_SHIFT = Instruction("histogram_shift", 6, ("n",), Counted(2, 16, lambda n: 2 * n))  # n, x[n], y[n]
 
 OPS: tuple[OpSchema, ...] = (

@@ -142,3 +142,15 @@ def test_dali_refuses_plans_with_ops_the_schema_keeps_off_dali() -> None:
     plan_ = comp.compile({"image": img}, comp({"image": img}, seed=1)["params"])
     assert dali_support.plan_unsupported_by_dali(plan_) == ["RandomBiasField", "RandomHistogramShift"]
     assert dali_support.ops_unsupported_by_dali(ops) == ["RandomBiasField", "RandomHistogramShift"]
+
+
+@pytest.mark.parametrize("ins", schema.instructions(), ids=lambda i: i.name)
+def test_skip_random_leaves_out_exactly_the_per_voxel_random_instructions(ins: schema.Instruction) -> None:
+    n = ins.counted.n_max if ins.counted is not None else 0
+    params = np.linspace(0.1, 0.9, ins.param_count(n)).astype(np.float32)
+    params[0] = n if ins.counted is not None else params[0]
+    ops = np.array([[ins.code, -1, 0, 0]], np.int32)
+    patch = np.linspace(-2.0, 2.0, 2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    out = patch.copy()
+    core.apply_program(out, ops, params, 1, 2, 0, skip_random=True)
+    assert np.array_equal(out, patch) == ins.per_voxel_random

@@ -28,6 +28,17 @@ FM_HD bool op_is_counted(int code) {
   }
 }
 
+// Whether the instruction is left out when a program runs with skip_random (statistics prefixes).
+FM_HD bool op_is_per_voxel_random(int code) {
+  switch (code) {
+    case kOpNoise:
+    case kOpBiasField:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Floats of instruction `code` (n: its first float, read by counted ones); -1 when
 // the opcode is unknown or n is out of its range.
 FM_HD i64 op_param_count(int code, i64 n) {
