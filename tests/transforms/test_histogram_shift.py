@@ -107,3 +107,16 @@ def test_replayed_points_out_of_order_are_refused() -> None:
     params["ops"][0]["params"]["points"] = [0.0, 0.8, 0.2, 1.0]
     with pytest.raises(TransformError, match="RandomHistogramShift"):
         comp.replay({"image": img}, params)
+
+
+@pytest.mark.parametrize("device", BACKENDS)
+def test_ends_outside_values_and_nan(device: str) -> None:
+    x = np.linspace(-3.0, 3.0, 4 * 5 * 6, dtype=np.float32).reshape(1, 4, 5, 6)
+    x[0, 0, 0, :3] = (np.nan, -1.0, 1.0)  # NaN stays NaN; the range's ends map to themselves
+    out = T.Compose([T.RandomHistogramShift(num_control_points=16, value_range=(-1.0, 1.0))], device=device)(
+        {"image": x}, seed=8
+    )
+    p = out["params"]["ops"][0]["params"]
+    want = _oracle(x, p["points"], -1.0, 1.0)
+    assert np.isnan(out["image"][0, 0, 0, 0]) and out["image"][0, 0, 0, 1] == -1.0 and out["image"][0, 0, 0, 2] == 1.0
+    np.testing.assert_allclose(out["image"], want, rtol=1e-6, atol=1e-6)

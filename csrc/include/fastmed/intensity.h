@@ -83,17 +83,18 @@ FM_HD float bias_poly(const float* c, int order, float zn, float yn, float xn) {
 }
 
 // Piecewise-linear map through n control points (np.interp): q = (n, x[0..n), y[0..n)),
-// x ascending; constant y[0] below x[0] and y[n-1] above x[n-1]; NaN stays NaN.
+// x ascending; constant y[0] below x[0] and y[n-1] above x[n-1]; NaN stays NaN. The
+// segment is found by counting the inner points <= v (no data-dependent branch).
 FM_HD float op_histogram_shift(float v, const float* q) {
   const int n = static_cast<int>(q[0]);
   const float* x = q + 1;
   const float* y = q + 1 + n;
   if (v <= x[0]) return y[0];
   if (v >= x[n - 1]) return y[n - 1];
-  for (int i = 1; i < n; ++i) {
-    if (v < x[i]) return y[i - 1] + (v - x[i - 1]) * ((y[i] - y[i - 1]) / (x[i] - x[i - 1]));
-  }
-  return v;
+  int i = 0;
+  for (int k = 1; k < n - 1; ++k) i += v >= x[k] ? 1 : 0;
+  const float r = y[i] + (v - x[i]) * ((y[i + 1] - y[i]) / (x[i + 1] - x[i]));
+  return v == v ? r : v;
 }
 
 FM_HD bool op_applies(const i32* op, i32 channel) { return op[1] < 0 || op[1] == channel; }
