@@ -6,6 +6,7 @@ The public face is the short list in ``__all__``; subpackages (``fastmed.dicom``
 
 from __future__ import annotations
 
+from fastmed import backends as _backends  # noqa: F401  (registers the executors Compose runs on)
 from fastmed._native import get_num_threads, set_num_threads
 from fastmed.annotations import AnnotatedManifest, AnnotationError, MaskGeometryError, annotate
 from fastmed.dicom.index import index
@@ -58,6 +59,7 @@ _LAZY = {
     "convert": "fastmed.store",
     "open_store": "fastmed.store",
     "verify": "fastmed.store",
+    "VolumeDataset": "fastmed.store.dataset",
 }
 
 
@@ -116,6 +118,7 @@ __all__ = [
     "TransformError",
     "verify",
     "Volume",
+    "VolumeDataset",
     "voxel_op",
     "Window",
     "__version__",

@@ -57,3 +57,54 @@ def test_no_global_rng_in_package_code() -> None:
 
 def test_no_host_specific_arch_in_build() -> None:
     assert "-march=native" not in (ROOT / "setup.py").read_text()
+
+
+def _imported_modules(path: Path) -> list[str]:
+    """Absolute module names a file imports (relative imports resolved; ``import_module("...")`` strings too)."""
+    import ast
+
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parent = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{parent}.{base}" if base else parent
+            names.append(base)
+            names.extend(f"{base}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+            "import_module",
+            "__import__",
+        ):
+            names.extend(a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str))
+    return names
+
+
+def test_transforms_never_import_backends() -> None:
+    """Planning (fastmed.transforms) only sees the executor registry; backends register into it."""
+    offenders = []
+    for path in sorted((ROOT / "fastmed" / "transforms").rglob("*.py")):
+        bad = [m for m in _imported_modules(path) if m == "fastmed.backends" or m.startswith("fastmed.backends.")]
+        if bad:
+            offenders.append(f"{path.relative_to(ROOT)}: {sorted(set(bad))}")
+    assert offenders == []
+
+
+def test_backends_do_not_import_each_other() -> None:
+    """A backend imports the package, ``common`` and its own family's modules (cuda_*, dali_*), no other backend."""
+    offenders = []
+    for path in sorted((ROOT / "fastmed" / "backends").glob("*.py")):
+        family = path.stem.split("_")[0]
+        for m in _imported_modules(path):
+            if not m.startswith("fastmed.backends."):
+                continue
+            other = m.split(".")[2]
+            if not (path.parent / f"{other}.py").exists():  # a name from the package (register_backend)
+                continue
+            if path.stem != "__init__" and other not in ("common",) and other.split("_")[0] != family:
+                offenders.append(f"{path.relative_to(ROOT)} imports {m}")
+    assert offenders == []

@@ -132,6 +132,18 @@ std::vector<aug::Job> parse_jobs(const py::list& jobs_in, std::vector<py::object
     } else {
       throw ArgError(where + ": out_dtype must be float32, float16, bfloat16 or same, got '" + kind + "'");
     }
+    // The window: "volume" (z, y, x extents) and "origin" (its first voxel); absent, the
+    // source is the whole volume.
+    for (int k = 0; k < 3; ++k) j.vol[k] = j.src.shape[k + 1];
+    if (d.contains("volume") && !d["volume"].is_none()) {
+      auto vol = field<std::vector<i64>>(d, "volume", where);
+      auto org = field<std::vector<i64>>(d, "origin", where);
+      if (vol.size() != 3 || org.size() != 3) throw ArgError(where + ": volume and origin must have 3 values");
+      for (int k = 0; k < 3; ++k) {
+        j.vol[k] = vol[k];
+        j.origin[k] = org[k];
+      }
+    }
     auto m = field<F32Array>(d, "matrix", where);
     keep.push_back(m);
     if (m.size() != 12) throw ArgError(where + ": matrix must be 3x4");
@@ -196,6 +208,8 @@ void run_augment_reference(const py::list& jobs_in, int threads) {
     for (int a = 0; a < 3; ++a) {
       d.gshape[a] = j.map.gshape[a];
       d.ginv[a] = j.map.ginv[a];
+      d.vol_shape[a] = j.vol[a];
+      d.origin[a] = j.origin[a];
     }
     d.n_ops = j.program.n_ops;
     for (int a = 0; a < 12; ++a) d.m[a] = j.map.m[a];

@@ -41,9 +41,13 @@ struct ArrayRef {
 
 // One array of one sample: resample `src` through `map` into `out` and run the
 // fused intensity program on every written voxel.
+// `src` holds the window [origin, origin + src extents) of a volume of extents `vol`
+// (z, y, x): padding is decided against the volume, reads subtract the origin.
 struct Job {
   ArrayRef src;
   ArrayRef out;
+  i64 vol[3] = {0, 0, 0};
+  i64 origin[3] = {0, 0, 0};
   SpatialMap map{};
   int interp = kInterpLinear;
   int pad_mode = kPadConstant;

@@ -106,12 +106,24 @@ FM_SIMD_CLONES void cells_row(i64 W, float* __restrict tz, float* __restrict ty,
   }
 }
 
+// Volume cells to window cells: subtract the window origin (exact integer steps).
+FM_SIMD_CLONES void window_cells(i64 W, i32 oz, i32 oy, i32 ox, i32* __restrict iz, i32* __restrict iy,
+                                 i32* __restrict ix) {
+  for (i64 x = 0; x < W; ++x) {
+    iz[x] -= oz;
+    iy[x] -= oy;
+    ix[x] -= ox;
+  }
+}
+
 template <typename S>
 void sample_row_linear(const Job& j, i64 W, Scratch& s) {
   const S* base = static_cast<const S*>(j.src.data);
   const i64 C = j.src.shape[0];
+  // Window extents (what the source holds); padding is decided against j.vol.
   const i64 nz = j.src.shape[1], ny = j.src.shape[2], nx = j.src.shape[3];
   const i64 sc = j.src.stride[0], sz = j.src.stride[1], sy = j.src.stride[2], sx = j.src.stride[3];
+  const i64 oz = j.origin[0], oy = j.origin[1], ox = j.origin[2];
   s.iz.resize(W);
   s.iy.resize(W);
   s.ix.resize(W);
@@ -123,6 +135,10 @@ void sample_row_linear(const Job& j, i64 W, Scratch& s) {
   i32* __restrict iy = s.iy.data();
   i32* __restrict ix = s.ix.data();
   cells_row(W, tz, ty, tx, iz, iy, ix);
+  // Cells in volume space, then the integer origin subtracted (window indices; the
+  // fractions stay those of the volume coordinates, so a window changes no value).
+  if (oz != 0 || oy != 0 || ox != 0) window_cells(W, static_cast<i32>(oz), static_cast<i32>(oy),
+                                                  static_cast<i32>(ox), iz, iy, ix);
   // The 8 taps of column x (padding per tap near and beyond the border).
   auto corners_at = [&](const S* src, i64 x, float* o) {
     i64 dz, dy, dx;
@@ -138,11 +154,11 @@ void sample_row_linear(const Job& j, i64 W, Scratch& s) {
       o[6] = static_cast<float>(p[dz + dy]);
       o[7] = static_cast<float>(p[dz + dy + dx]);
     } else {
-      const SourceView<S> view{src, {nz, ny, nx}, {sz, sy, sx}};
+      const SourceView<S> view{src, {j.vol[0], j.vol[1], j.vol[2]}, {sz, sy, sx}, {oz, oy, ox}, {nz, ny, nx}};
       for (int k = 0; k < 8; ++k) {
-        const i64 z = pad_index(iz[x] + ((k >> 2) & 1), nz, j.pad_mode);
-        const i64 y = pad_index(iy[x] + ((k >> 1) & 1), ny, j.pad_mode);
-        const i64 xx = pad_index(ix[x] + (k & 1), nx, j.pad_mode);
+        const i64 z = pad_index(iz[x] + oz + ((k >> 2) & 1), j.vol[0], j.pad_mode);
+        const i64 y = pad_index(iy[x] + oy + ((k >> 1) & 1), j.vol[1], j.pad_mode);
+        const i64 xx = pad_index(ix[x] + ox + (k & 1), j.vol[2], j.pad_mode);
         o[k] = (z < 0 || y < 0 || xx < 0) ? j.cval : load_voxel(view, z, y, xx);
       }
     }
@@ -197,13 +213,15 @@ void sample_row_nearest(const Job& j, i64 W, Scratch& s) {
   const i64 sc = j.src.stride[0], sz = j.src.stride[1], sy = j.src.stride[2], sx = j.src.stride[3];
   float* buf = s.buf.data();
   for (i64 x = 0; x < W; ++x) {
-    const i64 z = pad_index(floor_to_i64(s.cz[x] + 0.5f), nz, j.pad_mode);
-    const i64 y = pad_index(floor_to_i64(s.cy[x] + 0.5f), ny, j.pad_mode);
-    const i64 xx = pad_index(floor_to_i64(s.cx[x] + 0.5f), nx, j.pad_mode);
+    // Volume indices (padding against the volume), read at their window index.
+    const i64 z = pad_index(floor_to_i64(s.cz[x] + 0.5f), j.vol[0], j.pad_mode);
+    const i64 y = pad_index(floor_to_i64(s.cy[x] + 0.5f), j.vol[1], j.pad_mode);
+    const i64 xx = pad_index(floor_to_i64(s.cx[x] + 0.5f), j.vol[2], j.pad_mode);
     if (z < 0 || y < 0 || xx < 0) {
       for (i64 c = 0; c < C; ++c) buf[c * W + x] = j.cval;
     } else {
-      const S* p = base + z * sz + y * sy + xx * sx;
+      const S* p = base + window_index(z, j.origin[0], nz) * sz + window_index(y, j.origin[1], ny) * sy +
+                   window_index(xx, j.origin[2], nx) * sx;
       for (i64 c = 0; c < C; ++c) buf[c * W + x] = static_cast<float>(p[c * sc]);
     }
   }
@@ -252,9 +270,9 @@ void copy_row(const Job& j, const AxisPermutation& ap, i64 W, i64 z, i64 y, Scra
   bool pad_row = false;
   for (int k = 0; k < 2; ++k) {
     const int i = ap.perm[k];
-    const i64 at = pad_index(ap.off[i] + ap.sign[k] * o[k], j.src.shape[i + 1], j.pad_mode);
+    const i64 at = pad_index(ap.off[i] + ap.sign[k] * o[k], j.vol[i], j.pad_mode);  // volume index
     if (at < 0) pad_row = true;
-    else fixed += at * j.src.stride[i + 1];
+    else fixed += window_index(at, j.origin[i], j.src.shape[i + 1]) * j.src.stride[i + 1];
   }
   float* buf = s.buf.data();
   if (pad_row) {
@@ -262,9 +280,10 @@ void copy_row(const Job& j, const AxisPermutation& ap, i64 W, i64 z, i64 y, Scra
     return;
   }
   const int ix = ap.perm[2];
-  const i64 n = j.src.shape[ix + 1], st = j.src.stride[ix + 1], a = ap.off[ix], sx = ap.sign[2];
-  // Columns whose source index a + sx * x lies inside [0, n).
-  i64 lo = sx > 0 ? -a : a - n + 1, hi = sx > 0 ? n - a : a + 1;
+  const i64 n = j.vol[ix], org = j.origin[ix], nw = j.src.shape[ix + 1];
+  const i64 st = j.src.stride[ix + 1], a = ap.off[ix], sx = ap.sign[2];
+  // Columns whose volume index a + sx * x lies inside the window [org, org + nw).
+  i64 lo = sx > 0 ? org - a : a - org - nw + 1, hi = sx > 0 ? org + nw - a : a - org + 1;
   lo = std::min(std::max(lo, i64{0}), W);
   hi = std::min(std::max(hi, lo), W);
   for (i64 c = 0; c < C; ++c) {
@@ -272,9 +291,9 @@ void copy_row(const Job& j, const AxisPermutation& ap, i64 W, i64 z, i64 y, Scra
     float* __restrict out = buf + c * W;
     for (i64 x = 0; x < lo; ++x) {
       const i64 at = pad_index(a + sx * x, n, j.pad_mode);
-      out[x] = at < 0 ? j.cval : static_cast<float>(src[at * st]);
+      out[x] = at < 0 ? j.cval : static_cast<float>(src[window_index(at, org, nw) * st]);
     }
-    const S* p = src + (a + sx * lo) * st;
+    const S* p = src + (a + sx * lo - org) * st;
     const i64 step = sx * st;
     if (step == 1) {
       for (i64 x = lo; x < hi; ++x) out[x] = static_cast<float>(p[x - lo]);
@@ -283,7 +302,7 @@ void copy_row(const Job& j, const AxisPermutation& ap, i64 W, i64 z, i64 y, Scra
     }
     for (i64 x = hi; x < W; ++x) {
       const i64 at = pad_index(a + sx * x, n, j.pad_mode);
-      out[x] = at < 0 ? j.cval : static_cast<float>(src[at * st]);
+      out[x] = at < 0 ? j.cval : static_cast<float>(src[window_index(at, org, nw) * st]);
     }
   }
 }

@@ -195,6 +195,18 @@ void check_job(const Job& j, i64 src_itemsize, i64 out_itemsize, i64 grid_size, 
   const std::uintptr_t s_lo = s0 - static_cast<std::uintptr_t>(-slo), s_hi = s0 + static_cast<std::uintptr_t>(shi);
   const std::uintptr_t o_lo = o0 - static_cast<std::uintptr_t>(-olo), o_hi = o0 + static_cast<std::uintptr_t>(ohi);
   if (s_lo < o_hi && o_lo < s_hi) refuse(where, "output overlaps the source");
+  // The window: inside the volume, the volume's extents bounded like coordinates (so a
+  // volume index minus the origin stays within int32 in the row kernel).
+  for (int k = 0; k < 3; ++k) {
+    const i64 n = j.vol[k], o = j.origin[k], w = j.src.shape[k + 1];
+    if (n <= 0 || static_cast<double>(n) > kMaxCoord) {
+      refuse(where, "volume extent " + std::to_string(n) + " on axis " + std::to_string(k) + " is out of range");
+    }
+    if (o < 0 || o >= n || w > n - o) {
+      refuse(where, "window [" + std::to_string(o) + ", " + std::to_string(o) + " + " + std::to_string(w) +
+                        ") on axis " + std::to_string(k) + " is not inside the volume extent " + std::to_string(n));
+    }
+  }
   if (j.src.dtype == DType::kF16 || j.src.dtype == DType::kBF16) {
     refuse(where, "16-bit float sources are not supported");
   }

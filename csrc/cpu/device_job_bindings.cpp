@@ -44,6 +44,8 @@ py::dict device_job_layout() {
   FM_FIELD(src_stride);
   FM_FIELD(out_shape);
   FM_FIELD(gshape);
+  FM_FIELD(vol_shape);
+  FM_FIELD(origin);
   FM_FIELD(n_ops);
   FM_FIELD(m);
   FM_FIELD(ginv);
@@ -93,6 +95,11 @@ void run_packed_jobs(const py::array& table, int threads) {
     }
     for (int k = 0; k < 4; ++k) {
       if (j.out_shape[k] <= 0 || j.src_shape[k] <= 0) throw std::invalid_argument("job has an empty axis");
+    }
+    for (int k = 0; k < 3; ++k) {
+      if (j.origin[k] < 0 || j.vol_shape[k] <= 0 || j.src_shape[k + 1] > j.vol_shape[k] - j.origin[k]) {
+        throw std::invalid_argument("job window is not inside its volume");
+      }
     }
     if (j.grid != nullptr) {
       for (int k = 0; k < 3; ++k) {

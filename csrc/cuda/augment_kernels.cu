@@ -55,6 +55,7 @@ extern "C" __global__ void fm_device_job_layout(fm::i64* out) {
   const fm::i64 v[] = {static_cast<fm::i64>(sizeof(fm::DeviceJob)),
                        FM_OFF(src), FM_OFF(out), FM_OFF(grid), FM_OFF(ops), FM_OFF(params),
                        FM_OFF(src_shape), FM_OFF(src_stride), FM_OFF(out_shape), FM_OFF(gshape),
+                       FM_OFF(vol_shape), FM_OFF(origin),
                        FM_OFF(n_ops), FM_OFF(m), FM_OFF(ginv), FM_OFF(cval), FM_OFF(key),
                        FM_OFF(index), FM_OFF(src_dtype), FM_OFF(out_kind), FM_OFF(interp),
                        FM_OFF(pad_mode)};

@@ -1,72 +1,48 @@
-"""Backends that execute fused plans, looked up by device name.
+"""Backends that execute fused plans, registered by device name in :mod:`fastmed.transforms.executors`.
 
 A backend takes :class:`fastmed.transforms.plan.SamplePlan` objects and the samples'
-source arrays and returns the output arrays. Known backends are imported lazily on
-first use, so ``cuda`` and ``dali`` can register without touching any op, and
-``Compose`` never imports a backend it does not use.
+source arrays and returns the output arrays (or writes them into ``out=`` batch arrays).
+Importing this package registers every backend: ``cpu`` and ``cpu-reference`` at once,
+``cuda`` and ``dali`` as factories that import their module on first use (so CuPy and
+DALI load only when asked for). ``import fastmed`` imports this package; planning code in
+``fastmed.transforms`` only sees the registry, never this package.
+
+``register_backend``, ``get_backend`` and ``available_backends`` are the registry's
+functions under their older names.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
 
-import numpy as np
-import numpy.typing as npt
+from fastmed.transforms.executors import Executor as Backend
+from fastmed.transforms.executors import available_executors as available_backends
+from fastmed.transforms.executors import executor_factory
+from fastmed.transforms.executors import get_executor as get_backend
+from fastmed.transforms.executors import register_executor as register_backend
 
-from fastmed.errors import TransformError
-
-
-class Backend(Protocol):
-    """What ``Compose`` needs from a backend."""
-
-    name: str
-
-    def run(
-        self,
-        plans: Sequence[Any],
-        samples: Sequence[Mapping[str, Any]],
-        threads: int = 0,
-    ) -> list[dict[str, npt.NDArray[np.generic]]]:
-        """Execute one plan per sample (as one batch) and return the arrays per sample."""
-        ...
+__all__ = ["Backend", "available_backends", "get_backend", "register_backend"]
 
 
-_FACTORIES: dict[str, Callable[[], Backend]] = {}
-_INSTANCES: dict[str, Backend] = {}
-# Modules that register a backend when imported (first use only).
-_LAZY: dict[str, str] = {
-    "cpu": "fastmed.backends.cpu",
-    "cpu-reference": "fastmed.backends.cpu",
-    "cuda": "fastmed.backends.cuda",
-    "dali": "fastmed.backends.dali",
-    "dali-gpu": "fastmed.backends.dali",
-}
+def _lazy(module: str, name: str) -> Callable[[], Backend]:
+    """A factory that imports ``module`` (which registers its real factories) on first use."""
+
+    def make() -> Backend:
+        importlib.import_module(module)
+        real = executor_factory(name)
+        if real is None or real is make:  # pragma: no cover - a module that forgot to register
+            raise ImportError(f"{module} did not register backend {name!r}")
+        return real()
+
+    return make
 
 
-def register_backend(name: str, factory: Callable[[], Backend]) -> None:
-    """Register a backend factory under a device name (``"cpu"``, ``"cuda"`` ...)."""
-    _FACTORIES[name] = factory
-    _INSTANCES.pop(name, None)
+for _name, _module in (
+    ("cuda", "fastmed.backends.cuda"),
+    ("dali", "fastmed.backends.dali"),
+    ("dali-gpu", "fastmed.backends.dali"),
+):
+    register_backend(_name, _lazy(_module, _name))
 
-
-def available_backends() -> list[str]:
-    """Names that are registered or can be imported."""
-    return sorted(set(_FACTORIES) | set(_LAZY))
-
-
-def get_backend(name: str) -> Backend:
-    """Return the backend for a device name, importing its module on first use."""
-    if name in _INSTANCES:
-        return _INSTANCES[name]
-    if name not in _FACTORIES and name in _LAZY:
-        try:
-            importlib.import_module(_LAZY[name])
-        except ImportError as exc:
-            raise TransformError(f"backend {name!r} is not available: {exc}") from exc
-    if name not in _FACTORIES:
-        raise TransformError(f"unknown backend {name!r} (known: {available_backends()})")
-    inst = _FACTORIES[name]()
-    _INSTANCES[name] = inst
-    return inst
+from fastmed.backends import cpu as _cpu  # noqa: E402,F401  (registers cpu and cpu-reference)

@@ -15,6 +15,8 @@ import numpy.typing as npt
 
 from fastmed._native import core
 from fastmed.backends import register_backend
+from fastmed.backends.common import align_corners as _align_corners
+from fastmed.backends.common import bf16_bits, host_slots
 from fastmed.errors import TransformError
 from fastmed.transforms.plan import (
     INTERP,
@@ -27,6 +29,7 @@ from fastmed.transforms.plan import (
     ProgramPass,
     PythonPass,
     SamplePlan,
+    Window,
 )
 
 SUPPORTED = (np.uint8, np.int16, np.uint16, np.int32, np.float32)
@@ -63,8 +66,12 @@ def _job(
     program: IntensityProgram,
     key: tuple[int, int],
     index: int,
+    window: Window | None = None,
 ) -> dict[str, Any]:
+    """One kernel job; ``window`` says where ``src`` sits in its volume (None: it is the volume)."""
     return {
+        "volume": None if window is None else list(window.volume),
+        "origin": None if window is None else list(window.origin),
         "src": src,
         "out": out,
         "out_dtype": out_kind,
@@ -91,22 +98,6 @@ def _out_array(
     if ap.out_dtype == "float16":
         return np.empty(shape, dtype=np.float16), "float16"
     return np.empty(shape, dtype=np.uint16), "bfloat16"
-
-
-def bf16_bits(a: npt.NDArray[np.float32]) -> npt.NDArray[np.uint16]:
-    """bfloat16 bits (round to nearest even) of a float32 array, as uint16."""
-    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
-    nan = (u & 0x7FFFFFFF) > 0x7F800000
-    r = ((u + np.uint32(0x7FFF) + ((u >> 16) & 1)) >> 16).astype(np.uint16)
-    r[nan] = ((u[nan] >> 16) | 0x40).astype(np.uint16)
-    return r
-
-
-def _align_corners(n_in: Sequence[int], n_out: Sequence[int]) -> npt.NDArray[np.float64]:
-    m = np.eye(4)
-    for a in range(3):
-        m[a, a] = (n_in[a] - 1) / (n_out[a] - 1) if n_out[a] > 1 else 0.0
-    return m
 
 
 def low_res(patch: npt.NDArray[np.float32], zoom: Sequence[float], threads: int) -> npt.NDArray[np.float32]:
@@ -181,10 +172,26 @@ def run_passes(out: npt.NDArray[np.float32], ap: ArrayPlan, plan: SamplePlan, th
     return out
 
 
+def _slot(
+    slots: Mapping[str, npt.NDArray[np.generic]], ap: ArrayPlan, k: int, ndim: int
+) -> npt.NDArray[np.generic] | None:
+    """Sample k's slot of the batch array for ``ap``, as (C, D, H, W); None without one."""
+    v = slots.get(ap.key)
+    if v is None:
+        return None
+    return v[k][:, None] if ndim == 2 else v[k]
+
+
+def _kind(ap: ArrayPlan) -> str:
+    return "same" if ap.out_dtype == "same" else ap.out_dtype
+
+
 class CpuBackend:
     """Executes plans with the native C++ kernel on the thread pool."""
 
     name = "cpu"
+    #: ``Compose.batch(stack=True)`` may hand this backend host batch arrays to write into.
+    host_batch_out = True
 
     def _kernel(self, jobs: list[dict[str, Any]], threads: int) -> None:
         core.augment(jobs, threads)
@@ -194,19 +201,31 @@ class CpuBackend:
         plans: Sequence[SamplePlan],
         samples: Sequence[Mapping[str, Any]],
         threads: int = 0,
+        out: Mapping[str, Any] | None = None,
     ) -> list[dict[str, npt.NDArray[np.generic]]]:
-        """Resample every array of every sample in one native call, then the patch passes."""
+        """Resample every array of every sample in one native call, then the patch passes.
+
+        ``out`` maps array keys to preallocated host batch arrays (N, C, *patch) of the output
+        dtype (numpy, torch CPU or pinned; a torch bfloat16 tensor for bfloat16): the kernel
+        writes sample k straight into ``out[key][k]`` (arrays with patch passes are copied in
+        once from their float32 patch). The returned dicts then hold numpy views of the slots.
+        """
+        slots = host_slots(plans, samples, out)
         jobs: list[dict[str, Any]] = []
         where: list[tuple[int, ArrayPlan, npt.NDArray[np.generic]]] = []
         for k, (plan, sample) in enumerate(zip(plans, samples, strict=True)):
             sp = plan.spatial
             for ap in plan.arrays:
                 src = as_source(sample[ap.key], plan.ndim, ap.key)
-                out, kind = _out_array(ap, src, (src.shape[0], *sp.out_shape))
+                slot = _slot(slots, ap, k, plan.ndim)
+                if slot is not None and not ap.passes and slot.flags.c_contiguous:
+                    out_arr, kind = slot, _kind(ap)
+                else:
+                    out_arr, kind = _out_array(ap, src, (src.shape[0], *sp.out_shape))
                 jobs.append(
                     _job(
                         src,
-                        out,
+                        out_arr,
                         kind,
                         sp.matrix,
                         sp.grid,
@@ -217,23 +236,28 @@ class CpuBackend:
                         ap.program,
                         plan.key,
                         plan.index,
+                        plan.windows.get(ap.key),
                     )
                 )
-                where.append((k, ap, out))
+                where.append((k, ap, out_arr))
         try:
             self._kernel(jobs, threads)
         except (ValueError, TypeError) as exc:
             raise TransformError(f"CPU backend: {exc}") from exc
         results: list[dict[str, npt.NDArray[np.generic]]] = [{} for _ in plans]
-        for k, ap, out in where:
+        for k, ap, res in where:
             plan = plans[k]
             if ap.passes:
-                out = run_passes(out, ap, plan, threads)  # type: ignore[arg-type]
+                res = run_passes(res, ap, plan, threads)  # type: ignore[arg-type]
                 if ap.out_dtype == "float16":
-                    out = out.astype(np.float16)
+                    res = res.astype(np.float16)
                 elif ap.out_dtype == "bfloat16":
-                    out = bf16_bits(out)
-            results[k][ap.key] = out[:, 0] if plan.ndim == 2 else out
+                    res = bf16_bits(res)
+            slot = _slot(slots, ap, k, plan.ndim)
+            if slot is not None and res is not slot:
+                slot[...] = res  # a pass's result (or a non-contiguous slot): the one copy into the batch
+                res = slot
+            results[k][ap.key] = res[:, 0] if plan.ndim == 2 else res
         return results
 
 

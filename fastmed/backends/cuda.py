@@ -32,11 +32,12 @@ import numpy.typing as npt
 
 from fastmed._native import core
 from fastmed.backends import register_backend
-from fastmed.backends.cpu import _align_corners
+from fastmed.backends.common import align_corners
 from fastmed.backends.cuda_arrays import to_device
 from fastmed.backends.cuda_batch import Batch, build_batch, check_batch, pack_parts, single_job
 from fastmed.backends.cuda_jobs import BLOCK, launch_plan, linear_launch
 from fastmed.errors import TransformError
+from fastmed.transforms.batch_out import check_out, describe_out, host_view, patch_shapes
 from fastmed.transforms.plan import (
     ArrayPlan,
     BlurPass,
@@ -91,6 +92,27 @@ class CupyArrays:
         return dev, [base + off for off in offsets]
 
 
+def split_out(
+    plans: Sequence[SamplePlan], samples: Sequence[Mapping[str, Any]], out: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.generic]]]:
+    """Check ``out`` (no device needed) and split it into device arrays and numpy views of host ones."""
+    if not out:
+        return {}, {}
+    infos = check_out(out, patch_shapes(plans, samples), len(plans))
+    dev = {key: a for key, a in out.items() if not infos[key].on_host}
+    host = {key: host_view(a, infos[key], key) for key, a in out.items() if infos[key].on_host}
+    return dev, host
+
+
+def device_view(cp: Any, a: Any) -> Any:
+    """A CuPy view of a CUDA DLPack array (bfloat16 as uint16 bits); zero copy."""
+    if describe_out(a, "out").dtype == "bfloat16" and not hasattr(a, "__array_namespace__"):
+        import torch  # a torch CUDA bfloat16 tensor: DLPack refuses bfloat16, view the bits
+
+        return cp.from_dlpack(a.view(torch.int16)).view(cp.uint16)
+    return cp.from_dlpack(a)
+
+
 def _module(name: str) -> Any:
     from fastmed.cuda_modules import load_module
 
@@ -135,9 +157,9 @@ class CudaBackend:
         shape = tuple(int(n) for n in out.shape[1:])
         small = tuple(max(1, int(round(n * z))) for n, z in zip(shape, zoom, strict=True))
         down = cp.empty((out.shape[0], *small), dtype=cp.float32)
-        self._launch(cp, single_job(xp, out, down, _align_corners(shape, small), "nearest"))
+        self._launch(cp, single_job(xp, out, down, align_corners(shape, small), "nearest"))
         up = cp.empty_like(out)
-        self._launch(cp, single_job(xp, down, up, _align_corners(small, shape), "linear"))
+        self._launch(cp, single_job(xp, down, up, align_corners(small, shape), "linear"))
         return up
 
     def _program(self, cp: Any, out: Any, ps: ProgramPass, plan: SamplePlan) -> None:
@@ -198,27 +220,42 @@ class CudaBackend:
         plans: Sequence[SamplePlan],
         samples: Sequence[Mapping[str, Any]],
         threads: int = 0,
+        out: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Resample every array of every sample in one launch, then the patch passes.
 
         Inputs are checked before the device is touched; without a device the error is
         a :class:`fastmed.TransformError`. ``threads`` is part of the backend interface
-        and unused here.
+        and unused here. ``out`` maps keys to preallocated batch arrays (N, C, *patch):
+        CuPy or torch CUDA ones are written by the kernel in place (arrays with patch
+        passes get one device copy of their result), host ones (numpy, torch, pinned)
+        receive one device-to-host copy per sample.
         """
         check_batch(plans, samples)
+        dev_slots, host = split_out(plans, samples, out)
         cp = require_cupy()
-        batch = build_batch(plans, samples, CupyArrays(cp))
+        slots = {key: device_view(cp, a) for key, a in dev_slots.items()}
+        batch = build_batch(plans, samples, CupyArrays(cp), slots)
         if len(batch.table):
             self._launch(cp, batch)
         results: list[dict[str, Any]] = [{} for _ in plans]
-        for k, ap, out, was_torch in batch.outputs:
+        for k, ap, res, was_torch in batch.outputs:
             plan = plans[k]
             if ap.passes:
-                out = self._passes(cp, out, ap, plan)
+                res = self._passes(cp, res, ap, plan)
                 if ap.out_dtype in ("float16", "bfloat16"):
-                    out = self._to_16bit(cp, out, ap.out_dtype)
-            out = out[:, 0] if plan.ndim == 2 else out
-            results[k][ap.key] = self._wrap(out, was_torch)
+                    res = self._to_16bit(cp, res, ap.out_dtype)
+            res = res[:, 0] if plan.ndim == 2 else res
+            if ap.key in slots:
+                slot = slots[ap.key][k]
+                if res.data.ptr != slot.data.ptr:
+                    slot[...] = res.view(slot.dtype)
+                res = slot
+            elif ap.key in host:
+                res.get(out=host[ap.key][k])  # into pinned memory this is a direct DMA
+                results[k][ap.key] = host[ap.key][k]
+                continue
+            results[k][ap.key] = self._wrap(res, was_torch)
         return results
 
     def _wrap(self, out: Any, was_torch: bool) -> Any:

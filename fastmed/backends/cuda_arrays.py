@@ -34,13 +34,21 @@ _TORCH_DTYPES = {
 
 
 def is_torch(a: Any) -> bool:
-    """Whether ``a`` is a torch tensor (without importing torch)."""
-    return type(a).__module__.startswith("torch") and hasattr(a, "is_cuda")
+    """Whether ``a`` is a DLPack tensor without an array namespace that counts strides in elements (torch).
+
+    Read from the protocols and the API, not the module name (nothing is imported).
+    """
+    return hasattr(a, "__dlpack__") and not hasattr(a, "__array_namespace__") and callable(getattr(a, "stride", None))
 
 
-def is_cupy(a: Any) -> bool:
-    """Whether ``a`` is a CuPy array (without importing CuPy)."""
-    return type(a).__module__.startswith("cupy")
+def is_cupy(a: Any, cp: Any = None) -> bool:
+    """Whether ``a``'s array namespace is CuPy's (``cp``, or any namespace of a CUDA DLPack array)."""
+    get = getattr(a, "__array_namespace__", None)
+    if get is None or not hasattr(a, "__dlpack_device__"):
+        return False
+    if cp is not None:
+        return bool(get() is cp)
+    return int(a.__dlpack_device__()[0]) in CUDA_DLPACK_DEVICES
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ def describe(a: Any, key: str, ndim: int) -> ArrayInfo:
     """Check a channel-first source array (numpy, CuPy, torch, DLPack) without reading its data."""
     dtype: np.dtype[Any]
     if is_torch(a):
-        dt = _TORCH_DTYPES.get(str(a.dtype))
+        dt = _TORCH_DTYPES.get("torch." + str(a.dtype).removeprefix("torch."))
         if dt is None:
             raise TransformError(f"sample[{key!r}]: torch dtype {a.dtype} is not supported")
         dtype = np.dtype(dt)
@@ -94,7 +102,7 @@ def describe(a: Any, key: str, ndim: int) -> ArrayInfo:
 
 def to_device(a: Any, key: str, cp: Any) -> Any:
     """The array as a CuPy array on the current device (zero copy where it already is on one)."""
-    if is_cupy(a):
+    if is_cupy(a, cp):
         arr = a
     elif is_torch(a):
         t = a.detach()

@@ -133,8 +133,30 @@ class Batch:
     keep: list[Any]
 
 
-def build_batch(plans: Sequence[SamplePlan], samples: Sequence[Mapping[str, Any]], xp: Arrays) -> Batch:
-    """One job per array of every sample; programs and elastic grids in one upload."""
+def batch_slot(slots: Mapping[str, Any] | None, ap: ArrayPlan, k: int, ndim: int, dtype: np.dtype[Any]) -> Any | None:
+    """Sample k's (C, D, H, W) slot of a batch output the kernel can write directly, else None.
+
+    Not for arrays with patch passes (the kernel writes their float32 patch; the pass result
+    is copied into the slot), nor for a slot of another dtype or a non-contiguous one.
+    """
+    if not slots or ap.key not in slots or ap.passes:
+        return None
+    v = slots[ap.key][k]
+    v = v[:, None] if ndim == 2 else v
+    return v if np.dtype(v.dtype) == dtype and v.flags.c_contiguous else None
+
+
+def build_batch(
+    plans: Sequence[SamplePlan],
+    samples: Sequence[Mapping[str, Any]],
+    xp: Arrays,
+    slots: Mapping[str, Any] | None = None,
+) -> Batch:
+    """One job per array of every sample; programs and elastic grids in one upload.
+
+    ``slots`` maps keys to batch outputs (N, C, *patch) in ``xp``'s array type, checked
+    by the caller; the kernel writes straight into them where :func:`batch_slot` allows.
+    """
     infos = check_batch(plans, samples)
     parts: list[npt.NDArray[Any]] = []
     specs: list[tuple[JobSpec, int, int, int]] = []  # spec, ops part, params part, grid part or -1
@@ -151,9 +173,13 @@ def build_batch(plans: Sequence[SamplePlan], samples: Sequence[Mapping[str, Any]
             src4 = src[:, None] if plan.ndim == 2 else src
             keep.append(src4)
             kind = out_kind(ap)
-            out = xp.empty((int(src4.shape[0]), *sp.out_shape), out_dtype(kind, info.dtype))
+            odt = out_dtype(kind, info.dtype)
+            out = batch_slot(slots, ap, k, plan.ndim, odt)
+            if out is None:
+                out = xp.empty((int(src4.shape[0]), *sp.out_shape), odt)
             parts.append(np.ascontiguousarray(ap.program.ops, dtype=np.int32))
             parts.append(np.ascontiguousarray(ap.program.params, dtype=np.float32))
+            win = plan.windows.get(ap.key)  # the source is a window of its volume
             spec = JobSpec(
                 src=xp.ptr(src4),
                 out=xp.ptr(out),
@@ -174,6 +200,8 @@ def build_batch(plans: Sequence[SamplePlan], samples: Sequence[Mapping[str, Any]
                 cval=ap.pad_value,
                 key=plan.key,
                 index=plan.index,
+                vol_shape=None if win is None else win.volume,
+                origin=(0, 0, 0) if win is None else win.origin,
             )
             specs.append((spec, len(parts) - 2, len(parts) - 1, grid_part))
             outputs.append((k, ap, out, is_torch(sample[ap.key])))

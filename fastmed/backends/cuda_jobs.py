@@ -35,6 +35,8 @@ FIELDS: tuple[tuple[str, str, int], ...] = (
     ("src_stride", "<i8", 4),
     ("out_shape", "<i8", 4),
     ("gshape", "<i8", 3),
+    ("vol_shape", "<i8", 3),
+    ("origin", "<i8", 3),
     ("n_ops", "<i8", 1),
     ("m", "<f4", 12),
     ("ginv", "<f4", 3),
@@ -95,7 +97,7 @@ class JobSpec:
     src, out, grid, ops, params
         Addresses (0 for no elastic grid).
     src_shape, src_stride
-        Source (C, D, H, W) shape and element strides.
+        Source (C, D, H, W) shape and element strides: the window the source holds.
     out_shape
         Output (C, D, H, W), C-contiguous.
     src_dtype
@@ -112,6 +114,9 @@ class JobSpec:
         Sampling (names of ``INTERP`` / ``PAD_MODES``) and the constant padding value.
     key, index
         Philox key words and sample index.
+    vol_shape, origin
+        The whole volume's (D, H, W) (None: the source is the whole volume) and the
+        window's first voxel in it; padding is decided against the volume.
     """
 
     src: int
@@ -133,6 +138,8 @@ class JobSpec:
     cval: float = 0.0
     key: tuple[int, int] = (0, 0)
     index: int = 0
+    vol_shape: tuple[int, int, int] | None = None
+    origin: tuple[int, int, int] = (0, 0, 0)
 
 
 def pack_jobs(specs: Sequence[JobSpec]) -> npt.NDArray[np.void]:
@@ -149,6 +156,13 @@ def pack_jobs(specs: Sequence[JobSpec]) -> npt.NDArray[np.void]:
             raise TransformError(f"job {k}: empty axis in source {s.src_shape} or output {s.out_shape}")
         if s.src_shape[0] != s.out_shape[0]:
             raise TransformError(f"job {k}: source has {s.src_shape[0]} channels, output {s.out_shape[0]}")
+        vol = tuple(s.src_shape[1:]) if s.vol_shape is None else tuple(s.vol_shape)
+        if (
+            len(vol) != 3
+            or len(s.origin) != 3
+            or any(o < 0 or n <= 0 or w > n - o for o, n, w in zip(s.origin, vol, s.src_shape[1:], strict=True))
+        ):
+            raise TransformError(f"job {k}: window {s.src_shape[1:]} at {s.origin} is not inside the volume {vol}")
         if s.grid and any(n <= 0 for n in s.gshape):
             raise TransformError(f"job {k}: elastic grid shape {s.gshape} is empty")
         m = np.asarray(s.matrix, dtype=np.float64)
@@ -158,6 +172,7 @@ def pack_jobs(specs: Sequence[JobSpec]) -> npt.NDArray[np.void]:
         r["src"], r["out"], r["grid"], r["ops"], r["params"] = s.src, s.out, s.grid, s.ops, s.params
         r["src_shape"], r["src_stride"], r["out_shape"] = s.src_shape, s.src_stride, s.out_shape
         r["gshape"] = s.gshape if s.grid else (0, 0, 0)
+        r["vol_shape"], r["origin"] = vol, s.origin
         r["ginv"] = s.ginv if s.grid else (0.0, 0.0, 0.0)
         r["n_ops"] = s.n_ops
         r["m"] = m[:3, :4].astype(np.float32).ravel()

@@ -50,7 +50,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastmed.backends import register_backend
-from fastmed.backends.cpu import bf16_bits
+from fastmed.backends.common import bf16_bits, host_slots
 from fastmed.backends.dali_graph import (
     GraphSpec,
     array_spec,
@@ -116,10 +116,16 @@ class DaliBackend:
         plans: Sequence[SamplePlan],
         samples: Sequence[Mapping[str, Any]],
         threads: int = 0,
+        out: Mapping[str, Any] | None = None,
     ) -> list[dict[str, npt.NDArray[np.generic]]]:
-        """Run one batch through the pipeline of its graph; outputs are numpy arrays."""
+        """Run one batch through the pipeline of its graph; outputs are numpy arrays.
+
+        ``out`` maps keys to host batch arrays (N, C, *patch) (numpy, torch CPU): DALI hands
+        back its own buffers, so each sample is copied once into its slot.
+        """
         if not plans:
             return []
+        slots = host_slots(plans, samples, out)
         spec = graph_for_plans(plans, samples)
         pipe = self.pipeline(spec, len(plans))
         names = input_names(spec)
@@ -140,6 +146,9 @@ class DaliBackend:
                 v = _to_numpy(tl[k])
                 if ap_dtype == "bfloat16":
                     v = bf16_bits(v)
+                if a.key in slots:
+                    slots[a.key][k][...] = v
+                    v = slots[a.key][k]
                 results[k][a.key] = v
         return results
 

@@ -152,11 +152,32 @@ def build_graph(spec: GraphSpec, inputs: Mapping[str, Any], device: str) -> list
     return outs
 
 
+def window_matrix(plan: SamplePlan) -> npt.NDArray[np.float64]:
+    """The plan's matrix for sources that are windows of their volume (``plan.windows``).
+
+    DALI samples the window itself, so the window origin is folded into the translation
+    (in float64, before DALI's float32 arithmetic): within DALI's tolerance of the
+    whole-volume result, not bit for bit as on ``cpu`` / ``cuda``. Padding is then
+    decided at the window's faces, which is the volume's wherever a padded coordinate can
+    fall, for a window holding ``plan.source_bbox``. Every array must share one window.
+    """
+    m = np.array(plan.spatial.matrix, dtype=np.float64)
+    if not plan.windows:
+        return m
+    wins = {plan.windows.get(ap.key) for ap in plan.arrays}
+    if len(wins) != 1 or None in wins:
+        raise TransformError("DALI backend: every array of a sample must be the same window of its volume")
+    (win,) = wins
+    assert win is not None
+    m[:3, 3] -= np.asarray(win.origin, dtype=np.float64)
+    return m
+
+
 def feed_values(spec: GraphSpec, plan: SamplePlan, sample: Mapping[str, Any]) -> list[npt.NDArray[Any]]:
     """One sample's arrays for every external source, in :func:`input_names` order."""
     d = spec.ndim
     size = np.asarray(plan.spatial.out_shape[3 - d :], dtype=np.float32)
-    vals: list[npt.NDArray[Any]] = [dali_matrix(plan.spatial.matrix, d), size]
+    vals: list[npt.NDArray[Any]] = [dali_matrix(window_matrix(plan), d), size]
     by_key = {ap.key: ap for ap in plan.arrays}
     bcast = (1,) * d
     for a in spec.arrays:

@@ -129,10 +129,25 @@ class SpatialOp(Op):
     """An op that changes where output voxels read from."""
 
     kind: ClassVar[str] = "spatial"
+    #: What the op contributes to the fused spatial map: ``"matrix"`` (a backward affine
+    #: :meth:`step`, composed in order; its params see the grid left by the ops before it)
+    #: or ``"displacement"`` (a field on the output patch from :meth:`displacement`, drawn
+    #: after the matrix walk with the final patch known; at most one per pipeline).
+    contributes: ClassVar[str] = "matrix"
 
     def step(self, params: Params, ctx: Context) -> SpatialStep:
         """The backward map for these params at this context."""
         raise NotImplementedError
+
+    def displacement(
+        self, params: Params, matrix: npt.NDArray[np.float64], ctx: Context
+    ) -> tuple[npt.NDArray[np.float32], tuple[float, float, float]] | None:
+        """A ``"displacement"`` op's field in source voxels (3, gz, gy, gx) and its inverse grid spacing.
+
+        ``matrix`` is the composed output-to-source voxel map of the matrix ops and ``ctx``
+        the final patch; None when these params leave voxels in place.
+        """
+        return None
 
     def padding(self) -> tuple[str, float] | None:
         """Padding mode and value this op asks for, or None to keep the pipeline's."""

@@ -11,8 +11,9 @@ is exact; for gamma it is the usual resample-then-transform order). Arrays under
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +31,9 @@ from fastmed.transforms.base import (
     SpatialOp,
     op_from_dict,
 )
-from fastmed.transforms.elastic import RandomElastic
+from fastmed.transforms.batch_out import namespace, out_mapping, patch_shapes
+from fastmed.transforms.collate import collate
+from fastmed.transforms.executors import Executor, get_executor
 from fastmed.transforms.params import checked_params, to_json
 from fastmed.transforms.plan import (
     PAD_MODES,
@@ -42,7 +45,9 @@ from fastmed.transforms.plan import (
     SamplePlan,
     SpatialMap,
 )
-from fastmed.transforms.stats import Stats, source_stats
+from fastmed.transforms.plan import Window as SourceWindow
+from fastmed.transforms.stats import STAT_FIELDS, Stats, propagate, source_stats, supplied_stats
+from fastmed.volume_source import LazyVolume
 
 _DTYPES = ("float32", "float16", "bfloat16")
 _CONFIG_KEYS = {
@@ -79,16 +84,37 @@ def _check_label_pad(value: float, name: str, arr: Any) -> None:
         )
 
 
-def _spacing(sample: Mapping[str, Any], ndim: int) -> tuple[float, ...]:
+def is_lazy(v: Any) -> bool:
+    """Whether ``v`` is a :class:`~fastmed.volume_source.LazyVolume` (read box by box, no channel axis)."""
+    if isinstance(v, np.ndarray) or not hasattr(v, "read_window"):  # the common case, cheaply
+        return False
+    return isinstance(v, LazyVolume) and not hasattr(v, "__array__")
+
+
+def array_shape(v: Any) -> tuple[int, ...]:
+    """Channel-first shape of a sample array; a lazy volume is one channel."""
+    if is_lazy(v):
+        return (1, *(int(n) for n in v.shape))
+    return tuple(int(n) for n in np.shape(v))
+
+
+def _spacing(sample: Mapping[str, Any], ndim: int, image: Any = None) -> tuple[float, ...]:
     sp = sample.get("spacing")
     if sp is None and isinstance(sample.get("meta"), Mapping):
         sp = sample["meta"].get("spacing")
+    if sp is None and is_lazy(image):
+        sp = image.spacing
     if sp is None:
         return (1.0,) * ndim
     sp = tuple(float(v) for v in sp)
     if len(sp) != ndim or any(v <= 0 for v in sp):
         raise TransformError(f"sample spacing {sp} does not fit a {ndim}-D sample")
     return sp
+
+
+def _contributes(op: Op) -> str | None:
+    """What a spatial op contributes to the spatial map (None for intensity ops)."""
+    return op.contributes if isinstance(op, SpatialOp) else None
 
 
 class Compose:
@@ -127,6 +153,9 @@ class Compose:
     (1, 32, 32, 32)
     """
 
+    # Image and label entries may be LazyVolume handles: only the plan's source footprint is read.
+    accepts_lazy: ClassVar[bool] = True
+
     def __init__(
         self,
         ops: Iterable[Op],
@@ -145,8 +174,11 @@ class Compose:
         for op in self.ops:
             if not isinstance(op, SpatialOp | IntensityOp):
                 raise TransformError(f"Compose: {op!r} is not a fastmed op")
-        if sum(isinstance(op, RandomElastic) for op in self.ops) > 1:
-            raise TransformError("Compose: at most one RandomElastic per pipeline")
+        fields = [type(op).__name__ for op in self.ops if _contributes(op) == "displacement"]
+        if len(fields) > 1:
+            raise TransformError(
+                f"Compose: at most one displacement-field op (RandomElastic) per pipeline, got {fields}"
+            )
         if dtype not in _DTYPES:
             raise TransformError(f"Compose: dtype must be one of {_DTYPES}, got {dtype!r}")
         if pad_mode not in PAD_MODES:
@@ -200,13 +232,13 @@ class Compose:
         key = self.image_keys[0]
         if key not in sample:
             raise TransformError(f"Compose: sample has no {key!r} key (keys: {sorted(sample)})")
-        shape = tuple(int(n) for n in np.shape(sample[key]))
+        shape = array_shape(sample[key])
         if len(shape) not in (3, 4):
             raise TransformError(
                 f"Compose: sample[{key!r}] must be channel-first (C, H, W) or (C, D, H, W), got shape {shape}"
             )
         ndim = len(shape) - 1
-        return Context(ndim=ndim, shape=shape[1:], spacing=_spacing(sample, ndim), channels=shape[0])
+        return Context(ndim=ndim, shape=shape[1:], spacing=_spacing(sample, ndim, sample[key]), channels=shape[0])
 
     def _walk_spatial(
         self, ctx: Context, params: Sequence[Params | None]
@@ -215,7 +247,7 @@ class Compose:
         m = np.eye(ctx.ndim + 1)
         pad = (self.pad_mode, self.pad_value)
         for op, p in zip(self.ops, params, strict=True):
-            if not isinstance(op, SpatialOp) or isinstance(op, RandomElastic) or p is None:
+            if not isinstance(op, SpatialOp) or op.contributes != "matrix" or p is None:
                 continue
             step = op.step(p, ctx)
             m = m @ step.matrix
@@ -238,7 +270,7 @@ class Compose:
         drawn: list[Params | None] = [None] * len(self.ops)
         ctx = ctx0
         for k, op in enumerate(self.ops):  # spatial ops first: later ones see the current grid
-            if isinstance(op, SpatialOp) and not isinstance(op, RandomElastic):
+            if isinstance(op, SpatialOp) and op.contributes == "matrix":
                 drawn[k] = op.sample_params(KeyedRNG(seed, epoch, index, k), ctx)
                 ctx = Context(ctx.ndim, *self._shape_after(op, drawn[k], ctx), ctx.channels)  # type: ignore[arg-type]
         final = Context(ctx0.ndim, ctx0.shape, ctx0.spacing, ctx0.channels, ctx.shape, ctx.spacing)
@@ -259,8 +291,25 @@ class Compose:
 
     # ---- compilation -------------------------------------------------------------
 
+    def plan(self, description: Mapping[str, Any], seed: int = 0, index: int = 0, epoch: int = 0) -> SamplePlan:
+        """The plan of one sample: a pure function of (ops, ``description``, seed, epoch, index).
+
+        ``description`` is a sample whose arrays may be :class:`~fastmed.volume_source.LazyVolume`
+        objects (shape, dtype, spacing and per-volume ``stats`` known without reading voxels)
+        or in-memory arrays. For lazy arrays the plan carries a :class:`~fastmed.transforms.plan.Window`
+        per array (the :meth:`~fastmed.transforms.plan.SamplePlan.source_bbox` box); an op that
+        needs intensity statistics the description does not supply reads that window.
+        """
+        return self._compile(description, self._draw(description, seed, index, epoch), read=False)[0]
+
     def compile(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> SamplePlan:
         """Fuse the drawn params into a :class:`SamplePlan` for this sample."""
+        return self._compile(sample, params)[0]
+
+    def _compile(
+        self, sample: Mapping[str, Any], params: Mapping[str, Any], read: bool = True
+    ) -> tuple[SamplePlan, dict[str, Any]]:
+        """The plan, and (``read``) the windows of its lazy arrays, each read once (channel-first, by key)."""
         ops_params = [entry["params"] for entry in params["ops"]]
         if len(ops_params) != len(self.ops):
             raise TransformError(f"params hold {len(ops_params)} ops, the pipeline has {len(self.ops)}")
@@ -269,9 +318,9 @@ class Compose:
         ctx0 = self._describe(sample)
         d = ctx0.ndim
         for name in (*self.image_keys, *self.label_keys):
-            if name in sample and tuple(np.shape(sample[name]))[1:] != ctx0.shape:
+            if name in sample and array_shape(sample[name])[1:] != ctx0.shape:
                 raise TransformError(
-                    f"Compose: sample[{name!r}] has spatial shape {tuple(np.shape(sample[name]))[1:]}, "
+                    f"Compose: sample[{name!r}] has spatial shape {array_shape(sample[name])[1:]}, "
                     f"the image has {ctx0.shape} (arrays must share one voxel grid, channel-first)"
                 )
         m, ctx, pad = self._walk_spatial(ctx0, ops_params)
@@ -279,8 +328,10 @@ class Compose:
         out_spacing = (1.0, *ctx.spacing) if d == 2 else tuple(ctx.spacing)
         grid, grid_inv = None, (0.0, 0.0, 0.0)
         for op, p in zip(self.ops, ops_params, strict=True):
-            if isinstance(op, RandomElastic) and p.get("apply", True):
-                grid, grid_inv = self._elastic_grid(p, m, ctx)
+            if isinstance(op, SpatialOp) and op.contributes == "displacement":
+                field = op.displacement(p, m, ctx)
+                if field is not None:
+                    grid, grid_inv = field
         spatial = SpatialMap(
             matrix=snap(lift_to_3d(m, d)),
             out_shape=tuple(int(n) for n in out_shape),  # type: ignore[arg-type]
@@ -288,41 +339,32 @@ class Compose:
             grid=grid,
             grid_inv=grid_inv,
         )
-        arrays: list[ArrayPlan] = []
-        for name in self.image_keys:
-            if name not in sample:
-                continue
-            program, passes = self._intensity(sample, name, ops_params, key, index, ctx0.channels)
-            arrays.append(ArrayPlan(name, "linear", pad[0], pad[1], program, passes, self.dtype))  # type: ignore[arg-type]
-        for name in self.label_keys:
-            if name in sample:
-                _check_label_pad(self.label_pad_value, name, sample[name])
-                arrays.append(
-                    ArrayPlan(name, "nearest", "constant", self.label_pad_value, IntensityProgram.build([]), (), "same")
-                )
+        image_names = [name for name in self.image_keys if name in sample]
+        label_names = [name for name in self.label_keys if name in sample]
+        empty = IntensityProgram.build([])
+        sampling: list[ArrayPlan] = [ArrayPlan(n, "linear", pad[0], pad[1], empty) for n in image_names]  # type: ignore[arg-type]
+        sampling += [ArrayPlan(n, "nearest", "constant", self.label_pad_value, empty, (), "same") for n in label_names]
         # The op specs travel with the plan so a backend can refuse a pipeline it cannot run
         # whether or not this sample's draw applied the op (DALI: no elastic, ...).
         notes: dict[str, object] = {"ops": self.ops}
-        return SamplePlan(spatial=spatial, arrays=tuple(arrays), key=key, index=index, ndim=d, notes=notes)
-
-    @staticmethod
-    def _elastic_grid(
-        p: Params, m: npt.NDArray[np.float64], ctx: Context
-    ) -> tuple[npt.NDArray[np.float32], tuple[float, float, float]]:
-        """Control vectors in output mm -> output voxels -> source voxels (linear part of the map)."""
-        d = ctx.ndim
-        g = np.asarray(p["grid"], dtype=np.float64)
-        if g.shape[0] != d:
-            raise TransformError(f"RandomElastic params: grid has {g.shape[0]} components for a {d}-D sample")
-        vox = g / np.asarray(ctx.spacing, dtype=np.float64).reshape((d,) + (1,) * d)
-        # A d-term sum per component, not tensordot: a BLAS call here wakes OpenBLAS's
-        # threads, which then spin beside the native kernel's threads.
-        src = sum(m[:d, k, None].reshape((d,) + (1,) * d) * vox[k] for k in range(d))
-        inv = [float(v) for v in p["grid_inv"]]
-        if d == 2:
-            src = np.concatenate([np.zeros((1, *src.shape[1:])), src])[:, None]
-            inv = [0.0, *inv]
-        return np.ascontiguousarray(src, dtype=np.float32), (inv[0], inv[1], inv[2])
+        lazy = [n for n in (*image_names, *label_names) if is_lazy(sample[n])]
+        windows: dict[str, SourceWindow] = {}
+        reader = _WindowReader(sample, (), ())
+        if lazy:
+            box = SamplePlan(spatial, tuple(sampling), key, index, d).source_bbox(ctx0.shape)
+            reader = _WindowReader(sample, box[0], box[1])
+            vol3 = (1, *ctx0.shape) if d == 2 else tuple(ctx0.shape)
+            origin3 = (0, *box[0]) if d == 2 else tuple(box[0])
+            windows = {n: SourceWindow(origin3, vol3) for n in lazy}  # type: ignore[arg-type]
+        arrays: list[ArrayPlan] = []
+        for ap in sampling[: len(image_names)]:
+            program, passes = self._intensity(sample, ap.key, ops_params, key, index, ctx0.channels, reader)
+            arrays.append(ArrayPlan(ap.key, "linear", pad[0], pad[1], program, passes, self.dtype))  # type: ignore[arg-type]
+        for name in label_names:
+            _check_label_pad(self.label_pad_value, name, sample[name])
+        arrays += sampling[len(image_names) :]
+        plan = SamplePlan(spatial, tuple(arrays), key, index, d, notes, windows)
+        return plan, ({n: reader.read(n) for n in lazy} if read else {})
 
     def _intensity(
         self,
@@ -332,22 +374,33 @@ class Compose:
         key: tuple[int, int],
         index: int,
         channels: int,
+        reader: _WindowReader,
     ) -> tuple[IntensityProgram, tuple[PatchPass, ...]]:
-        """Emit every intensity op's instructions and cut them into fused program + passes."""
-        src = sample[name]
-        if not hasattr(src, "ndim"):
-            src = np.asarray(src)
-        # Not np.asarray: a CuPy array or torch CUDA tensor stays on its device (stats
-        # fetch only their subsample).
-        src4 = src[:, None] if src.ndim == 3 else src
+        """Emit every intensity op's instructions and cut them into fused program + passes.
+
+        Statistics an op asks for come, in order of preference, from the per-volume
+        statistics supplied with the sample (``sample["stats"]`` or a lazy volume's
+        ``stats``; only before any other intensity instruction and without a mask), from
+        the window read for a lazy array, or from a strided subsample of an in-memory array.
+        """
         emitted: list[ProgramOp] = []  # every program op so far, for statistics prefixes
         cache: dict[tuple[int, int], Stats] = {}
+        volume_stats = supplied_stats(sample, name, channels, self.image_keys[0])
 
-        def stats_for(mask_key: str | None) -> Any:
+        def stats_for(mask_key: str | None, fields: Sequence[str]) -> Any:
+            need = [STAT_FIELDS.index(f) for f in fields]
+
             def stats(c: int) -> Stats:
+                if volume_stats is not None and mask_key is None:
+                    known = propagate(volume_stats[c], emitted, c)
+                    if known is not None and all(known[i] is not None for i in need):
+                        # Fields the op does not read may be unknown: NaN, never used.
+                        return tuple(math.nan if v is None else float(v) for v in known)  # type: ignore[return-value]
                 k = (len(emitted), c)
                 if k not in cache:
-                    mask = sample.get(mask_key) if mask_key else None
+                    src = reader.source(name)
+                    src4 = src[:, None] if src.ndim == 3 else src
+                    mask = reader.source(mask_key) if mask_key and mask_key in sample else None
                     for i, s in enumerate(source_stats(src4, emitted, key, index, mask, self.stats_voxels)):
                         cache[(len(emitted), i)] = s
                 return cache[k]
@@ -360,7 +413,8 @@ class Compose:
         for pos, (op, p) in enumerate(zip(self.ops, ops_params, strict=True)):
             if not isinstance(op, IntensityOp):
                 continue
-            ictx = IntensityContext(channels, pos, value_range, stats_for(getattr(op, "mask_key", None)))
+            fields = getattr(op, "stats_fields", STAT_FIELDS)
+            ictx = IntensityContext(channels, pos, value_range, stats_for(getattr(op, "mask_key", None), fields))
             instrs: list[Instr] = op.emit(p, ictx)
             for ins in instrs:
                 if isinstance(ins, ProgramOp):
@@ -414,11 +468,12 @@ class Compose:
         """
         return self._run(sample, checked_params(self, sample, params))
 
-    def _run(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-        from fastmed.backends import get_backend
+    def _backend(self) -> Executor:
+        return get_executor(self.device)
 
-        plan = self.compile(sample, params)
-        arrays = get_backend(self.device).run([plan], [sample], self.threads)[0]
+    def _run(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+        plan, read = self._compile(sample, params)
+        arrays = self._backend().run([plan], [{**sample, **read}], self.threads)[0]
         return self._finish(sample, arrays, plan, params)
 
     def batch(
@@ -428,6 +483,7 @@ class Compose:
         indices: Sequence[int] | None = None,
         epoch: int = 0,
         stack: bool = False,
+        out: Any = None,
     ) -> list[dict[str, Any]] | dict[str, Any]:
         """Augment many samples with one native call.
 
@@ -440,33 +496,110 @@ class Compose:
         indices
             Sample indices (default ``0 .. n-1``); sample k equals ``self(samples[k], seed, indices[k], epoch)``.
         stack
-            Return one dict with each array key stacked on a new first axis (patch shapes
-            must match) and ``params`` a list, instead of a list of dicts.
+            Return one dict instead of a list of dicts: each image and label key stacked on a
+            new first axis (patch shapes must match), every other key present in all samples
+            collated as ``torch.utils.data.default_collate`` does (see
+            :mod:`fastmed.transforms.collate`: tensors for numbers, lists for strings; numpy
+            arrays without torch), and ``params`` a list.
+        out
+            Preallocated batch output: one array for the first image key, or a mapping
+            ``{"image": ..., "label": ...}``; each array (N, C, *patch) in the output dtype
+            (``dtype`` for images, a torch tensor for bfloat16; the source dtype for labels).
+            numpy, torch CPU (pinned or not) for the CPU backends, CuPy / torch CUDA for
+            ``cuda``. Sample k is written straight into ``out[key][k]``, no stacking copy;
+            with ``stack`` the result holds these arrays. A wrong shape, dtype or device is a
+            :class:`~fastmed.errors.TransformError`.
         """
-        from fastmed.backends import get_backend
-
         idx = list(range(len(samples))) if indices is None else [int(i) for i in indices]
         if len(idx) != len(samples):
             raise TransformError(f"batch: {len(samples)} samples but {len(idx)} indices")
+        outs_map = out_mapping(out, self.image_keys[0])
         params = [self._draw(s, seed, i, epoch) for s, i in zip(samples, idx, strict=True)]
-        plans = [self.compile(s, p) for s, p in zip(samples, params, strict=True)]
-        arrays = get_backend(self.device).run(plans, samples, self.threads)
+        compiled = [self._compile(s, p) for s, p in zip(samples, params, strict=True)]
+        plans = [c[0] for c in compiled]
+        # Lazy arrays run from the windows read for them.
+        sources = [{**s, **c[1]} if c[1] else s for s, c in zip(samples, compiled, strict=True)]
+        backend = self._backend()
+        if stack and not outs_map and getattr(backend, "host_batch_out", False):
+            outs_map = self._host_batch(plans, sources)  # stack by writing into one array, not copying after
+        if outs_map:
+            arrays = backend.run(plans, sources, self.threads, out=outs_map)
+        else:  # backends written before out= need not take it
+            arrays = backend.run(plans, sources, self.threads)
         outs = [self._finish(s, a, pl, p) for s, a, pl, p in zip(samples, arrays, plans, params, strict=True)]
+        for pos, o in enumerate(outs):
+            for key, a in outs_map.items():
+                o[key] = a[pos]  # the caller's own array type (a torch slot, not its numpy view)
         if not stack:
             return outs
         keys = [k for k in (*self.image_keys, *self.label_keys) if all(k in o for o in outs)]
         stacked: dict[str, Any] = {}
-        for k in keys:
-            vals = [o[k] for o in outs]
-            if hasattr(vals[0], "numpy") and not isinstance(vals[0], np.ndarray):
-                import torch
-
-                stacked[k] = torch.stack(vals)
-            elif type(vals[0]).__module__.startswith("cupy"):
-                import cupy
-
-                stacked[k] = cupy.stack(vals)
-            else:
-                stacked[k] = np.stack(vals)
+        for name in keys:
+            stacked[name] = outs_map[name] if name in outs_map else _stack([o[name] for o in outs])
+        rest = [name for name in outs[0] if name not in stacked and name != "params" and all(name in o for o in outs)]
+        for name in rest:
+            stacked[name] = collate([o[name] for o in outs])
         stacked["params"] = [o["params"] for o in outs]
         return stacked
+
+    def _host_batch(self, plans: Sequence[SamplePlan], samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Empty host batch arrays for the image and label keys (none when patch shapes differ)."""
+        try:
+            shapes = patch_shapes(plans, samples)
+        except TransformError:
+            return {}
+        arrays: dict[str, Any] = {}
+        for key, (shape, dt) in shapes.items():
+            if key not in (*self.image_keys, *self.label_keys):
+                continue
+            if dt == "bfloat16":
+                import torch  # numpy has no bfloat16
+
+                arrays[key] = torch.empty((len(plans), *shape), dtype=torch.bfloat16)
+            else:
+                arrays[key] = np.empty((len(plans), *shape), dtype=dt)
+        return arrays
+
+
+def _stack(vals: Sequence[Any]) -> Any:
+    """Stack per-sample outputs with their own library: numpy / CuPy by ``__array_namespace__``, else torch."""
+    ns = namespace(vals[0])
+    if ns is not None:
+        return ns.stack(vals)
+    import torch  # the one output type without an array namespace (CPU bfloat16, torch CUDA)
+
+    return torch.stack(list(vals))
+
+
+class _WindowReader:
+    """Sources of a sample's arrays for planning.
+
+    In-memory arrays as they are; lazy volumes read once each over the box ``[lo, hi)``
+    (channel-first: a channel axis added).
+    """
+
+    def __init__(self, sample: Mapping[str, Any], lo: Sequence[int], hi: Sequence[int]):
+        self.sample, self.lo, self.hi = sample, tuple(lo), tuple(hi)
+        self.cache: dict[str, Any] = {}
+
+    def read(self, name: str) -> Any:
+        if name not in self.cache:
+            vol = self.sample[name]
+            if not self.lo:
+                raise TransformError(f"Compose: sample[{name!r}] is lazy but no window was planned")
+            win = np.asarray(vol.read_window(self.lo, self.hi))
+            want = tuple(b - a for a, b in zip(self.lo, self.hi, strict=True))
+            if win.shape != want:
+                raise TransformError(
+                    f"Compose: sample[{name!r}].read_window({self.lo}, {self.hi}) returned shape {win.shape}, "
+                    f"expected {want}"
+                )
+            self.cache[name] = win[None]
+        return self.cache[name]
+
+    def source(self, name: str) -> Any:
+        """The array statistics are taken from: the whole in-memory array, or a lazy volume's window."""
+        v = self.sample[name]
+        if is_lazy(v):
+            return self.read(name)
+        return v if hasattr(v, "ndim") else np.asarray(v)

@@ -33,6 +33,7 @@ class RandomContrast(IntensityOp):
         Probability.
     """
 
+    stats_fields = ("mean",)  # statistics it reads (fastmed.transforms.stats)
     factor: Any = (0.75, 1.25)
     p: float = 1.0
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from fastmed.errors import TransformError
 from fastmed.rng import KeyedRNG
@@ -49,6 +50,8 @@ class RandomElastic(SpatialOp):
         Probability of applying the transform.
     """
 
+    contributes: ClassVar[str] = "displacement"
+
     magnitude: Any = (0.0, 5.0)
     grid_spacing: float = 32.0
     p: float = 1.0
@@ -81,6 +84,27 @@ class RandomElastic(SpatialOp):
             "grid": grid.astype(np.float32),
             "grid_inv": list(inv),
         }
+
+    def displacement(
+        self, params: Params, matrix: npt.NDArray[np.float64], ctx: Context
+    ) -> tuple[npt.NDArray[np.float32], tuple[float, float, float]] | None:
+        """Control vectors in output mm -> output voxels -> source voxels (linear part of the map)."""
+        p, m = params, matrix
+        if not p.get("apply", True):
+            return None
+        d = ctx.ndim
+        g = np.asarray(p["grid"], dtype=np.float64)
+        if g.shape[0] != d:
+            raise TransformError(f"RandomElastic params: grid has {g.shape[0]} components for a {d}-D sample")
+        vox = g / np.asarray(ctx.spacing, dtype=np.float64).reshape((d,) + (1,) * d)
+        # A d-term sum per component, not tensordot: a BLAS call here wakes OpenBLAS's
+        # threads, which then spin beside the native kernel's threads.
+        src = sum(m[:d, k, None].reshape((d,) + (1,) * d) * vox[k] for k in range(d))
+        inv = [float(v) for v in p["grid_inv"]]
+        if d == 2:
+            src = np.concatenate([np.zeros((1, *src.shape[1:])), src])[:, None]
+            inv = [0.0, *inv]
+        return np.ascontiguousarray(src, dtype=np.float32), (inv[0], inv[1], inv[2])
 
     def step(self, params: Params, ctx: Context) -> SpatialStep:
         """Identity: the displacement is added by the fused map, not the matrix."""

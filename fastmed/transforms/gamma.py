@@ -41,6 +41,7 @@ class RandomGamma(IntensityOp):
         Probability.
     """
 
+    stats_fields = ("min", "max")  # statistics it reads (fastmed.transforms.stats)
     gamma: Any = (0.7, 1.5)
     value_range: tuple[float, float] | None = None
     invert: bool = False

@@ -36,6 +36,7 @@ class Normalize(IntensityOp):
         Added to std.
     """
 
+    stats_fields = ("mean", "std")  # statistics it reads (fastmed.transforms.stats)
     mean: float | None = None
     std: float | None = None
     stats: str = "source"

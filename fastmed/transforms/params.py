@@ -22,7 +22,6 @@ import numpy.typing as npt
 from fastmed.errors import TransformError
 from fastmed.rng import KeyedRNG
 from fastmed.transforms.base import Context, Op, Params, SpatialOp
-from fastmed.transforms.elastic import RandomElastic
 
 if TYPE_CHECKING:
     from fastmed.transforms.compose import Compose
@@ -276,7 +275,7 @@ def checked_params(compose: Compose, sample: Mapping[str, Any], params: Any) -> 
     total = np.eye(ctx0.ndim + 1)
     out: list[Params | None] = [None] * len(compose.ops)
     for k, op in enumerate(compose.ops):  # the spatial walk of Compose.sample_params
-        if isinstance(op, SpatialOp) and not isinstance(op, RandomElastic):
+        if isinstance(op, SpatialOp) and op.contributes == "matrix":
             where = f"replay params: op {k} ({type(op).__name__})"
             out[k] = p = _check_op(op, entries[k]["params"], KeyedRNG(seed, epoch, index, k), ctx, where)
             ctx, total = _advance(op, p, ctx, total, where)

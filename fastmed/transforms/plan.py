@@ -199,6 +199,23 @@ class ArrayPlan:
     out_dtype: OutDType = "float32"
 
 
+@dataclass(frozen=True)
+class Window:
+    """Where an array's source sits in its volume: the source holds ``[origin, origin + shape)``.
+
+    Parameters
+    ----------
+    origin
+        The window's first voxel in the volume, (z, y, x) (z = 0 for 2D samples).
+    volume
+        The whole volume's extents (D, H, W) (D = 1 for 2D samples). Padding is decided
+        against it; the kernels read voxel ``i`` at window index ``i - origin``.
+    """
+
+    origin: tuple[int, int, int]
+    volume: tuple[int, int, int]
+
+
 @dataclass(frozen=True, eq=False)
 class SamplePlan:
     """Everything needed to produce one augmented sample.
@@ -215,6 +232,8 @@ class SamplePlan:
         Sample index (counter word of per-voxel draws).
     ndim
         Spatial dimensions of the sample (2 or 3).
+    windows
+        Per array key, the :class:`Window` its source holds (absent: the whole volume).
     """
 
     spatial: SpatialMap
@@ -223,3 +242,13 @@ class SamplePlan:
     index: int
     ndim: int = 3
     notes: dict[str, object] = field(default_factory=dict)
+    windows: dict[str, Window] = field(default_factory=dict)
+
+    def source_bbox(self, volume_shape: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The half-open box ``(lo, hi)`` of source voxels the output can read.
+
+        See :func:`fastmed.transforms.footprint.source_bbox`.
+        """
+        from fastmed.transforms.footprint import source_bbox
+
+        return source_bbox(self, volume_shape)

@@ -25,6 +25,7 @@ class ScaleIntensity(IntensityOp):
         Source range; None means the sample's min and max per channel.
     """
 
+    stats_fields = ("min", "max")  # statistics it reads (fastmed.transforms.stats)
     out_range: tuple[float, float] = (0.0, 1.0)
     in_range: tuple[float, float] | None = None
 

@@ -168,6 +168,42 @@ def test_pack_fields_land_where_the_struct_has_them() -> None:
     assert np.frombuffer(raw, np.int32, 1, off["pad_mode"])[0] == 2
     assert np.frombuffer(raw, np.float32, 1, off["cval"])[0] == -3.0
     assert np.frombuffer(raw, np.int64, 4, off["src_stride"]).tolist() == [24, 12, 4, 1]
+    # The source is the whole volume unless a window is given.
+    assert np.frombuffer(raw, np.int64, 3, off["vol_shape"]).tolist() == [2, 3, 4]
+    assert np.frombuffer(raw, np.int64, 3, off["origin"]).tolist() == [0, 0, 0]
+    raw = pack_jobs([_spec(vol_shape=(9, 8, 7), origin=(5, 1, 2))]).tobytes()
+    assert np.frombuffer(raw, np.int64, 3, off["vol_shape"]).tolist() == [9, 8, 7]
+    assert np.frombuffer(raw, np.int64, 3, off["origin"]).tolist() == [5, 1, 2]
+
+
+def test_packed_windows_equal_the_whole_volume() -> None:
+    """Lazy samples: the packed table reads windows (vol_shape, origin) and gives the whole-volume patch."""
+    from fastmed.backends.cpu import CpuReferenceBackend
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(-500, 500, (30, 34, 38)).astype(np.int16)
+    label = rng.integers(0, 4, (30, 34, 38)).astype(np.uint8)
+
+    class Lazy:
+        def __init__(self, a: np.ndarray):
+            self.data, self.shape, self.dtype, self.spacing = a, a.shape, a.dtype, (1.0, 1.0, 1.0)
+            self.stats: dict[str, float] = {}
+
+        def read_window(self, lo, hi):  # type: ignore[no-untyped-def]
+            return self.data[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))]
+
+    aug = T.Compose([T.RandomCrop((8, 9, 10)), T.RandomAffine(degrees=20), T.RandomElastic(grid_spacing=4.0)])
+    lazy = {"image": Lazy(image), "label": Lazy(label)}
+    whole = {"image": image[None], "label": label[None]}
+    for index in range(4):
+        plan, read = aug._compile(lazy, aug.sample_params(lazy, 11, index))
+        assert plan.windows
+        windowed = {**lazy, **read}
+        batch = build_batch([plan], [windowed], NumpyArrays())
+        core._augment_packed_jobs(batch.table, 2)
+        ref = CpuReferenceBackend().run([dataclasses.replace(plan, windows={})], [whole], 2)[0]
+        for _, ap, out, _ in batch.outputs:
+            np.testing.assert_array_equal(out, ref[ap.key], strict=True)
 
 
 @pytest.mark.parametrize(
@@ -183,6 +219,9 @@ def test_pack_fields_land_where_the_struct_has_them() -> None:
         {"src_shape": (1, 0, 3, 4)},
         {"matrix": np.eye(3)},
         {"grid": 1024, "gshape": (0, 4, 4)},
+        {"vol_shape": (2, 3, 3)},
+        {"vol_shape": (4, 4, 4), "origin": (3, 0, 0)},
+        {"origin": (-1, 0, 0), "vol_shape": (4, 4, 4)},
     ],
 )
 def test_pack_rejects_bad_jobs(kw: dict) -> None:

@@ -53,7 +53,8 @@ def test_store_bench_suite_runs() -> None:
 
     try:
         cases = get_suite("store")(size="tiny", threads=(1, 2))
-        assert len(cases) == 1 and "compression" in cases[0].name
+        assert len(cases) == 3 and "compression" in cases[0].name  # conversion, then patch reads at 1 and 2 threads
+        assert [c.threads for c in cases[1:]] == [1, 2] and all("patch read" in c.name for c in cases[1:])
         res = run_case(cases[0], repeat=1, warmup=0)
     finally:
         suite.shutdown()

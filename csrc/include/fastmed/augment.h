@@ -25,10 +25,12 @@ struct DeviceJob {
   const float* grid;  // (3, gz, gy, gx) or null
   const i32* ops;     // (n_ops, 4)
   const float* params;
-  i64 src_shape[4];   // C, D, H, W
+  i64 src_shape[4];   // C, D, H, W of the window the source holds
   i64 src_stride[4];  // elements
   i64 out_shape[4];   // C, D, H, W (C-contiguous)
   i64 gshape[3];
+  i64 vol_shape[3];   // D, H, W of the whole volume (padding is decided against it)
+  i64 origin[3];      // the window's first voxel in the volume (z, y, x)
   i64 n_ops;
   float m[12];
   float ginv[3];
@@ -46,8 +48,10 @@ FM_HD float sample_channel(const DeviceJob& j, i64 c, float cz, float cy, float 
   SourceView<S> v;
   v.data = static_cast<const S*>(j.src) + c * j.src_stride[0];
   for (int k = 0; k < 3; ++k) {
-    v.shape[k] = j.src_shape[k + 1];
+    v.shape[k] = j.vol_shape[k];
     v.stride[k] = j.src_stride[k + 1];
+    v.origin[k] = j.origin[k];
+    v.win[k] = j.src_shape[k + 1];
   }
   return sample(v, cz, cy, cx, j.interp, j.pad_mode, j.cval);
 }

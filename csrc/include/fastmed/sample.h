@@ -15,13 +15,35 @@ namespace fm {
 enum PadMode : int { kPadConstant = 0, kPadEdge = 1, kPadReflect = 2 };
 enum Interp : int { kInterpNearest = 0, kInterpLinear = 1 };
 
-// One channel of a source: element strides (not bytes) and extents, (z, y, x).
+// One channel of a source, (z, y, x). `shape` is the whole volume's extents (padding is
+// decided against it); `data` points at voxel `origin` of the volume and holds the window
+// [origin, origin + win) with element strides (not bytes) `stride`. Indices are computed
+// in volume space and the integer origin subtracted only at the read, so a window gives
+// exactly the whole volume's values. A read outside the window (a window that does not
+// cover the footprint, see SamplePlan.source_bbox) is clamped into it: never out of bounds.
 template <typename T>
 struct SourceView {
   const T* data;
   i64 shape[3];
   i64 stride[3];
+  i64 origin[3];
+  i64 win[3];
 };
+
+// A view of a whole volume (window = volume).
+template <typename T>
+FM_HD SourceView<T> whole_view(const T* data, i64 nz, i64 ny, i64 nx, i64 sz, i64 sy, i64 sx) {
+  SourceView<T> v;
+  v.data = data;
+  v.shape[0] = v.win[0] = nz;
+  v.shape[1] = v.win[1] = ny;
+  v.shape[2] = v.win[2] = nx;
+  v.stride[0] = sz;
+  v.stride[1] = sy;
+  v.stride[2] = sx;
+  v.origin[0] = v.origin[1] = v.origin[2] = 0;
+  return v;
+}
 
 FM_HD i64 floor_to_i64(float v) {
   const i64 t = static_cast<i64>(v);
@@ -42,9 +64,19 @@ FM_HD i64 pad_index(i64 i, i64 n, int mode) {
   return -1;
 }
 
+// Window index of volume index i on an axis (clamped into the window).
+FM_HD i64 window_index(i64 i, i64 origin, i64 win) {
+  const i64 w = i - origin;
+  return w < 0 ? 0 : (w >= win ? win - 1 : w);
+}
+
+// The voxel at volume index (z, y, x), read from the window.
 template <typename T>
 FM_HD float load_voxel(const SourceView<T>& s, i64 z, i64 y, i64 x) {
-  return static_cast<float>(s.data[z * s.stride[0] + y * s.stride[1] + x * s.stride[2]]);
+  const i64 wz = window_index(z, s.origin[0], s.win[0]);
+  const i64 wy = window_index(y, s.origin[1], s.win[1]);
+  const i64 wx = window_index(x, s.origin[2], s.win[2]);
+  return static_cast<float>(s.data[wz * s.stride[0] + wy * s.stride[1] + wx * s.stride[2]]);
 }
 
 // Nearest neighbour (round half up, as floor(c + 0.5)).
@@ -107,11 +139,14 @@ FM_HD float sample_linear(const SourceView<T>& s, float cz, float cy, float cx, 
   const float fz = floorf(cz), fy = floorf(cy), fx = floorf(cx);
   const i64 iz = static_cast<i64>(fz), iy = static_cast<i64>(fy), ix = static_cast<i64>(fx);
   const float tz = cz - fz, ty = cy - fy, tx = cx - fx;
+  // Both taps inside the window (window indices): then inside the volume too, and with a
+  // window covering the footprint this is the same test as against the volume.
+  const i64 wz = iz - s.origin[0], wy = iy - s.origin[1], wx = ix - s.origin[2];
   i64 dz, dy, dx;
-  if (axis_inside(iz, tz, s.shape[0], s.stride[0], &dz) &&
-      axis_inside(iy, ty, s.shape[1], s.stride[1], &dy) &&
-      axis_inside(ix, tx, s.shape[2], s.stride[2], &dx)) {
-    const T* p = s.data + iz * s.stride[0] + iy * s.stride[1] + ix * s.stride[2];
+  if (axis_inside(wz, tz, s.win[0], s.stride[0], &dz) &&
+      axis_inside(wy, ty, s.win[1], s.stride[1], &dy) &&
+      axis_inside(wx, tx, s.win[2], s.stride[2], &dx)) {
+    const T* p = s.data + wz * s.stride[0] + wy * s.stride[1] + wx * s.stride[2];
     return trilinear_inside(p, dz, dy, dx, tz, ty, tx);
   }
   return sample_linear_padded(s, iz, iy, ix, tz, ty, tx, mode, cval);

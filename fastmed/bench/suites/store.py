@@ -8,7 +8,9 @@ the scale-out speed-up. The case name carries the compression ratio of the CT se
 (raw int16 bytes / bytes on disk, chunk files and metadata).
 
 Sizes (archive of 6 studies: CT, MR, CR, CT, DX, MR): ``tiny`` 24×64×64 volumes,
-``small`` 64×256×256, ``full`` 320×512×512. Patch-read cases come with the dataset.
+``small`` 64×256×256, ``full`` 320×512×512. The suite also runs the patch-read cases of
+:mod:`fastmed.bench.suites.store_read` (one random R3D patch, read + augment, from the store
+and from each peer format) on a one-study archive of the same size.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ def shutdown() -> None:
         _STATE.pop(key).close()
     for key in [k for k in _STATE if k.startswith("manifest-")]:
         del _STATE[key]
+    from fastmed.bench.suites import store_read
+
+    store_read._DATA.clear()
     tmp = _STATE.pop("tmp", None)
     if tmp is not None:
         tmp.cleanup()
@@ -107,7 +112,9 @@ def ct_compression(size: str) -> float:
 
 @register_suite("store")
 def store_suite(size: str = "small", threads: tuple[int, ...] = (1, 2)) -> list[Case]:
-    """Store: archive -> zarr v3 conversion, slices/s with 1 and 2 Dask workers; CT compression ratio."""
+    """Store: conversion slices/s with 1 and 2 Dask workers, CT compression; R3D patch read+augment vs peers."""
+    from fastmed.bench.suites.store_read import read_cases
+
     if size not in SHAPES:
         raise ValueError(f"unknown size {size!r}; known: {sorted(SHAPES)}")
     man = _archive(size)
@@ -118,4 +125,5 @@ def store_suite(size: str = "small", threads: tuple[int, ...] = (1, 2)) -> list[
         for w in workers
     ]
     ratio = ct_compression(size)
-    return [Case(f"convert (CT compression {ratio:.2f}x)", impls, items=slices, unit="slice", threads=None)]
+    convert_case = Case(f"convert (CT compression {ratio:.2f}x)", impls, items=slices, unit="slice", threads=None)
+    return [convert_case, *read_cases(size, threads)]

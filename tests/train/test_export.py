@@ -1,0 +1,40 @@
+"""ONNX export of a fine-tuned classifier, outputs checked against onnxruntime."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("monai")
+pytest.importorskip("onnx", reason="needs the train extra (onnx)")
+pytest.importorskip("onnxruntime", reason="needs the train extra (onnxruntime)")
+
+from fastmed.train.engine.export import export_onnx, onnx_max_abs_diff  # noqa: E402
+from fastmed.train.models.config import get_config  # noqa: E402
+from fastmed.train.models.heads import full_finetune  # noqa: E402
+from fastmed.train.models.lora import LoRALinear, apply_lora, merge_lora  # noqa: E402
+from fastmed.train.models.vit import ViTEncoder  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["vit2d_tiny", "vit3d_tiny"])
+def test_onnx_matches_torch(name: str, tmp_path) -> None:
+    torch.manual_seed(0)
+    cfg = get_config(name)
+    model = full_finetune(ViTEncoder(cfg), n_labels=3).eval()
+    path = export_onnx(model, torch.randn(2, 1, *cfg.img_size), tmp_path / "m.onnx")
+    diff = onnx_max_abs_diff(path, model, torch.randn(5, 1, *cfg.img_size))  # another batch size
+    assert diff < 1e-4
+
+
+def test_onnx_of_a_lora_model_after_merge(tmp_path) -> None:
+    torch.manual_seed(0)
+    cfg = get_config("vit2d_tiny")
+    model = full_finetune(ViTEncoder(cfg), n_labels=2)
+    apply_lora(model.encoder, r=2)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, LoRALinear):
+                m.lora_b.normal_(0, 0.1)
+    merge_lora(model)
+    path = export_onnx(model, torch.randn(1, 1, *cfg.img_size), tmp_path / "lora.onnx")
+    assert onnx_max_abs_diff(path, model, torch.randn(3, 1, *cfg.img_size)) < 1e-4

@@ -1,0 +1,79 @@
+"""Classification heads: linear probe freezes the encoder, full fine-tune trains it, multi-label BCE."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("monai")
+
+from fastmed.train.models.config import get_config  # noqa: E402
+from fastmed.train.models.heads import full_finetune, linear_probe, multilabel_loss  # noqa: E402
+from fastmed.train.models.vit import ViTEncoder  # noqa: E402
+
+from ._data import blob_images  # noqa: E402
+
+
+def _step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    loss = multilabel_loss(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def test_linear_probe_trains_only_the_head() -> None:
+    torch.manual_seed(0)
+    cfg = get_config("vit2d_tiny")
+    model = linear_probe(ViTEncoder(cfg), n_labels=3)
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == {"head.weight", "head.bias"}
+    before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    x = torch.from_numpy(blob_images(4, cfg.img_size))
+    y = torch.tensor([[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 0]])
+    model.train()
+    assert not model.encoder.training
+    _step(model, x, y)
+    assert all(torch.equal(before[k], v) for k, v in model.encoder.state_dict().items())
+
+
+def test_full_finetune_trains_the_encoder() -> None:
+    torch.manual_seed(0)
+    cfg = get_config("vit2d_tiny")
+    model = full_finetune(ViTEncoder(cfg), n_labels=2)
+    assert all(p.requires_grad for p in model.parameters())
+    before = model.encoder.patch_embed.patch_embeddings.weight.clone()
+    x = torch.from_numpy(blob_images(4, cfg.img_size))
+    _step(model, x, torch.tensor([[1, 0], [0, 1], [1, 1], [0, 0]]))
+    assert not torch.equal(before, model.encoder.patch_embed.patch_embeddings.weight)
+    assert model(x).shape == (4, 2)
+
+
+def test_multilabel_loss_matches_formula() -> None:
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(5, 3))
+    y = rng.integers(0, 2, (5, 3))
+    p = 1 / (1 + np.exp(-z))
+    ref = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert multilabel_loss(torch.from_numpy(z), torch.from_numpy(y)).item() == pytest.approx(ref, rel=1e-6)
+
+
+def test_linear_probe_separates_a_learnable_label() -> None:
+    # label: mean intensity above the median (a linear function of the patch embedding's input)
+    torch.manual_seed(0)
+    cfg = get_config("vit2d_tiny")
+    x = torch.from_numpy(blob_images(32, cfg.img_size, seed=5))
+    y = (x.mean(dim=(1, 2, 3)) > x.mean(dim=(1, 2, 3)).median()).long()[:, None]
+    model = linear_probe(ViTEncoder(cfg), n_labels=1)
+    feats = model.encoder.pooled(x).detach()  # frozen encoder: features computed once, as a probe does
+    assert torch.allclose(model.head(feats), model(x), atol=1e-5)
+    opt = torch.optim.Adam(model.head.parameters(), lr=3e-2)
+    with torch.no_grad():
+        start = multilabel_loss(model.head(feats), y).item()
+    for _ in range(300):
+        loss = multilabel_loss(model.head(feats), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    print(f"linear probe BCE {start:.3f} -> {loss.item():.3f}")
+    assert loss.item() < 0.5 * start
