@@ -20,7 +20,16 @@
 namespace fm {
 namespace aug {
 
-enum class DType : int { kU8 = 0, kI16 = 1, kU16 = 2, kI32 = 3, kF32 = 4, kF16 = 5, kBF16 = 6 };
+// Codes from the op schema (fastmed/opcodes.h).
+enum class DType : int {
+  kU8 = dtype_code::kU8,
+  kI16 = dtype_code::kI16,
+  kU16 = dtype_code::kU16,
+  kI32 = dtype_code::kI32,
+  kF32 = dtype_code::kF32,
+  kF16 = dtype_code::kF16,
+  kBF16 = dtype_code::kBF16
+};
 
 // A strided (C, D, H, W) array; strides in elements.
 struct ArrayRef {

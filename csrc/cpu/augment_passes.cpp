@@ -138,8 +138,19 @@ void program_row(float* __restrict row, i64 W, i64 c, i64 z, i64 y, const i64 sh
           bias_row(row, W, shape[3], q, normalized_coord(z, shape[1]), normalized_coord(y, shape[2]));
         }
         break;
-      default:
+      default: {
+        // Ops without a row form here run the shared per-voxel FM_HD op of intensity.h,
+        // so a new intensity op needs no case in this file.
+        if (skip_random && op_is_per_voxel_random(op[0])) break;
+        VoxelCtx ctx{static_cast<u64>(((c * shape[1] + z) * shape[2] + y) * shape[3]), static_cast<i32>(c),
+                     normalized_coord(z, shape[1]), normalized_coord(y, shape[2]), 0.0f};
+        for (i64 x = 0; x < W; ++x) {
+          ctx.linear = static_cast<u64>(((c * shape[1] + z) * shape[2] + y) * shape[3] + x);
+          ctx.xn = normalized_coord(x, shape[3]);
+          row[x] = apply_op(p, op, row[x], ctx);
+        }
         break;
+      }
     }
   }
 }

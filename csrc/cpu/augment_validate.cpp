@@ -68,29 +68,23 @@ void integer_range(DType t, double* lo, double* hi) {
   }
 }
 
-// Floats of one op (the opcode table of fastmed/intensity.h); `q` points at its first
-// float and `avail` floats follow. The bias-field order is checked before it is cast.
-i64 op_param_count(int code, const float* q, i64 avail, const std::string& where) {
-  switch (code) {
-    case kOpClip:
-    case kOpAffine:
-      return 2;
-    case kOpGamma:
-      return 4;
-    case kOpNoise:
-      return 1;
-    case kOpBiasField: {
-      if (avail < 1) refuse(where, "bias-field op has no order parameter");
-      const float order = q[0];
-      if (!std::isfinite(order) || order != std::floor(order) || order < 0.0f || order > 8.0f) {
-        refuse(where, "bias field order must be an integer in [0, 8], got " + num(order));
-      }
-      const i64 n = static_cast<i64>(order);
-      return 1 + (n + 1) * (n + 2) * (n + 3) / 6;
-    }
-    default:
-      refuse(where, "unknown intensity opcode " + std::to_string(code));
+// Floats of one op (the generated table of fastmed/opcodes.h); `q` points at its first
+// float and `avail` floats follow. A counted op's first float (its count, e.g. the
+// bias-field order) is checked before it is cast.
+i64 checked_param_count(int code, const float* q, i64 avail, const std::string& where) {
+  if (op_param_count(code, 0) < 0 && !op_is_counted(code)) {
+    refuse(where, "unknown intensity opcode " + std::to_string(code));
   }
+  if (!op_is_counted(code)) return op_param_count(code, 0);
+  if (avail < 1) refuse(where, "op " + std::to_string(code) + " has no count parameter");
+  const float n = q[0];
+  const bool integral = std::isfinite(n) && n == std::floor(n) && std::fabs(n) < 1e6f;
+  const i64 need = integral ? op_param_count(code, static_cast<i64>(n)) : -1;
+  if (need < 0) {
+    const char* what = code == kOpBiasField ? "bias field order" : "op count parameter";
+    refuse(where, std::string(what) + " out of range for opcode " + std::to_string(code) + ", got " + num(n));
+  }
+  return need;
 }
 
 void check_map(const SpatialMap& m, const i64 out_shape[4], i64 grid_size, const std::string& where) {
@@ -179,7 +173,7 @@ void check_program(const ProgramView& p, i64 n_params, const std::string& where)
     if (op[3] < 0) refuse(at, "stream must be >= 0, got " + std::to_string(op[3]));
     const i64 off = op[2];
     if (off < 0 || off > n_params) refuse(at, "param offset out of range");
-    const i64 need = op_param_count(op[0], p.params + off, n_params - off, at);
+    const i64 need = checked_param_count(op[0], p.params + off, n_params - off, at);
     if (need > n_params - off) refuse(at, "program params too short");
     for (i64 q = 0; q < need; ++q) {
       const float v = p.params[off + q];

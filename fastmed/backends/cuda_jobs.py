@@ -21,6 +21,8 @@ import numpy.typing as npt
 
 from fastmed.errors import TransformError
 from fastmed.transforms.plan import INTERP, PAD_MODES
+from fastmed.transforms.schema import DEVICE_SOURCE_DTYPES, DTYPE_CODES
+from fastmed.transforms.schema import OUT_KINDS as SCHEMA_OUT_KINDS
 
 # (name, numpy type, count) in declaration order of fm::DeviceJob.
 FIELDS: tuple[tuple[str, str, int], ...] = (
@@ -49,15 +51,9 @@ FIELDS: tuple[tuple[str, str, int], ...] = (
 
 DEVICE_JOB_DTYPE = np.dtype([(n, t) if c == 1 else (n, t, (c,)) for n, t, c in FIELDS], align=True)
 
-# fm::DeviceDType and fm::DeviceOut of augment.h.
-SRC_DTYPES: dict[np.dtype[np.generic], int] = {
-    np.dtype(np.uint8): 0,
-    np.dtype(np.int16): 1,
-    np.dtype(np.uint16): 2,
-    np.dtype(np.int32): 3,
-    np.dtype(np.float32): 4,
-}
-OUT_KINDS = {"float32": 0, "float16": 1, "bfloat16": 2, "same": 3}
+# fm::DeviceDType and fm::DeviceOut (fastmed/opcodes.h), both from the op schema.
+SRC_DTYPES: dict[np.dtype[np.generic], int] = {np.dtype(n): DTYPE_CODES[n] for n in DEVICE_SOURCE_DTYPES}
+OUT_KINDS = dict(SCHEMA_OUT_KINDS)
 
 # Kernel launch limits: gridDim.z (jobs per launch) and a cap on blocks per job
 # (the kernel is grid-stride, so fewer blocks only means more voxels per thread).

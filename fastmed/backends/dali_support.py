@@ -8,24 +8,9 @@ the template as a subsequence; the slots it does not use get identity parameters
 (clip to +-FLT_MAX, affine 1 * v + 0, gamma switched off by a 0/1 flag, noise std 0),
 which leave values unchanged exactly. Nothing here imports DALI.
 
-Support table (also in ``docs/backends.md``)::
-
-    op                          cpu  cpu-reference  cuda  dali
-    RandomCrop / CenterCrop      y        y          y     y   (crop = warp_affine window)
-    RandomFlip / RandomRot90     y        y          y     y   (fused into the matrix)
-    RandomAffine / Resample      y        y          y     y
-    RandomElastic                y        y          y     -   (DALI has no 3D elastic op)
-    Window / Clip / ScaleIntensity / RandomContrast / RandomBrightness
-                                 y        y          y     y   (arithmetic ops)
-    Normalize (fixed, source)    y        y          y     y
-    Normalize(stats="patch")     y        y          y     -
-    RandomGamma                  y        y          y     y   (math.pow)
-    RandomGaussianNoise          y        y          y     ~   (fn.noise.gaussian: DALI's RNG, not Philox)
-    RandomBiasField              y        y          y     -
-    RandomGaussianBlur           y        y          y     -   (DALI blurs with another border rule)
-    RandomLowRes                 y        y          y     -
-    pad_mode="reflect"           y        y          y     -   (warp_affine: constant or clamp only)
-    dtype="bfloat16"             y        y          y     ~   (float32 in DALI, converted on the host)
+The support table (:data:`SUPPORT`) comes from the op schema
+(:mod:`fastmed.transforms.schema`); ``docs/backends.md`` shows it with how DALI runs
+each op (a test checks the two agree).
 """
 
 from __future__ import annotations
@@ -39,10 +24,10 @@ import numpy.typing as npt
 from fastmed.errors import TransformError
 from fastmed.transforms.plan import (
     OP_AFFINE,
-    OP_BIAS_FIELD,
     OP_CLIP,
     OP_GAMMA,
     OP_NOISE,
+    OPCODE_PARAMS,
     ArrayPlan,
     BlurPass,
     LowResPass,
@@ -50,44 +35,16 @@ from fastmed.transforms.plan import (
     PythonPass,
     SamplePlan,
 )
+from fastmed.transforms.schema import ALL as ALL
+from fastmed.transforms.schema import NO_DALI as NO_DALI
+from fastmed.transforms.schema import OPS, instructions, support
 
-ALL = ("cpu", "cpu-reference", "cuda", "dali")
-NO_DALI = ("cpu", "cpu-reference", "cuda")
-
-# Op name -> backends that run it.
-SUPPORT: dict[str, tuple[str, ...]] = {
-    "RandomCrop": ALL,
-    "CenterCrop": ALL,
-    "RandomFlip": ALL,
-    "RandomRot90": ALL,
-    "RandomAffine": ALL,
-    "Resample": ALL,
-    "RandomElastic": NO_DALI,
-    "Window": ALL,
-    "Clip": ALL,
-    "Normalize": ALL,
-    "ScaleIntensity": ALL,
-    "RandomGamma": ALL,
-    "RandomContrast": ALL,
-    "RandomBrightness": ALL,
-    "RandomGaussianNoise": ALL,
-    "RandomBiasField": NO_DALI,
-    "RandomGaussianBlur": NO_DALI,
-    "RandomLowRes": NO_DALI,
-    "VoxelOp": NO_DALI,  # custom Python ops: numba on CPU, numba.cuda on GPU, no DALI operator
-    "PatchOp": NO_DALI,
-}
+# Op name -> backends that run it (from the op schema).
+SUPPORT: dict[str, tuple[str, ...]] = support()
 
 # Instruction kinds per channel that each DALI-supported intensity op emits when applied.
 DALI_TEMPLATE: dict[str, tuple[int, ...]] = {
-    "Window": (OP_CLIP, OP_AFFINE),
-    "Clip": (OP_CLIP,),
-    "Normalize": (OP_AFFINE,),
-    "ScaleIntensity": (OP_AFFINE,),
-    "RandomContrast": (OP_AFFINE,),
-    "RandomBrightness": (OP_AFFINE,),
-    "RandomGamma": (OP_GAMMA,),
-    "RandomGaussianNoise": (OP_NOISE,),
+    op.name: tuple(ins.code for ins in op.emits) for op in OPS if op.emits and "dali" in op.backends
 }
 
 # Parameters per slot kind, in the order the graph reads them, and their identity values.
@@ -97,7 +54,7 @@ SLOT_PARAMS: dict[int, tuple[float, ...]] = {
     OP_GAMMA: (0.0, 1.0, 1.0, 0.0, 0.0),  # lo, hi, gamma, invert, on
     OP_NOISE: (0.0,),  # std (one per sample: fn.noise.gaussian takes a scalar)
 }
-OP_NAMES = {OP_CLIP: "clip", OP_AFFINE: "affine", OP_GAMMA: "gamma", OP_NOISE: "noise", OP_BIAS_FIELD: "bias field"}
+OP_NAMES = {ins.code: ins.name.replace("_", " ") for ins in instructions()}
 
 
 def supported_ops(backend: str) -> list[str]:
@@ -143,8 +100,8 @@ def plan_unsupported_by_dali(plan: SamplePlan) -> list[str]:
                 bad.append("Normalize(stats='patch')")
             elif isinstance(ps, PythonPass):
                 bad.append("custom Python op")
-        if any(int(code) == OP_BIAS_FIELD for code in ap.program.ops[:, 0]):
-            bad.append("RandomBiasField")
+        codes = {int(code) for code in ap.program.ops[:, 0]}
+        bad.extend(op.name for op in OPS if "dali" not in op.backends and codes & {i.code for i in op.emits})
     return bad
 
 
@@ -154,7 +111,7 @@ def channel_program(ap: ArrayPlan, channel: int) -> list[tuple[int, tuple[float,
     ops, params = ap.program.ops, ap.program.params
     for code, ch, off, _ in ops.tolist():
         if ch < 0 or ch == channel:
-            n = {OP_CLIP: 2, OP_AFFINE: 2, OP_GAMMA: 4, OP_NOISE: 1}.get(code)
+            n = OPCODE_PARAMS.get(code) if code in SLOT_PARAMS else None
             if n is None:
                 raise TransformError(f"DALI backend: opcode {OP_NAMES.get(code, code)} is not supported")
             out.append((int(code), tuple(float(v) for v in params[off : off + n])))

@@ -26,6 +26,7 @@ from fastmed.transforms.custom import PatchFunction, PatchOp, VoxelFunction, Vox
 from fastmed.transforms.elastic import RandomElastic
 from fastmed.transforms.flip import RandomFlip
 from fastmed.transforms.gamma import RandomGamma
+from fastmed.transforms.histogram_shift import RandomHistogramShift
 from fastmed.transforms.lowres import RandomLowRes
 from fastmed.transforms.noise import RandomGaussianNoise
 from fastmed.transforms.normalize import Normalize
@@ -54,6 +55,7 @@ __all__ = [
     "RandomGamma",
     "RandomGaussianBlur",
     "RandomGaussianNoise",
+    "RandomHistogramShift",
     "RandomLowRes",
     "RandomRot90",
     "Resample",

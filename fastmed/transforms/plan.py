@@ -18,14 +18,18 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-# Opcodes of csrc/include/fastmed/intensity.h.
-OP_CLIP = 1
-OP_AFFINE = 2
-OP_GAMMA = 3
-OP_NOISE = 4
-OP_BIAS_FIELD = 5
+from fastmed.transforms.schema import instructions, opcode
 
-OPCODE_PARAMS = {OP_CLIP: 2, OP_AFFINE: 2, OP_GAMMA: 4, OP_NOISE: 1}
+# Opcodes, from the op schema (csrc/include/fastmed/opcodes.h is generated from it too).
+OP_CLIP = opcode("clip")
+OP_AFFINE = opcode("affine")
+OP_GAMMA = opcode("gamma")
+OP_NOISE = opcode("noise")
+OP_BIAS_FIELD = opcode("bias_field")
+
+# Fixed floats per opcode (a counted op's first float says how many more follow:
+# ``schema.Instruction.param_count``).
+OPCODE_PARAMS = {ins.code: len(ins.params) for ins in instructions()}
 
 # Padding modes and interpolation of csrc/include/fastmed/sample.h.
 PAD_MODES = {"constant": 0, "edge": 1, "reflect": 2}

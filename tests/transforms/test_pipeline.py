@@ -208,6 +208,7 @@ EXAMPLES = {
     "RandomGaussianNoise": T.RandomGaussianNoise(std=(0.0, 0.2)),
     "RandomBiasField": T.RandomBiasField(coefficients=(-0.1, 0.2), order=2),
     "RandomGaussianBlur": T.RandomGaussianBlur(sigma=(0.5, 1.5), isotropic=False, truncate=3.0),
+    "RandomHistogramShift": T.RandomHistogramShift(num_control_points=(5, 12), p=0.9),
     # Custom ops (fastmed.transforms.custom): functions importable by path.
     "VoxelOp": signed_power(p=0.8, k=(1.0, 1.5), channels=(0,)),
     "PatchOp": speckle(amount=(0.1, 0.2)),

@@ -36,6 +36,7 @@ OPS: dict[str, Callable[[], T.Op]] = {
     "RandomGamma": lambda: T.RandomGamma(value_range=(-1000.0, 1000.0)),
     "RandomGaussianBlur": lambda: T.RandomGaussianBlur(sigma=(0.5, 1.0)),
     "RandomGaussianNoise": lambda: T.RandomGaussianNoise(std=(1.0, 5.0)),
+    "RandomHistogramShift": lambda: T.RandomHistogramShift(num_control_points=(4, 12)),
     "RandomLowRes": lambda: T.RandomLowRes(zoom=(0.5, 0.8)),
     "RandomRot90": lambda: T.RandomRot90(p=1.0),
     "Resample": lambda: T.Resample((1.5, 1.2, 1.0)),

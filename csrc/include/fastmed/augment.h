@@ -15,10 +15,8 @@
 
 namespace fm {
 
-// Source element types (numbering shared with fastmed/transforms/plan.py).
-enum DeviceDType : int { kDevU8 = 0, kDevI16 = 1, kDevU16 = 2, kDevI32 = 3, kDevF32 = 4 };
-// Output kinds: float32, float16 bits, bfloat16 bits, or the source dtype (labels).
-enum DeviceOut : int { kDevOutF32 = 0, kDevOutF16 = 1, kDevOutBF16 = 2, kDevOutSame = 3 };
+// Source element types (DeviceDType) and output kinds (DeviceOut) come from the op
+// schema through fastmed/opcodes.h (included by intensity.h).
 
 // One array of one sample, plain old data packed by the host (8-byte aligned fields first).
 struct DeviceJob {

@@ -4,23 +4,21 @@
 // (-1 = every channel), offset of the op's floats in `params`, op position in
 // the pipeline = its RNG stream) and `params` the floats. The same FM_HD op
 // functions serve the CPU kernel (which runs one op over a whole row) and the
-// GPU kernel (one thread per voxel, run_program). Opcode numbers are shared with
-// fastmed/transforms/plan.py. NVRTC-safe.
+// GPU kernel (one thread per voxel, run_program). The opcode enum comes from the
+// op schema (fastmed/transforms/schema.py) through the generated opcodes.h. NVRTC-safe.
 #pragma once
 
 #include "fastmed/common.h"
 #include "fastmed/fastmath.h"
+#include "fastmed/opcodes.h"
 #include "fastmed/rng.h"
 
 namespace fm {
 
-enum IntensityOpcode : int {
-  kOpClip = 1,       // p: lo, hi
-  kOpAffine = 2,     // p: mul, add            v * mul + add
-  kOpGamma = 3,      // p: lo, hi, gamma, invert   on t = clamp((v - lo) / (hi - lo), 0, 1)
-  kOpNoise = 4,      // p: std                 v + std * N(0, 1) from Philox per voxel
-  kOpBiasField = 5,  // p: order, coefficients  v * exp(poly(zn, yn, xn)), coords in [-1, 1]
-};
+// Opcodes (opcodes.h): clip (lo, hi); affine (mul, add): v * mul + add; gamma (lo, hi,
+// gamma, invert) on t = clamp((v - lo) / (hi - lo), 0, 1); noise (std): v + std * N(0, 1)
+// from Philox per voxel; bias field (order, coefficients): v * exp(poly(zn, yn, xn)),
+// coords in [-1, 1].
 
 constexpr u32 kKernelStreamBit = 0x80000000u;
 
@@ -84,6 +82,21 @@ FM_HD float bias_poly(const float* c, int order, float zn, float yn, float xn) {
   return acc;
 }
 
+// Piecewise-linear map through n control points (np.interp): q = (n, x[0..n), y[0..n)),
+// x ascending; constant y[0] below x[0] and y[n-1] above x[n-1]; NaN stays NaN. The
+// segment is found by counting the inner points <= v (no data-dependent branch).
+FM_HD float op_histogram_shift(float v, const float* q) {
+  const int n = static_cast<int>(q[0]);
+  const float* x = q + 1;
+  const float* y = q + 1 + n;
+  if (v <= x[0]) return y[0];
+  if (v >= x[n - 1]) return y[n - 1];
+  int i = 0;
+  for (int k = 1; k < n - 1; ++k) i += v >= x[k] ? 1 : 0;
+  const float r = y[i] + (v - x[i]) * ((y[i + 1] - y[i]) / (x[i + 1] - x[i]));
+  return v == v ? r : v;
+}
+
 FM_HD bool op_applies(const i32* op, i32 channel) { return op[1] < 0 || op[1] == channel; }
 
 // One op on one voxel.
@@ -100,6 +113,8 @@ FM_HD float apply_op(const ProgramView& p, const i32* op, float v, const VoxelCt
       return v + q[0] * normal_at(c.linear, p.index, static_cast<u32>(op[3]), p.key);
     case kOpBiasField:
       return v * expf(bias_poly(q + 1, static_cast<int>(q[0]), c.zn, c.yn, c.xn));
+    case kOpHistogramShift:
+      return op_histogram_shift(v, q);
     default:
       return v;
   }
