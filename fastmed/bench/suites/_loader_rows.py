@@ -432,7 +432,7 @@ def compute_only(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> L
     import torch
 
     step = train_step(spec)
-    fixed = torch.rand((BATCH, 1, *spec.patch))
+    fixed = torch.rand((BATCH, 1, *spec.patch), generator=torch.Generator().manual_seed(0))
 
     def make() -> Any:
         def forever() -> Iterator[Any]:
