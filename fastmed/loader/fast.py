@@ -72,7 +72,7 @@ def static_reason(loader: DataLoader) -> str | None:
 def _lazy_items(dataset: Any) -> bool:
     """Whether the dataset's items hold lazy images (checked on the first item, without reading voxels)."""
     from fastmed.store.dataset import VolumeDataset
-    from fastmed.transforms.compose import is_lazy
+    from fastmed.transforms.sample_access import is_lazy
 
     inner = dataset
     while isinstance(inner, Subset):

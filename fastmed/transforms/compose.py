@@ -31,7 +31,7 @@ from fastmed.transforms.base import (
     SpatialOp,
     op_from_dict,
 )
-from fastmed.transforms.batch_out import namespace, out_mapping, patch_shapes
+from fastmed.transforms.batch_out import out_mapping, patch_shapes
 from fastmed.transforms.collate import collate
 from fastmed.transforms.executors import Executor, get_executor
 from fastmed.transforms.params import checked_params, to_json
@@ -46,8 +46,15 @@ from fastmed.transforms.plan import (
     SpatialMap,
 )
 from fastmed.transforms.plan import Window as SourceWindow
+from fastmed.transforms.sample_access import (
+    WindowReader,
+    array_shape,
+    check_label_pad,
+    is_lazy,
+    sample_spacing,
+    stack_outputs,
+)
 from fastmed.transforms.stats import STAT_FIELDS, Stats, propagate, source_stats, supplied_stats
-from fastmed.volume_source import LazyVolume
 
 _DTYPES = ("float32", "float16", "bfloat16")
 _CONFIG_KEYS = {
@@ -61,55 +68,6 @@ _CONFIG_KEYS = {
     "threads",
     "stats_voxels",
 }
-
-
-def _check_label_pad(value: float, name: str, arr: Any) -> None:
-    """An integer label is padded with one of its own values (no wrap-around: 300 never becomes 44)."""
-    raw = getattr(arr, "dtype", None)
-    try:  # numpy and CuPy dtypes, torch dtypes by name ("torch.uint8"), lists through numpy
-        dt = np.asarray(arr).dtype if raw is None else np.dtype(str(raw).removeprefix("torch."))
-    except TypeError:
-        return
-    if dt.kind == "b":
-        ok, lo, hi = value in (0.0, 1.0), 0, 1
-    elif dt.kind in "iu":
-        info = np.iinfo(dt)
-        lo, hi = int(info.min), int(info.max)
-        ok = float(value).is_integer() and lo <= value <= hi
-    else:
-        return
-    if not ok:
-        raise TransformError(
-            f"Compose: label_pad_value {value} does not fit sample[{name!r}] of dtype {dt} (an integer in [{lo}, {hi}])"
-        )
-
-
-def is_lazy(v: Any) -> bool:
-    """Whether ``v`` is a :class:`~fastmed.volume_source.LazyVolume` (read box by box, no channel axis)."""
-    if isinstance(v, np.ndarray) or not hasattr(v, "read_window"):  # the common case, cheaply
-        return False
-    return isinstance(v, LazyVolume) and not hasattr(v, "__array__")
-
-
-def array_shape(v: Any) -> tuple[int, ...]:
-    """Channel-first shape of a sample array; a lazy volume is one channel."""
-    if is_lazy(v):
-        return (1, *(int(n) for n in v.shape))
-    return tuple(int(n) for n in np.shape(v))
-
-
-def _spacing(sample: Mapping[str, Any], ndim: int, image: Any = None) -> tuple[float, ...]:
-    sp = sample.get("spacing")
-    if sp is None and isinstance(sample.get("meta"), Mapping):
-        sp = sample["meta"].get("spacing")
-    if sp is None and is_lazy(image):
-        sp = image.spacing
-    if sp is None:
-        return (1.0,) * ndim
-    sp = tuple(float(v) for v in sp)
-    if len(sp) != ndim or any(v <= 0 for v in sp):
-        raise TransformError(f"sample spacing {sp} does not fit a {ndim}-D sample")
-    return sp
 
 
 def _contributes(op: Op) -> str | None:
@@ -238,7 +196,7 @@ class Compose:
                 f"Compose: sample[{key!r}] must be channel-first (C, H, W) or (C, D, H, W), got shape {shape}"
             )
         ndim = len(shape) - 1
-        return Context(ndim=ndim, shape=shape[1:], spacing=_spacing(sample, ndim, sample[key]), channels=shape[0])
+        return Context(ndim=ndim, shape=shape[1:], spacing=sample_spacing(sample, ndim, sample[key]), channels=shape[0])
 
     def _walk_spatial(
         self, ctx: Context, params: Sequence[Params | None]
@@ -349,10 +307,10 @@ class Compose:
         notes: dict[str, object] = {"ops": self.ops}
         lazy = [n for n in (*image_names, *label_names) if is_lazy(sample[n])]
         windows: dict[str, SourceWindow] = {}
-        reader = _WindowReader(sample, (), ())
+        reader = WindowReader(sample, (), ())
         if lazy:
             box = SamplePlan(spatial, tuple(sampling), key, index, d).source_bbox(ctx0.shape)
-            reader = _WindowReader(sample, box[0], box[1])
+            reader = WindowReader(sample, box[0], box[1])
             vol3 = (1, *ctx0.shape) if d == 2 else tuple(ctx0.shape)
             origin3 = (0, *box[0]) if d == 2 else tuple(box[0])
             windows = {n: SourceWindow(origin3, vol3) for n in lazy}  # type: ignore[arg-type]
@@ -361,7 +319,7 @@ class Compose:
             program, passes = self._intensity(sample, ap.key, ops_params, key, index, ctx0.channels, reader)
             arrays.append(ArrayPlan(ap.key, "linear", pad[0], pad[1], program, passes, self.dtype))  # type: ignore[arg-type]
         for name in label_names:
-            _check_label_pad(self.label_pad_value, name, sample[name])
+            check_label_pad(self.label_pad_value, name, sample[name])
         arrays += sampling[len(image_names) :]
         plan = SamplePlan(spatial, tuple(arrays), key, index, d, notes, windows)
         return plan, ({n: reader.read(n) for n in lazy} if read else {})
@@ -374,7 +332,7 @@ class Compose:
         key: tuple[int, int],
         index: int,
         channels: int,
-        reader: _WindowReader,
+        reader: WindowReader,
     ) -> tuple[IntensityProgram, tuple[PatchPass, ...]]:
         """Emit every intensity op's instructions and cut them into fused program + passes.
 
@@ -535,7 +493,7 @@ class Compose:
         keys = [k for k in (*self.image_keys, *self.label_keys) if all(k in o for o in outs)]
         stacked: dict[str, Any] = {}
         for name in keys:
-            stacked[name] = outs_map[name] if name in outs_map else _stack([o[name] for o in outs])
+            stacked[name] = outs_map[name] if name in outs_map else stack_outputs([o[name] for o in outs])
         rest = [name for name in outs[0] if name not in stacked and name != "params" and all(name in o for o in outs)]
         for name in rest:
             stacked[name] = collate([o[name] for o in outs])
@@ -559,47 +517,3 @@ class Compose:
             else:
                 arrays[key] = np.empty((len(plans), *shape), dtype=dt)
         return arrays
-
-
-def _stack(vals: Sequence[Any]) -> Any:
-    """Stack per-sample outputs with their own library: numpy / CuPy by ``__array_namespace__``, else torch."""
-    ns = namespace(vals[0])
-    if ns is not None:
-        return ns.stack(vals)
-    import torch  # the one output type without an array namespace (CPU bfloat16, torch CUDA)
-
-    return torch.stack(list(vals))
-
-
-class _WindowReader:
-    """Sources of a sample's arrays for planning.
-
-    In-memory arrays as they are; lazy volumes read once each over the box ``[lo, hi)``
-    (channel-first: a channel axis added).
-    """
-
-    def __init__(self, sample: Mapping[str, Any], lo: Sequence[int], hi: Sequence[int]):
-        self.sample, self.lo, self.hi = sample, tuple(lo), tuple(hi)
-        self.cache: dict[str, Any] = {}
-
-    def read(self, name: str) -> Any:
-        if name not in self.cache:
-            vol = self.sample[name]
-            if not self.lo:
-                raise TransformError(f"Compose: sample[{name!r}] is lazy but no window was planned")
-            win = np.asarray(vol.read_window(self.lo, self.hi))
-            want = tuple(b - a for a, b in zip(self.lo, self.hi, strict=True))
-            if win.shape != want:
-                raise TransformError(
-                    f"Compose: sample[{name!r}].read_window({self.lo}, {self.hi}) returned shape {win.shape}, "
-                    f"expected {want}"
-                )
-            self.cache[name] = win[None]
-        return self.cache[name]
-
-    def source(self, name: str) -> Any:
-        """The array statistics are taken from: the whole in-memory array, or a lazy volume's window."""
-        v = self.sample[name]
-        if is_lazy(v):
-            return self.read(name)
-        return v if hasattr(v, "ndim") else np.asarray(v)

@@ -1,0 +1,112 @@
+"""How Compose reads a sample: array shapes, spacing, lazy volumes and their windows, label padding.
+
+A sample's image and label entries are in-memory arrays (numpy, torch, CuPy) or
+:class:`~fastmed.volume_source.LazyVolume` handles that are read only over the box a plan's
+source footprint needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from fastmed.errors import TransformError
+from fastmed.transforms.batch_out import namespace
+from fastmed.volume_source import LazyVolume
+
+
+def check_label_pad(value: float, name: str, arr: Any) -> None:
+    """An integer label is padded with one of its own values (no wrap-around: 300 never becomes 44)."""
+    raw = getattr(arr, "dtype", None)
+    try:  # numpy and CuPy dtypes, torch dtypes by name ("torch.uint8"), lists through numpy
+        dt = np.asarray(arr).dtype if raw is None else np.dtype(str(raw).removeprefix("torch."))
+    except TypeError:
+        return
+    if dt.kind == "b":
+        ok, lo, hi = value in (0.0, 1.0), 0, 1
+    elif dt.kind in "iu":
+        info = np.iinfo(dt)
+        lo, hi = int(info.min), int(info.max)
+        ok = float(value).is_integer() and lo <= value <= hi
+    else:
+        return
+    if not ok:
+        raise TransformError(
+            f"Compose: label_pad_value {value} does not fit sample[{name!r}] of dtype {dt} (an integer in [{lo}, {hi}])"
+        )
+
+
+def is_lazy(v: Any) -> bool:
+    """Whether ``v`` is a :class:`~fastmed.volume_source.LazyVolume` (read box by box, no channel axis)."""
+    if isinstance(v, np.ndarray) or not hasattr(v, "read_window"):  # the common case, cheaply
+        return False
+    return isinstance(v, LazyVolume) and not hasattr(v, "__array__")
+
+
+def array_shape(v: Any) -> tuple[int, ...]:
+    """Channel-first shape of a sample array; a lazy volume is one channel."""
+    if is_lazy(v):
+        return (1, *(int(n) for n in v.shape))
+    return tuple(int(n) for n in np.shape(v))
+
+
+def sample_spacing(sample: Mapping[str, Any], ndim: int, image: Any = None) -> tuple[float, ...]:
+    """Voxel spacing of a sample: ``spacing``, ``meta["spacing"]``, a lazy image's own, else ones."""
+    sp = sample.get("spacing")
+    if sp is None and isinstance(sample.get("meta"), Mapping):
+        sp = sample["meta"].get("spacing")
+    if sp is None and is_lazy(image):
+        sp = image.spacing
+    if sp is None:
+        return (1.0,) * ndim
+    sp = tuple(float(v) for v in sp)
+    if len(sp) != ndim or any(v <= 0 for v in sp):
+        raise TransformError(f"sample spacing {sp} does not fit a {ndim}-D sample")
+    return sp
+
+
+def stack_outputs(vals: Sequence[Any]) -> Any:
+    """Stack per-sample outputs with their own library: numpy / CuPy by ``__array_namespace__``, else torch."""
+    ns = namespace(vals[0])
+    if ns is not None:
+        return ns.stack(vals)
+    import torch  # the one output type without an array namespace (CPU bfloat16, torch CUDA)
+
+    return torch.stack(list(vals))
+
+
+class WindowReader:
+    """Sources of a sample's arrays for planning.
+
+    In-memory arrays as they are; lazy volumes read once each over the box ``[lo, hi)``
+    (channel-first: a channel axis added).
+    """
+
+    def __init__(self, sample: Mapping[str, Any], lo: Sequence[int], hi: Sequence[int]):
+        self.sample, self.lo, self.hi = sample, tuple(lo), tuple(hi)
+        self.cache: dict[str, Any] = {}
+
+    def read(self, name: str) -> Any:
+        """The window of lazy ``sample[name]``, read once, channel-first."""
+        if name not in self.cache:
+            vol = self.sample[name]
+            if not self.lo:
+                raise TransformError(f"Compose: sample[{name!r}] is lazy but no window was planned")
+            win = np.asarray(vol.read_window(self.lo, self.hi))
+            want = tuple(b - a for a, b in zip(self.lo, self.hi, strict=True))
+            if win.shape != want:
+                raise TransformError(
+                    f"Compose: sample[{name!r}].read_window({self.lo}, {self.hi}) returned shape {win.shape}, "
+                    f"expected {want}"
+                )
+            self.cache[name] = win[None]
+        return self.cache[name]
+
+    def source(self, name: str) -> Any:
+        """The array statistics are taken from: the whole in-memory array, or a lazy volume's window."""
+        v = self.sample[name]
+        if is_lazy(v):
+            return self.read(name)
+        return v if hasattr(v, "ndim") else np.asarray(v)
