@@ -11,7 +11,6 @@ is exact; for gamma it is the usual resample-then-transform order). Arrays under
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -23,8 +22,6 @@ from fastmed.rng import KeyedRNG
 from fastmed.transforms._geometry import lift_to_3d, snap
 from fastmed.transforms.base import (
     Context,
-    Instr,
-    IntensityContext,
     IntensityOp,
     Op,
     Params,
@@ -34,14 +31,13 @@ from fastmed.transforms.base import (
 from fastmed.transforms.batch_out import out_mapping, patch_shapes
 from fastmed.transforms.collate import collate
 from fastmed.transforms.executors import Executor, get_executor
+from fastmed.transforms.intensity_program import build_intensity
 from fastmed.transforms.params import checked_params, to_json
 from fastmed.transforms.plan import (
     PAD_MODES,
     ArrayPlan,
     IntensityProgram,
     PatchPass,
-    ProgramOp,
-    ProgramPass,
     SamplePlan,
     SpatialMap,
 )
@@ -54,7 +50,6 @@ from fastmed.transforms.sample_access import (
     sample_spacing,
     stack_outputs,
 )
-from fastmed.transforms.stats import STAT_FIELDS, Stats, propagate, source_stats, supplied_stats
 
 _DTYPES = ("float32", "float16", "bfloat16")
 _CONFIG_KEYS = {
@@ -334,62 +329,19 @@ class Compose:
         channels: int,
         reader: WindowReader,
     ) -> tuple[IntensityProgram, tuple[PatchPass, ...]]:
-        """Emit every intensity op's instructions and cut them into fused program + passes.
-
-        Statistics an op asks for come, in order of preference, from the per-volume
-        statistics supplied with the sample (``sample["stats"]`` or a lazy volume's
-        ``stats``; only before any other intensity instruction and without a mask), from
-        the window read for a lazy array, or from a strided subsample of an in-memory array.
-        """
-        emitted: list[ProgramOp] = []  # every program op so far, for statistics prefixes
-        cache: dict[tuple[int, int], Stats] = {}
-        volume_stats = supplied_stats(sample, name, channels, self.image_keys[0])
-
-        def stats_for(mask_key: str | None, fields: Sequence[str]) -> Any:
-            need = [STAT_FIELDS.index(f) for f in fields]
-
-            def stats(c: int) -> Stats:
-                if volume_stats is not None and mask_key is None:
-                    known = propagate(volume_stats[c], emitted, c)
-                    if known is not None and all(known[i] is not None for i in need):
-                        # Fields the op does not read may be unknown: NaN, never used.
-                        return tuple(math.nan if v is None else float(v) for v in known)  # type: ignore[return-value]
-                k = (len(emitted), c)
-                if k not in cache:
-                    src = reader.source(name)
-                    src4 = src[:, None] if src.ndim == 3 else src
-                    mask = reader.source(mask_key) if mask_key and mask_key in sample else None
-                    for i, s in enumerate(source_stats(src4, emitted, key, index, mask, self.stats_voxels)):
-                        cache[(len(emitted), i)] = s
-                return cache[k]
-
-            return stats
-
-        segments: list[list[ProgramOp]] = [[]]
-        passes: list[PatchPass] = []
-        value_range: tuple[float, float] | None = None
-        for pos, (op, p) in enumerate(zip(self.ops, ops_params, strict=True)):
-            if not isinstance(op, IntensityOp):
-                continue
-            fields = getattr(op, "stats_fields", STAT_FIELDS)
-            ictx = IntensityContext(channels, pos, value_range, stats_for(getattr(op, "mask_key", None), fields))
-            instrs: list[Instr] = op.emit(p, ictx)
-            for ins in instrs:
-                if isinstance(ins, ProgramOp):
-                    segments[-1].append(ins)
-                    emitted.append(ins)
-                else:
-                    passes.append(ins)
-                    segments.append([])
-            value_range = op.output_range(p, value_range)
-        fused = IntensityProgram.build(segments[0])
-        # Interleave: pass k is followed by the program segment k + 1.
-        out: list[PatchPass] = []
-        for ps, seg in zip(passes, segments[1:], strict=True):
-            out.append(ps)
-            if seg:
-                out.append(ProgramPass(IntensityProgram.build(seg)))
-        return fused, tuple(out)
+        """The pipeline's intensity ops for array `name` (see :func:`build_intensity`)."""
+        return build_intensity(
+            self.ops,
+            sample,
+            name,
+            ops_params,
+            key,
+            index,
+            channels,
+            reader,
+            image_key=self.image_keys[0],
+            stats_voxels=self.stats_voxels,
+        )
 
     # ---- execution ---------------------------------------------------------------
 
