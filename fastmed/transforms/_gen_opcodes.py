@@ -18,6 +18,13 @@ def _camel(name: str) -> str:
     return "".join(w.capitalize() for w in name.split("_"))
 
 
+def _predicate(name: str, comment: str, enumerators: list[str]) -> list[str]:
+    """A ``switch`` returning true for the listed opcodes."""
+    out = [f"// {comment}", f"FM_HD bool {name}(int code) {{", "  switch (code) {"]
+    out += [f"    case {e}:" for e in enumerators]
+    return out + ["      return true;", "    default:", "      return false;", "  }", "}", ""]
+
+
 def _count_case(ins: Instruction) -> list[str]:
     if ins.counted is None:
         return [f"    case {ins.enumerator}:", f"      return {ins.param_count()};"]
@@ -51,33 +58,18 @@ def render() -> str:
     for i in ins:
         layout = ", ".join(i.params) + (", then a counted tail" if i.counted else "")
         out.append(f"  {i.enumerator} = {i.code},  // {layout}")
+    out += ["};", ""]
+    out += _predicate(
+        "op_is_counted",
+        "Whether the instruction's float count depends on its first float n.",
+        [i.enumerator for i in ins if i.counted is not None],
+    )
+    out += _predicate(
+        "op_is_per_voxel_random",
+        "Whether the instruction is left out when a program runs with skip_random (statistics prefixes).",
+        [i.enumerator for i in ins if i.per_voxel_random],
+    )
     out += [
-        "};",
-        "",
-        "// Whether the instruction's float count depends on its first float n.",
-        "FM_HD bool op_is_counted(int code) {",
-        "  switch (code) {",
-    ]
-    out += [f"    case {i.enumerator}:" for i in ins if i.counted is not None]
-    out += [
-        "      return true;",
-        "    default:",
-        "      return false;",
-        "  }",
-        "}",
-        "",
-        "// Whether the instruction is left out when a program runs with skip_random (statistics prefixes).",
-        "FM_HD bool op_is_per_voxel_random(int code) {",
-        "  switch (code) {",
-    ]
-    out += [f"    case {i.enumerator}:" for i in ins if i.per_voxel_random]
-    out += [
-        "      return true;",
-        "    default:",
-        "      return false;",
-        "  }",
-        "}",
-        "",
         "// Floats of instruction `code` (n: its first float, read by counted ones); -1 when",
         "// the opcode is unknown or n is out of its range.",
         "FM_HD i64 op_param_count(int code, i64 n) {",
