@@ -37,7 +37,6 @@ from fastmed.transforms.plan import (
     PAD_MODES,
     ArrayPlan,
     IntensityProgram,
-    PatchPass,
     SamplePlan,
     SpatialMap,
 )
@@ -311,37 +310,24 @@ class Compose:
             windows = {n: SourceWindow(origin3, vol3) for n in lazy}  # type: ignore[arg-type]
         arrays: list[ArrayPlan] = []
         for ap in sampling[: len(image_names)]:
-            program, passes = self._intensity(sample, ap.key, ops_params, key, index, ctx0.channels, reader)
+            program, passes = build_intensity(
+                self.ops,
+                sample,
+                ap.key,
+                ops_params,
+                key,
+                index,
+                ctx0.channels,
+                reader,
+                image_key=self.image_keys[0],
+                stats_voxels=self.stats_voxels,
+            )
             arrays.append(ArrayPlan(ap.key, "linear", pad[0], pad[1], program, passes, self.dtype))  # type: ignore[arg-type]
         for name in label_names:
             check_label_pad(self.label_pad_value, name, sample[name])
         arrays += sampling[len(image_names) :]
         plan = SamplePlan(spatial, tuple(arrays), key, index, d, notes, windows)
         return plan, ({n: reader.read(n) for n in lazy} if read else {})
-
-    def _intensity(
-        self,
-        sample: Mapping[str, Any],
-        name: str,
-        ops_params: Sequence[Params],
-        key: tuple[int, int],
-        index: int,
-        channels: int,
-        reader: WindowReader,
-    ) -> tuple[IntensityProgram, tuple[PatchPass, ...]]:
-        """The pipeline's intensity ops for array `name` (see :func:`build_intensity`)."""
-        return build_intensity(
-            self.ops,
-            sample,
-            name,
-            ops_params,
-            key,
-            index,
-            channels,
-            reader,
-            image_key=self.image_keys[0],
-            stats_voxels=self.stats_voxels,
-        )
 
     # ---- execution ---------------------------------------------------------------
 
