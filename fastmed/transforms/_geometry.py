@@ -47,6 +47,27 @@ def rotation(angles_rad: Sequence[float], ndim: int) -> Matrix:
     return out
 
 
+def rotations(angles_rad: npt.NDArray[np.float64], ndim: int) -> npt.NDArray[np.float64]:
+    """:func:`rotation` of each row of ``angles_rad`` (n, 3) or (n, 1), stacked (n, d, d), bit for bit."""
+    n = angles_rad.shape[0]
+    cos, sin = np.cos(angles_rad), np.sin(angles_rad)
+    if ndim == 2:
+        out = np.empty((n, 2, 2))
+        out[:, 0, 0], out[:, 0, 1], out[:, 1, 0], out[:, 1, 1] = cos[:, 0], -sin[:, 0], sin[:, 0], cos[:, 0]
+        return out
+
+    def about(axis: int, i: int, j: int, sign: float) -> npt.NDArray[np.float64]:
+        m = np.zeros((n, 3, 3))
+        m[:, axis, axis] = 1.0
+        m[:, i, i] = m[:, j, j] = cos[:, axis]
+        m[:, i, j] = -sign * sin[:, axis]
+        m[:, j, i] = sign * sin[:, axis]
+        return m
+
+    out3: npt.NDArray[np.float64] = about(0, 1, 2, 1.0) @ about(1, 0, 2, -1.0) @ about(2, 0, 1, 1.0)
+    return out3
+
+
 def snap(m: Matrix, tol: float = 1e-9) -> Matrix:
     """Round entries within ``tol`` of an integer, so exact 90-degree maps stay exact."""
     r = np.round(m)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from fastmed.errors import TransformError
-from fastmed.rng import KeyedRNG
-from fastmed.transforms._geometry import rotation
-from fastmed.transforms.base import Context, Params, SpatialOp, SpatialStep, as_range, check_p, register
+from fastmed.rng import BatchRNG, KeyedRNG
+from fastmed.transforms._geometry import rotation, rotations
+from fastmed.transforms.base import BatchSteps, Context, Params, SpatialOp, SpatialStep, as_range, check_p, register
 
 Range = tuple[float, float]
 
@@ -87,6 +89,38 @@ class RandomAffine(SpatialOp):
             shift = [0.0] * d
         return {"apply": apply, "degrees": angles, "scale": scales, "shear": shear, "translate": shift}
 
+    def draw_batch(self, rng: BatchRNG, ctxs: Sequence[Context]) -> list[Params]:
+        """:meth:`sample_params` of every row in one draw (the same uniforms in the same order)."""
+        d = ctxs[0].ndim
+        n_scale = 1 if self.isotropic else d
+        ranges = [
+            *_degree_ranges(self.degrees)[: (3 if d == 3 else 1)],
+            *[as_range(self.scale, "scale")] * n_scale,
+            *[as_range(self.shear, "shear", symmetric=True)] * (d * (d - 1)),
+            *[as_range(self.translate, "translate", symmetric=True)] * d,
+        ]
+        u = rng.random(1 + len(ranges))
+        lo = np.asarray([r[0] for r in ranges])
+        hi = np.asarray([r[1] for r in ranges])
+        vals = (lo + (hi - lo) * u[:, 1:]).tolist()
+        apply = (u[:, 0] < self.p).tolist()
+        na = 3 if d == 3 else 1
+        cuts = np.cumsum([na, n_scale, d * (d - 1)]).tolist()
+        out: list[Params] = []
+        for a, row in zip(apply, vals, strict=True):
+            if not a:
+                row = [0.0] * na + [1.0] * n_scale + [0.0] * (len(row) - na - n_scale)
+            out.append(
+                {
+                    "apply": a,
+                    "degrees": row[: cuts[0]],
+                    "scale": row[cuts[0] : cuts[1]],
+                    "shear": row[cuts[1] : cuts[2]],
+                    "translate": row[cuts[2] :],
+                }
+            )
+        return out
+
     def step(self, params: Params, ctx: Context) -> SpatialStep:
         """``in = c + S^-1 A^-1 (S (out - c) - t)`` with S = diag(spacing), A the content map."""
         d = ctx.ndim
@@ -106,3 +140,34 @@ class RandomAffine(SpatialOp):
         m[:d, :d] = lin
         m[:d, d] = c - lin @ c - t_vox
         return SpatialStep(m, ctx.shape, ctx.spacing)
+
+    def steps(self, params: Sequence[Params], ctxs: Sequence[Context]) -> BatchSteps:
+        """:meth:`step` of every row: the same matrix products, stacked (numpy runs them per matrix)."""
+        d, n = ctxs[0].ndim, len(ctxs)
+        rot = rotations(np.deg2rad(np.asarray([p["degrees"] for p in params], dtype=np.float64)), d)
+        scales = np.asarray([np.broadcast_to(np.asarray(p["scale"], dtype=np.float64), (d,)) for p in params])
+        zoom = _diagonals(scales)
+        shear = _diagonals(np.ones((n, d)))
+        off = [(i, j) for i in range(d) for j in range(d) if i != j]
+        if off:
+            shear[:, [i for i, _ in off], [j for _, j in off]] = np.asarray([p["shear"] for p in params])
+        a = rot @ zoom @ shear
+        sp = np.asarray([ctx.spacing for ctx in ctxs], dtype=np.float64)
+        inv = np.linalg.inv(a)
+        to_vox = _diagonals(1.0 / sp) @ inv
+        lin = to_vox @ _diagonals(sp)
+        centre = (np.asarray([ctx.shape for ctx in ctxs], dtype=np.float64) - 1.0) / 2.0
+        t = np.asarray([p["translate"] for p in params], dtype=np.float64)
+        t_vox = (to_vox @ t[:, :, None])[:, :, 0]
+        m = _diagonals(np.ones((n, d + 1)))
+        m[:, :d, :d] = lin
+        m[:, :d, d] = centre - (lin @ centre[:, :, None])[:, :, 0] - t_vox
+        return BatchSteps(m, [ctx.shape for ctx in ctxs], [ctx.spacing for ctx in ctxs])
+
+
+def _diagonals(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``np.diag`` of each row of ``v`` (n, d) -> (n, d, d)."""
+    n, d = v.shape
+    out = np.zeros((n, d, d))
+    out[:, range(d), range(d)] = v
+    return out
