@@ -182,21 +182,28 @@ class BatchRNG:
         cls, seed: int, epoch: int, indices: Iterable[int], streams: Iterable[int], prefetch: int = 32
     ) -> list[BatchRNG]:
         """One :class:`BatchRNG` per stream, their first ``prefetch`` words drawn in one native call."""
-        first = [cls(seed, epoch, indices, s) for s in streams]
-        if not first or not len(first[0]):
-            return first
+        proto = cls(seed, epoch, indices, 0)  # checks the key and the indices once
+        ids = [int(s) for s in streams]
+        out: list[BatchRNG] = []
+        for s in ids:
+            _check_stream(s)
+            r = cls.__new__(cls)
+            r.__dict__.update(proto.__dict__)
+            r.stream = s
+            out.append(r)
+        rows = len(proto)
+        if not out or not rows:
+            return out
         nblk = max(1, (int(prefetch) + 3) // 4)
-        rows = len(first[0])
-        ctr = np.empty((len(first), rows, nblk, 4), dtype=np.uint32)
+        ctr = np.zeros((len(out), rows, nblk, 4), dtype=np.uint32)
         ctr[..., 0] = np.arange(nblk, dtype=np.uint32)
-        ctr[..., 1] = 0
-        ctr[..., 2] = first[0].indices[:, None]
-        ctr[..., 3] = np.asarray([r.stream for r in first], dtype=np.uint32)[:, None, None]
-        words = core.philox4x32_10(ctr.reshape(-1, 4), first[0].key[0], first[0].key[1])
-        u = _doubles(words.reshape(len(first), rows, 4 * nblk))
-        for k, r in enumerate(first):
+        ctr[..., 2] = proto.indices[:, None]
+        ctr[..., 3] = np.asarray(ids, dtype=np.uint32)[:, None, None]
+        words = core.philox4x32_10(ctr.reshape(-1, 4), proto.key[0], proto.key[1])
+        u = _doubles(words.reshape(len(out), rows, 4 * nblk))
+        for k, r in enumerate(out):
             r._pre_u = u[k]
-        return first
+        return out
 
     def __len__(self) -> int:
         return int(self.indices.size)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from fastmed.errors import TransformError
 from fastmed.rng import BatchRNG, KeyedRNG
@@ -142,32 +141,26 @@ class RandomAffine(SpatialOp):
         return SpatialStep(m, ctx.shape, ctx.spacing)
 
     def steps(self, params: Sequence[Params], ctxs: Sequence[Context]) -> BatchSteps:
-        """:meth:`step` of every row: the same matrix products, stacked (numpy runs them per matrix)."""
+        """:meth:`step` of every row, bit for bit: the same products, stacked (numpy runs them matrix by matrix).
+
+        A product with a diagonal matrix is a row or column scaling here: it has one non-zero
+        term per entry, so it rounds the same.
+        """
         d, n = ctxs[0].ndim, len(ctxs)
         rot = rotations(np.deg2rad(np.asarray([p["degrees"] for p in params], dtype=np.float64)), d)
-        scales = np.asarray([np.broadcast_to(np.asarray(p["scale"], dtype=np.float64), (d,)) for p in params])
-        zoom = _diagonals(scales)
-        shear = _diagonals(np.ones((n, d)))
+        scales = np.broadcast_to(np.asarray([p["scale"] for p in params], dtype=np.float64), (n, d))
+        shear = np.zeros((n, d, d))
+        shear.reshape(n, -1)[:, :: d + 1] = 1.0
         off = [(i, j) for i in range(d) for j in range(d) if i != j]
-        if off:
-            shear[:, [i for i, _ in off], [j for _, j in off]] = np.asarray([p["shear"] for p in params])
-        a = rot @ zoom @ shear
+        shear[:, [i for i, _ in off], [j for _, j in off]] = [p["shear"] for p in params]
+        a = (rot * scales[:, None, :]) @ shear  # rot @ diag(scale) @ shear
         sp = np.asarray([ctx.spacing for ctx in ctxs], dtype=np.float64)
-        inv = np.linalg.inv(a)
-        to_vox = _diagonals(1.0 / sp) @ inv
-        lin = to_vox @ _diagonals(sp)
+        to_vox = (1.0 / sp)[:, :, None] * np.linalg.inv(a)  # diag(1 / sp) @ inv(a)
+        lin = to_vox * sp[:, None, :]  # ... @ diag(sp)
         centre = (np.asarray([ctx.shape for ctx in ctxs], dtype=np.float64) - 1.0) / 2.0
         t = np.asarray([p["translate"] for p in params], dtype=np.float64)
-        t_vox = (to_vox @ t[:, :, None])[:, :, 0]
-        m = _diagonals(np.ones((n, d + 1)))
+        m = np.zeros((n, d + 1, d + 1))
+        m[:, d, d] = 1.0
         m[:, :d, :d] = lin
-        m[:, :d, d] = centre - (lin @ centre[:, :, None])[:, :, 0] - t_vox
+        m[:, :d, d] = centre - (lin @ centre[:, :, None])[:, :, 0] - (to_vox @ t[:, :, None])[:, :, 0]
         return BatchSteps(m, [ctx.shape for ctx in ctxs], [ctx.spacing for ctx in ctxs])
-
-
-def _diagonals(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """``np.diag`` of each row of ``v`` (n, d) -> (n, d, d)."""
-    n, d = v.shape
-    out = np.zeros((n, d, d))
-    out[:, range(d), range(d)] = v
-    return out

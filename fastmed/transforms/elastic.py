@@ -96,14 +96,18 @@ class RandomElastic(SpatialOp):
         }
 
     def _layouts(self, ctxs: Sequence[Context]) -> list[tuple[tuple[int, ...], tuple[float, ...]]]:
-        return [
-            grid_layout(
-                tuple(c.out_shape if c.out_shape is not None else c.shape),
-                tuple(c.out_spacing if c.out_spacing is not None else c.spacing),
-                self.grid_spacing,
+        """:func:`grid_layout` of each row's final patch (computed once per distinct patch)."""
+        seen: dict[tuple[Any, Any], tuple[tuple[int, ...], tuple[float, ...]]] = {}
+        out = []
+        for c in ctxs:
+            key = (
+                c.out_shape if c.out_shape is not None else c.shape,
+                c.out_spacing if c.out_spacing is not None else c.spacing,
             )
-            for c in ctxs
-        ]
+            if key not in seen:
+                seen[key] = grid_layout(tuple(key[0]), tuple(key[1]), self.grid_spacing)
+            out.append(seen[key])
+        return out
 
     def draw_batch(self, rng: BatchRNG, ctxs: Sequence[Context]) -> list[Params]:
         """:meth:`sample_params` of every row in one draw (rows whose grids differ in shape: row by row)."""

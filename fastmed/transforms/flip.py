@@ -66,10 +66,12 @@ class RandomFlip(SpatialOp):
     def steps(self, params: Sequence[Params], ctxs: Sequence[Context]) -> BatchSteps:
         """:meth:`step` of every row."""
         d = ctxs[0].ndim
-        flip = np.asarray([p["flip"] for p in params], dtype=bool).reshape(len(ctxs), d)
-        shape = np.asarray([c.shape for c in ctxs], dtype=np.float64).reshape(len(ctxs), d)
-        m = np.zeros((len(ctxs), d + 1, d + 1))
-        m[:, range(d + 1), range(d + 1)] = 1.0
-        m[:, range(d), range(d)] = np.where(flip, -1.0, 1.0)
+        n = len(ctxs)
+        flip = np.asarray([p["flip"] for p in params], dtype=bool).reshape(n, d)
+        shape = np.asarray([c.shape for c in ctxs], dtype=np.float64).reshape(n, d)
+        m = np.zeros((n, d + 1, d + 1))
+        diag = m.reshape(n, -1)[:, :: d + 2]
+        diag[:] = 1.0
+        diag[:, :d][flip] = -1.0
         m[:, :d, d] = np.where(flip, shape - 1, 0.0)
         return BatchSteps(m, [c.shape for c in ctxs], [c.spacing for c in ctxs])

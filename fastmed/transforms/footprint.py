@@ -43,13 +43,17 @@ def coord_ranges(plans: Sequence[SamplePlan]) -> tuple[np.ndarray, np.ndarray]:
     ends = np.asarray([[*(k - 1 for k in p.spatial.out_shape), 1] for p in plans], dtype=np.float64).reshape(n, 4)
     c = (_CORNERS * ends[:, None, :]) @ m.transpose(0, 2, 1)
     lo, hi = c.min(axis=1), c.max(axis=1)
-    has_grid = np.asarray([p.spatial.grid is not None for p in plans], dtype=bool)
-    for i in np.flatnonzero(has_grid):
+    grids = [p.spatial.grid for p in plans]
+    has_grid = np.asarray([g is not None for g in grids], dtype=bool)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i in np.flatnonzero(has_grid).tolist():
+        by_shape.setdefault(np.shape(grids[i]), []).append(i)
+    for rows in by_shape.values():
         # B-spline weights are non-negative and sum to one: each displacement component
         # lies between the smallest and the largest control value of that component.
-        g = np.asarray(plans[i].spatial.grid, dtype=np.float64).reshape(3, -1)
-        lo[i] = lo[i] + np.minimum(g.min(axis=1), 0.0)
-        hi[i] = hi[i] + np.maximum(g.max(axis=1), 0.0)
+        g = np.stack([np.asarray(grids[i], dtype=np.float64).reshape(3, -1) for i in rows])
+        lo[rows] = lo[rows] + np.minimum(g.min(axis=2), 0.0)
+        hi[rows] = hi[rows] + np.maximum(g.max(axis=2), 0.0)
     # Integer matrices without a grid (crops, flips, rot90): every coordinate is an exact integer in float32.
     exact = ~has_grid & (m == np.round(m)).all(axis=(1, 2)) & (np.abs(m).max(axis=(1, 2), initial=0.0) < 2**20)
     slack = _ABS_SLACK + _REL_SLACK * np.maximum(np.abs(lo), np.abs(hi))

@@ -96,7 +96,9 @@ def _walk_group(
         steps = op.steps(ps, ctxs)  # type: ignore[arg-type]
         m = m @ steps.matrices
         ctxs = [
-            Context(c.ndim, tuple(int(n) for n in shape), tuple(float(s) for s in spacing), c.channels)
+            c
+            if shape is c.shape and spacing is c.spacing  # the grid is unchanged (flips, rotations)
+            else Context(c.ndim, tuple(int(n) for n in shape), tuple(float(s) for s in spacing), c.channels)
             for c, shape, spacing in zip(ctxs, steps.out_shapes, steps.out_spacings, strict=True)
         ]
         pad = op.padding() or pad
