@@ -13,6 +13,7 @@ import math
 import sys
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -282,10 +283,10 @@ class BatchRNG:
         lo = np.asarray(low, dtype=np.int64)
         hi = np.asarray(high, dtype=np.int64)
         if np.any(hi <= lo):
-            raise ValueError(f"empty range [{low}, {high})")
+            raise ValueError(f"empty range [{low!r}, {high!r})")
         u = self.random(size)
-        lo, span = _per_row(lo, u.ndim), _per_row(hi - lo, u.ndim)
-        out: npt.NDArray[np.int64] = np.minimum(np.floor(u * span).astype(np.int64), span - 1) + lo
+        first, span = _per_row(lo, u.ndim), _per_row(hi - lo, u.ndim)
+        out: npt.NDArray[np.int64] = np.minimum(np.floor(u * span).astype(np.int64), span - 1) + first
         return out
 
     def bernoulli(self, p: float) -> npt.NDArray[np.bool_]:
@@ -306,9 +307,9 @@ def _doubles(words: npt.NDArray[np.uint32]) -> npt.NDArray[np.float64]:
     return out
 
 
-def _per_row(v: float | npt.ArrayLike, ndim: int) -> npt.NDArray[np.generic] | float:
+def _per_row(v: Any, ndim: int) -> Any:
     """A scalar as it is; a per-row array ``(rows, ...)`` shaped to broadcast over ``ndim``-D draws."""
     a = np.asarray(v)
     if a.ndim == 0:
-        return v if isinstance(v, int | float) else a[()]  # type: ignore[return-value]
+        return v if isinstance(v, int | float) else a[()]
     return a.reshape(a.shape + (1,) * (ndim - a.ndim))

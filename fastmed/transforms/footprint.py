@@ -46,18 +46,20 @@ def coord_ranges(plans: Sequence[SamplePlan]) -> tuple[np.ndarray, np.ndarray]:
     grids = [p.spatial.grid for p in plans]
     has_grid = np.asarray([g is not None for g in grids], dtype=bool)
     by_shape: dict[tuple[int, ...], list[int]] = {}
-    for i in np.flatnonzero(has_grid).tolist():
-        by_shape.setdefault(np.shape(grids[i]), []).append(i)
+    for i, g in enumerate(grids):
+        if g is not None:
+            by_shape.setdefault(tuple(g.shape), []).append(i)
     for rows in by_shape.values():
         # B-spline weights are non-negative and sum to one: each displacement component
         # lies between the smallest and the largest control value of that component.
         g = np.stack([np.asarray(grids[i], dtype=np.float64).reshape(3, -1) for i in rows])
         lo[rows] = lo[rows] + np.minimum(g.min(axis=2), 0.0)
         hi[rows] = hi[rows] + np.maximum(g.max(axis=2), 0.0)
-    # Integer matrices without a grid (crops, flips, rot90): every coordinate is an exact integer in float32.
-    exact = ~has_grid & (m == np.round(m)).all(axis=(1, 2)) & (np.abs(m).max(axis=(1, 2), initial=0.0) < 2**20)
     slack = _ABS_SLACK + _REL_SLACK * np.maximum(np.abs(lo), np.abs(hi))
-    slack[exact] = 0.0
+    if not has_grid.all():
+        # Integer matrices without a grid (crops, flips, rot90): every coordinate is an exact integer in float32.
+        exact = ~has_grid & (m == np.round(m)).all(axis=(1, 2)) & (np.abs(m).max(axis=(1, 2), initial=0.0) < 2**20)
+        slack[exact] = 0.0
     return lo - slack, hi + slack
 
 

@@ -223,11 +223,11 @@ def compile_batch(
         label_names = [n for n in compose.label_keys if n in s]
         names.append((image_names, label_names))
         pad_mode, pad_value = pads[i]
-        arrays = [ArrayPlan(n, "linear", pad_mode, pad_value, _EMPTY) for n in image_names]  # type: ignore[arg-type]
-        arrays += [
+        spatial_only = [ArrayPlan(n, "linear", pad_mode, pad_value, _EMPTY) for n in image_names]  # type: ignore[arg-type]
+        spatial_only += [
             ArrayPlan(n, "nearest", "constant", compose.label_pad_value, _EMPTY, (), "same") for n in label_names
         ]
-        sampling.append(arrays)
+        sampling.append(spatial_only)
         lazy.append([n for n in (*image_names, *label_names) if is_lazy(s[n])])
     with_lazy = [i for i in range(len(samples)) if lazy[i]]
     boxes = source_bboxes(

@@ -23,7 +23,7 @@ from fastmed.rng import BatchRNG, KeyedRNG
 from fastmed.transforms._geometry import lift_to_3d, snap
 from fastmed.transforms.base import Context, Op, SpatialOp, registered_ops
 from fastmed.transforms.params import to_json
-from fastmed.transforms.plan import SamplePlan
+from fastmed.transforms.plan import ProgramPass, SamplePlan
 from fastmed.transforms.presets import preset
 from tests.transforms import _custom_fns
 
@@ -298,7 +298,7 @@ def _same_plan(a: SamplePlan, b: SamplePlan) -> None:
         np.testing.assert_array_equal(x.program.params, y.program.params, strict=True)
         assert [type(p) for p in x.passes] == [type(p) for p in y.passes]
         for p, q in zip(x.passes, y.passes, strict=True):
-            if hasattr(p, "program"):
+            if isinstance(p, ProgramPass) and isinstance(q, ProgramPass):
                 np.testing.assert_array_equal(p.program.params, q.program.params, strict=True)
             else:
                 assert p == q
