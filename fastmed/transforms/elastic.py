@@ -170,14 +170,16 @@ class RandomElastic(SpatialOp):
         grids = [np.asarray(params[i]["grid"]) for i in rows]
         if len(rows) < 2 or any(g.shape != grids[0].shape or g.shape[0] != d for g in grids):
             return super().displacements(params, matrices, ctxs)
-        g = np.stack(grids).astype(np.float64)
+        vox = np.stack(grids, dtype=np.float64)
         sp = np.asarray([ctxs[i].spacing for i in rows], dtype=np.float64)
-        vox = g / sp.reshape(sp.shape + (1,) * d)
+        vox /= sp.reshape(sp.shape + (1,) * d)
         m = matrices[rows]
         lead = (len(rows), d) + (1,) * d
-        src = 0 + m[:, :d, 0].reshape(lead) * vox[:, 0:1]  # the order of the per-sample ``sum``
+        # The order of the per-sample ``sum``: ((0 + term 0) + term 1) + term 2.
+        src = m[:, :d, 0].reshape(lead) * vox[:, 0:1]
+        src += 0.0
         for k in range(1, d):
-            src = src + m[:, :d, k].reshape(lead) * vox[:, k : k + 1]
+            src += m[:, :d, k].reshape(lead) * vox[:, k : k + 1]
         if d == 2:
             src = np.concatenate([np.zeros((len(rows), 1, *src.shape[2:])), src], axis=1)[:, :, None]
         field = src.astype(np.float32)

@@ -217,8 +217,13 @@ def compile_batch(
     sampling: list[list[ArrayPlan]] = []
     lazy: list[list[str]] = []
     keys: list[tuple[int, int]] = []
+    key_of: dict[tuple[int, int], tuple[int, int]] = {}  # (seed, epoch) -> Philox key, checked once
     for i, (s, p) in enumerate(zip(samples, params, strict=True)):
-        keys.append(KeyedRNG(int(p["seed"]), int(p["epoch"]), int(p["index"])).key)
+        seed, epoch, index = int(p["seed"]), int(p["epoch"]), int(p["index"])
+        key = key_of.get((seed, epoch))
+        if key is None or not 0 <= index < 2**32:
+            key = key_of[(seed, epoch)] = KeyedRNG(seed, epoch, index).key
+        keys.append(key)
         image_names = [n for n in compose.image_keys if n in s]
         label_names = [n for n in compose.label_keys if n in s]
         names.append((image_names, label_names))
