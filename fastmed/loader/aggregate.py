@@ -42,7 +42,9 @@ def importance_map(
         w = torch.ones(size, dtype=torch.float32, device=dev)
     elif mode == "gaussian":
         scales = (
-            tuple(float(s) for s in sigma_scale) if isinstance(sigma_scale, Sequence) else (float(sigma_scale),) * len(size)
+            tuple(float(s) for s in sigma_scale)
+            if isinstance(sigma_scale, Sequence)
+            else (float(sigma_scale),) * len(size)
         )
         if len(scales) != len(size) or any(s <= 0 for s in scales):
             raise ValueError(f"sigma_scale must be positive, one value or one per axis, got {sigma_scale!r}")

@@ -51,9 +51,7 @@ def _as_tuple(v: float | Sequence[float], n: int, name: str) -> tuple[float, ...
     return t
 
 
-def grid_starts(
-    shape: Sequence[int], patch_size: Sequence[int], overlap: float | Sequence[float] = 0.25
-) -> IntArray:
+def grid_starts(shape: Sequence[int], patch_size: Sequence[int], overlap: float | Sequence[float] = 0.25) -> IntArray:
     """Start corners of the sliding-window grid, ``(n_patches, ndim)``, in C order.
 
     MONAI's grid (``dense_patch_slices`` with ``_get_scan_interval``): an axis shorter than
@@ -231,14 +229,18 @@ class GridPatches:
             out[...] = self.pad_value
             return out
         dst = tuple(slice(a - int(s), b - int(s)) for a, b, s in zip(lo, hi, location, strict=True))
-        inside = all(a - int(s) == 0 and b - a == p for a, b, s, p in zip(lo, hi, location, self.patch_size, strict=True))
+        inside = all(
+            a - int(s) == 0 and b - a == p for a, b, s, p in zip(lo, hi, location, self.patch_size, strict=True)
+        )
         if not inside:
             out[...] = self.pad_value
         if self._lazy is not None:
-            out[(0, *dst)] = self._lazy.read_window(lo, hi)
+            first: tuple[int | slice, ...] = (0, *dst)
+            out[first] = self._lazy.read_window(lo, hi)
         else:
             assert self._array is not None
-            out[(slice(None), *dst)] = self._array[(slice(None), *(slice(a, b) for a, b in zip(lo, hi, strict=True)))]
+            src = (slice(None), *(slice(a, b) for a, b in zip(lo, hi, strict=True)))
+            out[(slice(None), *dst)] = self._array[src]
         return out
 
     def batches(self, batch_size: int = 4) -> Iterator[tuple[npt.NDArray[Any], IntArray]]:

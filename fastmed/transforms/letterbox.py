@@ -70,8 +70,13 @@ class Letterbox(SpatialOp):
         inner = [int(v) for v in params["inner"]]
         offset = [int(v) for v in params["offset"]]
         ratio = np.array([(n - 1) / (m - 1) if m > 1 else 1.0 for n, m in zip(ctx.shape, inner, strict=True)])
-        shift = [-o * r + ((n - 1) / 2 if m == 1 else 0.0) for o, r, n, m in zip(offset, ratio, ctx.shape, inner, strict=True)]
-        spacing = tuple(float(s * r if m > 1 else s * n) for s, r, n, m in zip(ctx.spacing, ratio, ctx.shape, inner, strict=True))
+        shift = [
+            -o * r + ((n - 1) / 2 if m == 1 else 0.0)
+            for o, r, n, m in zip(offset, ratio, ctx.shape, inner, strict=True)
+        ]
+        spacing = tuple(
+            float(s * r if m > 1 else s * n) for s, r, n, m in zip(ctx.spacing, ratio, ctx.shape, inner, strict=True)
+        )
         return SpatialStep(translation(shift) @ linear(np.diag(ratio)), size, spacing)
 
     def padding(self) -> tuple[str, float] | None:

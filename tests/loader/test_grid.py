@@ -16,7 +16,13 @@ import fastmed as fm
 from fastmed.loader.grid import GridPatches, grid_starts
 from fastmed.volume_source import LazyVolume
 
-SHAPES = [((37, 50), (16, 20)), ((10, 50), (16, 16)), ((16, 16), (16, 16)), ((13, 21, 18), (8, 8, 8)), ((5, 9, 30), (8, 16, 7))]
+SHAPES = [
+    ((37, 50), (16, 20)),
+    ((10, 50), (16, 16)),
+    ((16, 16), (16, 16)),
+    ((13, 21, 18), (8, 8, 8)),
+    ((5, 9, 30), (8, 16, 7)),
+]
 
 
 def _monai_starts(shape: Sequence[int], roi: Sequence[int], overlap: float) -> np.ndarray:
@@ -30,7 +36,9 @@ def _monai_starts(shape: Sequence[int], roi: Sequence[int], overlap: float) -> n
 
 @pytest.mark.parametrize(("shape", "roi"), SHAPES)
 @pytest.mark.parametrize("overlap", [0.0, 0.25, 0.5, 0.9])
-def test_starts_are_monai_grid_and_cover_every_voxel(shape: tuple[int, ...], roi: tuple[int, ...], overlap: float) -> None:
+def test_starts_are_monai_grid_and_cover_every_voxel(
+    shape: tuple[int, ...], roi: tuple[int, ...], overlap: float
+) -> None:
     starts = grid_starts(shape, roi, overlap)
     np.testing.assert_array_equal(starts, _monai_starts(shape, roi, overlap))
     covered = np.zeros(shape, dtype=np.int32)
@@ -60,7 +68,9 @@ def test_patches_equal_slices_of_the_padded_volume(shape: tuple[int, ...], roi: 
     grid = GridPatches(vol, roi, overlap=0.5, pad_value=-7.0)
     size = [max(s, r) for s, r in zip(shape, roi, strict=True)]
     before = [(z - s) // 2 for z, s in zip(size, shape, strict=True)]
-    padded = np.pad(vol, [(0, 0)] + [(b, z - s - b) for b, z, s in zip(before, size, shape, strict=True)], constant_values=-7)
+    padded = np.pad(
+        vol, [(0, 0)] + [(b, z - s - b) for b, z, s in zip(before, size, shape, strict=True)], constant_values=-7
+    )
     for i in range(len(grid)):
         item = grid[i]
         box = tuple(slice(a + b, a + b + r) for a, b, r in zip(item["location"], before, roi, strict=True))
