@@ -165,7 +165,7 @@ class GridPatches:
         self._array: npt.NDArray[Any] | None = None
         if isinstance(source, Volume):
             self._array = np.asarray(source.array)[None]
-        elif isinstance(source, LazyVolume):
+        elif isinstance(source, LazyVolume) or callable(getattr(source, "read_window", None)):
             self._lazy = source
         else:
             arr = _to_numpy(source)
