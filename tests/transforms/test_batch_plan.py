@@ -102,6 +102,7 @@ def _registry_ops() -> dict[str, list[Op]]:
     ops: dict[str, list[Op]] = {
         "CenterCrop": [T.CenterCrop((5, 9, 7))],
         "Clip": [T.Clip(-1.0, 2.0)],
+        "Letterbox": [T.Letterbox((30, 18, 40))],
         "Normalize": [T.Normalize()],
         "PatchOp": [_custom_fns.speckle(), _custom_fns.reverse_rows(p=0.5)],
         "VoxelOp": [_custom_fns.signed_power(), _custom_fns.quantize(p=0.5)],
@@ -167,7 +168,7 @@ CTXS_2D = [Context(2, (40, 33), (0.2, 0.3), 1, (40, 33), (0.2, 0.3)), Context(2,
 def test_draw_batch_equals_sample_params(name: str, seed: int, epoch: int, indices: list[int], stream: int) -> None:
     for op in _registry_ops()[name]:
         for pool in (CTXS, CTXS_2D):
-            if name in ("CenterCrop", "RandomCrop", "Resample") and pool is CTXS_2D:
+            if name in ("CenterCrop", "RandomCrop", "Resample", "Letterbox") and pool is CTXS_2D:
                 continue  # 3-axis sizes and spacings
             if name == "RandomFlip" and pool is CTXS_2D and op.axes is not None:  # type: ignore[attr-defined]
                 continue
@@ -187,6 +188,7 @@ def test_draw_batch_equals_sample_params(name: str, seed: int, epoch: int, indic
         T.RandomAffine(degrees=15.0, scale=(0.85, 1.15), p=0.5),
         T.RandomRot90(),
         T.Resample((1.5, 0.7, 2.0)),
+        T.Letterbox((30, 18, 40)),
         T.RandomElastic(),
     ],
     ids=repr,
@@ -321,6 +323,16 @@ def test_plan_batch_equals_plan_of_each(pipeline: str, kind: str, seed: int, epo
 def test_plan_batch_mixes_2d_and_3d_samples(seed: int, indices: list[int]) -> None:
     aug = T.Compose([T.RandomFlip(), T.RandomAffine(degrees=10.0), T.RandomElastic(grid_spacing=8.0), T.RandomGamma()])
     samples = [s for pair in zip(_samples("2d", 4), _samples("array", 4), strict=True) for s in pair][: len(indices)]
+    plans = aug.plan_batch(samples, seed=seed, indices=indices)
+    for plan, s, i in zip(plans, samples, indices, strict=True):
+        _same_plan(plan, aug.plan(s, seed=seed, index=i))
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=SEEDS, indices=st.lists(INDEX, min_size=1, max_size=4))
+def test_plan_batch_letterbox_2d(seed: int, indices: list[int]) -> None:
+    aug = T.Compose([T.Letterbox((32, 24)), *preset("xray2d", patch=(20, 20)).ops[1:]])
+    samples = _samples("2d", len(indices))
     plans = aug.plan_batch(samples, seed=seed, indices=indices)
     for plan, s, i in zip(plans, samples, indices, strict=True):
         _same_plan(plan, aug.plan(s, seed=seed, index=i))
