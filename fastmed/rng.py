@@ -267,14 +267,18 @@ class BatchRNG:
         n = math.prod(shape)
         m = (n + 1) // 2
         u = self.random(2 * m)
-        u1 = 1.0 - u[:, 0::2]
-        r = np.sqrt(-2.0 * np.log(u1))
-        t = 2.0 * np.pi * u[:, 1::2]
+        # KeyedRNG.normal's arithmetic, in place where it can be (each step rounds the same).
+        r = 1.0 - u[:, 0::2]
+        np.log(r, out=r)
+        r *= -2.0
+        np.sqrt(r, out=r)
+        t = u[:, 1::2] * (2.0 * np.pi)
         z = np.empty((len(self), 2 * m))
-        z[:, 0::2] = r * np.cos(t)
-        z[:, 1::2] = r * np.sin(t)
-        out: npt.NDArray[np.float64] = (loc + scale * z[:, :n]).reshape((len(self), *shape))
-        return out
+        np.multiply(r, np.cos(t), out=z[:, 0::2])
+        np.multiply(r, np.sin(t, out=t), out=z[:, 1::2])
+        out: npt.NDArray[np.float64] = z[:, :n] * scale
+        out += loc
+        return out.reshape((len(self), *shape))
 
     def integers(
         self, low: int | npt.ArrayLike, high: int | npt.ArrayLike, size: int | tuple[int, ...] = ()
