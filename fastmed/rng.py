@@ -163,7 +163,7 @@ class BatchRNG:
     Examples
     --------
     >>> rows = BatchRNG(0, 0, [3, 9], stream=2).uniform(-15, 15)
-    >>> rows[1] == KeyedRNG(0, 0, 9, stream=2).uniform(-15, 15)
+    >>> bool(rows[1] == KeyedRNG(0, 0, 9, stream=2).uniform(-15, 15))
     True
     """
 
