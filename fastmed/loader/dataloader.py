@@ -41,8 +41,8 @@ fastmed's layer around it:
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -196,8 +196,9 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         if samples_per_volume != 1 or patch_sampler is not None:
             from fastmed.loader.patches import setup_patches
 
+            sampler_: Any = patch_sampler  # checked by check_options
             self._order, self.transform, self._items = setup_patches(
-                self, patch_sampler, samples_per_volume, bool(shuffle), user_order  # type: ignore[arg-type]
+                self, sampler_, samples_per_volume, bool(shuffle), user_order
             )
             self.options = replace(opts, keyed_transform=True)
         self.epoch = 0

@@ -78,14 +78,19 @@ class PatchCrop(SpatialOp):
 
 
 class Foreground:
-    """The store's foreground summary of volume ``v`` (through ``Subset``), or ``None`` where unknown."""
+    """The dataset's foreground summary of volume ``v`` (through ``Subset``), or ``None`` where it keeps none.
+
+    A store :class:`~fastmed.VolumeDataset` keeps one per series (``foreground(index)``); any
+    dataset with such a method is asked.
+    """
 
     def __init__(self, dataset: Any):
         self.dataset = dataset
 
     def __call__(self, volume: int) -> Mapping[str, Any] | None:
         """The summary, ``None`` when the dataset keeps none."""
-        ds, i = self.dataset, int(volume)
+        ds: Any = self.dataset
+        i = int(volume)
         while isinstance(ds, Subset):
             ds, i = ds.dataset, int(ds.indices[i])
         get = getattr(ds, "foreground", None)
@@ -93,13 +98,6 @@ class Foreground:
             return None
         summary = get(i)
         return summary if isinstance(summary, Mapping) else None
-
-    def known(self) -> bool:
-        """Whether the dataset keeps summaries (a store :class:`~fastmed.VolumeDataset`)."""
-        ds = self.dataset
-        while isinstance(ds, Subset):
-            ds = ds.dataset
-        return callable(getattr(ds, "foreground", None))
 
 
 class PatchItems:
@@ -186,18 +184,23 @@ class PatchCompose(Compose):
     # ---- patch locations ---------------------------------------------------------
 
     def _summary(self, volume: int, sample: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        if self.foreground.known():
-            return self.foreground(volume)
+        """The dataset's summary of ``volume``; else one computed from the whole label (once per process)."""
+        summary = self.foreground(volume)
+        if summary is not None:
+            return summary
         with self._lock:
             if volume in self._summaries:
                 return self._summaries[volume]
         label = sample.get(self.label_keys[0]) if self.label_keys else None
-        summary = None
         if label is not None:
             from fastmed.store.stats import foreground_summary
 
-            arr = np.asarray(label.read_window((0,) * len(label.shape), label.shape) if is_lazy(label) else label)
-            summary = foreground_summary(arr[0] if arr.ndim == len(array_shape(sample[self.image_keys[0]])) else arr)
+            if is_lazy(label):
+                arr = np.asarray(label.read_window((0,) * len(label.shape), label.shape))
+            else:
+                arr = np.asarray(label)
+                arr = arr[0] if arr.ndim == len(array_shape(sample[self.image_keys[0]])) else arr
+            summary = foreground_summary(arr)
         with self._lock:
             self._summaries[volume] = summary
             while len(self._summaries) > 64:

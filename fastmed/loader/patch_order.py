@@ -90,7 +90,7 @@ class PatchOrder(Sampler[int]):
         self.epoch = int(epoch)
 
     def volume_order(self, epoch: int) -> list[int]:
-        """This rank's volumes of ``epoch``, in order (EpochOrder's)."""
+        """The volumes of ``epoch`` on this rank, in order (EpochOrder's)."""
         order = EpochOrder(range(self.volumes), self.seed, self.shuffle, self.rank, self.world_size)
         order.set_epoch(epoch)
         return order.indices()

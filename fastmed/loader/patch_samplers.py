@@ -144,7 +144,8 @@ class RandomPatchSampler:
     Examples
     --------
     >>> s = RandomPatchSampler((8, 8, 8))
-    >>> s.locate(0, 0, 3, PatchSource((20, 30, 40)), forced=False) == s.locate(0, 0, 3, PatchSource((20, 30, 40)), False)
+    >>> src = PatchSource((20, 30, 40))
+    >>> s.locate(0, 0, 3, src) == s.locate(0, 0, 3, src)
     True
     """
 
@@ -227,9 +228,7 @@ class LabelPatchSampler:
         voxel = foreground_voxel(rng, source, self.labels) if forced else None
         if voxel is None:
             return _uniform(rng, ranges)
-        return tuple(
-            int(min(max(v - s // 2, lo), hi)) for v, s, (lo, hi) in zip(voxel, self.size, ranges, strict=True)
-        )
+        return tuple(int(min(max(v - s // 2, lo), hi)) for v, s, (lo, hi) in zip(voxel, self.size, ranges, strict=True))
 
 
 def _read_box(label: Any, lo: Sequence[int], hi: Sequence[int]) -> npt.NDArray[Any]:
