@@ -8,7 +8,7 @@ fast path; an uninterrupted run for a resumed one.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,20 +20,10 @@ import fastmed as fm
 from fastmed.loader import LoaderUnsupportedError, PatchSource
 from fastmed.loader.fast import FastIterator
 from fastmed.loader.patch_order import PatchOrder
-from tests.loader._datasets import RangeIterable
+from tests.loader._datasets import RangeIterable, to_py
 from tests.loader._patch_data import LazyVolumes
 
 SHAPES = [(20, 24, 28), (24, 20, 22), (18, 26, 24), (22, 22, 22), (26, 18, 20)]
-
-
-def _equal(a: Any, b: Any) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, Mapping):
-        return isinstance(b, Mapping) and list(a) == list(b) and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, Sequence) and not isinstance(a, str):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
 
 
 def _crop(full: np.ndarray, location: Sequence[int], mode: str = "constant", value: float = 0.0) -> np.ndarray:
@@ -174,7 +164,7 @@ def test_fast_and_generic_paths_agree_for_any_workers(k: int) -> None:
         got = run(fast, workers)
         assert len(got) == len(want)
         for g, w in zip(got, want, strict=True):
-            assert _equal(g, w), (fast, workers)
+            assert to_py(g) == to_py(w), (fast, workers)
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -251,7 +241,7 @@ def test_resume_mid_epoch(fast: bool, workers: int, stop: int) -> None:
     rest = list(second)
     assert len(head) + len(rest) == len(full)
     for g, w in zip(head + rest, full, strict=True):
-        assert _equal(g, w)
+        assert to_py(g) == to_py(w)
 
 
 def test_patch_larger_than_the_volume_without_padding_names_the_sample() -> None:
