@@ -8,6 +8,7 @@ fast path; an uninterrupted run for a resumed one.
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Sequence
 from typing import Any
 
@@ -263,3 +264,29 @@ def test_unsupported_combinations() -> None:
         fm.DataLoader(LazyVolumes(SHAPES[:2]), sampler=[0, 1], patch_sampler=sampler)
     with pytest.raises(LoaderUnsupportedError, match="Compose"):
         fm.DataLoader(LazyVolumes(SHAPES[:2]), transform=lambda s: s, samples_per_volume=2)
+
+
+def test_2d_patches_and_a_pickled_pipeline() -> None:
+    ds = LazyVolumes([(30, 40), (24, 20), (40, 28)], blobs=2)
+    sampler = fm.LabelPatchSampler((16, 16), 0.5, pad_mode="edge")
+    aug = fm.Compose([fm.RandomFlip()])
+
+    def run(fast: bool, workers: int) -> list[Any]:
+        return list(_loader(ds, sampler, k=2, batch_size=2, transform=aug, fast=fast, num_workers=workers))
+
+    want = run(False, 0)
+    for got in (run(True, 2), run(False, 2)):
+        assert [to_py(g) for g in got] == [to_py(w) for w in want]
+    plain = _loader(ds, sampler, k=2, batch_size=2)
+    for batch in plain:
+        assert batch["image"].shape[1:] == (1, 16, 16)
+        for b, vid in enumerate(batch["id"]):
+            want_image = _crop(ds.images[int(vid[1:])].array.astype(np.float32), batch["location"][b].tolist(), "edge")
+            np.testing.assert_array_equal(batch["image"][b, 0].numpy(), want_image)
+    compose = plain.transform
+    clone = pickle.loads(pickle.dumps(compose))
+    item = ds[1]
+    a, b = compose(item, seed=3, index=2, epoch=1), clone(item, seed=3, index=2, epoch=1)
+    assert to_py({k: a[k] for k in ("image", "label", "location")}) == to_py(
+        {k: b[k] for k in ("image", "label", "location")}
+    )
