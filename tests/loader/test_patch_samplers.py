@@ -63,6 +63,16 @@ def test_random_patches_are_uniform() -> None:
     assert [sampler.locate(5, 1, i, source, False) for i in range(20)] != again
 
 
+def test_loader_locations_are_uniform() -> None:
+    ds = LazyVolumes([(25, 25, 25)])
+    loader = _loader(ds, fm.RandomPatchSampler((6, 6, 6)), k=800, batch_size=100)  # starts 0..19 per axis
+    starts = np.concatenate([b["location"][:, :3].numpy() for b in loader])
+    assert len(starts) == 800 and starts.min() == 0 and starts.max() == 19
+    counts = np.bincount(((starts // 10) * [4, 2, 1]).sum(axis=1), minlength=8)
+    assert stats.chisquare(counts).pvalue > 1e-3
+    assert ds.image_reads() == [1]
+
+
 def test_forced_patch_holds_the_drawn_voxel() -> None:
     ds = LazyVolumes([(30, 30, 30)], blobs=2)
     full = ds.labels[0].array
