@@ -231,19 +231,19 @@ class PatchCompose(Compose):
             if self.sampler is not None:
                 for s in members:
                     group.starts[s] = self._locate(sample, seed, s, epoch)
-            self._groups[key] = group
-            while len(self._groups) > self._limit:
-                self._groups.popitem(last=False)
             lazy = [n for n in (*self.image_keys, *self.label_keys) if n in sample and is_lazy(sample[n])]
             if lazy and self.k > 1:
                 shape = array_shape(sample[self.image_keys[0]])[1:]
                 lo, hi = list(shape), [0] * len(shape)
                 for s in members:
-                    plan = self.plan(self._with_start(sample, group, s), seed, s, epoch)
+                    plan = self.plan(self._with_start(sample, group, s), seed, s, epoch)  # planned, not run
                     a, b = plan.source_bbox(shape)
                     lo = [min(x, y) for x, y in zip(lo, a, strict=True)]
                     hi = [max(x, y) for x, y in zip(hi, b, strict=True)]
                 group.views = {n: RegionVolume(sample[n], lo, hi) for n in lazy}
+            self._groups[key] = group  # only once complete: a failing group is tried again by each patch
+            while len(self._groups) > self._limit:
+                self._groups.popitem(last=False)
             return group
 
     @staticmethod
