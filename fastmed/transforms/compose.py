@@ -225,9 +225,21 @@ class Compose:
             raise TransformError(f"batch: {len(samples)} samples but {len(idx)} indices")
         if not samples:
             return [], [], []
-        params, walks, ctx0s = planner.draw(self, samples, seed, idx, epoch)
+        params, walks, ctx0s = self._draw_batch(samples, seed, idx, epoch)
         compiled = planner.compile_batch(self, samples, params, read, walks, ctx0s)
         return params, [c[0] for c in compiled], [c[1] for c in compiled]
+
+    def _draw_batch(
+        self, samples: Sequence[Mapping[str, Any]], seed: int, indices: Sequence[int], epoch: int
+    ) -> tuple[list[dict[str, Any]], list[planner.Walk] | None, list[Context] | None]:
+        """Every sample's params (as :meth:`_draw`), with the spatial walks when the planner drew them.
+
+        A subclass that overrides :meth:`_draw` (one sample) keeps its say: its params are then
+        drawn sample by sample and the walks recomputed from them (no vectorized draw).
+        """
+        if type(self)._draw is not Compose._draw:
+            return [self._draw(s, seed, i, epoch) for s, i in zip(samples, indices, strict=True)], None, None
+        return planner.draw(self, samples, seed, indices, epoch)
 
     def compile(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> SamplePlan:
         """Fuse the drawn params into a :class:`SamplePlan` for this sample."""

@@ -390,3 +390,23 @@ def test_batch_outputs_equal_calls_one_by_one() -> None:
         one = aug(s, seed=5, index=i, epoch=2)
         np.testing.assert_array_equal(o["image"], one["image"], strict=True)
         assert o["params"] == one["params"]
+
+
+class _FixedStart(T.Compose):
+    """A subclass that decides the crop start itself through the per-sample ``_draw`` hook."""
+
+    def _draw(self, sample: Mapping[str, Any], seed: int, index: int, epoch: int) -> dict[str, Any]:
+        drawn = super()._draw(sample, seed, index, epoch)
+        drawn["ops"][0]["params"] = {"start": [index % 3, 1, 2]}
+        return drawn
+
+
+def test_a_subclass_draw_hook_is_honoured_by_the_batch_planner() -> None:
+    aug = _FixedStart([T.RandomCrop((8, 8, 8)), T.RandomAffine(degrees=10.0), T.RandomGamma()])
+    samples = [{"image": np.zeros((1, 20, 20, 20), np.int16)} for _ in range(3)]
+    plans = aug.plan_batch(samples, seed=4, indices=[0, 1, 2])
+    outs = aug.batch(samples, seed=4, indices=[0, 1, 2])
+    assert isinstance(outs, list)
+    for k, (plan, out) in enumerate(zip(plans, outs, strict=True)):
+        assert out["params"]["ops"][0]["params"]["start"] == [k, 1, 2]
+        _same_plan(plan, aug.compile(samples[k], aug.sample_params(samples[k], 4, k)))
