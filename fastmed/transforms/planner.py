@@ -30,6 +30,7 @@ from fastmed.transforms.base import Context, Field, Params, SpatialOp
 from fastmed.transforms.footprint import source_bboxes
 from fastmed.transforms.intensity_program import build_intensity
 from fastmed.transforms.plan import ArrayPlan, IntensityProgram, SamplePlan, SpatialMap, Window
+from fastmed.transforms.plan_layout import layout_of
 from fastmed.transforms.sample_access import WindowReader, array_shape, check_label_pad, is_lazy
 
 if TYPE_CHECKING:
@@ -68,8 +69,17 @@ def _groups(ctx0s: Sequence[Context]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _is_matrix_op(op: Any) -> bool:
-    return isinstance(op, SpatialOp) and op.contributes == "matrix"
+_EYES: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
+
+
+def _eyes(n: int, d: int) -> npt.NDArray[np.float64]:
+    """``n`` read-only identity maps ``(n, d+1, d+1)`` (cached: the walk starts from them every batch)."""
+    eye = _EYES.get((n, d))
+    if eye is None:
+        eye = np.broadcast_to(np.eye(d + 1), (n, d + 1, d + 1))
+        if len(_EYES) < 64:
+            _EYES[(n, d)] = eye
+    return eye
 
 
 def _walk_group(
@@ -82,11 +92,11 @@ def _walk_group(
     """Compose the matrix ops of ``rows`` (drawing their params first from ``rngs``, one per op)."""
     ctxs = [ctx0s[i] for i in rows]
     d = ctxs[0].ndim
-    m = np.broadcast_to(np.eye(d + 1), (len(rows), d + 1, d + 1))
+    m = _eyes(len(rows), d)
     pad = (compose.pad_mode, compose.pad_value)
-    for k, op in enumerate(compose.ops):
-        if not _is_matrix_op(op):
-            continue
+    ops = compose.ops
+    for k in layout_of(compose).matrix:
+        op = ops[k]
         assert isinstance(op, SpatialOp)
         if rngs is not None:
             drawn = op.draw_batch(rngs[k], ctxs)
@@ -113,7 +123,8 @@ def draw(
     Equals ``Compose.sample_params`` of each sample (numpy arrays kept), bit for bit.
     """
     ctx0s = [compose._describe(s) for s in samples]
-    n_ops = len(compose.ops)
+    lay = layout_of(compose)
+    n_ops = len(lay.ops)
     params: list[list[Params | None]] = [[None] * n_ops for _ in samples]
     walks: list[Walk] = []
     for rows in _groups(ctx0s):
@@ -125,12 +136,11 @@ def draw(
             Context(ctx0s[i].ndim, ctx0s[i].shape, ctx0s[i].spacing, ctx0s[i].channels, c.shape, c.spacing)
             for i, c in zip(rows, walk.ctxs, strict=True)
         ]
-        for k, op in enumerate(compose.ops):
-            if not _is_matrix_op(op):
-                drawn = op.draw_batch(rngs[k], finals)
-                for i, p in zip(rows, drawn, strict=True):
-                    params[i][k] = p
-    names = [type(op).__name__ for op in compose.ops]
+        for k in lay.other:
+            drawn = lay.ops[k].draw_batch(rngs[k], finals)
+            for i, p in zip(rows, drawn, strict=True):
+                params[i][k] = p
+    names = lay.names
     out = [
         {
             "seed": int(seed),
@@ -146,12 +156,13 @@ def draw(
 def _fields(compose: Compose, walk: Walk, ops_params: Sequence[Sequence[Params]]) -> list[Field | None]:
     """Each row's displacement field (the last displacement op that gives one)."""
     fields: list[Field | None] = [None] * len(walk.rows)
-    for k, op in enumerate(compose.ops):
-        if isinstance(op, SpatialOp) and op.contributes == "displacement":
-            got = op.displacements([ops_params[i][k] for i in walk.rows], walk.matrices, walk.ctxs)
-            for j, f in enumerate(got):
-                if f is not None:
-                    fields[j] = f
+    for k in layout_of(compose).displacement:
+        op = compose.ops[k]
+        assert isinstance(op, SpatialOp)
+        got = op.displacements([ops_params[i][k] for i in walk.rows], walk.matrices, walk.ctxs)
+        for j, f in enumerate(got):
+            if f is not None:
+                fields[j] = f
     return fields
 
 
@@ -178,6 +189,7 @@ def compile_batch(
 
     ``walks`` and ``ctx0s`` (from :func:`draw`) skip recomputing the spatial walk.
     """
+    lay = layout_of(compose)
     ops_params: list[list[Params]] = []
     for p in params:
         ops_p = [entry["params"] for entry in p["ops"]]
@@ -260,7 +272,7 @@ def compile_batch(
         arrays: list[ArrayPlan] = []
         for name in image_names:
             program, passes = build_intensity(
-                compose.ops,
+                lay.intensity,
                 s,
                 name,
                 ops_params[i],
