@@ -98,15 +98,14 @@ class RandomAffine(SpatialOp):
             *[as_range(self.shear, "shear", symmetric=True)] * (d * (d - 1)),
             *[as_range(self.translate, "translate", symmetric=True)] * d,
         ]
-        u = rng.random(1 + len(ranges))
-        lo = np.asarray([r[0] for r in ranges])
-        hi = np.asarray([r[1] for r in ranges])
-        vals = (lo + (hi - lo) * u[:, 1:]).tolist()
-        apply = (u[:, 0] < self.p).tolist()
         na = 3 if d == 3 else 1
-        cuts = np.cumsum([na, n_scale, d * (d - 1)]).tolist()
+        cuts = (na, na + n_scale, na + n_scale + d * (d - 1))
+        spans = [(lo, hi - lo) for lo, hi in ranges]
         out: list[Params] = []
-        for a, row in zip(apply, vals, strict=True):
+        # Python floats: ``lo + (hi - lo) * u`` rounds as in numpy (and as sample_params does).
+        for u in rng.random_lists(1 + len(ranges)):
+            a = u[0] < self.p
+            row = [lo + w * v for (lo, w), v in zip(spans, u[1:], strict=True)]
             if not a:
                 row = [0.0] * na + [1.0] * n_scale + [0.0] * (len(row) - na - n_scale)
             out.append(
