@@ -88,8 +88,12 @@ def _walk_group(
     ctx0s: Sequence[Context],
     params: list[list[Params | None]],
     rngs: Sequence[BatchRNG] | None,
+    given: Mapping[int, Sequence[Params]] | None = None,
 ) -> Walk:
-    """Compose the matrix ops of ``rows`` (drawing their params first from ``rngs``, one per op)."""
+    """Compose the matrix ops of ``rows`` (drawing their params first from ``rngs``, one per op).
+
+    ``given[k]`` (one entry per sample of the batch) replaces the draw of op ``k``.
+    """
     ctxs = [ctx0s[i] for i in rows]
     d = ctxs[0].ndim
     m = _eyes(len(rows), d)
@@ -99,7 +103,7 @@ def _walk_group(
         op = ops[k]
         assert isinstance(op, SpatialOp)
         if rngs is not None:
-            drawn = op.draw_batch(rngs[k], ctxs)
+            drawn = [given[k][i] for i in rows] if given and k in given else op.draw_batch(rngs[k], ctxs)
             for i, p in zip(rows, drawn, strict=True):
                 params[i][k] = p
         ps = [params[i][k] for i in rows]
@@ -116,11 +120,18 @@ def _walk_group(
 
 
 def draw(
-    compose: Compose, samples: Sequence[Mapping[str, Any]], seed: int, indices: Sequence[int], epoch: int
+    compose: Compose,
+    samples: Sequence[Mapping[str, Any]],
+    seed: int,
+    indices: Sequence[int],
+    epoch: int,
+    given: Mapping[int, Sequence[Params]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[Walk], list[Context]]:
     """Every op's params for each sample (op k uses stream k), with the spatial walks and the samples' contexts.
 
-    Equals ``Compose.sample_params`` of each sample (numpy arrays kept), bit for bit.
+    Equals ``Compose.sample_params`` of each sample (numpy arrays kept), bit for bit. ``given[k]``
+    holds op ``k``'s params of every sample, set from outside (a patch sampler's crop start):
+    used as drawn, before the ops after it draw theirs.
     """
     ctx0s = [compose._describe(s) for s in samples]
     lay = layout_of(compose)
@@ -129,7 +140,7 @@ def draw(
     walks: list[Walk] = []
     for rows in _groups(ctx0s):
         rngs = BatchRNG.streams(seed, epoch, [indices[i] for i in rows], range(n_ops))
-        walk = _walk_group(compose, rows, ctx0s, params, rngs)
+        walk = _walk_group(compose, rows, ctx0s, params, rngs, given)
         walks.append(walk)
         # The other ops see the final patch.
         finals = [
@@ -137,7 +148,7 @@ def draw(
             for i, c in zip(rows, walk.ctxs, strict=True)
         ]
         for k in lay.other:
-            drawn = lay.ops[k].draw_batch(rngs[k], finals)
+            drawn = [given[k][i] for i in rows] if given and k in given else lay.ops[k].draw_batch(rngs[k], finals)
             for i, p in zip(rows, drawn, strict=True):
                 params[i][k] = p
     names = lay.names
