@@ -237,35 +237,45 @@ def compile_batch(
             pads[i] = walk.pad
     # The spatial sampling of each array; lazy samples get their source box (one vectorized call).
     names: list[tuple[list[str], list[str]]] = []
-    sampling: list[list[ArrayPlan]] = []
     lazy: list[list[str]] = []
     keys: list[tuple[int, int]] = []
     key_of: dict[tuple[int, int], tuple[int, int]] = {}  # (seed, epoch) -> Philox key, checked once
-    for i, (s, p) in enumerate(zip(samples, params, strict=True)):
+    image_keys, label_keys, label_pad = compose.image_keys, compose.label_keys, compose.label_pad_value
+    for s, p in zip(samples, params, strict=True):
         seed, epoch, index = int(p["seed"]), int(p["epoch"]), int(p["index"])
         key = key_of.get((seed, epoch))
         if key is None or not 0 <= index < 2**32:
             key = key_of[(seed, epoch)] = KeyedRNG(seed, epoch, index).key
         keys.append(key)
-        image_names = [n for n in compose.image_keys if n in s]
-        label_names = [n for n in compose.label_keys if n in s]
+        image_names = [n for n in image_keys if n in s]
+        label_names = [n for n in label_keys if n in s]
         names.append((image_names, label_names))
-        pad_mode, pad_value = pads[i]
-        spatial_only = [ArrayPlan(n, "linear", pad_mode, pad_value, _EMPTY) for n in image_names]  # type: ignore[arg-type]
-        spatial_only += [
-            ArrayPlan(n, "nearest", "constant", compose.label_pad_value, _EMPTY, (), "same") for n in label_names
-        ]
-        sampling.append(spatial_only)
         lazy.append([n for n in (*image_names, *label_names) if is_lazy(s[n])])
+    label_plans: list[list[ArrayPlan]] = [
+        [ArrayPlan(n, "nearest", "constant", label_pad, _EMPTY, (), "same") for n in names[i][1]]
+        for i in range(len(samples))
+    ]
     with_lazy = [i for i in range(len(samples)) if lazy[i]]
-    boxes = source_bboxes(
-        [
-            SamplePlan(spatial[i], tuple(sampling[i]), keys[i], int(params[i]["index"]), ctx0s[i].ndim)  # type: ignore[arg-type]
+    box_of: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+    if with_lazy:
+        sampling = [
+            (
+                *(ArrayPlan(n, "linear", *pads[i], _EMPTY) for n in names[i][0]),  # type: ignore[arg-type]
+                *label_plans[i],
+            )
             for i in with_lazy
-        ],
-        [ctx0s[i].shape for i in with_lazy],
-    )
-    box_of = dict(zip(with_lazy, boxes, strict=True))
+        ]
+        boxes = source_bboxes(
+            [
+                SamplePlan(spatial[i], arrays, keys[i], int(params[i]["index"]), ctx0s[i].ndim)  # type: ignore[arg-type]
+                for i, arrays in zip(with_lazy, sampling, strict=True)
+            ],
+            [ctx0s[i].shape for i in with_lazy],
+        )
+        box_of = dict(zip(with_lazy, boxes, strict=True))
+    # The op specs travel with the plan so a backend can refuse a pipeline it cannot run
+    # whether or not this sample's draw applied the op (DALI: no elastic, ...).
+    notes: dict[str, object] = {"ops": compose.ops}
     out: list[tuple[SamplePlan, dict[str, Any]]] = []
     for i, s in enumerate(samples):
         ctx0, d = ctx0s[i], ctx0s[i].ndim
@@ -291,16 +301,13 @@ def compile_batch(
                 index,
                 ctx0.channels,
                 reader,
-                image_key=compose.image_keys[0],
+                image_key=image_keys[0],
                 stats_voxels=compose.stats_voxels,
             )
             arrays.append(ArrayPlan(name, "linear", pad_mode, pad_value, program, passes, compose.dtype))  # type: ignore[arg-type]
         for name in label_names:
-            check_label_pad(compose.label_pad_value, name, s[name])
-        arrays += sampling[i][len(image_names) :]
-        # The op specs travel with the plan so a backend can refuse a pipeline it cannot run
-        # whether or not this sample's draw applied the op (DALI: no elastic, ...).
-        notes: dict[str, object] = {"ops": compose.ops}
-        plan = SamplePlan(spatial[i], tuple(arrays), keys[i], index, d, notes, windows)  # type: ignore[arg-type]
+            check_label_pad(label_pad, name, s[name])
+        arrays += label_plans[i]
+        plan = SamplePlan(spatial[i], tuple(arrays), keys[i], index, d, dict(notes), windows)  # type: ignore[arg-type]
         out.append((plan, {n: reader.read(n) for n in lazy[i]} if read else {}))
     return out
