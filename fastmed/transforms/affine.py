@@ -20,7 +20,7 @@ Range = tuple[float, float]
 
 def _plus_zero(v: Any) -> bool:
     """Whether ``v`` is +0.0 (not -0.0: the sign of a zero can reach the matrix product)."""
-    return isinstance(v, float | int) and v == 0 and math.copysign(1.0, v) > 0
+    return bool(v == 0) and math.copysign(1.0, v) > 0
 
 
 _IDENTITIES: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
