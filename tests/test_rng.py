@@ -133,7 +133,9 @@ def test_keyed_rng_rejects_out_of_range_keys(kwargs: dict[str, int]) -> None:
     sizes=st.lists(st.integers(1, 40), min_size=1, max_size=4),
     prefetched=st.booleans(),
 )
-def test_batch_random_lists_are_keyed_uniforms(seed: int, indices: list[int], sizes: list[int], prefetched: bool) -> None:
+def test_batch_random_lists_are_keyed_uniforms(
+    seed: int, indices: list[int], sizes: list[int], prefetched: bool
+) -> None:
     """BatchRNG.random_lists: Python floats with the bits of KeyedRNG.random, prefetched or not."""
     rng = BatchRNG.streams(seed, 1, indices, [3])[0] if prefetched else BatchRNG(seed, 1, indices, 3)
     rows = [KeyedRNG(seed, 1, i, 3) for i in indices]

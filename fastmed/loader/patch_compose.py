@@ -31,9 +31,9 @@ from fastmed.loader.patch_order import PatchOrder
 from fastmed.loader.patch_samplers import PatchSampler, PatchSource
 from fastmed.loader.region import RegionVolume
 from fastmed.rng import KeyedRNG
+from fastmed.transforms import planner
 from fastmed.transforms._geometry import translation
 from fastmed.transforms.base import Context, Params, SpatialOp, SpatialStep
-from fastmed.transforms import planner
 from fastmed.transforms.compose import Compose
 from fastmed.transforms.sample_access import array_shape, is_lazy
 

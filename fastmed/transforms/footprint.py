@@ -52,7 +52,7 @@ def coord_ranges(plans: Sequence[SamplePlan]) -> tuple[np.ndarray, np.ndarray]:
         # B-spline weights are non-negative and sum to one: each displacement component
         # lies between the smallest and the largest control value of that component.
         # (Extremes taken in the grid's own dtype: converting to float64 is exact and monotonic.)
-        g = np.stack([grids[i] for i in rows]).reshape(len(rows), 3, -1)
+        g = np.stack([np.asarray(grids[i]) for i in rows]).reshape(len(rows), 3, -1)
         g_lo = np.minimum(g.min(axis=2), 0.0).astype(np.float64)
         g_hi = np.maximum(g.max(axis=2), 0.0).astype(np.float64)
         if len(rows) == n:  # every row (the common case): no fancy indexing
