@@ -22,6 +22,29 @@ def submit(client: Any, job: SeriesJob, slab: int) -> Any:
     return client.submit(split.finish_series, job, plan, *parts, pure=False)
 
 
+def _executing(dask_worker: Any) -> int:
+    return int(dask_worker.state.executing_count)
+
+
+def wait_idle(client: Any, timeout: float = 60.0) -> bool:
+    """Wait until no worker still runs a task (cancelled tasks run to their end); ``False`` on timeout.
+
+    Cancelling a future does not stop a task that is already running: it goes on writing its
+    temporary group. Waiting for it lets the caller remove temporary groups once, for good.
+    """
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if not any(client.run(_executing).values()):
+                return True
+        except Exception:  # noqa: BLE001 - a worker that died or left runs nothing
+            return False
+        time.sleep(0.05)
+    return False
+
+
 def run_jobs(
     jobs: list[SeriesJob], scheduler: Any, workers: int | None, slab: int, progress: bool
 ) -> dict[str, dict[str, Any] | str]:
@@ -51,8 +74,10 @@ def run_jobs(
                 except Exception as exc:  # KilledWorker and other scheduler failures
                     raise CacheError(f"series {sid}: conversion task failed ({type(exc).__name__}: {exc})") from None
                 bar.update(1)
-        except BaseException:
+        except BaseException as exc:
             client.cancel(list(futures))
+            if isinstance(exc, Exception):  # not on Ctrl-C: the caller removes what the cancelled tasks wrote
+                wait_idle(client)
             raise
         finally:
             bar.close()
