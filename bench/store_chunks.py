@@ -85,10 +85,9 @@ def main() -> None:
                         ts.append(time.thread_time() - t1)
                         assert np.array_equal(box, vol[s[0] : e[0], s[1] : e[1], s[2] : e[2]])
                     cells.append(f"{1e3 * float(np.median(ts)):.1f}")
+                label = f"{name} {cname} {level} {shuffle} bs={bs}"
                 print(
-                    f"| {chunks} | {name} {cname} {level} {shuffle} bs={bs} | {ratio:.2f} | {vol.nbytes / 1e6 / wt:.0f} | "
-                    + " | ".join(cells)
-                    + " |",
+                    f"| {chunks} | {label} | {ratio:.2f} | {vol.nbytes / 1e6 / wt:.0f} | " + " | ".join(cells) + " |",
                     flush=True,
                 )
                 if chunks == (64, 64, 64) and cname == "lz4" and bs:

@@ -184,7 +184,8 @@ def _blosc_decode(src: memoryview, dest: npt.NDArray[np.uint8]) -> None:
     import imagecodecs
 
     if imagecodecs.BLOSC.available:
-        imagecodecs.blosc_decode(src, numthreads=1, out=dest)
+        # imagecodecs reads any buffer (its stubs list bytes only); ``out`` as a memoryview is filled in place.
+        imagecodecs.blosc_decode(src, numthreads=1, out=memoryview(dest))  # type: ignore[arg-type]
     else:  # pragma: no cover - imagecodecs wheels ship blosc
         from numcodecs import blosc
 
@@ -201,7 +202,7 @@ def _blosc_blocks(where: str, body: memoryview, nbytes: int, blocksize: int) -> 
     ordered = sorted(starts)
     if ordered[0] < table or ordered[-1] >= len(body):
         raise CacheError(f"{where}: blosc block offsets outside the chunk")
-    if any(a == b for a, b in zip(ordered, ordered[1:])):
+    if any(a == b for a, b in zip(ordered, ordered[1:], strict=False)):
         raise CacheError(f"{where}: blosc block offsets overlap")
     if ordered == starts:  # blocks stored in order (c-blosc writes them so with one thread)
         return starts, [*starts[1:], len(body)]

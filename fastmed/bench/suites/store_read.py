@@ -223,8 +223,11 @@ def _impls(size: str, threads: int) -> tuple[list[Impl], dict[str, str]]:
         v = fm.read_series(d["row"].paths, series=d["row"].series_id, threads=threads).array
         return aug({"image": v[None]}, seed=seed, index=i)["image"]
 
+    def from_store(i: int) -> Any:
+        return aug({"image": handle, "spacing": ones}, seed=seed, index=i)["image"]
+
     impls = [
-        Impl("store", row(lambda i: aug({"image": handle, "spacing": ones}, seed=seed, index=i)["image"]), is_fastmed=True),
+        Impl("store", row(from_store), is_fastmed=True),
         Impl("in-memory", row(lambda i: aug({"image": vol4}, seed=seed, index=i)["image"]), floor=True),
         Impl("memmap", row(lambda i: aug({"image": mm}, seed=seed, index=i)["image"])),
         Impl("dicom", row(from_dicom)),
