@@ -119,6 +119,16 @@ _FREE_LOCK = threading.Lock()
 _KEEP = 8
 
 
+def _after_fork() -> None:
+    """A forked child starts with no kept buffers and a fresh lock (another thread may have held it)."""
+    global _FREE_LOCK
+    _FREE_LOCK = threading.Lock()
+    _FREE.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def take_scratch(info: ArrayInfo) -> Scratch:
     """Buffers for decoding chunks of ``info``'s shape and type (reused; hand back with :func:`give_scratch`)."""
     key = (info.chunks, info.dtype.str)
