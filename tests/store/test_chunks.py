@@ -17,6 +17,7 @@ from fastmed.store import chunks
 from fastmed.store.chunks import BLOSC_HEADER, array_info, decode_chunk
 from fastmed.store.layout import Codec
 from fastmed.store.window import read_window
+from tests.store._arrays import write_array
 
 SHAPE = (70, 64, 80)  # two chunks along z and x (both edge chunks padded), one along y
 CHUNK = (64, 64, 64)
@@ -38,19 +39,7 @@ def ct_like(shape: tuple[int, ...], dtype: Any, seed: int = 0) -> np.ndarray[Any
 
 
 def write(path: Path, data: np.ndarray[Any, Any], codec: Codec, chunk: tuple[int, ...] = CHUNK) -> Path:
-    import zarr
-
-    arr = zarr.create_array(
-        str(path),
-        shape=data.shape,
-        dtype=data.dtype,
-        chunks=chunk,
-        compressors=codec.zarr_codecs(),
-        fill_value=0,
-        config={"write_empty_chunks": True},
-    )
-    arr[...] = data
-    return path
+    return write_array(path, data, chunk, codec)
 
 
 @pytest.fixture(scope="module")
