@@ -245,11 +245,9 @@ def _decode_blosc(
         return
     if blocksize <= 0 or blocksize > n:
         raise CacheError(f"{where}: blosc block size {blocksize} invalid for a {n}-byte chunk")
-    row_bytes = n // info.chunks[0]
-    whole = rows is None or n % blocksize != 0
-    b0 = b1 = 0
-    if not whole:
-        assert rows is not None
+    whole, b0, b1 = True, 0, 0
+    if rows is not None and n % blocksize == 0:  # blocks b0..b1 hold the slices rows[0]..rows[1]
+        row_bytes = n // info.chunks[0]
         b0, b1 = rows[0] * row_bytes // blocksize, -(-rows[1] * row_bytes // blocksize)
         whole = b0 == 0 and b1 == n // blocksize
     try:
