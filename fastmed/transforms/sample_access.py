@@ -14,7 +14,7 @@ import numpy as np
 
 from fastmed.errors import TransformError
 from fastmed.transforms.batch_out import namespace
-from fastmed.volume_source import LazyVolume
+from fastmed.volume_source import is_lazy_volume
 
 
 def check_label_pad(value: float, name: str, arr: Any) -> None:
@@ -42,7 +42,7 @@ def is_lazy(v: Any) -> bool:
     """Whether ``v`` is a :class:`~fastmed.volume_source.LazyVolume` (read box by box, no channel axis)."""
     if isinstance(v, np.ndarray) or not hasattr(v, "read_window"):  # the common case, cheaply
         return False
-    return isinstance(v, LazyVolume) and not hasattr(v, "__array__")
+    return is_lazy_volume(v) and not hasattr(type(v), "__array__")  # static: reads no property
 
 
 def array_shape(v: Any) -> tuple[int, ...]:
