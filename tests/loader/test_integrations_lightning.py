@@ -80,16 +80,25 @@ class Halt(Exception):
 
 
 class CheckpointThenHalt(pl.Callback):
-    """After training step ``k`` (global), save a checkpoint and stop the fit."""
+    """After training step ``k`` (global), or the validation run there, save a checkpoint and stop the fit."""
 
-    def __init__(self, k: int, path: str):
+    def __init__(self, k: int, path: str, on_validation: bool = False):
         self.k = k
         self.path = path
+        self.on_validation = on_validation
 
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+    def _halt(self, trainer: pl.Trainer) -> None:
         if trainer.global_step == self.k:
             trainer.save_checkpoint(self.path)
             raise Halt
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if not self.on_validation:
+            self._halt(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self.on_validation:
+            self._halt(trainer)
 
 
 class IdRecorder(pl.LightningModule):
@@ -104,12 +113,17 @@ class IdRecorder(pl.LightningModule):
         self.seen.append((int(self.current_epoch), batch["i"].tolist(), batch["image"].numpy().copy()))
         return self.lin(batch["image"].mean(dim=(1, 2, 3, 4))[:, None]).sum()
 
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        pass
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=0.0)
 
 
-def _trainer(callbacks: list[pl.Callback]) -> pl.Trainer:
+def _trainer(callbacks: list[pl.Callback], validate: bool) -> pl.Trainer:
     return pl.Trainer(
+        val_check_interval=2 if validate else 1.0,
+        limit_val_batches=None if validate else 0,
         max_epochs=2,
         accelerator="cpu",
         logger=False,
@@ -122,16 +136,20 @@ def _trainer(callbacks: list[pl.Callback]) -> pl.Trainer:
 
 
 @pytest.mark.parametrize(
-    ("num_workers", "k"),
-    [(0, 2), (0, 4), (0, 6), (2, 3)],
-    ids=["mid-epoch-0", "end-of-epoch-0", "mid-epoch-1", "workers-mid-epoch-0"],
+    ("num_workers", "k", "validate"),
+    [(0, 2, False), (0, 4, False), (0, 6, False), (2, 3, False), (0, 2, True)],
+    ids=["mid-epoch-0", "end-of-epoch-0", "mid-epoch-1", "workers-mid-epoch-0", "after-validation-mid-epoch-0"],
 )
-def test_fit_resumed_from_a_checkpoint_sees_exactly_the_remaining_samples(num_workers: int, k: int, tmp_path) -> None:
+def test_fit_resumed_from_a_checkpoint_sees_exactly_the_remaining_samples(
+    num_workers: int, k: int, validate: bool, tmp_path
+) -> None:
     """Stop after k steps, resume with ``ckpt_path`` in a new Trainer: the runs together equal one uninterrupted fit.
 
     Oracle: the uninterrupted fit of the same DataModule (sample ids per batch, epoch per batch,
     and the augmented images bit for bit). 10 samples in batches of 3: 4 steps per epoch, so
-    ``k=4`` stops right after the last batch of epoch 0.
+    ``k=4`` stops right after the last batch of epoch 0. With ``validate`` the trainer validates
+    every 2 steps and the checkpoint is written at the end of the validation run after step k
+    (where ``ModelCheckpoint`` writes).
     """
     from fastmed.loader.integrations.lightning import FastmedDataModule
     from tests.loader._datasets import IndexDataset
@@ -140,19 +158,24 @@ def test_fit_resumed_from_a_checkpoint_sees_exactly_the_remaining_samples(num_wo
 
     def dm() -> FastmedDataModule:
         return FastmedDataModule(
-            train=IndexDataset(10), batch_size=3, seed=7, num_workers=num_workers, train_transform=aug
+            train=IndexDataset(10),
+            val=IndexDataset(4),
+            batch_size=3,
+            seed=7,
+            num_workers=num_workers,
+            train_transform=aug,
         )
 
     whole = IdRecorder()
-    _trainer([]).fit(whole, datamodule=dm())
+    _trainer([], validate).fit(whole, datamodule=dm())
     assert len(whole.seen) == 8
 
     ckpt = str(tmp_path / "halt.ckpt")
     first = IdRecorder()
     with pytest.raises(Halt):
-        _trainer([CheckpointThenHalt(k, ckpt)]).fit(first, datamodule=dm())
+        _trainer([CheckpointThenHalt(k, ckpt, on_validation=validate)], validate).fit(first, datamodule=dm())
     rest = IdRecorder()
-    _trainer([]).fit(rest, datamodule=dm(), ckpt_path=ckpt)
+    _trainer([], validate).fit(rest, datamodule=dm(), ckpt_path=ckpt)
 
     got = first.seen + rest.seen
     assert [(e, ids) for e, ids, _ in got] == [(e, ids) for e, ids, _ in whole.seen]

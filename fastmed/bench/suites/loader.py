@@ -76,8 +76,8 @@ LOADER_ROWS = (
     Row("monai-cache", _R + "monai_cache"),
     Row("torchio-queue", _R + "torchio_queue"),
     Row("bgv2-nnunet", _R + "bgv2_nnunet"),
-    Row("dali-cpu-no-elastic", _R + "dali_cpu"),
     Row("fastmed-fast-no-elastic", _R + "fastmed_fast_no_elastic"),
+    Row("dali-cpu-no-elastic", _R + "dali_cpu"),  # last: DALI's libraries stay in the process's RSS
 )
 TRAIN_ROWS = (
     Row("fastmed-feeding", _R + "fastmed_feeding", is_fastmed=True),
