@@ -277,7 +277,9 @@ def dali_cpu(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> Loade
     aug = build(no_elastic(spec))
 
     def make() -> Any:
-        pipe, names = dali_pipeline(aug, Volumes(vols), BATCH, seed=0, device="cpu", num_threads=WORKERS)
+        ds = Volumes(vols)
+        samples = [ds[i] for i in range(len(ds))]  # the same items as a sequence (no copies)
+        pipe, names = dali_pipeline(aug, samples, BATCH, seed=0, device="cpu", num_threads=WORKERS)
         return DALIGenericIterator(pipe, names, auto_reset=True)
 
     def close(loader: Any, it: Any) -> None:
