@@ -43,15 +43,7 @@ def test_datamodule_feeds_the_trainer_fm_loaders_batches() -> None:
     aug = fm.Compose([fm.RandomFlip(), fm.RandomGaussianNoise(std=(0.1, 0.2))])
     dm = FastmedDataModule(train=VolumeDicts(6), val=VolumeDicts(4), batch_size=2, seed=5, train_transform=aug)
     model = Recorder()
-    trainer = pl.Trainer(
-        max_epochs=2,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = _trainer()
     trainer.fit(model, datamodule=dm)
 
     ref = fm.DataLoader(VolumeDicts(6), batch_size=2, shuffle=True, seed=5, transform=aug)
@@ -120,10 +112,9 @@ class IdRecorder(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.0)
 
 
-def _trainer(callbacks: list[pl.Callback], validate: bool) -> pl.Trainer:
+def _trainer(callbacks: list[pl.Callback] | None = None, **kwargs: Any) -> pl.Trainer:
+    """A quiet 2-epoch CPU Trainer (no logger, checkpoints, progress bar or sanity check)."""
     return pl.Trainer(
-        val_check_interval=2 if validate else 1.0,
-        limit_val_batches=None if validate else 0,
         max_epochs=2,
         accelerator="cpu",
         logger=False,
@@ -132,7 +123,13 @@ def _trainer(callbacks: list[pl.Callback], validate: bool) -> pl.Trainer:
         enable_model_summary=False,
         num_sanity_val_steps=0,
         callbacks=callbacks,
+        **kwargs,
     )
+
+
+def _resume_trainer(callbacks: list[pl.Callback], validate: bool) -> pl.Trainer:
+    """Validation every 2 steps with ``validate``, else none."""
+    return _trainer(callbacks, val_check_interval=2 if validate else 1.0, limit_val_batches=None if validate else 0)
 
 
 @pytest.mark.parametrize(
@@ -167,15 +164,15 @@ def test_fit_resumed_from_a_checkpoint_sees_exactly_the_remaining_samples(
         )
 
     whole = IdRecorder()
-    _trainer([], validate).fit(whole, datamodule=dm())
+    _resume_trainer([], validate).fit(whole, datamodule=dm())
     assert len(whole.seen) == 8
 
     ckpt = str(tmp_path / "halt.ckpt")
     first = IdRecorder()
     with pytest.raises(Halt):
-        _trainer([CheckpointThenHalt(k, ckpt, on_validation=validate)], validate).fit(first, datamodule=dm())
+        _resume_trainer([CheckpointThenHalt(k, ckpt, on_validation=validate)], validate).fit(first, datamodule=dm())
     rest = IdRecorder()
-    _trainer([], validate).fit(rest, datamodule=dm(), ckpt_path=ckpt)
+    _resume_trainer([], validate).fit(rest, datamodule=dm(), ckpt_path=ckpt)
 
     got = first.seen + rest.seen
     assert [(e, ids) for e, ids, _ in got] == [(e, ids) for e, ids, _ in whole.seen]
