@@ -197,10 +197,8 @@ class BatchRNG:
         if not out or not rows:
             return out
         nblk = max(1, (int(prefetch) + 3) // 4)
-        ctr = np.zeros((len(out), rows, nblk, 4), dtype=np.uint32)
-        ctr[..., 0] = np.arange(nblk, dtype=np.uint32)
+        ctr = _counters(tuple(ids), rows, nblk).copy()
         ctr[..., 2] = proto.indices[:, None]
-        ctr[..., 3] = np.asarray(ids, dtype=np.uint32)[:, None, None]
         words = core.philox4x32_10(ctr.reshape(-1, 4), proto.key[0], proto.key[1])
         u = _doubles(words.reshape(len(out), rows, 4 * nblk))
         for k, r in enumerate(out):
@@ -321,15 +319,35 @@ class BatchRNG:
         return out
 
 
+@lru_cache(maxsize=64)
+def _counters(streams: tuple[int, ...], rows: int, nblk: int) -> npt.NDArray[np.uint32]:
+    """Counters ``(streams, rows, nblk, 4)`` of :meth:`BatchRNG.streams`: block number and stream set, index 0.
+
+    Read-only (cached): callers copy it and write the sample indices into word 2.
+    """
+    ctr = np.zeros((len(streams), rows, nblk, 4), dtype=np.uint32)
+    ctr[..., 0] = np.arange(nblk, dtype=np.uint32)
+    ctr[..., 3] = np.asarray(streams, dtype=np.uint32)[:, None, None]
+    ctr.flags.writeable = False
+    return ctr
+
+
+_SH21, _SH43, _SH11 = np.uint64(21), np.uint64(43), np.uint64(11)
+_LOW53 = np.uint64((1 << 53) - 1)
+
+
 def _doubles(words: npt.NDArray[np.uint32]) -> npt.NDArray[np.float64]:
     """Doubles in [0, 1) from consecutive word pairs along the last axis: ``(w0 << 21 ^ w1 >> 11) * 2**-53``."""
     if sys.byteorder == "little":  # the pair as one uint64 (w0 low, w1 high): w0 << 21 | w1 >> 11
         v = np.ascontiguousarray(words).view(np.uint64)
-        bits = ((v << np.uint64(21)) & np.uint64((1 << 53) - 1)) | (v >> np.uint64(43))
+        bits = v << _SH21
+        bits &= _LOW53
+        bits |= v >> _SH43
     else:  # pragma: no cover - big-endian hosts
         w = words.astype(np.uint64)
-        bits = ((w[..., 0::2] << np.uint64(21)) ^ (w[..., 1::2] >> np.uint64(11))) & np.uint64((1 << 53) - 1)
-    out: npt.NDArray[np.float64] = bits.astype(np.float64) * _UNIT
+        bits = ((w[..., 0::2] << _SH21) ^ (w[..., 1::2] >> _SH11)) & _LOW53
+    out: npt.NDArray[np.float64] = bits.astype(np.float64)
+    out *= _UNIT
     return out
 
 
