@@ -176,7 +176,7 @@ class RandomElastic(SpatialOp):
         vox = np.stack(grids, dtype=np.float64)
         sp = np.asarray([ctxs[i].spacing for i in rows], dtype=np.float64)
         vox /= sp.reshape(sp.shape + (1,) * d)
-        m = matrices[rows]
+        m = matrices if len(rows) == len(params) else matrices[rows]
         lead = (len(rows), d) + (1,) * d
         # The order of the per-sample ``sum``: ((0 + term 0) + term 1) + term 2.
         src = m[:, :d, 0].reshape(lead) * vox[:, 0:1]
