@@ -73,7 +73,7 @@ def build_intensity(
         ictx = IntensityContext(channels, slot.position, value_range, stats_for(slot.mask_key, slot.stats_fields))
         instrs: list[Instr] = op.emit(p, ictx)
         for ins in instrs:
-            if type(ins) is ProgramOp or isinstance(ins, ProgramOp):
+            if isinstance(ins, ProgramOp):
                 segments[-1].append(ins)
                 emitted.append(ins)
             else:
