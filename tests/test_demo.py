@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
+from pathlib import Path
+
 import pytest
 
 from fastmed.cli import main
 
+TRAIN = all(importlib.util.find_spec(m) is not None for m in ("torch", "monai", "matplotlib"))
 
-def test_demo_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--studies", "3", "--patches", "8", "--seed", "5"]) == 0
+
+def test_demo_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    args = ["demo", "--studies", "3", "--patches", "8", "--seed", "5", "--quick", "--report", str(report)]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "geometry vs ground truth: all match" in out
     assert "replay from params identical: True" in out
@@ -17,6 +25,26 @@ def test_demo_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
         assert line in out
     assert "re-run: 0 converted" in out and "verify: ok" in out
     assert "equal the DICOM read: True" in out
+    if not TRAIN:
+        assert "training and report skipped" in out
+        return
+    for line in ("8. drew the R3D augmentation montage", "9. MAE pretraining", "10. linear probe", "11. report"):
+        assert line in out
+    assert f"11. report: {report.resolve() / 'report.html'}" in out
+    md = (report / "report.md").read_text()
+    for png in ("throughput", "data_wait", "loss", "montage"):
+        assert (report / "plots" / f"{png}.png").exists() and f"plots/{png}.png" in md
+    steps = re.search(r"9\. MAE pretraining .*: (\d+) steps", out)
+    assert steps is not None and int(steps.group(1)) == 8
+    assert "SYNTH^" not in md
+    assert (report / "runs" / "mae" / "metrics.jsonl").exists() and (report / "runs" / "probe" / "metrics.csv").exists()
+
+
+def test_demo_without_training_stops_after_the_store(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    args = ["demo", "--studies", "1", "--patches", "2", "--no-train", "--report", str(tmp_path / "r")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "7. re-run" in out and "8. " not in out and not (tmp_path / "r").exists()
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:

@@ -139,7 +139,7 @@ def _peer_blocks(t: PeerTable) -> list[Block]:
     return [
         ("h2", "Throughput against peers"),
         ("p", f"Source: {t.source}."),
-        ("table", ("implementation", f"{unit}s/s", "fastmed faster by"), rows),
+        ("table", ("implementation", f"{unit}/s", "fastmed faster by"), rows),
         ("img", "throughput against peers", "plots/throughput.png"),
     ]
 
