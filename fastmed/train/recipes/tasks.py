@@ -111,4 +111,3 @@ def build_task(cfg: RunConfig, vit: ViTConfig, tokenizer: ReportTokenizer | None
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     """Parameters that get gradients (a linear probe's head, LoRA adapters, or everything)."""
     return [p for p in model.parameters() if p.requires_grad]
-
