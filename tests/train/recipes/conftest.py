@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 import fastmed as fm
+from fastmed.store import convert
+from fastmed.synth import generate_archive
 
 STUDIES = 36
 SEED = 3
@@ -20,10 +22,10 @@ SEED = 3
 def recipe_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Archive -> index -> labels.csv joined (``fm.annotate``) -> ``fm.convert`` on a 1-worker local cluster."""
     root = tmp_path_factory.mktemp("recipes")
-    fm.generate_archive(root / "archive", STUDIES, SEED)
+    generate_archive(root / "archive", STUDIES, SEED)
     man = fm.index(root / "archive", cache=False)
     annotated = fm.annotate(man, root / "archive" / "labels.csv", how="left", multilabel="findings")
     store = root / "cache.zarr"
-    res = fm.convert(annotated, store, workers=1, progress=False)
+    res = convert(annotated, store, workers=1, progress=False)
     assert not res.failed
     return store

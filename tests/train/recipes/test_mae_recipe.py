@@ -7,6 +7,7 @@ a resumed run's loss curve equals the uninterrupted run's (bitwise, CPU, one thr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from fastmed.train.recipes import DataConfig, RunConfig, TrainerConfig, run
 from fastmed.train.recipes.data import TaskItems, split_by_study, train_compose
 
 
-def _cfg(store: Path, run_dir: Path, steps: int, **data: object) -> RunConfig:
+def _cfg(store: Path, run_dir: Path, steps: int, **data: Any) -> RunConfig:
     d = {"store": str(store), "batch_size": 2, "patch_size": [24, 32, 32], **data}
     trainer = TrainerConfig(max_steps=steps, log_every=1)
     return RunConfig(task="mae", seed=1, data=DataConfig(**d), trainer=trainer, run_dir=str(run_dir))
@@ -29,6 +30,7 @@ def test_loader_side_mask_is_the_keyed_mask(recipe_store: Path) -> None:
     items = TaskItems(ds, split.train[:3])
     aug = train_compose((24, 32, 32), (3, 4, 4), 0.75, seg=False)
     outs = aug.batch([items[k] for k in range(3)], seed=7, indices=[0, 1, 2], epoch=2)
+    assert isinstance(outs, list)
     for k, out in enumerate(outs):
         np.testing.assert_array_equal(out["mae_mask"], mae_mask((3, 4, 4), 0.75, 7, 2, k))
         assert "params" not in out and out["image"].shape == (1, 24, 32, 32)
