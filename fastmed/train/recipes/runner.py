@@ -153,6 +153,7 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     ckpt = run_dir / "checkpoint"
     if tr.resume and (ckpt / "state.json").is_file():
         state, meta = load_checkpoint(ckpt, unwrap_model(model), opt, scaler, info.device)
+        _check_same_run(cfg, meta["extra"].get("config"), ckpt)
         loader_state = meta["loader_state"]
         rank_file = run_dir / f"loader_state_rank{info.rank}.json"
         if info.rank > 0 and rank_file.is_file():
@@ -227,6 +228,30 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
         report = _report(cfg, result, state, loader, info, len(split.train), len(split.holdout))
         (run_dir / "metrics.json").write_text(json.dumps(report, indent=1))
     return result
+
+
+VOLATILE = {"trainer": ("max_steps", "log_every", "ckpt_every", "threads", "resume"), "data": ("num_workers",)}
+"""Settings a resumed run may change (how long, how often, how many threads); anything else must match."""
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _check_same_run(cfg: RunConfig, saved: dict[str, Any] | None, ckpt: Path) -> None:
+    if saved is None:
+        return
+    skip = {f"{g}.{k}" for g, keys in VOLATILE.items() for k in keys} | {"run_dir", "out_dir"}
+    now, then = _flat(cfg.to_dict()), _flat(saved)
+    diff = sorted(k for k in set(now) | set(then) if k not in skip and now.get(k) != then.get(k))
+    if diff:
+        raise ValueError(
+            f"{ckpt} belongs to a run with another configuration ({', '.join(diff)} differ): "
+            "choose another run_dir, or trainer.resume=false to start over"
+        )
 
 
 def _report(
