@@ -32,7 +32,7 @@ PATCH_SIZES = {"small": (16, 48, 48), "medium": (48, 128, 128), "full": (128, 12
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``demo`` subcommand."""
     p = subparsers.add_parser("demo", help="synthesize an archive, read it back, augment it, report what and how fast")
-    p.add_argument("--studies", type=int, default=6, help="studies in the synthetic archive")
+    p.add_argument("--studies", type=int, default=18, help="studies in the synthetic archive")
     p.add_argument("--seed", type=int, default=0, help="seed of the archive and of the augmentation")
     p.add_argument("--size", default="small", choices=sorted(PATCH_SIZES), help="volume size preset")
     p.add_argument("--patches", type=int, default=64, help="augmented patches to cut")
@@ -234,21 +234,21 @@ def _augment(volumes: list[Any], args: argparse.Namespace, say: Say) -> None:
 
 def _train_and_report(root: Path, args: argparse.Namespace, say: Say, done: Callable[[int], Any]) -> int:
     """Stages 8-11: augmentation montage, MAE pretraining, linear probe, report."""
-    missing = [m for m in ("torch", "monai", "matplotlib") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("torch", "monai", "matplotlib", "safetensors") if importlib.util.find_spec(m) is None]
     if missing:
         say(f"8-11. training and report skipped: {', '.join(missing)} missing (pip install 'fastmed[train]')")
         return 0
     import torch
 
-    from fastmed.demo_train import MASK_RATIO, PATCH, pretrain_and_probe
+    from fastmed.demo_train import PATCH, pretrain_and_probe
     from fastmed.store import open_store
+    from fastmed.train.metrics.auroc import auroc
     from fastmed.train.report import ReportInputs, RunSummary, augmentation_montage, load_peer_table, write_report
 
     report_dir = args.report.resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(report_dir / "runs", ignore_errors=True)  # this run's logs only
-    store = root / "cache.zarr"
-    cached = open_store(store)
+    cached = open_store(root / "cache.zarr")
     vols = [cached.volume(i) for i in cached.ids]
     vols = [v for v in vols if v.array.ndim == 3 and v.array.shape[0] > 1]
     shown = [v for v in vols if v.meta["modality"] == "CT"][:3] or vols[:3]
@@ -261,43 +261,40 @@ def _train_and_report(root: Path, args: argparse.Namespace, say: Say, done: Call
     done(1)
     say(f"8. drew the R3D augmentation montage of {len(shown)} store volumes in {time.perf_counter() - t0:.2f} s")
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # one core for the model, the loader's threads on the others
-    mae_steps, probe_steps = (8, 8) if args.quick else (args.mae_steps, args.probe_steps)
+    mae_steps, probe_steps = (6, 6) if args.quick else (args.mae_steps, args.probe_steps)
     t0 = time.perf_counter()
 
-    def on_run(name: str, st: Any) -> None:
+    def on_run(name: str, res: Any) -> None:
         done(1)
-        if name == "mae":
-            say(
-                f"9. MAE pretraining (vit3d_tiny, {'x'.join(map(str, PATCH))} patches, {MASK_RATIO:.0%} masked): "
-                f"{st.step} steps in {time.perf_counter() - t0:.1f} s, loss {st.losses[0]:.3f} -> {st.losses[-1]:.3f}; "
-                f"{st.samples_per_s:.1f} samples/s, data wait {st.data_wait_fraction:.1%} ({st.bottleneck}-bound)"
-            )
+        if name != "mae":
+            return
+        say(
+            f"9. MAE pretraining (fastmed.train.recipes, vit3d_tiny on {'x'.join(map(str, PATCH))} patches): "
+            f"{len(res.losses)} steps in {time.perf_counter() - t0:.1f} s, loss {res.losses[0]:.3f} -> "
+            f"{res.losses[-1]:.3f}; {res.samples_per_s:.1f} samples/s, data wait {res.data_wait_fraction:.1%} "
+            f"({res.bottleneck}-bound)"
+        )
 
+    before = torch.get_num_threads()  # the recipes run torch on one thread, the loader's threads beside it
     try:
         out = pretrain_and_probe(
-            store,
+            root / "cache.zarr",
             report_dir / "runs",
             seed=args.seed,
             mae_steps=mae_steps,
             probe_steps=probe_steps,
-            eval_epochs=2 if args.quick else 12,
-            threads=max(1, args.threads),
+            workers=max(1, args.convert_workers),
             on_run=on_run,
         )
     finally:
         torch.set_num_threads(before)
-    st = out.probe
-    from fastmed.train.metrics.auroc import auroc
-
-    y, s = out.probe_labels, out.probe_scores
+    res, y, s = out.probe, out.probe_labels, out.probe_scores
     value = auroc(y, s) if 0 < int(y.sum()) < y.size else float("nan")
     say(
-        f"10. linear probe (lesion in patch) on {out.train_studies} studies: {st.step} steps, loss "
-        f"{st.losses[0]:.3f} -> {st.losses[-1]:.3f}, data wait {st.data_wait_fraction:.1%}; "
-        f"AUROC on {y.size} patches of {out.held_out_studies} held-out studies ({int(y.sum())} with lesions): "
-        f"{value:.3f}" + "".join(f" ({n})" for n in out.notes)
+        f"10. linear probe for lesion_present on the frozen MAE encoder: {len(res.losses)} steps, loss "
+        f"{res.losses[0]:.3f} -> {res.losses[-1]:.3f}, data wait {res.data_wait_fraction:.1%}; "
+        f"AUROC on {y.size} held-out series ({int(y.sum())} with lesions): {value:.3f}"
+        + "".join(f" ({n})" for n in out.notes)
     )
     peers = None
     bench = Path(__file__).resolve().parents[1] / "bench" / "results" / "r3d.json"
@@ -311,14 +308,15 @@ def _train_and_report(root: Path, args: argparse.Namespace, say: Say, done: Call
         montage=montage,
         probe_labels=y,
         probe_scores=s,
-        probe_name="lesion in patch",
+        probe_name="lesion_present (per series)",
         notes=[
-            "Throughput against peers comes from the committed `fastmed bench r3d` results; the training "
-            "figures were measured in this run (torch on one thread, the loader's threads beside it).",
+            "Throughput against peers: the committed `fastmed bench r3d` results. Training figures: measured in "
+            "this run (torch on one thread, the loader's threads beside it). Run folders (config.yaml, "
+            f"metrics.jsonl/csv, checkpoints): {report_dir / 'runs'}.",
             *out.notes,
         ],
     )
     files = write_report(inputs, report_dir)
     done(1)
-    say(f"11. report: {files.html} (Markdown: {files.markdown.name}; runs logged in {report_dir / 'runs'})")
+    say(f"11. report: {files.html} (Markdown: {files.markdown.name})")
     return 0

@@ -1,206 +1,149 @@
-"""The demo's training stages: short MAE pretraining on the store, then a linear probe for lesion presence.
+"""The demo's training stages: the MAE recipe on the store, then the linear-probe recipe on its encoder.
 
-Built from the engine pieces (:mod:`fastmed.train.engine`): :class:`fastmed.DataLoader` feeds patches
-cut from the store's CT/MR volumes (its fast path: lazy volumes, one ``Compose.batch`` per batch),
-:func:`~fastmed.train.engine.loop.run_steps` trains and times the data wait, and each run writes its
-:class:`~fastmed.train.engine.explog.ExperimentLog`. The MAE mask of each sample is the keyed
-:func:`~fastmed.train.models.masking.mae_mask` of ``(seed, epoch, position)``.
-
-The probe's target is "a lesion is inside the patch" (any voxel of the patch's lesion mask), trained on
-some studies and scored on held-out ones (per modality, the last study of two or more).
+Both are :func:`fastmed.train.recipes.run` runs (``fm.DataLoader`` fast path from the store, keyed MAE
+masks drawn on the data side, seeded study split, JSONL/CSV/MLflow logs, checkpoints). The probe
+predicts ``lesion_present`` per series from the frozen MAE encoder; it is scored on held-out studies.
+The held-out scores are computed once more here, from the probe's checkpoint, for the report's ROC
+curve (their AUROC is the recipe's ``auroc`` metric). A progress bar follows each run's
+``metrics.jsonl`` (one record per step).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import torch
 from tqdm.auto import tqdm
 
-from fastmed.loader import DataLoader
-from fastmed.store.dataset import VolumeDataset
-from fastmed.train.engine.explog import ExperimentLog
-from fastmed.train.engine.loop import LoopState, run_steps
-from fastmed.train.engine.steps import classification_step, mae_step
-from fastmed.train.models.config import ViTConfig, get_config
-from fastmed.train.models.heads import linear_probe
-from fastmed.train.models.mae import MAE
-from fastmed.train.models.masking import mae_mask
-from fastmed.transforms import Compose, RandomCrop, RandomFlip, ScaleIntensity
+from fastmed.train.recipes import DataConfig, ModelConfig, RunConfig, TrainerConfig, run
 
-PATCH = (16, 32, 32)
-MASK_RATIO = 0.75
+PATCH = (24, 32, 32)
+"""Training patch: the demo volumes' full depth, 8-voxel tokens (3x4x4 grid)."""
+HOLDOUT = 0.34
+"""Fraction of the studies (per lesion class) held out for scoring: a third, so a class of two studies gives one."""
 
 
 @dataclass
 class TrainOutcome:
-    """What the demo's training stages produced."""
+    """What the demo's training stages produced (``mae`` and ``probe`` are recipe ``RunResult`` s)."""
 
-    mae: LoopState
-    probe: LoopState
+    mae: Any
+    probe: Any
     probe_labels: npt.NDArray[np.int64]
     probe_scores: npt.NDArray[np.float64]
-    train_studies: int
-    held_out_studies: int
     notes: list[str] = field(default_factory=list)
 
 
-class _Subset:
-    """Some items of a dataset (map-style, picklable)."""
+def demo_configs(
+    store: Path, runs_dir: Path, seed: int, mae_steps: int, probe_steps: int, workers: int, probe_lr: float = 3e-3
+) -> tuple[RunConfig, RunConfig]:
+    """The MAE run's and the probe run's configuration (the probe's ``pretrained`` is set after the MAE run)."""
 
-    def __init__(self, ds: VolumeDataset, indices: Sequence[int]):
-        self.ds = ds
-        self.indices = list(indices)
+    def data() -> DataConfig:
+        return DataConfig(store=str(store), patch_size=list(PATCH), batch_size=4, num_workers=workers, holdout=HOLDOUT)
 
-    def __len__(self) -> int:
-        return len(self.indices)
+    def trainer(steps: int, lr: float) -> TrainerConfig:
+        return TrainerConfig(max_steps=steps, lr=lr, log_every=1, ckpt_every=0, threads=1, resume=False)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.ds[self.indices[i]]
-
-
-def model_config() -> ViTConfig:
-    """``vit3d_tiny`` on the demo's ``16x32x32`` patches (8-voxel patches: 2x4x4 tokens)."""
-    return get_config("vit3d_tiny").with_(img_size=PATCH)
-
-
-def split_studies(ds: VolumeDataset, indices: Sequence[int]) -> tuple[list[int], list[int]]:
-    """Training and held-out item indices: per modality, the last of two or more studies is held out."""
-    studies: dict[str, list[str]] = {}
-    for i in indices:
-        item = ds[i]
-        seen = studies.setdefault(str(item["modality"]), [])
-        if item["study_id"] not in seen:
-            seen.append(str(item["study_id"]))
-    held = {s[-1] for s in studies.values() if len(s) >= 2}
-    train = [i for i in indices if ds[i]["study_id"] not in held]
-    return train, [i for i in indices if ds[i]["study_id"] in held]
+    mae = RunConfig(
+        task="mae", seed=seed, data=data(), trainer=trainer(mae_steps, 1.5e-3), run_dir=str(runs_dir / "mae")
+    )
+    probe = RunConfig(
+        task="cls",
+        seed=seed,
+        data=data(),
+        model=ModelConfig(head="linear"),
+        trainer=trainer(probe_steps, probe_lr),
+        run_dir=str(runs_dir / "probe"),
+    )
+    return mae, probe
 
 
-def volume_indices(ds: VolumeDataset) -> list[int]:
-    """Items that are 3-D volumes (CT/MR series; radiographs are 2-D)."""
-    return [i for i in range(len(ds)) if len(ds[i]["image"].shape) == 3 and ds[i]["image"].shape[0] > 1]
-
-
-def _forever(loader: DataLoader) -> Iterator[Mapping[str, Any]]:
-    while True:
-        yield from loader
-
-
-def _with_masks(batches: Iterator[Mapping[str, Any]], grid: Sequence[int], seed: int) -> Iterator[Mapping[str, Any]]:
-    pos = 0
-    for b in batches:
-        n = int(b["image"].shape[0])
-        masks = [mae_mask(grid, MASK_RATIO, seed, 0, pos + k) for k in range(n)]
-        pos += n
-        yield {**b, "mae_mask": torch.from_numpy(np.stack(masks))}
-
-
-def _with_lesion_labels(batches: Iterator[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
-    for b in batches:
-        present = (b["label"] > 0).flatten(1).any(dim=1).to(torch.float32)[:, None]
-        yield {"image": b["image"], "labels": present}
-
-
-def _bar(total: int, desc: str, progress: bool) -> tuple[Any, Callable[[LoopState], None]]:
+@contextlib.contextmanager
+def follow(jsonl: Path, total: int, desc: str, progress: bool) -> Iterator[None]:
+    """Show a progress bar of the records appearing in ``jsonl`` while the block runs."""
     bar = tqdm(total=total, desc=desc, unit="step", disable=not progress, leave=False)
+    stop = threading.Event()
 
-    def on_step(st: LoopState) -> None:
-        bar.update(1)
-        bar.set_postfix(loss=f"{st.losses[-1]:.3f}", refresh=False)
+    def poll() -> None:
+        while not stop.wait(0.3):
+            n = len(jsonl.read_bytes().splitlines()) if jsonl.exists() else 0
+            bar.update(min(n, total) - bar.n)
 
-    return bar, on_step
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        bar.close()
+
+
+def held_out_scores(cfg: RunConfig, checkpoint: Path) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Labels and probe probabilities of the held-out series (the split and centre patches of the recipe)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from fastmed.store.dataset import VolumeDataset
+    from fastmed.train.recipes.data import TaskItems, eval_compose, make_loader, split_by_study
+    from fastmed.train.recipes.runner import model_shape
+    from fastmed.train.recipes.tasks import build_task
+
+    vit = model_shape(cfg)
+    ds = VolumeDataset(cfg.data.store)
+    names = list(ds.label_names)
+    label_index = [names.index(k) for k in cfg.data.label_keys]
+    split = split_by_study(ds, vit.spatial_dims, cfg.data.holdout, cfg.seed, stratify=cfg.data.label_keys[0])
+    items = TaskItems(ds, split.holdout, label_index)
+    loader = make_loader(items, eval_compose(vit.img_size, None, cfg.data.mask_ratio, False), cfg.data, cfg.seed, False)
+    model = build_task(cfg, vit, None, len(label_index)).model
+    model.load_state_dict(load_file(str(checkpoint / "model.safetensors")))
+    model.eval()
+    labels, scores = [], []
+    with torch.no_grad():
+        for b in loader:
+            scores.append(torch.sigmoid(model(b["image"]).float())[:, 0].numpy())
+            labels.append(np.asarray(b["labels"])[:, 0])
+    if not labels:
+        return np.zeros(0, np.int64), np.zeros(0, np.float64)
+    return np.concatenate(labels).astype(np.int64), np.concatenate(scores).astype(np.float64)
 
 
 def pretrain_and_probe(
     store: Path,
-    run_dir: Path,
+    runs_dir: Path,
     *,
     seed: int = 0,
-    mae_steps: int = 60,
-    probe_steps: int = 60,
-    batch_size: int = 8,
-    eval_epochs: int = 12,
-    threads: int = 1,
+    mae_steps: int = 100,
+    probe_steps: int = 100,
     workers: int = 2,
-    probe_lr: float = 3e-2,
+    probe_lr: float = 3e-3,
     progress: bool = True,
-    on_run: Callable[[str, LoopState], None] | None = None,
+    on_run: Callable[[str, Any], None] | None = None,
 ) -> TrainOutcome:
-    """Pretrain an MAE on store patches, probe its frozen encoder for lesions, score held-out studies.
+    """Run the MAE recipe, then the linear-probe recipe on its encoder; score the held-out series.
 
-    ``on_run(name, state)`` is called after each run (``"mae"``, then ``"probe"`` once scored).
-    Logs go to ``run_dir/mae`` and ``run_dir/probe``.
+    ``on_run(name, result)`` is called after each run (``"mae"``, ``"probe"``).
     """
-    torch.manual_seed(seed)
-    ds = VolumeDataset(store)
-    vols = volume_indices(ds)
-    train_idx, held_idx = split_studies(ds, vols)
-    notes: list[str] = []
-    if not held_idx:
-        notes.append("fewer than two studies per modality: the probe is scored on its training studies")
-        held_idx = train_idx
-    cfg = model_config()
-    aug = Compose([RandomCrop(PATCH), RandomFlip(), ScaleIntensity()], threads=threads)
-    crop = Compose([RandomCrop(PATCH), ScaleIntensity()], threads=threads)
-
-    def loader(indices: Sequence[int], transform: Compose, s: int, shuffle: bool = True) -> DataLoader:
-        sub = _Subset(ds, indices)
-        return DataLoader(sub, batch_size=batch_size, shuffle=shuffle, seed=s, transform=transform, num_workers=workers)
-
-    mae = MAE(cfg)
-    opt = torch.optim.AdamW(mae.parameters(), lr=1.5e-3, weight_decay=0.05)
-    bar, on_step = _bar(mae_steps, "MAE pretraining", progress)
-    with ExperimentLog(run_dir / "mae", run_name="demo-mae") as log:
-        log.log_params({"model": "vit3d_tiny", "img_size": list(PATCH), "mask_ratio": MASK_RATIO, "seed": seed})
-
-        def mae_log(st: LoopState) -> None:
-            on_step(st)
-            log.log(step=st.step, loss=st.losses[-1], samples_per_s=st.samples_per_s, data_wait=st.data_wait_fraction)
-
-        batches = _with_masks(_forever(loader(vols, aug, seed)), cfg.grid, seed)
-        mae_state = run_steps(mae, opt, batches, mae_step, max_steps=mae_steps, on_step=mae_log)
-    bar.close()
+    mae_cfg, probe_cfg = demo_configs(store, runs_dir, seed, mae_steps, probe_steps, workers, probe_lr)
+    with follow(mae_cfg.resolved_run_dir() / "metrics.jsonl", mae_steps, "MAE pretraining", progress):
+        mae = run(mae_cfg)
     if on_run is not None:
-        on_run("mae", mae_state)
-
-    probe = linear_probe(mae.encoder, 1)
-    popt = torch.optim.AdamW(probe.head.parameters(), lr=probe_lr)
-    bar, on_step = _bar(probe_steps, "linear probe", progress)
-    with ExperimentLog(run_dir / "probe", run_name="demo-probe") as log:
-
-        def probe_log(st: LoopState) -> None:
-            on_step(st)
-            log.log(step=st.step, loss=st.losses[-1], samples_per_s=st.samples_per_s, data_wait=st.data_wait_fraction)
-
-        batches = _with_lesion_labels(_forever(loader(train_idx, aug, seed + 1)))
-        probe_state = run_steps(probe, popt, batches, classification_step, max_steps=probe_steps, on_step=probe_log)
-    bar.close()
-
-    labels: list[npt.NDArray[np.float32]] = []
-    scores: list[npt.NDArray[np.float32]] = []
-    probe.eval()
-    held = loader(held_idx, crop, seed + 2, shuffle=False)
-    with torch.no_grad():
-        for _ in range(eval_epochs):
-            for b in _with_lesion_labels(iter(held)):
-                labels.append(b["labels"][:, 0].numpy())
-                scores.append(torch.sigmoid(probe(b["image"]))[:, 0].numpy())
-    n_train = len({ds[i]["study_id"] for i in train_idx})
-    n_held = len({ds[i]["study_id"] for i in held_idx})
+        on_run("mae", mae)
+    probe_cfg.pretrained = str(mae.checkpoint)
+    with follow(probe_cfg.resolved_run_dir() / "metrics.jsonl", probe_steps, "linear probe", progress):
+        probe = run(probe_cfg)
+    labels, scores = held_out_scores(probe_cfg, Path(str(probe.checkpoint)))
+    notes = []
+    if labels.size == 0 or labels.min() == labels.max():
+        notes.append("the held-out series hold one class only: AUROC undefined (run with more --studies)")
     if on_run is not None:
-        on_run("probe", probe_state)
-    return TrainOutcome(
-        mae_state,
-        probe_state,
-        np.concatenate(labels).astype(np.int64),
-        np.concatenate(scores).astype(np.float64),
-        n_train,
-        n_held,
-        notes,
-    )
+        on_run("probe", probe)
+    return TrainOutcome(mae, probe, labels, scores, notes)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from fastmed.cli import main
+from fastmed.train.engine.explog import read_jsonl
 
 TRAIN = all(importlib.util.find_spec(m) is not None for m in ("torch", "monai", "matplotlib"))
 
 
 def test_demo_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     report = tmp_path / "report"
-    args = ["demo", "--studies", "3", "--patches", "8", "--seed", "5", "--quick", "--report", str(report)]
+    args = ["demo", "--studies", "4", "--patches", "8", "--seed", "5", "--quick", "--report", str(report)]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "geometry vs ground truth: all match" in out
@@ -35,9 +37,20 @@ def test_demo_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     for png in ("throughput", "data_wait", "loss", "montage"):
         assert (report / "plots" / f"{png}.png").exists() and f"plots/{png}.png" in md
     steps = re.search(r"9\. MAE pretraining .*: (\d+) steps", out)
-    assert steps is not None and int(steps.group(1)) == 8
+    assert steps is not None and int(steps.group(1)) == 6
     assert "SYNTH^" not in md
-    assert (report / "runs" / "mae" / "metrics.jsonl").exists() and (report / "runs" / "probe" / "metrics.csv").exists()
+    for run in ("mae", "probe"):
+        recs = read_jsonl(report / "runs" / run / "metrics.jsonl")
+        assert [r["step"] for r in recs] == list(range(1, 7))
+        assert (report / "runs" / run / "config.yaml").exists()
+    # the report's probe figures are the recipe's own
+    metrics = json.loads((report / "runs" / "probe" / "metrics.json").read_text())["metrics"]
+    auroc = re.search(r"AUROC on (\d+) held-out series \((\d+) with lesions\): (\S+)", out)
+    assert auroc is not None
+    if metrics.get("auroc") is not None:
+        assert int(auroc.group(1)) == metrics["n_eval"] and float(auroc.group(3)) == pytest.approx(
+            metrics["auroc"], 1e-3
+        )
 
 
 def test_demo_without_training_stops_after_the_store(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
