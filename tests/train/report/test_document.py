@@ -89,3 +89,13 @@ def test_report_without_optional_parts(tmp_path: Path) -> None:
     one_class = ReportInputs(probe_labels=[1, 1], probe_scores=[0.2, 0.3])
     files = write_report(one_class, tmp_path / "b")
     assert "one class only" in files.markdown.read_text() and "roc" not in files.images
+
+
+def test_report_imports_no_torch() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    code = "import sys, fastmed.train.report; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
