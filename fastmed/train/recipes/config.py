@@ -65,6 +65,9 @@ class ModelConfig:
         ``mae``: normalise each target patch (MAE's ``norm_pix_loss``); False: z-scored voxels as they are.
     head
         ``cls``: ``"linear"`` (linear probe, frozen encoder) or ``"full"`` (full fine-tune).
+    pool
+        ``cls``: ``"max"`` over the encoder's output tokens (a small finding anywhere in the volume drives
+        a feature) or ``"mean"``.
     lora, lora_r, lora_alpha
         ``cls`` / ``seg``: LoRA adapters on the encoder's attention projections (the rest frozen).
     feature_size
@@ -79,6 +82,7 @@ class ModelConfig:
     img_size: list[int] | None = None
     norm_pix: bool = True
     head: str = "linear"
+    pool: str = "max"
     lora: bool = False
     lora_r: int = 4
     lora_alpha: float = 8.0

@@ -152,8 +152,8 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     state = LoopState()
     ckpt = run_dir / "checkpoint"
     if tr.resume and (ckpt / "state.json").is_file():
+        _check_same_run(cfg, json.loads((ckpt / "state.json").read_text()).get("extra", {}).get("config"), ckpt)
         state, meta = load_checkpoint(ckpt, unwrap_model(model), opt, scaler, info.device)
-        _check_same_run(cfg, meta["extra"].get("config"), ckpt)
         loader_state = meta["loader_state"]
         rank_file = run_dir / f"loader_state_rank{info.rank}.json"
         if info.rank > 0 and rank_file.is_file():
