@@ -32,7 +32,7 @@ PATCH_SIZES = {"small": (16, 48, 48), "medium": (48, 128, 128), "full": (128, 12
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``demo`` subcommand."""
     p = subparsers.add_parser("demo", help="synthesize an archive, read it back, augment it, report what and how fast")
-    p.add_argument("--studies", type=int, default=18, help="studies in the synthetic archive")
+    p.add_argument("--studies", type=int, default=36, help="studies in the synthetic archive")
     p.add_argument("--seed", type=int, default=0, help="seed of the archive and of the augmentation")
     p.add_argument("--size", default="small", choices=sorted(PATCH_SIZES), help="volume size preset")
     p.add_argument("--patches", type=int, default=64, help="augmented patches to cut")
