@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from fastmed.train.metrics.auroc import binary_inputs
+
 F64 = npt.NDArray[np.float64]
 
 
@@ -24,14 +26,7 @@ def roc_curve(y_true: npt.ArrayLike, y_score: npt.ArrayLike) -> tuple[F64, F64, 
         Starting at ``(0, 0)`` with threshold ``inf``; a sample counts as positive when its score is
         ``>= threshold`` (scikit-learn's ``roc_curve(..., drop_intermediate=False)``).
     """
-    t = np.asarray(y_true).reshape(-1)
-    s = np.asarray(y_score, dtype=np.float64).reshape(-1)
-    if t.shape != s.shape:
-        raise ValueError(f"y_true has {t.size} values but y_score has {s.size}")
-    if not np.isin(t, (0, 1)).all():
-        raise ValueError("y_true must be binary (0/1)")
-    if not np.isfinite(s).all():
-        raise ValueError("y_score holds NaN or infinite values")
+    t, s = binary_inputs(y_true, y_score)
     pos = t.astype(bool)
     n_pos = int(pos.sum())
     n_neg = t.size - n_pos
