@@ -242,6 +242,7 @@ def _train_and_report(root: Path, args: argparse.Namespace, say: Say, done: Call
 
     from fastmed.demo_train import PATCH, pretrain_and_probe
     from fastmed.store import open_store
+    from fastmed.train.engine.tracking import attach_to_last_run
     from fastmed.train.metrics.auroc import auroc
     from fastmed.train.report import ReportInputs, RunSummary, augmentation_montage, load_peer_table, write_report
 
@@ -317,6 +318,8 @@ def _train_and_report(root: Path, args: argparse.Namespace, say: Say, done: Call
         ],
     )
     files = write_report(inputs, report_dir)
+    for run_dir in (out.mae.run_dir, out.probe.run_dir):  # MLflow (when installed): config and report per run
+        attach_to_last_run(run_dir, [Path(run_dir) / "config.yaml", files.markdown, files.html])
     done(1)
     say(f"11. report: {files.html} (Markdown: {files.markdown.name})")
     return 0

@@ -43,6 +43,17 @@ def test_demo_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
         recs = read_jsonl(report / "runs" / run / "metrics.jsonl")
         assert [r["step"] for r in recs] == list(range(1, 7))
         assert (report / "runs" / run / "config.yaml").exists()
+    if importlib.util.find_spec("mlflow") is not None:  # each run's MLflow record holds its config and the report
+        from mlflow.tracking import MlflowClient
+
+        from fastmed.train.engine.tracking import file_uri
+
+        for run in ("mae", "probe"):
+            client = MlflowClient(tracking_uri=file_uri(report / "runs" / run / "mlruns"))
+            (found,) = client.search_runs([client.get_experiment_by_name("fastmed").experiment_id])
+            names = {a.path for a in client.list_artifacts(found.info.run_id)}
+            assert {"config.yaml", "report.md", "report.html", "metrics.csv"} <= names
+            assert [m.step for m in client.get_metric_history(found.info.run_id, "loss")] == list(range(1, 7))
     # the report's probe figures are the recipe's own
     metrics = json.loads((report / "runs" / "probe" / "metrics.json").read_text())["metrics"]
     auroc = re.search(r"AUROC on (\d+) held-out series \((\d+) with lesions\): (\S+)", out)

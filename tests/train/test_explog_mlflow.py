@@ -57,3 +57,17 @@ def test_mlflow_false_logs_nothing_to_mlflow(tmp_path: Path) -> None:
         log.log(step=1, loss=1.0)
         assert log.mlflow is None
     assert not (tmp_path / "run" / "mlruns").exists()
+
+
+def test_attach_to_last_run_adds_artifacts_after_close(tmp_path: Path) -> None:
+    from fastmed.train.engine.tracking import attach_to_last_run
+
+    with ExperimentLog(tmp_path / "run") as log:
+        log.log(step=1, loss=1.0)
+        run_id = log.mlflow.run_id if log.mlflow is not None else ""
+    report = tmp_path / "report.md"
+    report.write_text("# report\n")
+    assert attach_to_last_run(tmp_path / "run", [report]) == run_id
+    client = MlflowClient(tracking_uri=file_uri(tmp_path / "run" / "mlruns"))
+    assert {a.path for a in client.list_artifacts(run_id)} == {"metrics.csv", "report.md"}
+    assert attach_to_last_run(tmp_path / "elsewhere", [report]) is None

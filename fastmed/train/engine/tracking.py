@@ -13,7 +13,7 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +93,30 @@ def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
+
+
+def attach_to_last_run(
+    run_dir: str | os.PathLike[str], files: Sequence[str | os.PathLike[str]], experiment: str = "fastmed"
+) -> str | None:
+    """Add ``files`` as artifacts of the latest run in ``<run_dir>/mlruns`` (the store an ExperimentLog writes).
+
+    For what is written after a run's log closed (its resolved config, the run report). Returns the
+    run id, or None when mlflow is not installed or the folder holds no such run.
+    """
+    store = Path(run_dir) / "mlruns"
+    if not mlflow_available() or not store.is_dir():
+        return None
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=file_uri(store))
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        return None
+    run_id: str = runs[0].info.run_id
+    for f in files:
+        client.log_artifact(run_id, os.fspath(f))
+    return run_id
