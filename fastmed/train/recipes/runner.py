@@ -123,7 +123,6 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     tr, dc = cfg.trainer, cfg.data
     if tr.threads:
         torch.set_num_threads(int(tr.threads))
-    torch.manual_seed(cfg.seed)
     run_dir = cfg.resolved_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     if info.is_main:
@@ -145,7 +144,10 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     grid = vit.grid if cfg.task == "mae" else None
     loader = make_loader(train_items, train_compose(vit.img_size, grid, dc.mask_ratio, seg), dc, cfg.seed, True)
 
-    task = build_task(cfg, vit, tok, len(label_index))
+    # the model's initial weights come from the seed; the caller's global RNG state is left as it was
+    with torch.random.fork_rng(devices=[]):
+        torch.random.manual_seed(cfg.seed)
+        task = build_task(cfg, vit, tok, len(label_index))
     model = wrap_model(task.model, info)
     opt = torch.optim.AdamW(trainable_parameters(model), lr=tr.lr, weight_decay=tr.weight_decay)
     scaler = grad_scaler(tr.precision, info.device.type)
