@@ -20,12 +20,12 @@ pytestmark = pytest.mark.slow
 
 VOLUME = [24, 64, 64]  # whole synthetic CT/MR volumes: a lesion anywhere is in the input
 
-# Asserted floors, set below the values measured on this archive (docs/train.md, "Learning tests").
-MAE_RATIO = 0.75  # mean loss of the last 20 steps over that of the first 5 (measured 0.63)
-MAE_HELDOUT = 0.85  # held-out masked-patch loss; 1.0 = predicting each normalised patch flat (measured 0.74)
-PROBE_AUROC_GOAL = 0.9  # the goal: NOT reached yet (measured 0.76 per study), see docs/train.md
-PROBE_AUROC_FLOOR = 0.7  # asserted: clearly above 0.5 (chance)
-CLIP_OVER_CHANCE = 2.0  # image->text recall@1 over chance (measured 0.30 against 0.11, 2.7x)
+# The goals. MAE passes with a margin; the probe and CLIP do NOT reach theirs yet (xfail, not strict, so
+# an improvement shows up as XPASS); measured values in docs/train.md ("Learning tests").
+MAE_RATIO = 0.75  # mean loss of the last 20 steps over that of the first 5 (measured 0.64)
+MAE_HELDOUT = 0.85  # held-out masked-patch loss; 1.0 = predicting each normalised patch flat (measured 0.744)
+PROBE_AUROC = 0.9  # lesion presence, per held-out study (measured 0.29 to 0.76: chance level, split-sensitive)
+CLIP_OVER_CHANCE = 2.0  # image->text recall@1 over chance (measured 1.8x to 2.7x of 0.11 on 20 pairs)
 
 
 def _run(task: str, store: Path, run_dir: Path, steps: int, lr: float, batch: int, **kw: Any) -> RunResult:
@@ -55,17 +55,17 @@ def test_mae_loss_falls_well_below_its_start(mae: RunResult) -> None:
     assert held < MAE_HELDOUT
 
 
+@pytest.mark.xfail(reason="frozen tiny-MAE features do not separate lesion presence yet (AUROC ~chance)", strict=False)
 def test_linear_probe_finds_lesions_on_held_out_studies(mae: RunResult, learning_store: Path, tmp_path: Path) -> None:
     assert mae.checkpoint is not None
     res = _run("cls", learning_store, tmp_path, 150, 1e-2, 8, pretrained=str(mae.checkpoint))
     m = res.metrics
     auroc, studies = m["auroc_study"], m["n_eval_studies"]
     print(f"\nprobe: AUROC per study {auroc:.3f} ({studies:.0f} studies), per series {m['auroc']:.3f}")
-    assert auroc >= PROBE_AUROC_FLOOR
-    if auroc < PROBE_AUROC_GOAL:
-        print(f"probe AUROC {auroc:.3f} is below the goal {PROBE_AUROC_GOAL} (known, see docs/train.md)")
+    assert auroc >= PROBE_AUROC
 
 
+@pytest.mark.xfail(reason="recall@1 is 1.8-2.7x chance on 20 held-out pairs: not clearly above yet", strict=False)
 def test_clip_retrieval_beats_chance_on_held_out_pairs(mae: RunResult, learning_store: Path, tmp_path: Path) -> None:
     assert mae.checkpoint is not None
     res = _run("clip", learning_store, tmp_path, 300, 2e-3, 8, pretrained=str(mae.checkpoint))
