@@ -206,7 +206,7 @@ class BatchJob:
     """Makes one batch from its keys (run in a pool thread, or inline with ``num_workers=0``)."""
 
     def __init__(self, loader: DataLoader, ring: Ring):
-        self.dataset = loader.dataset
+        self.dataset = loader._items  # the dataset, or its patches (patch_sampler= / samples_per_volume=)
         self.compose = loader.transform
         self.seed = loader.augment_seed
         self.on_error = loader.options.on_error
