@@ -33,7 +33,7 @@ from fastmed.train.recipes.data import (
     split_by_study,
     train_compose,
 )
-from fastmed.train.recipes.evaluate import evaluate
+from fastmed.train.recipes.evaluate import evaluate, segment_volumes
 from fastmed.train.recipes.tasks import build_task, trainable_parameters
 from fastmed.train.text.tokenizer import ReportTokenizer, train_report_tokenizer
 
@@ -213,7 +213,10 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     final = save()
 
     metrics: dict[str, float] = {}
-    if info.is_main and eval_items.indices:
+    if info.is_main and eval_items.indices and seg:
+        held = [eval_items[k] for k in range(len(eval_items))]
+        metrics = segment_volumes(unwrap_model(model), held, vit.img_size, tr.precision, info.device)
+    elif info.is_main and eval_items.indices:
         eval_loader = make_loader(eval_items, eval_compose(vit.img_size, grid, dc.mask_ratio, seg), dc, cfg.seed, False)
         metrics = evaluate(cfg.task, unwrap_model(model), eval_loader, tr.precision, info.device, dc.label_keys)
     result = RunResult(
