@@ -68,6 +68,7 @@ def test_cli_runs_write_resolved_config_and_feed_finetune(recipe_store: Path, tm
         f"pretrained={mae_dir / 'checkpoint'}",
         f"run_dir={seg_dir}",
         "model.lora=true",
+        "data.foreground_prob=0.5",
     )
     assert res.returncode == 0, res.stderr[-3000:]
     report = json.loads((seg_dir / "metrics.json").read_text())

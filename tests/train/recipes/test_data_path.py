@@ -10,10 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 from fastmed.store.dataset import VolumeDataset
 from fastmed.train.recipes import DataConfig
 from fastmed.train.recipes.data import TaskItems, make_loader, split_by_study, train_compose
+from fastmed.train.recipes.evaluate import segment_volumes
 from fastmed.train.text.tokenizer import train_report_tokenizer
 
 
@@ -44,3 +47,31 @@ def test_batches_hold_each_samples_image_mask_labels_and_report(recipe_store: Pa
     # the crop of the mask is the stored mask under the image's crop: lesion voxels only where the series has them
     full = {k: ds[i]["label"].read() for k, i in enumerate(split.train)}
     assert any(m.any() for m in full.values())
+
+
+class _Oracle(torch.nn.Module):
+    """Predicts the lesion class everywhere, or nowhere."""
+
+    def __init__(self, everywhere: bool):
+        super().__init__()
+        self.everywhere = everywhere
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fg = torch.full_like(x, 1.0 if self.everywhere else -1.0)
+        return torch.cat([torch.zeros_like(x), fg], dim=1) + 0 * self.w
+
+
+def test_whole_volume_seg_dice_against_numpy(recipe_store: Path) -> None:
+    ds = VolumeDataset(recipe_store)
+    split = split_by_study(ds, 3, 0.25, seed=0, stratify="lesion_present")
+    items = TaskItems(ds, split.holdout, with_mask=True)
+    held = [items[k] for k in range(len(items))]
+    masks = [ds[i]["label"].read() > 0 for i in split.holdout]
+    none = segment_volumes(_Oracle(False), held, (16, 32, 32), "fp32", torch.device("cpu"))
+    assert none["n_eval_lesion_volumes"] == sum(m.any() for m in masks) > 0 and none["dice"] == 0.0
+    every = segment_volumes(_Oracle(True), held, (16, 32, 32), "fp32", torch.device("cpu"))
+    want = [2 * m.sum() / (m.size + m.sum()) for m in masks if m.any()]  # prediction = whole volume
+    assert every["dice"] == pytest.approx(float(np.mean(want)))
+    pooled = 2 * sum(m.sum() for m in masks) / sum(m.size + m.sum() for m in masks)
+    assert every["dice_global"] == pytest.approx(float(pooled))
