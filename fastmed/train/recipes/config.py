@@ -37,6 +37,9 @@ class DataConfig:
         CLIP: report length in tokens, and the size of the BPE vocabulary trained on the training reports.
     eval_batch_size
         Batch size of the held-out evaluation.
+    foreground_prob
+        ``seg``: share of each batch's patches centred on a lesion voxel (``fm.LabelPatchSampler``, nnU-Net's
+        oversampling); 0: random crops.
     """
 
     store: str = ""
@@ -49,6 +52,7 @@ class DataConfig:
     report_max_len: int = 64
     vocab_size: int = 400
     eval_batch_size: int = 4
+    foreground_prob: float = 0.0
 
 
 @dataclass

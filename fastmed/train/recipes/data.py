@@ -79,7 +79,8 @@ class TaskCompose(Compose):
 class TaskItems:
     """Items of some series of a :class:`~fastmed.VolumeDataset`, holding what one task needs.
 
-    An item is ``{"image": LazyVolume, "spacing", "labels": float32 (n_labels,), "study": str}`` plus
+    An item is ``{"image": LazyVolume, "spacing", "labels": float32 (n_labels,), "study": str, "index": int}``
+    (``index``: the item's position here) plus
     ``"label"`` (the mask handle) for segmentation and ``"report_ids"`` / ``"report_mask"`` for CLIP.
     Handles stay lazy, so ``fm.DataLoader`` takes its fast path.
 
@@ -123,6 +124,7 @@ class TaskItems:
             "spacing": src["spacing"],
             "labels": np.asarray(src["labels"], dtype=np.float32)[self.label_index],
             "study": src["study_id"],
+            "index": k,
         }
         if self.with_mask:
             if "label" not in src:
@@ -157,7 +159,8 @@ def split_by_study(
 
     Only series with ``spatial_dims`` image axes take part. Studies are ordered by a hash of
     ``(seed, study id)``; with ``stratify`` (a label name) the fraction is taken within each value of that
-    label, so both classes reach the held-out set.
+    label (at least one study of each value with two or more studies on either side), so both classes reach
+    the held-out set.
     """
     if not 0.0 <= holdout < 1.0:
         raise ValueError(f"holdout must be in [0, 1), got {holdout}")
@@ -181,7 +184,10 @@ def split_by_study(
     held: set[str] = set()
     for key in sorted(groups, key=lambda v: (np.isnan(v), v)):
         members = sorted(groups[key], key=lambda s: _rank_key(seed, s))
-        held.update(members[: int(round(holdout * len(members)))])
+        k = int(round(holdout * len(members)))
+        if holdout > 0 and len(members) >= 2:
+            k = min(max(k, 1), len(members) - 1)  # every stratum on both sides
+        held.update(members[:k])
     train = sorted(i for s, idx in studies.items() if s not in held for i in idx)
     hold = sorted(i for s, idx in studies.items() if s in held for i in idx)
     return Split(train, hold)
@@ -208,6 +214,22 @@ def make_loader(items: TaskItems, compose: TaskCompose, cfg: DataConfig, seed: i
     if train:
         if len(items) < cfg.batch_size:
             raise ValueError(f"{len(items)} training series for batch_size {cfg.batch_size}")
+        if items.with_mask and cfg.foreground_prob > 0:
+            from fastmed.loader import LabelPatchSampler
+
+            # the sampler places the patch (half of it centred on lesion voxels); the Compose only normalises
+            patch = [op for op in compose.ops if isinstance(op, RandomCrop)][0].size
+            ops = [op for op in compose.ops if not isinstance(op, RandomCrop)]
+            return DataLoader(
+                items,
+                batch_size=cfg.batch_size,
+                shuffle=True,
+                drop_last=True,
+                num_workers=cfg.num_workers,
+                transform=TaskCompose(ops, label_keys=("label",)),
+                seed=seed,
+                patch_sampler=LabelPatchSampler(tuple(patch), foreground_prob=cfg.foreground_prob),
+            )
         return DataLoader(
             items,
             batch_size=cfg.batch_size,

@@ -1,13 +1,14 @@
-"""Held-out evaluation of each recipe (rank 0, no gradients, on the held-out studies' centre patches).
+"""Held-out evaluation of each recipe (rank 0, no gradients).
 
-Segmentation is scored on centre patches of the held-out volumes (the whole volume when the patch covers it)
-until sliding-window inference (``fm.sliding_window_inference``) lands.
+MAE, CLIP and classification score the held-out studies' centre patches (the whole volume when the patch covers
+it); segmentation predicts each held-out volume whole with sliding-window inference
+(:func:`fastmed.sliding_window_inference`, Gaussian blending) and scores it against the stored mask.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -62,21 +63,40 @@ def _cls(
     return out
 
 
-def _seg(
-    model: nn.Module, batches: Iterable[Mapping[str, Any]], precision: str, device: torch.device
+@torch.no_grad()
+def segment_volumes(
+    model: nn.Module, items: Sequence[Mapping[str, Any]], roi: Sequence[int], precision: str, device: torch.device
 ) -> dict[str, float]:
-    per_volume, inter, total = [], 0.0, 0.0
-    for b in batches:
+    """Dice of the lesion class on whole held-out volumes, predicted by sliding windows of the model's input size.
+
+    Each volume gets the training normalisation (per-volume z-score, fastmed ``Normalize``) before inference.
+    """
+    from fastmed.loader.inference import sliding_window_inference
+    from fastmed.transforms import Compose, Normalize
+
+    norm = Compose([Normalize()], label_keys=("label",))
+    was_training = model.training
+    model.eval()
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
         with autocast(precision, device.type):
-            logits = model(b["image"].to(device))
-        pred = logits.float().argmax(dim=1).cpu().numpy()
-        ref = (np.asarray(b["label"])[:, 0] > 0).astype(np.int64)
-        for pv, rv in zip(pred, ref, strict=True):
-            d = dice_per_class(pv, rv, [1])[0]
-            if rv.any():
-                per_volume.append(float(d))
-            inter += float(np.logical_and(pv == 1, rv == 1).sum())
-            total += float((pv == 1).sum() + (rv == 1).sum())
+            return model(x).float()
+
+    per_volume, inter, total = [], 0.0, 0.0
+    try:
+        for item in items:
+            sample = norm(item)
+            out = sliding_window_inference(
+                predict, np.asarray(sample["image"]), tuple(roi), overlap=0.25, device=device
+            )
+            pred = out.array.argmax(dim=0).cpu().numpy()
+            ref = (np.asarray(sample["label"])[0] > 0).astype(np.int64)
+            if ref.any():
+                per_volume.append(float(dice_per_class(pred, ref, [1])[0]))
+            inter += float(np.logical_and(pred == 1, ref == 1).sum())
+            total += float((pred == 1).sum() + (ref == 1).sum())
+    finally:
+        model.train(was_training)
     return {
         "dice": float(np.mean(per_volume)) if per_volume else float("nan"),
         "dice_global": 2.0 * inter / total if total > 0 else float("nan"),
@@ -117,9 +137,8 @@ def evaluate(
     -------
     dict
         ``mae``: ``eval_loss``; ``cls``: ``auroc`` (macro over labels, per series), ``auroc/<label>``,
-        ``auroc_study`` (series scores averaged per study), ``ece``; ``seg``: ``dice`` (lesion class, mean
-        over held-out patches holding a lesion), ``dice_global``; ``clip``: recall@1/5 both ways and
-        ``chance_r@1``.
+        ``auroc_study`` (series scores averaged per study), ``ece``; ``clip``: recall@1/5 both ways and
+        ``chance_r@1`` (segmentation: :func:`segment_volumes`).
     """
     dev = device if device is not None else torch.device("cpu")
     was_training = model.training
@@ -130,7 +149,7 @@ def evaluate(
         if task == "cls":
             return _cls(model, batches, precision, dev, list(label_names or []))
         if task == "seg":
-            return _seg(model, batches, precision, dev)
+            raise ValueError("segmentation is evaluated on whole volumes: use segment_volumes")
         if not isinstance(model, CLIP):
             raise TypeError(f"the clip task evaluates a CLIP model, got {type(model).__name__}")
         return _clip(model, batches, precision, dev)

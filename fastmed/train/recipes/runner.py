@@ -33,7 +33,7 @@ from fastmed.train.recipes.data import (
     split_by_study,
     train_compose,
 )
-from fastmed.train.recipes.evaluate import evaluate
+from fastmed.train.recipes.evaluate import evaluate, segment_volumes
 from fastmed.train.recipes.tasks import build_task, trainable_parameters
 from fastmed.train.text.tokenizer import ReportTokenizer, train_report_tokenizer
 
@@ -123,7 +123,6 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     tr, dc = cfg.trainer, cfg.data
     if tr.threads:
         torch.set_num_threads(int(tr.threads))
-    torch.manual_seed(cfg.seed)
     run_dir = cfg.resolved_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     if info.is_main:
@@ -145,7 +144,10 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     grid = vit.grid if cfg.task == "mae" else None
     loader = make_loader(train_items, train_compose(vit.img_size, grid, dc.mask_ratio, seg), dc, cfg.seed, True)
 
-    task = build_task(cfg, vit, tok, len(label_index))
+    # the model's initial weights come from the seed; the caller's global RNG state is left as it was
+    with torch.random.fork_rng(devices=[]):
+        torch.random.manual_seed(cfg.seed)
+        task = build_task(cfg, vit, tok, len(label_index))
     model = wrap_model(task.model, info)
     opt = torch.optim.AdamW(trainable_parameters(model), lr=tr.lr, weight_decay=tr.weight_decay)
     scaler = grad_scaler(tr.precision, info.device.type)
@@ -211,7 +213,10 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     final = save()
 
     metrics: dict[str, float] = {}
-    if info.is_main and eval_items.indices:
+    if info.is_main and eval_items.indices and seg:
+        held = [eval_items[k] for k in range(len(eval_items))]
+        metrics = segment_volumes(unwrap_model(model), held, vit.img_size, tr.precision, info.device)
+    elif info.is_main and eval_items.indices:
         eval_loader = make_loader(eval_items, eval_compose(vit.img_size, grid, dc.mask_ratio, seg), dc, cfg.seed, False)
         metrics = evaluate(cfg.task, unwrap_model(model), eval_loader, tr.precision, info.device, dc.label_keys)
     result = RunResult(

@@ -54,7 +54,11 @@ def load_encoder(encoder: ViTEncoder, path: str | PathLike[str]) -> str:
     for prefix in ENCODER_PREFIXES:
         sub = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         if want <= set(sub):
-            encoder.load_state_dict({k: sub[k] for k in want}, strict=True)
+            try:
+                encoder.load_state_dict({k: sub[k] for k in want}, strict=True)
+            except RuntimeError as exc:  # same names, other shapes (input size, width)
+                detail = str(exc).strip().splitlines()[-1].strip()
+                raise ValueError(f"{file}: the encoder's weights do not fit this model: {detail}") from None
             return prefix
     raise ValueError(f"{file}: no ViT encoder matching this model's configuration")
 

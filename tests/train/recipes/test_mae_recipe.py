@@ -6,10 +6,12 @@ a resumed run's loss curve equals the uninterrupted run's (bitwise, CPU, one thr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from fastmed.store.dataset import VolumeDataset
 from fastmed.train.engine.explog import read_jsonl
@@ -58,3 +60,24 @@ def test_resume_continues_the_same_loss_curve(recipe_store: Path, tmp_path: Path
     resumed = run(_cfg(recipe_store, tmp_path / "part", 6))
     assert len(whole) == 6 and resumed.losses == whole
     assert [r["step"] for r in read_jsonl(tmp_path / "part" / "metrics.jsonl")] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_refuses_a_checkpoint_of_another_configuration(recipe_store: Path, tmp_path: Path) -> None:
+    run(_cfg(recipe_store, tmp_path, 1))
+    other = _cfg(recipe_store, tmp_path, 2)
+    other.data.mask_ratio = 0.5
+    with pytest.raises(ValueError, match=r"another configuration \(data.mask_ratio differ"):
+        run(other)
+    other.trainer.resume = False  # starting over is allowed
+    assert len(run(other).losses) == 2
+
+
+def test_bf16_and_accumulation_run_and_report_throughput(recipe_store: Path, tmp_path: Path) -> None:
+    cfg = _cfg(recipe_store, tmp_path, 2)
+    cfg.trainer.precision, cfg.trainer.accumulate = "bf16", 2
+    res = run(cfg)
+    assert len(res.losses) == 2 and all(np.isfinite(res.losses))
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["steps"] == 2 and report["bottleneck"] in ("data", "model")
+    assert report["samples_per_s"] > 0 and 0.0 <= report["data_wait_fraction"] <= 1.0
+    assert np.isfinite(report["metrics"]["eval_loss"])
