@@ -214,22 +214,15 @@ def make_loader(items: TaskItems, compose: TaskCompose, cfg: DataConfig, seed: i
     if train:
         if len(items) < cfg.batch_size:
             raise ValueError(f"{len(items)} training series for batch_size {cfg.batch_size}")
+        extra: dict[str, Any] = {}
         if items.with_mask and cfg.foreground_prob > 0:
             from fastmed.loader import LabelPatchSampler
 
-            # the sampler places the patch (half of it centred on lesion voxels); the Compose only normalises
+            # the sampler places the patch (that share centred on lesion voxels); the Compose only normalises
             patch = [op for op in compose.ops if isinstance(op, RandomCrop)][0].size
             ops = [op for op in compose.ops if not isinstance(op, RandomCrop)]
-            return DataLoader(
-                items,
-                batch_size=cfg.batch_size,
-                shuffle=True,
-                drop_last=True,
-                num_workers=cfg.num_workers,
-                transform=TaskCompose(ops, label_keys=("label",)),
-                seed=seed,
-                patch_sampler=LabelPatchSampler(tuple(patch), foreground_prob=cfg.foreground_prob),
-            )
+            compose = TaskCompose(ops, label_keys=("label",))
+            extra["patch_sampler"] = LabelPatchSampler(tuple(patch), foreground_prob=cfg.foreground_prob)
         return DataLoader(
             items,
             batch_size=cfg.batch_size,
@@ -238,6 +231,7 @@ def make_loader(items: TaskItems, compose: TaskCompose, cfg: DataConfig, seed: i
             num_workers=cfg.num_workers,
             transform=compose,
             seed=seed,
+            **extra,
         )
     return DataLoader(
         items,
