@@ -96,7 +96,7 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
     rank, world_size
         Shard every epoch across ranks (default: from ``torch.distributed`` if initialized).
     progress
-        Show a tqdm progress bar per epoch.
+        Show a progress bar per epoch: ``True`` / ``"tqdm"`` (tqdm) or ``"rich"`` (tqdm's rich bar).
     max_worker_restarts
         Worker deaths replaced per epoch before giving up with a LoaderError.
     fast
@@ -141,7 +141,7 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         on_error: str = "raise",
         rank: int | None = None,
         world_size: int | None = None,
-        progress: bool = False,
+        progress: bool | str = False,
         max_worker_restarts: int = 3,
         fast: bool | None = None,
     ):

@@ -42,7 +42,7 @@ from torch.utils.data import Subset
 from torch.utils.data._utils.collate import default_collate
 
 from fastmed.errors import LoaderError
-from fastmed.loader.keyed import Batch, Failed, describe
+from fastmed.loader.keyed import Batch, Failed, describe, keep_replay
 from fastmed.loader.plan import EpochPlan
 from fastmed.loader.tree import to_device
 
@@ -210,7 +210,7 @@ class BatchJob:
         self.compose = loader.transform
         self.seed = loader.augment_seed
         self.on_error = loader.options.on_error
-        self.collate_fn: Callable[[Any], Any] = loader.collate_fn
+        self.collate_fn: Callable[[Any], Any] = keep_replay(loader.collate_fn)
         self.ring = ring
         self.keys = (*self.compose.image_keys, *self.compose.label_keys)  # type: ignore[union-attr]
 

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from fastmed.errors import LoaderError
+from fastmed.loader.progress import check_progress
 
 ON_ERROR = ("raise", "skip")
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
@@ -34,7 +35,7 @@ class Options:
     keyed_transform
         Whether ``transform`` takes ``seed=``, ``index=`` and ``epoch=`` keywords.
     progress
-        Show a tqdm progress bar per epoch.
+        The progress bar per epoch: ``False``, ``"tqdm"`` or ``"rich"``.
     max_worker_restarts
         Worker deaths tolerated per epoch before the loader gives up.
     """
@@ -45,7 +46,7 @@ class Options:
     rank: int
     world_size: int
     keyed_transform: bool
-    progress: bool
+    progress: bool | str
     max_worker_restarts: int
 
 
@@ -107,7 +108,7 @@ def check_options(
     transform: Callable[..., Any] | None,
     samples_per_volume: int,
     patch_sampler: object | None,
-    progress: bool,
+    progress: bool | str,
     max_worker_restarts: int,
 ) -> Options:
     """Validate fastmed's keyword arguments; raise :class:`LoaderError` naming the bad one."""
@@ -130,6 +131,6 @@ def check_options(
         rank=r,
         world_size=w,
         keyed_transform=transform is not None and _takes_keys(transform),
-        progress=bool(progress),
+        progress=check_progress(progress),
         max_worker_restarts=max_worker_restarts,
     )

@@ -14,7 +14,7 @@ import numpy as np
 
 from fastmed.errors import TransformError
 from fastmed.transforms.batch_out import namespace
-from fastmed.volume_source import LazyVolume
+from fastmed.volume_source import is_lazy_volume
 
 
 def check_label_pad(value: float, name: str, arr: Any) -> None:
@@ -52,7 +52,7 @@ def is_lazy(v: Any) -> bool:
     kind = (type(v), tuple(getattr(v, "__dict__", ())))
     known = _LAZY_TYPES.get(kind)
     if known is None:
-        known = isinstance(v, LazyVolume) and not hasattr(v, "__array__")
+        known = is_lazy_volume(v) and not hasattr(type(v), "__array__")  # static: reads no property
         if len(_LAZY_TYPES) < 256:
             _LAZY_TYPES[kind] = known
     return known

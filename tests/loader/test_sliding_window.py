@@ -32,6 +32,7 @@ def _net(ndim: int, cin: int, cout: int) -> torch.nn.Module:
 @pytest.mark.parametrize(("shape", "roi"), CASES)
 @pytest.mark.parametrize("overlap", [0.0, 0.25, 0.5])
 @pytest.mark.parametrize("mode", ["constant", "gaussian"])
+# atol 1e-4: float32 conv sums differ with the torch thread count (seen 2.8e-5 under load).
 def test_equals_monai(shape: tuple[int, ...], roi: tuple[int, ...], overlap: float, mode: str) -> None:
     net = _net(len(shape), 2, 3)
     x = np.random.default_rng(len(shape)).normal(size=(2, *shape)).astype(np.float32)
@@ -39,7 +40,7 @@ def test_equals_monai(shape: tuple[int, ...], roi: tuple[int, ...], overlap: flo
         want = monai_swi(torch.from_numpy(x)[None], roi, 3, net, overlap=overlap, mode=mode, sigma_scale=0.125)[0]
         got = sliding_window_inference(net, x, roi, overlap=overlap, mode=mode, batch_size=3, sigma_scale=0.125)
     assert got.array.shape == want.shape == (3, *shape)
-    torch.testing.assert_close(got.array, torch.as_tensor(want), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got.array, torch.as_tensor(want), rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("sigma_scale", [0.125, (0.2, 0.1, 0.3)])
@@ -84,7 +85,7 @@ def test_result_carries_the_volume_geometry() -> None:
     with torch.no_grad():
         out = sliding_window_inference(net, vol, (8, 8, 8), overlap=0.25)
         want = monai_swi(torch.from_numpy(arr)[None, None], (8, 8, 8), 4, net, overlap=0.25, mode="gaussian")[0]
-    torch.testing.assert_close(out.array, torch.as_tensor(want), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out.array, torch.as_tensor(want), rtol=1e-5, atol=1e-4)
     labels = out.argmax()
     assert labels.spacing == vol.spacing and labels.origin == vol.origin and labels.shape == arr.shape
     np.testing.assert_array_equal(labels.direction, direction)
