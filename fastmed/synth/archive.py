@@ -40,6 +40,7 @@ def generate_archive(
     edge_cases: Sequence[str] = (),
     transfer_syntaxes: Sequence[str] | None = None,
     save_pixels: bool = False,
+    lesion_scale: float = 1.0,
 ) -> ArchiveInfo:
     """Generate a deterministic synthetic DICOM archive with its ground truth.
 
@@ -71,6 +72,10 @@ def generate_archive(
         all of them by default. JPEG baseline goes to 8-bit radiographs only.
     save_pixels
         Also write ``pixels_YYY.npy`` per series: the stored integers that were encoded.
+    lesion_scale
+        Multiplier of the smallest lesion radius (1: lesions 3-6 voxels across in ``small`` volumes). Larger
+        values make easier lesions for learning tests (lesions that do not fit an organ are redrawn, so large
+        values give fewer lesions); the rest of the archive is unchanged.
 
     Returns
     -------
@@ -79,6 +84,8 @@ def generate_archive(
     """
     if studies < 0:
         raise ValueError(f"studies must be >= 0, got {studies}")
+    if not lesion_scale >= 1.0:
+        raise ValueError(f"lesion_scale must be >= 1, got {lesion_scale}")
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     size = resolve_size(shape)
@@ -98,7 +105,7 @@ def generate_archive(
         grids = [_lesion_grid(st, s) for s in st.series]
         # Big enough that the voxel nearest the centre lies inside the lesion on every grid.
         coarsest = max(max(s.geometry.spacing[1:]) if not s.is_volume else max(s.geometry.spacing) for s in st.series)
-        min_radius = max(1.3 * coarsest, 0.05 * st.anatomy.semi_x)
+        min_radius = max(1.3 * coarsest, 0.05 * st.anatomy.semi_x) * lesion_scale
         st.lesions = sample_lesions(seed, st.index, st.anatomy, grids, min_radius)
 
     all_series = [s for st in plans for s in st.series]

@@ -37,6 +37,10 @@ class DataConfig:
         CLIP: report length in tokens, and the size of the BPE vocabulary trained on the training reports.
     eval_batch_size
         Batch size of the held-out evaluation.
+    whole_volume
+        ``cls`` / ``clip``: the model sees each whole series fitted into its input size (``fm.Letterbox``: one
+        scale for every axis, padded around) instead of a crop, so a lesion anywhere is in the input and the
+        series' labels and report describe what the model sees. ``mae`` / ``seg`` always crop.
     foreground_prob
         ``seg``: share of each batch's patches centred on a lesion voxel (``fm.LabelPatchSampler``, nnU-Net's
         oversampling); 0: random crops.
@@ -53,6 +57,7 @@ class DataConfig:
     vocab_size: int = 400
     eval_batch_size: int = 4
     foreground_prob: float = 0.0
+    whole_volume: bool = False
 
 
 @dataclass

@@ -20,7 +20,7 @@ from fastmed.store.dataset import VolumeDataset
 from fastmed.train.models.masking import mae_mask
 from fastmed.train.recipes.config import DataConfig
 from fastmed.train.text.tokenizer import ReportTokenizer
-from fastmed.transforms import CenterCrop, Compose, Normalize, RandomCrop
+from fastmed.transforms import CenterCrop, Compose, Letterbox, Normalize, RandomCrop
 
 
 class TaskCompose(Compose):
@@ -193,18 +193,23 @@ def split_by_study(
     return Split(train, hold)
 
 
-def train_compose(patch: Sequence[int], mae_grid: Sequence[int] | None, mae_ratio: float, seg: bool) -> TaskCompose:
-    """Random crop of ``patch`` and per-volume z-score (statistics of the whole source volume)."""
-    return TaskCompose(
-        [RandomCrop(tuple(patch)), Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ()
-    )
+def train_compose(
+    patch: Sequence[int], mae_grid: Sequence[int] | None, mae_ratio: float, seg: bool, whole: bool = False
+) -> TaskCompose:
+    """Random crop of ``patch`` (``whole``: the whole volume letterboxed into ``patch``) and per-volume z-score.
+
+    The z-score uses the statistics of the whole source volume.
+    """
+    first = Letterbox(tuple(patch)) if whole else RandomCrop(tuple(patch))
+    return TaskCompose([first, Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
 
 
-def eval_compose(patch: Sequence[int], mae_grid: Sequence[int] | None, mae_ratio: float, seg: bool) -> TaskCompose:
-    """Centre crop of ``patch`` (padding a smaller volume) and the same normalisation as training."""
-    return TaskCompose(
-        [CenterCrop(tuple(patch)), Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ()
-    )
+def eval_compose(
+    patch: Sequence[int], mae_grid: Sequence[int] | None, mae_ratio: float, seg: bool, whole: bool = False
+) -> TaskCompose:
+    """Centre crop of ``patch`` (padding a smaller volume; ``whole``: letterbox) and the training normalisation."""
+    first = Letterbox(tuple(patch)) if whole else CenterCrop(tuple(patch))
+    return TaskCompose([first, Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
 
 
 def make_loader(items: TaskItems, compose: TaskCompose, cfg: DataConfig, seed: int, train: bool) -> Any:

@@ -142,7 +142,8 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     train_items.tokenizer = tok
     eval_items = TaskItems(ds, split.holdout, label_index, with_mask=seg, tokenizer=tok, max_len=dc.report_max_len)
     grid = vit.grid if cfg.task == "mae" else None
-    loader = make_loader(train_items, train_compose(vit.img_size, grid, dc.mask_ratio, seg), dc, cfg.seed, True)
+    whole = dc.whole_volume and cfg.task in ("cls", "clip")
+    loader = make_loader(train_items, train_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), dc, cfg.seed, True)
 
     # the model's initial weights come from the seed; the caller's global RNG state is left as it was
     with torch.random.fork_rng(devices=[]):
@@ -217,7 +218,9 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
         held = [eval_items[k] for k in range(len(eval_items))]
         metrics = segment_volumes(unwrap_model(model), held, vit.img_size, tr.precision, info.device)
     elif info.is_main and eval_items.indices:
-        eval_loader = make_loader(eval_items, eval_compose(vit.img_size, grid, dc.mask_ratio, seg), dc, cfg.seed, False)
+        eval_loader = make_loader(
+            eval_items, eval_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), dc, cfg.seed, False
+        )
         metrics = evaluate(cfg.task, unwrap_model(model), eval_loader, tr.precision, info.device, dc.label_keys)
     result = RunResult(
         run_dir=run_dir,

@@ -75,3 +75,22 @@ def test_whole_volume_seg_dice_against_numpy(recipe_store: Path) -> None:
     assert every["dice"] == pytest.approx(float(np.mean(want)))
     pooled = 2 * sum(m.sum() for m in masks) / sum(m.size + m.sum() for m in masks)
     assert every["dice_global"] == pytest.approx(float(pooled))
+
+
+def test_whole_volume_inputs_are_the_letterboxed_series(recipe_store: Path) -> None:
+    # cls / clip with whole_volume: each sample is the whole series fitted into the model input (fm.Letterbox,
+    # scipy.ndimage.zoom's resampling) and z-scored with the series' statistics, whatever the seed
+    from scipy import ndimage
+
+    ds = VolumeDataset(recipe_store)
+    split = split_by_study(ds, 3, 0.25, seed=0, stratify="lesion_present")
+    items = TaskItems(ds, split.train[:4])
+    aug = train_compose((12, 32, 32), None, 0.75, seg=False, whole=True)
+    loader = make_loader(items, aug, DataConfig(batch_size=2, num_workers=1), seed=5, train=True)
+    for batch in loader:
+        for pos, k in enumerate(batch["index"].tolist()):
+            vol = np.asarray(ds[split.train[k]]["image"].read(), dtype=np.float64)
+            assert vol.shape == (24, 64, 64)  # the small archive: one scale 0.5 fills the 12x32x32 input
+            small = ndimage.zoom(vol, 0.5, order=1, grid_mode=False)
+            want = (small - vol.mean()) / vol.std()
+            np.testing.assert_allclose(batch["image"][pos, 0].numpy(), want, rtol=0, atol=0.05)
