@@ -16,7 +16,7 @@ import itertools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -50,8 +50,10 @@ def read_window(
     hi: Sequence[int],
     threads: int | None = None,
     out: npt.NDArray[Any] | None = None,
+    touches: BoxTest | None = None,
+    fill: float = 0,
 ) -> npt.NDArray[Any]:
-    """The box ``[lo, hi)`` of an array, decoding only the chunks it overlaps.
+    """The box ``[lo, hi)`` of an array, decoding only the chunks it overlaps (and of those what ``touches``).
 
     Parameters
     ----------
@@ -63,6 +65,13 @@ def read_window(
         Native threads (``None`` or ``<= 0``: the pool's size); chunks are split among them.
     out
         C-contiguous array of shape ``hi - lo`` and the array's dtype to fill (else a new one).
+    touches
+        The reader's footprint (e.g. :meth:`fastmed.transforms.plan.SamplePlan.source_footprint`):
+        its ``touches_boxes(lo, hi)`` says for ``(N, ndim)`` boxes in array coordinates which
+        ones are read. Chunks it rules out are not opened, and of the others only the z-slabs
+        it keeps are decoded and copied. ``None``: the whole box.
+    fill
+        Value of the voxels of the window that ``touches`` rules out (never read by its owner).
 
     Returns
     -------
@@ -75,6 +84,19 @@ def read_window(
         A chunk inside the box is missing or corrupt (named by series, array and chunk index).
         Chunks outside the box are never opened.
     """
+    return _read(info, lo, hi, threads, out, touches, fill)[0]
+
+
+def _read(
+    info: ArrayInfo,
+    lo: Sequence[int],
+    hi: Sequence[int],
+    threads: int | None,
+    out: npt.NDArray[Any] | None,
+    touches: BoxTest | None,
+    fill: float,
+) -> tuple[npt.NDArray[Any], int]:
+    """:func:`read_window`, and the number of chunks it decoded."""
     from fastmed.dicom._pool import map_chunks, workers
 
     a, b = check_box(info.shape, lo, hi)
@@ -85,8 +107,12 @@ def read_window(
     elif out.shape != want or out.dtype != dtype or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape {want}")
     plan = [_overlap(idx, a, b, info.chunks) for idx in chunks_in_box(info, a, b)]
+    if touches is not None and plan:
+        plan, blank = _narrow(plan, a, info.chunks, touches)
+        for dst in blank:
+            out[dst] = fill
     if not plan:
-        return out
+        return out, 0
     n = workers(threads, len(plan))
     claim = itertools.count()  # next chunk to decode; threads take chunks as they finish (uneven costs)
     failed: list[bool] = []
@@ -108,12 +134,67 @@ def read_window(
             _chunks.give_scratch(s)
 
     map_chunks(run, range(n), n)
-    return out
+    return out, len(plan)
 
 
-def _overlap(
-    idx: tuple[int, ...], lo: Sequence[int], hi: Sequence[int], chunks: Sequence[int]
-) -> tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...], tuple[int, int]]:
+class BoxTest(Protocol):
+    """What :func:`read_window` asks a footprint: which boxes of the array its owner reads."""
+
+    def touches_boxes(self, lo: npt.ArrayLike, hi: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """Per box ``[lo[i], hi[i])`` (array coordinates), whether any of its voxels is read."""
+        ...
+
+
+_SLAB = 4  # z-slices per footprint test inside a chunk (blosc blocks of 64 KiB hold 8 slices of a 64x64 int16 chunk)
+
+Overlap = tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...], tuple[int, int]]
+
+
+def _narrow(
+    plan: list[Overlap], lo: Sequence[int], chunks: Sequence[int], touches: BoxTest
+) -> tuple[list[Overlap], list[tuple[slice, ...]]]:
+    """Drop the overlaps ``touches`` rules out, and trim the others along z to the slabs it keeps.
+
+    Returns the narrowed overlaps and the window regions left unread (to fill).
+    """
+    org = np.asarray(lo, dtype=np.int64)
+    first = np.asarray([[s.start for s in dst] for _, _, dst, _ in plan], dtype=np.int64) + org
+    last = np.asarray([[s.stop for s in dst] for _, _, dst, _ in plan], dtype=np.int64) + org
+    keep = np.asarray(touches.touches_boxes(first, last), dtype=bool)
+    blank = [dst for (_, _, dst, _), k in zip(plan, keep, strict=True) if not k]
+    kept = np.flatnonzero(keep)
+    if not len(kept):
+        return [], blank
+    # Every kept overlap cut into slabs of _SLAB z-slices, tested in one call.
+    z0s, z1s = first[kept, 0], last[kept, 0]
+    count = -(-(z1s - z0s) // _SLAB)
+    offset = np.concatenate([[0], np.cumsum(count)])
+    owner = np.repeat(np.arange(len(kept)), count)
+    a, b = first[kept][owner], last[kept][owner]
+    a[:, 0] = z0s[owner] + (np.arange(len(owner)) - offset[owner]) * _SLAB
+    b[:, 0] = np.minimum(a[:, 0] + _SLAB, z1s[owner])
+    hit = np.asarray(touches.touches_boxes(a, b), dtype=bool)
+    out: list[Overlap] = []
+    for i, j in enumerate(kept.tolist()):
+        idx, src, dst, _ = plan[j]
+        mine = np.flatnonzero(hit[offset[i] : offset[i + 1]])
+        if not len(mine):
+            blank.append(dst)
+            continue
+        z0, z1 = int(first[j, 0]), int(last[j, 0])
+        t0, t1 = z0 + int(mine[0]) * _SLAB, min(z0 + (int(mine[-1]) + 1) * _SLAB, z1)  # box coordinates
+        d0, d1 = t0 - int(org[0]), t1 - int(org[0])
+        if d0 > dst[0].start:
+            blank.append((slice(dst[0].start, d0), *dst[1:]))
+        if d1 < dst[0].stop:
+            blank.append((slice(d1, dst[0].stop), *dst[1:]))
+        c = int(idx[0]) * int(chunks[0])
+        s0, s1 = t0 - c, t1 - c
+        out.append((idx, (slice(s0, s1), *src[1:]), (slice(d0, d1), *dst[1:]), (s0, s1)))
+    return out, blank
+
+
+def _overlap(idx: tuple[int, ...], lo: Sequence[int], hi: Sequence[int], chunks: Sequence[int]) -> Overlap:
     """Chunk ``idx``: its part inside the box (chunk slices, window slices) and the first-axis rows needed."""
     src, dst = [], []
     for i, x, y, c in zip(idx, lo, hi, chunks, strict=True):
@@ -210,8 +291,14 @@ class StoreVolume:
         """Number of axes of :attr:`shape`."""
         return len(self.shape)
 
-    def read_window(self, lo: Sequence[int], hi: Sequence[int]) -> npt.NDArray[Any]:
+    def read_window(
+        self, lo: Sequence[int], hi: Sequence[int], touches: BoxTest | None = None, fill: float = 0
+    ) -> npt.NDArray[Any]:
         """The box ``[lo, hi)`` as a C-contiguous array; only the chunks it overlaps are read.
+
+        ``touches`` (a plan's :meth:`~fastmed.transforms.plan.SamplePlan.source_footprint`, in
+        this handle's coordinates) narrows the read to the chunks and z-slabs it can read; the
+        rest of the window is ``fill`` (see :func:`read_window`).
 
         Raises
         ------
@@ -223,8 +310,8 @@ class StoreVolume:
         a, b = check_box(self.shape, lo, hi)
         if self._flat:
             a, b = (0, *a), (1, *b)
-        self.chunks_read += len(chunks_in_box(self.info, a, b))
-        win = read_window(self.info, a, b, self.threads)
+        win, n = _read(self.info, a, b, self.threads, None, touches, fill)
+        self.chunks_read += n
         return win[0] if self._flat else win
 
     def read(self) -> npt.NDArray[Any]:

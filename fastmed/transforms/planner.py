@@ -28,6 +28,7 @@ from fastmed.rng import BatchRNG, KeyedRNG
 from fastmed.transforms._geometry import snap
 from fastmed.transforms.base import Context, Field, Params, SpatialOp
 from fastmed.transforms.footprint import source_bboxes
+from fastmed.transforms.footprint_shape import SourceFootprint
 from fastmed.transforms.intensity_program import build_intensity
 from fastmed.transforms.plan import ArrayPlan, IntensityProgram, SamplePlan, SpatialMap, Window
 from fastmed.transforms.sample_access import WindowReader, array_shape, check_label_pad, is_lazy
@@ -235,14 +236,13 @@ def compile_batch(
         sampling.append(spatial_only)
         lazy.append([n for n in (*image_names, *label_names) if is_lazy(s[n])])
     with_lazy = [i for i in range(len(samples)) if lazy[i]]
-    boxes = source_bboxes(
-        [
-            SamplePlan(spatial[i], tuple(sampling[i]), keys[i], int(params[i]["index"]), ctx0s[i].ndim)  # type: ignore[arg-type]
-            for i in with_lazy
-        ],
-        [ctx0s[i].shape for i in with_lazy],
-    )
+    box_plans = [
+        SamplePlan(spatial[i], tuple(sampling[i]), keys[i], int(params[i]["index"]), ctx0s[i].ndim)  # type: ignore[arg-type]
+        for i in with_lazy
+    ]
+    boxes = source_bboxes(box_plans, [ctx0s[i].shape for i in with_lazy])
     box_of = dict(zip(with_lazy, boxes, strict=True))
+    plan_of = dict(zip(with_lazy, box_plans, strict=True))
     out: list[tuple[SamplePlan, dict[str, Any]]] = []
     for i, s in enumerate(samples):
         ctx0, d = ctx0s[i], ctx0s[i].ndim
@@ -251,7 +251,7 @@ def compile_batch(
         reader = WindowReader(s, (), ())
         if i in box_of:
             lo, hi = box_of[i]
-            reader = WindowReader(s, lo, hi)
+            reader = WindowReader(s, lo, hi, SourceFootprint(plan_of[i], ctx0.shape))
             vol3 = (1, *ctx0.shape) if d == 2 else tuple(ctx0.shape)
             origin3 = (0, *lo) if d == 2 else tuple(lo)
             windows = {n: Window(origin3, vol3) for n in lazy[i]}  # type: ignore[arg-type]
