@@ -7,7 +7,7 @@ source footprint needs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -90,21 +90,22 @@ def stack_outputs(vals: Sequence[Any]) -> Any:
     return torch.stack(list(vals))
 
 
-_TAKES_FOOTPRINT: dict[type, bool] = {}
+_TAKES_FOOTPRINT: dict[Any, bool] = {}
 
 
 def takes_footprint(vol: Any) -> bool:
-    """Whether ``vol.read_window`` takes ``touches=`` (a footprint narrowing the read), looked up once per type."""
-    kind = type(vol)
-    known = _TAKES_FOOTPRINT.get(kind)
-    if known is None:
-        import inspect
+    """Whether ``vol.read_window`` takes ``touches=`` (a footprint narrowing the read), looked up once per method."""
+    import inspect
 
+    fn = inspect.getattr_static(vol, "read_window", None)
+    known = _TAKES_FOOTPRINT.get(fn) if isinstance(fn, Callable) else None  # type: ignore[arg-type]
+    if known is None:
         try:
             known = "touches" in inspect.signature(vol.read_window).parameters
         except (TypeError, ValueError):
             known = False
-        _TAKES_FOOTPRINT[kind] = known
+        if isinstance(fn, Callable) and len(_TAKES_FOOTPRINT) < 256:  # type: ignore[arg-type]
+            _TAKES_FOOTPRINT[fn] = known
     return known
 
 
