@@ -31,7 +31,9 @@ def _windowed(plan: SamplePlan, shape: tuple[int, ...], lo: tuple[int, ...]) -> 
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=cases(), seed=st.integers(0, 1000), chunks=st.tuples(*[st.integers(1, 6)] * 3), threads=st.sampled_from([1, 2]))
+@given(
+    case=cases(), seed=st.integers(0, 1000), chunks=st.tuples(*[st.integers(1, 6)] * 3), threads=st.sampled_from([1, 2])
+)
 def test_footprint_window_gives_the_whole_volume_output(case, seed: int, chunks: tuple[int, ...], threads: int) -> None:  # type: ignore[no-untyped-def]
     plan, shape = case
     rng = np.random.default_rng(seed)
