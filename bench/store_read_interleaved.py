@@ -11,11 +11,36 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+
+
+def data(size: str, keep: str | None) -> dict[str, Any]:
+    """The suite's data (``store_read._ensure_data``); with ``keep`` written once into that folder and reused."""
+    from fastmed.bench.suites import store as store_suite
+    from fastmed.bench.suites import store_read
+
+    if size in store_read._DATA or keep is None:
+        return store_read._ensure_data(size)
+    folder = Path(keep)
+    meta = folder / f"meta-{size}.pkl"
+    if meta.exists():
+        d: dict[str, Any] = pickle.loads(meta.read_bytes())
+        d["vol"] = np.fromfile(d["raw"], dtype=d.pop("dtype")).reshape(d.pop("shape"))
+        store_read._DATA[size] = d
+        return d
+    folder.mkdir(parents=True, exist_ok=True)
+    store_suite._STATE["tmp"] = SimpleNamespace(name=str(folder))
+    d = store_read._ensure_data(size)
+    small = {k: v for k, v in d.items() if k != "vol"}
+    meta.write_bytes(pickle.dumps({**small, "dtype": d["vol"].dtype, "shape": d["vol"].shape}))
+    return d
 
 
 def _rows(size: str, threads: int) -> dict[str, Callable[[int], Any]]:
@@ -78,7 +103,9 @@ def main() -> None:
     ap.add_argument("--size", default="full")
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--keep", default=None, help="folder to keep the data in between runs (written on first use)")
     args = ap.parse_args()
+    data(args.size, args.keep)
     print(f"load before: {os.getloadavg()}")
     for t in (int(v) for v in args.threads.split(",")):
         run(args.size, args.rounds, t)

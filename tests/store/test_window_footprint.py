@@ -104,3 +104,20 @@ def test_compose_on_a_store_volume_reads_the_footprint(store: Path) -> None:
         lo, hi = aug.plan({"image": vol, "spacing": vol.spacing}, seed=2, index=i).source_bbox(vol.shape)
         boxed += len(chunks_in_box(vol.info, lo, hi))
     assert 0 < vol.chunks_read <= boxed
+
+
+def test_window_buffers_in_use_are_not_handed_out_again(tmp_path: Path) -> None:
+    """Windows come from reused buffers (no page faults per read), never from one a live window holds."""
+    data = np.random.default_rng(1).integers(-1000, 1000, size=(48, 128, 128)).astype(np.int16)
+    info = array_info(write_array(tmp_path / "a", data, (16, 64, 64)), "s")
+    boxes = [((0, 0, 0), (40, 120, 120)), ((8, 8, 8), (48, 128, 128)), ((4, 2, 6), (44, 122, 126))]
+    held = [read_window(info, lo, hi) for lo, hi in boxes]
+    for win, (lo, hi) in zip(held, boxes, strict=True):
+        np.testing.assert_array_equal(win, data[tuple(map(slice, lo, hi))])
+    view = held[0][None, 1:]
+    del held
+    again = [read_window(info, lo, hi) for lo, hi in boxes]
+    np.testing.assert_array_equal(view[0], data[1:40, :120, :120])  # a view keeps its buffer
+    assert not any(np.shares_memory(view, w) for w in again)
+    for win, (lo, hi) in zip(again, boxes, strict=True):
+        np.testing.assert_array_equal(win, data[tuple(map(slice, lo, hi))])
