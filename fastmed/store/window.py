@@ -53,7 +53,7 @@ def read_window(
     threads: int | None = None,
     out: npt.NDArray[Any] | None = None,
     touches: BoxTest | None = None,
-    fill: float = 0,
+    fill: float | None = None,
 ) -> npt.NDArray[Any]:
     """The box ``[lo, hi)`` of an array, decoding only the chunks it overlaps (and of those what ``touches``).
 
@@ -73,7 +73,8 @@ def read_window(
         ones are read. Chunks it rules out are not opened, and of the others only the z-slabs
         it keeps are decoded and copied. ``None``: the whole box.
     fill
-        Value of the voxels of the window that ``touches`` rules out (never read by its owner).
+        Value of the voxels of the window that ``touches`` rules out (never read by its owner);
+        ``None``: left as they are (unspecified: windows reuse buffers of earlier windows).
 
     Returns
     -------
@@ -96,7 +97,7 @@ def _read(
     threads: int | None,
     out: npt.NDArray[Any] | None,
     touches: BoxTest | None,
-    fill: float,
+    fill: float | None,
 ) -> tuple[npt.NDArray[Any], int]:
     """:func:`read_window`, and the number of chunks it decoded."""
     from fastmed.dicom._pool import map_chunks, workers
@@ -111,8 +112,9 @@ def _read(
     plan = [_overlap(idx, a, b, info.chunks) for idx in chunks_in_box(info, a, b)]
     if touches is not None and plan:
         plan, blank = _narrow(plan, a, info.chunks, touches)
-        for dst in blank:
-            out[dst] = fill
+        if fill is not None:
+            for dst in blank:
+                out[dst] = fill
     if not plan:
         return out, 0
     n = workers(threads, len(plan))
@@ -173,9 +175,11 @@ def _new_window(shape: tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any
                 buf = b
                 break
         if buf is None:
-            buf = np.empty(max(nbytes, _MIN_POOLED), dtype=np.uint8)
-            if len(_WINDOWS) >= _KEEP_WINDOWS:
-                _WINDOWS.pop(0)
+            # Room for the next, slightly larger window of the same kind (footprint boxes vary).
+            size = min(-(-(nbytes * 5 // 4) // _MIN_POOLED) * _MIN_POOLED, _MAX_POOLED)
+            buf = np.empty(max(size, nbytes), dtype=np.uint8)
+            if len(_WINDOWS) >= _KEEP_WINDOWS:  # drop the smallest
+                _WINDOWS.remove(min(_WINDOWS, key=lambda w: w.nbytes))
             _WINDOWS.append(buf)
     return buf[:nbytes].view(dtype).reshape(shape)
 
@@ -335,13 +339,13 @@ class StoreVolume:
         return len(self.shape)
 
     def read_window(
-        self, lo: Sequence[int], hi: Sequence[int], touches: BoxTest | None = None, fill: float = 0
+        self, lo: Sequence[int], hi: Sequence[int], touches: BoxTest | None = None, fill: float | None = None
     ) -> npt.NDArray[Any]:
         """The box ``[lo, hi)`` as a C-contiguous array; only the chunks it overlaps are read.
 
         ``touches`` (a plan's :meth:`~fastmed.transforms.plan.SamplePlan.source_footprint`, in
         this handle's coordinates) narrows the read to the chunks and z-slabs it can read; the
-        rest of the window is ``fill`` (see :func:`read_window`).
+        rest of the window is ``fill``, or unspecified when ``None`` (see :func:`read_window`).
 
         Raises
         ------

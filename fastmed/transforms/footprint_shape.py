@@ -93,16 +93,14 @@ class SourceFootprint:
         # D = [-below, above]: the coordinates lie in P + D.
         self._below = np.maximum(plain_lo - lo, 0.0)
         self._above = np.maximum(hi - plain_hi, 0.0)
-        cols = [edges[:, i] for i in range(3)]
-        units = list(np.eye(3))
-        cands = units + [np.cross(a, b) for a, b in itertools.combinations(cols, 2)]
-        cands += [np.cross(e, u) for e in cols for u in units]
-        axes = []
-        for v in cands:
-            norm = float(np.linalg.norm(v))
-            if norm > 1e-12:
-                axes.append(v / norm)
-        self._axes = np.asarray(axes)  # (A, 3) unit vectors
+        cols = edges.T
+        # Candidate axes: the box normals, P's face normals, and the cross products of their edges.
+        left = np.concatenate([cols[[0, 0, 1]], np.repeat(cols, 3, axis=0)])
+        right = np.concatenate([cols[[1, 2, 2]], np.tile(np.eye(3), (3, 1))])
+        cands = np.concatenate([np.eye(3), np.cross(left, right)])
+        norm = np.sqrt((cands * cands).sum(axis=1))
+        keep = norm > 1e-12
+        self._axes = cands[keep] / norm[keep, None]  # (A, 3) unit vectors
         self._abs_axes = np.abs(self._axes)
         centre = corner + edges.sum(axis=1) / 2.0
         self._c = self._axes @ centre
