@@ -212,14 +212,18 @@ def _narrow(
     kept = np.flatnonzero(keep)
     if not len(kept):
         return [], blank
-    # Every kept overlap cut into slabs of _SLAB z-slices, tested in one call.
+    # Every kept overlap cut into slabs of _SLAB z-slices (aligned to the chunk's start, as its
+    # blosc blocks are), tested in one call.
     z0s, z1s = first[kept, 0], last[kept, 0]
-    count = -(-(z1s - z0s) // _SLAB)
+    c0s = np.asarray([plan[j][0][0] for j in kept.tolist()], dtype=np.int64) * int(chunks[0])
+    s0s = c0s + (z0s - c0s) // _SLAB * _SLAB  # first slab's start
+    count = -(-(z1s - s0s) // _SLAB)
     offset = np.concatenate([[0], np.cumsum(count)])
     owner = np.repeat(np.arange(len(kept)), count)
     a, b = first[kept][owner], last[kept][owner]
-    a[:, 0] = z0s[owner] + (np.arange(len(owner)) - offset[owner]) * _SLAB
-    b[:, 0] = np.minimum(a[:, 0] + _SLAB, z1s[owner])
+    starts = s0s[owner] + (np.arange(len(owner)) - offset[owner]) * _SLAB
+    a[:, 0] = np.maximum(starts, z0s[owner])
+    b[:, 0] = np.minimum(starts + _SLAB, z1s[owner])
     hit = np.asarray(touches.touches_boxes(a, b), dtype=bool)
     out: list[Overlap] = []
     for i, j in enumerate(kept.tolist()):
@@ -228,8 +232,8 @@ def _narrow(
         if not len(mine):
             blank.append(dst)
             continue
-        z0, z1 = int(first[j, 0]), int(last[j, 0])
-        t0, t1 = z0 + int(mine[0]) * _SLAB, min(z0 + (int(mine[-1]) + 1) * _SLAB, z1)  # box coordinates
+        z0, z1, s0 = int(first[j, 0]), int(last[j, 0]), int(s0s[i])
+        t0, t1 = max(s0 + int(mine[0]) * _SLAB, z0), min(s0 + (int(mine[-1]) + 1) * _SLAB, z1)  # array coordinates
         d0, d1 = t0 - int(org[0]), t1 - int(org[0])
         if d0 > dst[0].start:
             blank.append((slice(dst[0].start, d0), *dst[1:]))
