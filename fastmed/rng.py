@@ -170,9 +170,10 @@ class BatchRNG:
     def __init__(self, seed: int, epoch: int, indices: Iterable[int], stream: int = 0):
         _check_key(seed, epoch)
         _check_stream(stream)
-        self.indices = np.asarray([int(i) for i in indices], dtype=np.int64).reshape(-1)
-        if self.indices.size and (self.indices.min() < 0 or self.indices.max() > _MASK32):
+        idx = [int(i) for i in indices]
+        if idx and (min(idx) < 0 or max(idx) > _MASK32):
             raise ValueError("indices must be in [0, 2**32)")
+        self.indices = np.asarray(idx, dtype=np.int64).reshape(-1)
         self.seed, self.epoch, self.stream = int(seed), int(epoch), int(stream)
         self.key: tuple[int, int] = stream_key(self.seed, self.epoch)
         self._next_word = 0
@@ -196,10 +197,8 @@ class BatchRNG:
         if not out or not rows:
             return out
         nblk = max(1, (int(prefetch) + 3) // 4)
-        ctr = np.zeros((len(out), rows, nblk, 4), dtype=np.uint32)
-        ctr[..., 0] = np.arange(nblk, dtype=np.uint32)
+        ctr = _counters(tuple(ids), rows, nblk).copy()
         ctr[..., 2] = proto.indices[:, None]
-        ctr[..., 3] = np.asarray(ids, dtype=np.uint32)[:, None, None]
         words = core.philox4x32_10(ctr.reshape(-1, 4), proto.key[0], proto.key[1])
         u = _doubles(words.reshape(len(out), rows, 4 * nblk))
         for k, r in enumerate(out):
@@ -229,10 +228,14 @@ class BatchRNG:
         if n <= 0 or rows == 0:
             return np.zeros((rows, max(n, 0)), dtype=np.uint32)
         b0, b1 = start >> 2, (start + n - 1) >> 2
-        blocks = np.arange(b0, b1 + 1, dtype=np.uint64)
-        ctr = np.empty((rows, blocks.size, 4), dtype=np.uint32)
-        ctr[:, :, 0] = blocks & np.uint64(_MASK32)
-        ctr[:, :, 1] = blocks >> np.uint64(32)
+        if b1 <= _MASK32:  # the block number fits word 0 (word 1 is zero)
+            ctr = np.zeros((rows, b1 + 1 - b0, 4), dtype=np.uint32)
+            ctr[:, :, 0] = np.arange(b0, b1 + 1, dtype=np.uint32)
+        else:
+            blocks = np.arange(b0, b1 + 1, dtype=np.uint64)
+            ctr = np.empty((rows, blocks.size, 4), dtype=np.uint32)
+            ctr[:, :, 0] = blocks & np.uint64(_MASK32)
+            ctr[:, :, 1] = blocks >> np.uint64(32)
         ctr[:, :, 2] = self.indices[:, None]
         ctr[:, :, 3] = self.stream
         out = core.philox4x32_10(ctr.reshape(-1, 4), self.key[0], self.key[1]).reshape(rows, -1)
@@ -251,6 +254,22 @@ class BatchRNG:
         else:
             u = _doubles(self.words(2 * n))
         return u.reshape((len(self), *shape))
+
+    def random_lists(self, n: int) -> list[list[float]]:
+        """The next ``n`` uniform doubles of every row as Python floats (:meth:`random` ``(n,)``, same bits).
+
+        For small draws: Python float arithmetic rounds as numpy's float64 does (``+ - * /``,
+        comparisons, ``math.floor``), and is cheaper than numpy calls on a few numbers.
+        """
+        n = int(n)
+        start = self._next_word
+        pre = self._pre_u
+        if pre is not None and start % 2 == 0 and start // 2 + n <= pre.shape[1]:
+            self._next_word += 2 * n
+            rows: list[list[float]] = pre[:, start // 2 : start // 2 + n].tolist()
+            return rows
+        out: list[list[float]] = _doubles(self.words(2 * n)).tolist()
+        return out
 
     def uniform(
         self, low: float | npt.ArrayLike = 0.0, high: float | npt.ArrayLike = 1.0, size: int | tuple[int, ...] = ()
@@ -276,7 +295,8 @@ class BatchRNG:
         z = np.empty((len(self), 2 * m))
         np.multiply(r, np.cos(t), out=z[:, 0::2])
         np.multiply(r, np.sin(t, out=t), out=z[:, 1::2])
-        out: npt.NDArray[np.float64] = z[:, :n] * scale
+        # ``scale * z`` is ``z`` itself when scale is one (every double, signed zeros and NaN included).
+        out: npt.NDArray[np.float64] = z[:, :n] * scale if scale != 1.0 else z[:, :n]
         out += loc
         return out.reshape((len(self), *shape))
 
@@ -299,15 +319,35 @@ class BatchRNG:
         return out
 
 
+@lru_cache(maxsize=64)
+def _counters(streams: tuple[int, ...], rows: int, nblk: int) -> npt.NDArray[np.uint32]:
+    """Counters ``(streams, rows, nblk, 4)`` of :meth:`BatchRNG.streams`: block number and stream set, index 0.
+
+    Read-only (cached): callers copy it and write the sample indices into word 2.
+    """
+    ctr = np.zeros((len(streams), rows, nblk, 4), dtype=np.uint32)
+    ctr[..., 0] = np.arange(nblk, dtype=np.uint32)
+    ctr[..., 3] = np.asarray(streams, dtype=np.uint32)[:, None, None]
+    ctr.flags.writeable = False
+    return ctr
+
+
+_SH21, _SH43, _SH11 = np.uint64(21), np.uint64(43), np.uint64(11)
+_LOW53 = np.uint64((1 << 53) - 1)
+
+
 def _doubles(words: npt.NDArray[np.uint32]) -> npt.NDArray[np.float64]:
     """Doubles in [0, 1) from consecutive word pairs along the last axis: ``(w0 << 21 ^ w1 >> 11) * 2**-53``."""
     if sys.byteorder == "little":  # the pair as one uint64 (w0 low, w1 high): w0 << 21 | w1 >> 11
         v = np.ascontiguousarray(words).view(np.uint64)
-        bits = ((v << np.uint64(21)) & np.uint64((1 << 53) - 1)) | (v >> np.uint64(43))
+        bits = v << _SH21
+        bits &= _LOW53
+        bits |= v >> _SH43
     else:  # pragma: no cover - big-endian hosts
         w = words.astype(np.uint64)
-        bits = ((w[..., 0::2] << np.uint64(21)) ^ (w[..., 1::2] >> np.uint64(11))) & np.uint64((1 << 53) - 1)
-    out: npt.NDArray[np.float64] = bits.astype(np.float64) * _UNIT
+        bits = ((w[..., 0::2] << _SH21) ^ (w[..., 1::2] >> _SH11)) & _LOW53
+    out: npt.NDArray[np.float64] = bits.astype(np.float64)
+    out *= _UNIT
     return out
 
 

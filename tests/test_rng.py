@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastmed._native import core
-from fastmed.rng import KeyedRNG
+from fastmed.rng import BatchRNG, KeyedRNG
 
 # Random123 tests/kat_vectors, the three "philox4x32 10" lines: counter[4], key[2] -> output[4].
 KAT = [
@@ -124,3 +124,35 @@ def test_keyed_rng_distributions() -> None:
 def test_keyed_rng_rejects_out_of_range_keys(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         KeyedRNG(**kwargs)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**64 - 1),
+    indices=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=4),
+    sizes=st.lists(st.integers(1, 40), min_size=1, max_size=4),
+    prefetched=st.booleans(),
+)
+def test_batch_random_lists_are_keyed_uniforms(
+    seed: int, indices: list[int], sizes: list[int], prefetched: bool
+) -> None:
+    """BatchRNG.random_lists: Python floats with the bits of KeyedRNG.random, prefetched or not."""
+    rng = BatchRNG.streams(seed, 1, indices, [3])[0] if prefetched else BatchRNG(seed, 1, indices, 3)
+    rows = [KeyedRNG(seed, 1, i, 3) for i in indices]
+    for n in sizes:
+        got = rng.random_lists(n)
+        for g, r in zip(got, rows, strict=True):
+            want = np.asarray(r.random(n)).tolist()
+            assert all(type(v) is float for v in g)
+            assert np.asarray(g).tobytes() == np.asarray(want).tobytes()
+    assert rng.words_used == rows[0].words_used
+
+
+def test_batch_words_past_word_zero_of_the_counter() -> None:
+    """BatchRNG.words with a block number past 2**32 (word 1 of the counter) equals the keyed stream."""
+    rng = BatchRNG(7, 0, [5, 9], 2)
+    rng._next_word = 4 * (2**32) - 6  # the draw spans blocks 2**32 - 2 .. 2**32 + 1
+    got = rng.words(12)
+    for row, i in zip(got, [5, 9], strict=True):
+        want = core.philox_stream(*KeyedRNG(7, 0, i, 2).key, i, 2, 4 * (2**32) - 6, 12)
+        np.testing.assert_array_equal(row, want)

@@ -31,6 +31,7 @@ from fastmed.loader.patch_order import PatchOrder
 from fastmed.loader.patch_samplers import PatchSampler, PatchSource
 from fastmed.loader.region import RegionVolume
 from fastmed.rng import KeyedRNG
+from fastmed.transforms import planner
 from fastmed.transforms._geometry import translation
 from fastmed.transforms.base import Context, Params, SpatialOp, SpatialStep
 from fastmed.transforms.compose import Compose
@@ -268,13 +269,25 @@ class PatchCompose(Compose):
     # ---- Compose hooks -----------------------------------------------------------
 
     def _draw(self, sample: Mapping[str, Any], seed: int, index: int, epoch: int) -> dict[str, Any]:
-        drawn = super()._draw(sample, seed, index, epoch)
-        if self.sampler is not None:
+        return self._draw_batch([sample], seed, [int(index)], epoch)[0][0]
+
+    def _draw_batch(
+        self, samples: Sequence[Mapping[str, Any]], seed: int, indices: Sequence[int], epoch: int
+    ) -> tuple[list[dict[str, Any]], list[planner.Walk] | None, list[Context] | None]:
+        """Every sample's params in one vectorized draw, the :class:`PatchCrop` start from the sampler.
+
+        The crop's start is given to the planner before the walk (its own stream draws nothing),
+        so the walks come out right and every other op draws as in one-by-one planning.
+        """
+        if self.sampler is None:
+            return planner.draw(self, samples, seed, indices, epoch)
+        starts: list[Params] = []
+        for sample, index in zip(samples, indices, strict=True):
             start = sample.get(START_KEY)
             if start is None:
                 start = self._group(sample, seed, index, epoch).starts[index]
-            drawn["ops"][0]["params"] = {"start": [int(v) for v in start]}
-        return drawn
+            starts.append({"start": [int(v) for v in start]})
+        return planner.draw(self, samples, seed, indices, epoch, given={0: starts})
 
     def _finish(
         self, sample: Mapping[str, Any], arrays: Mapping[str, Any], plan: Any, params: Mapping[str, Any]

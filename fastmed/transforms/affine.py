@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from fastmed.errors import TransformError
 from fastmed.rng import BatchRNG, KeyedRNG
@@ -14,6 +16,25 @@ from fastmed.transforms._geometry import rotation, rotations
 from fastmed.transforms.base import BatchSteps, Context, Params, SpatialOp, SpatialStep, as_range, check_p, register
 
 Range = tuple[float, float]
+
+
+def _plus_zero(v: Any) -> bool:
+    """Whether ``v`` is +0.0 (not -0.0: the sign of a zero can reach the matrix product)."""
+    return bool(v == 0) and math.copysign(1.0, v) > 0
+
+
+_IDENTITIES: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
+
+
+def _identities(n: int, d: int) -> npt.NDArray[np.float64]:
+    """``n`` C-contiguous read-only ``d x d`` identity matrices (cached)."""
+    eye = _IDENTITIES.get((n, d))
+    if eye is None:
+        eye = np.ascontiguousarray(np.broadcast_to(np.eye(d), (n, d, d)))
+        eye.flags.writeable = False
+        if len(_IDENTITIES) < 64:
+            _IDENTITIES[(n, d)] = eye
+    return eye
 
 
 def _degree_ranges(degrees: Any) -> tuple[Range, ...]:
@@ -98,15 +119,14 @@ class RandomAffine(SpatialOp):
             *[as_range(self.shear, "shear", symmetric=True)] * (d * (d - 1)),
             *[as_range(self.translate, "translate", symmetric=True)] * d,
         ]
-        u = rng.random(1 + len(ranges))
-        lo = np.asarray([r[0] for r in ranges])
-        hi = np.asarray([r[1] for r in ranges])
-        vals = (lo + (hi - lo) * u[:, 1:]).tolist()
-        apply = (u[:, 0] < self.p).tolist()
         na = 3 if d == 3 else 1
-        cuts = np.cumsum([na, n_scale, d * (d - 1)]).tolist()
+        cuts = (na, na + n_scale, na + n_scale + d * (d - 1))
+        spans = [(lo, hi - lo) for lo, hi in ranges]
         out: list[Params] = []
-        for a, row in zip(apply, vals, strict=True):
+        # Python floats: ``lo + (hi - lo) * u`` rounds as in numpy (and as sample_params does).
+        for u in rng.random_lists(1 + len(ranges)):
+            a = u[0] < self.p
+            row = [lo + w * v for (lo, w), v in zip(spans, u[1:], strict=True)]
             if not a:
                 row = [0.0] * na + [1.0] * n_scale + [0.0] * (len(row) - na - n_scale)
             out.append(
@@ -148,11 +168,15 @@ class RandomAffine(SpatialOp):
         """
         d, n = ctxs[0].ndim, len(ctxs)
         rot = rotations(np.deg2rad(np.asarray([p["degrees"] for p in params], dtype=np.float64)), d)
-        scales = np.broadcast_to(np.asarray([p["scale"] for p in params], dtype=np.float64), (n, d))
-        shear = np.zeros((n, d, d))
-        shear.reshape(n, -1)[:, :: d + 1] = 1.0
-        off = [(i, j) for i in range(d) for j in range(d) if i != j]
-        shear[:, [i for i, _ in off], [j for _, j in off]] = [p["shear"] for p in params]
+        # (n, 1) isotropic or (n, d) scales: both broadcast over the columns as diag(scale) does.
+        scales = np.asarray([p["scale"] for p in params], dtype=np.float64).reshape(n, -1)
+        if all(_plus_zero(v) for p in params for v in p["shear"]):
+            shear = _identities(n, d)  # the same identity matrices, built once
+        else:
+            shear = np.zeros((n, d, d))
+            shear.reshape(n, -1)[:, :: d + 1] = 1.0
+            off = [(i, j) for i in range(d) for j in range(d) if i != j]
+            shear[:, [i for i, _ in off], [j for _, j in off]] = [p["shear"] for p in params]
         a = (rot * scales[:, None, :]) @ shear  # rot @ diag(scale) @ shear
         sp = np.asarray([ctx.spacing for ctx in ctxs], dtype=np.float64)
         to_vox = (1.0 / sp)[:, :, None] * np.linalg.inv(a)  # diag(1 / sp) @ inv(a)

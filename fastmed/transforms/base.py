@@ -262,15 +262,12 @@ def draw_fields(rng: BatchRNG, p: float, fields: Sequence[tuple[str, float, floa
     The vectorized form of an op whose ``sample_params`` is one Bernoulli then one
     ``uniform`` per field (each a float, as ``float(rng.uniform(lo, hi))`` gives).
     """
-    u = rng.random(1 + len(fields))
-    apply = (u[:, 0] < p).tolist()
-    cols = [(lo + (hi - lo) * u[:, 1 + k]).tolist() for k, (_, lo, hi) in enumerate(fields)]
-    names = [name for name, _, _ in fields]
+    # Python floats: the same double arithmetic as ``lo + (hi - lo) * u`` in numpy, without numpy calls.
     out: list[Params] = []
-    for i, a in enumerate(apply):
-        d: Params = {"apply": a}
-        for name, col in zip(names, cols, strict=True):
-            d[name] = col[i]
+    for u in rng.random_lists(1 + len(fields)):
+        d: Params = {"apply": u[0] < p}
+        for k, (name, lo, hi) in enumerate(fields):
+            d[name] = lo + (hi - lo) * u[1 + k]
         out.append(d)
     return out
 

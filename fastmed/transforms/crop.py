@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,10 +66,18 @@ class RandomCrop(SpatialOp):
 
     def draw_batch(self, rng: BatchRNG, ctxs: Sequence[Context]) -> list[Params]:
         """:meth:`sample_params` of every row: one integer per axis, drawn in axis order."""
-        size = np.asarray([_size_for(type(self).__name__, self.size, c) for c in ctxs], dtype=np.int64)
-        free = np.asarray([c.shape for c in ctxs], dtype=np.int64).reshape(size.shape) - size
-        start = rng.integers(np.minimum(0, free), np.maximum(0, free) + 1, size=size.shape[1])
-        return [{"start": row} for row in start.tolist()]
+        size = _size_for(type(self).__name__, self.size, ctxs[0])
+        out: list[Params] = []
+        # KeyedRNG.integers in Python floats: min(floor(u * span), span - 1) + lo (the same doubles).
+        for ctx, us in zip(ctxs, rng.random_lists(len(size)), strict=True):
+            if len(ctx.shape) != len(size):
+                _size_for(type(self).__name__, self.size, ctx)  # raises
+            start = []
+            for n, s, u in zip(ctx.shape, size, us, strict=True):
+                lo, span = min(0, n - s), abs(n - s) + 1
+                start.append(min(math.floor(u * span), span - 1) + lo)
+            out.append({"start": start})
+        return out
 
     def step(self, params: Params, ctx: Context) -> SpatialStep:
         """A translation by the start voxel."""

@@ -117,18 +117,21 @@ class RandomElastic(SpatialOp):
             return super().draw_batch(rng, ctxs)
         d = ctxs[0].ndim
         lo, hi = as_range(self.magnitude, "magnitude")
-        u = rng.random(2)
-        apply = (u[:, 0] < self.p).tolist()
-        mag = lo + (hi - lo) * u[:, 1]
+        # apply and magnitude in Python floats (the same doubles as sample_params' arithmetic).
+        heads = rng.random_lists(2)
+        apply = [u[0] < self.p for u in heads]
+        mag = [lo + (hi - lo) * u[1] for u in heads]
         g = rng.normal(size=(d, *gshape))
         for a, n in enumerate(gshape):
             if n == 1:  # a flat axis (2D depth) never moves
                 g[:, a] = 0.0
-        longest = np.sqrt((g**2).sum(axis=1)).reshape(len(ctxs), -1).max(axis=1)
-        scale = np.divide(mag, longest, out=np.zeros_like(mag), where=longest > 0)
-        grid = (g * scale.reshape((-1,) + (1,) * (g.ndim - 1))).astype(np.float32)
+        longest = np.sqrt((g**2).sum(axis=1)).reshape(len(ctxs), -1).max(axis=1).tolist()
+        # g * (mag / longest) per row, as sample_params (zero where the grid is not applied).
+        scale = [m / n if n > 0 else 0.0 for m, n in zip(mag, longest, strict=True)]
+        g *= np.asarray(scale).reshape((-1,) + (1,) * (g.ndim - 1))
+        grid = g.astype(np.float32)
         out: list[Params] = []
-        for i, (a, m) in enumerate(zip(apply, mag.tolist(), strict=True)):
+        for i, (a, m) in enumerate(zip(apply, mag, strict=True)):
             ok = a and longest[i] > 0
             out.append(
                 {
@@ -173,7 +176,7 @@ class RandomElastic(SpatialOp):
         vox = np.stack(grids, dtype=np.float64)
         sp = np.asarray([ctxs[i].spacing for i in rows], dtype=np.float64)
         vox /= sp.reshape(sp.shape + (1,) * d)
-        m = matrices[rows]
+        m = matrices if len(rows) == len(params) else matrices[rows]
         lead = (len(rows), d) + (1,) * d
         # The order of the per-sample ``sum``: ((0 + term 0) + term 1) + term 2.
         src = m[:, :d, 0].reshape(lead) * vox[:, 0:1]

@@ -47,11 +47,14 @@ class RandomFlip(SpatialOp):
     def draw_batch(self, rng: BatchRNG, ctxs: Sequence[Context]) -> list[Params]:
         """:meth:`sample_params` of every row: one Bernoulli per axis, in axis order."""
         axes = self._axes(ctxs[0])
-        drawn = rng.random(len(axes)) < self.p
-        flips = np.zeros((len(ctxs), ctxs[0].ndim), dtype=bool)
-        for k, a in enumerate(axes):
-            flips[:, a] = drawn[:, k]
-        return [{"flip": row} for row in flips.tolist()]
+        d, p = ctxs[0].ndim, self.p
+        out: list[Params] = []
+        for us in rng.random_lists(len(axes)):
+            flips = [False] * d
+            for a, u in zip(axes, us, strict=True):
+                flips[a] = u < p
+            out.append({"flip": flips})
+        return out
 
     def step(self, params: Params, ctx: Context) -> SpatialStep:
         """``in_a = n_a - 1 - out_a`` on flipped axes."""

@@ -44,7 +44,6 @@ def coord_ranges(plans: Sequence[SamplePlan]) -> tuple[np.ndarray, np.ndarray]:
     c = (_CORNERS * ends[:, None, :]) @ m.transpose(0, 2, 1)
     lo, hi = c.min(axis=1), c.max(axis=1)
     grids = [p.spatial.grid for p in plans]
-    has_grid = np.asarray([g is not None for g in grids], dtype=bool)
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for i, g in enumerate(grids):
         if g is not None:
@@ -52,11 +51,19 @@ def coord_ranges(plans: Sequence[SamplePlan]) -> tuple[np.ndarray, np.ndarray]:
     for rows in by_shape.values():
         # B-spline weights are non-negative and sum to one: each displacement component
         # lies between the smallest and the largest control value of that component.
-        g = np.stack([np.asarray(grids[i], dtype=np.float64).reshape(3, -1) for i in rows])
-        lo[rows] = lo[rows] + np.minimum(g.min(axis=2), 0.0)
-        hi[rows] = hi[rows] + np.maximum(g.max(axis=2), 0.0)
+        # (Extremes taken in the grid's own dtype: converting to float64 is exact and monotonic.)
+        g = np.stack([np.asarray(grids[i]) for i in rows]).reshape(len(rows), 3, -1)
+        g_lo = np.minimum(g.min(axis=2), 0.0).astype(np.float64)
+        g_hi = np.maximum(g.max(axis=2), 0.0).astype(np.float64)
+        if len(rows) == n:  # every row (the common case): no fancy indexing
+            lo += g_lo
+            hi += g_hi
+        else:
+            lo[rows] = lo[rows] + g_lo
+            hi[rows] = hi[rows] + g_hi
     slack = _ABS_SLACK + _REL_SLACK * np.maximum(np.abs(lo), np.abs(hi))
-    if not has_grid.all():
+    if any(g is None for g in grids):
+        has_grid = np.asarray([g is not None for g in grids], dtype=bool)
         # Integer matrices without a grid (crops, flips, rot90): every coordinate is an exact integer in float32.
         exact = ~has_grid & (m == np.round(m)).all(axis=(1, 2)) & (np.abs(m).max(axis=(1, 2), initial=0.0) < 2**20)
         slack[exact] = 0.0

@@ -10,14 +10,15 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fastmed.transforms.base import Instr, IntensityContext, IntensityOp, Op, Params
+from fastmed.transforms.base import Instr, IntensityContext, Params
 from fastmed.transforms.plan import IntensityProgram, PatchPass, ProgramOp, ProgramPass
+from fastmed.transforms.plan_layout import IntensitySlot
 from fastmed.transforms.sample_access import WindowReader
 from fastmed.transforms.stats import STAT_FIELDS, Stats, propagate, source_stats, supplied_stats
 
 
 def build_intensity(
-    ops: Sequence[Op],
+    slots: Sequence[IntensitySlot],
     sample: Mapping[str, Any],
     name: str,
     ops_params: Sequence[Params],
@@ -29,7 +30,9 @@ def build_intensity(
     image_key: str,
     stats_voxels: int,
 ) -> tuple[IntensityProgram, tuple[PatchPass, ...]]:
-    """Emit every intensity op's instructions and cut them into fused program + passes.
+    """Emit every intensity op's instructions (``slots``: the pipeline's intensity ops) and cut them into passes.
+
+    ``ops_params`` holds the params of every op of the pipeline (indexed by position).
 
     Statistics an op asks for come, in order of preference, from the per-volume
     statistics supplied with the sample (``sample["stats"]`` or a lazy volume's
@@ -65,11 +68,9 @@ def build_intensity(
     segments: list[list[ProgramOp]] = [[]]
     passes: list[PatchPass] = []
     value_range: tuple[float, float] | None = None
-    for pos, (op, p) in enumerate(zip(ops, ops_params, strict=True)):
-        if not isinstance(op, IntensityOp):
-            continue
-        fields = getattr(op, "stats_fields", STAT_FIELDS)
-        ictx = IntensityContext(channels, pos, value_range, stats_for(getattr(op, "mask_key", None), fields))
+    for slot in slots:
+        op, p = slot.op, ops_params[slot.position]
+        ictx = IntensityContext(channels, slot.position, value_range, stats_for(slot.mask_key, slot.stats_fields))
         instrs: list[Instr] = op.emit(p, ictx)
         for ins in instrs:
             if isinstance(ins, ProgramOp):
@@ -79,6 +80,8 @@ def build_intensity(
                 passes.append(ins)
                 segments.append([])
         value_range = op.output_range(p, value_range)
+    if not passes:
+        return IntensityProgram.build(segments[0]), ()
     fused = IntensityProgram.build(segments[0])
     # Interleave: pass k is followed by the program segment k + 1.
     out: list[PatchPass] = []

@@ -31,6 +31,7 @@ from fastmed.transforms.footprint import source_bboxes
 from fastmed.transforms.footprint_shape import SourceFootprint
 from fastmed.transforms.intensity_program import build_intensity
 from fastmed.transforms.plan import ArrayPlan, IntensityProgram, SamplePlan, SpatialMap, Window
+from fastmed.transforms.plan_layout import layout_of
 from fastmed.transforms.sample_access import WindowReader, array_shape, check_label_pad, is_lazy
 
 if TYPE_CHECKING:
@@ -69,8 +70,17 @@ def _groups(ctx0s: Sequence[Context]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _is_matrix_op(op: Any) -> bool:
-    return isinstance(op, SpatialOp) and op.contributes == "matrix"
+_EYES: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
+
+
+def _eyes(n: int, d: int) -> npt.NDArray[np.float64]:
+    """``n`` read-only identity maps ``(n, d+1, d+1)`` (cached: the walk starts from them every batch)."""
+    eye = _EYES.get((n, d))
+    if eye is None:
+        eye = np.broadcast_to(np.eye(d + 1), (n, d + 1, d + 1))
+        if len(_EYES) < 64:
+            _EYES[(n, d)] = eye
+    return eye
 
 
 def _walk_group(
@@ -79,18 +89,22 @@ def _walk_group(
     ctx0s: Sequence[Context],
     params: list[list[Params | None]],
     rngs: Sequence[BatchRNG] | None,
+    given: Mapping[int, Sequence[Params]] | None = None,
 ) -> Walk:
-    """Compose the matrix ops of ``rows`` (drawing their params first from ``rngs``, one per op)."""
+    """Compose the matrix ops of ``rows`` (drawing their params first from ``rngs``, one per op).
+
+    ``given[k]`` (one entry per sample of the batch) replaces the draw of op ``k``.
+    """
     ctxs = [ctx0s[i] for i in rows]
     d = ctxs[0].ndim
-    m = np.broadcast_to(np.eye(d + 1), (len(rows), d + 1, d + 1))
+    m = _eyes(len(rows), d)
     pad = (compose.pad_mode, compose.pad_value)
-    for k, op in enumerate(compose.ops):
-        if not _is_matrix_op(op):
-            continue
+    ops = compose.ops
+    for k in layout_of(compose).matrix:
+        op = ops[k]
         assert isinstance(op, SpatialOp)
         if rngs is not None:
-            drawn = op.draw_batch(rngs[k], ctxs)
+            drawn = [given[k][i] for i in rows] if given and k in given else op.draw_batch(rngs[k], ctxs)
             for i, p in zip(rows, drawn, strict=True):
                 params[i][k] = p
         ps = [params[i][k] for i in rows]
@@ -107,31 +121,38 @@ def _walk_group(
 
 
 def draw(
-    compose: Compose, samples: Sequence[Mapping[str, Any]], seed: int, indices: Sequence[int], epoch: int
+    compose: Compose,
+    samples: Sequence[Mapping[str, Any]],
+    seed: int,
+    indices: Sequence[int],
+    epoch: int,
+    given: Mapping[int, Sequence[Params]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[Walk], list[Context]]:
     """Every op's params for each sample (op k uses stream k), with the spatial walks and the samples' contexts.
 
-    Equals ``Compose.sample_params`` of each sample (numpy arrays kept), bit for bit.
+    Equals ``Compose.sample_params`` of each sample (numpy arrays kept), bit for bit. ``given[k]``
+    holds op ``k``'s params of every sample, set from outside (a patch sampler's crop start):
+    used as drawn, before the ops after it draw theirs.
     """
     ctx0s = [compose._describe(s) for s in samples]
-    n_ops = len(compose.ops)
+    lay = layout_of(compose)
+    n_ops = len(lay.ops)
     params: list[list[Params | None]] = [[None] * n_ops for _ in samples]
     walks: list[Walk] = []
     for rows in _groups(ctx0s):
         rngs = BatchRNG.streams(seed, epoch, [indices[i] for i in rows], range(n_ops))
-        walk = _walk_group(compose, rows, ctx0s, params, rngs)
+        walk = _walk_group(compose, rows, ctx0s, params, rngs, given)
         walks.append(walk)
         # The other ops see the final patch.
         finals = [
             Context(ctx0s[i].ndim, ctx0s[i].shape, ctx0s[i].spacing, ctx0s[i].channels, c.shape, c.spacing)
             for i, c in zip(rows, walk.ctxs, strict=True)
         ]
-        for k, op in enumerate(compose.ops):
-            if not _is_matrix_op(op):
-                drawn = op.draw_batch(rngs[k], finals)
-                for i, p in zip(rows, drawn, strict=True):
-                    params[i][k] = p
-    names = [type(op).__name__ for op in compose.ops]
+        for k in lay.other:
+            drawn = [given[k][i] for i in rows] if given and k in given else lay.ops[k].draw_batch(rngs[k], finals)
+            for i, p in zip(rows, drawn, strict=True):
+                params[i][k] = p
+    names = lay.names
     out = [
         {
             "seed": int(seed),
@@ -147,12 +168,13 @@ def draw(
 def _fields(compose: Compose, walk: Walk, ops_params: Sequence[Sequence[Params]]) -> list[Field | None]:
     """Each row's displacement field (the last displacement op that gives one)."""
     fields: list[Field | None] = [None] * len(walk.rows)
-    for k, op in enumerate(compose.ops):
-        if isinstance(op, SpatialOp) and op.contributes == "displacement":
-            got = op.displacements([ops_params[i][k] for i in walk.rows], walk.matrices, walk.ctxs)
-            for j, f in enumerate(got):
-                if f is not None:
-                    fields[j] = f
+    for k in layout_of(compose).displacement:
+        op = compose.ops[k]
+        assert isinstance(op, SpatialOp)
+        got = op.displacements([ops_params[i][k] for i in walk.rows], walk.matrices, walk.ctxs)
+        for j, f in enumerate(got):
+            if f is not None:
+                fields[j] = f
     return fields
 
 
@@ -179,6 +201,7 @@ def compile_batch(
 
     ``walks`` and ``ctx0s`` (from :func:`draw`) skip recomputing the spatial walk.
     """
+    lay = layout_of(compose)
     ops_params: list[list[Params]] = []
     for p in params:
         ops_p = [entry["params"] for entry in p["ops"]]
@@ -215,34 +238,45 @@ def compile_batch(
             pads[i] = walk.pad
     # The spatial sampling of each array; lazy samples get their source box (one vectorized call).
     names: list[tuple[list[str], list[str]]] = []
-    sampling: list[list[ArrayPlan]] = []
     lazy: list[list[str]] = []
     keys: list[tuple[int, int]] = []
     key_of: dict[tuple[int, int], tuple[int, int]] = {}  # (seed, epoch) -> Philox key, checked once
-    for i, (s, p) in enumerate(zip(samples, params, strict=True)):
+    image_keys, label_keys, label_pad = compose.image_keys, compose.label_keys, compose.label_pad_value
+    for s, p in zip(samples, params, strict=True):
         seed, epoch, index = int(p["seed"]), int(p["epoch"]), int(p["index"])
         key = key_of.get((seed, epoch))
         if key is None or not 0 <= index < 2**32:
             key = key_of[(seed, epoch)] = KeyedRNG(seed, epoch, index).key
         keys.append(key)
-        image_names = [n for n in compose.image_keys if n in s]
-        label_names = [n for n in compose.label_keys if n in s]
+        image_names = [n for n in image_keys if n in s]
+        label_names = [n for n in label_keys if n in s]
         names.append((image_names, label_names))
-        pad_mode, pad_value = pads[i]
-        spatial_only = [ArrayPlan(n, "linear", pad_mode, pad_value, _EMPTY) for n in image_names]  # type: ignore[arg-type]
-        spatial_only += [
-            ArrayPlan(n, "nearest", "constant", compose.label_pad_value, _EMPTY, (), "same") for n in label_names
-        ]
-        sampling.append(spatial_only)
         lazy.append([n for n in (*image_names, *label_names) if is_lazy(s[n])])
-    with_lazy = [i for i in range(len(samples)) if lazy[i]]
-    box_plans = [
-        SamplePlan(spatial[i], tuple(sampling[i]), keys[i], int(params[i]["index"]), ctx0s[i].ndim)  # type: ignore[arg-type]
-        for i in with_lazy
+    label_plans: list[list[ArrayPlan]] = [
+        [ArrayPlan(n, "nearest", "constant", label_pad, _EMPTY, (), "same") for n in names[i][1]]
+        for i in range(len(samples))
     ]
-    boxes = source_bboxes(box_plans, [ctx0s[i].shape for i in with_lazy])
-    box_of = dict(zip(with_lazy, boxes, strict=True))
-    plan_of = dict(zip(with_lazy, box_plans, strict=True))
+    with_lazy = [i for i in range(len(samples)) if lazy[i]]
+    box_of: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+    plan_of: dict[int, SamplePlan] = {}
+    if with_lazy:
+        sampling = [
+            (
+                *(ArrayPlan(n, "linear", *pads[i], _EMPTY) for n in names[i][0]),  # type: ignore[arg-type]
+                *label_plans[i],
+            )
+            for i in with_lazy
+        ]
+        box_plans = [
+            SamplePlan(spatial[i], arrays, keys[i], int(params[i]["index"]), ctx0s[i].ndim)  # type: ignore[arg-type]
+            for i, arrays in zip(with_lazy, sampling, strict=True)
+        ]
+        boxes = source_bboxes(box_plans, [ctx0s[i].shape for i in with_lazy])
+        box_of = dict(zip(with_lazy, boxes, strict=True))
+        plan_of = dict(zip(with_lazy, box_plans, strict=True))
+    # The op specs travel with the plan so a backend can refuse a pipeline it cannot run
+    # whether or not this sample's draw applied the op (DALI: no elastic, ...).
+    notes: dict[str, object] = {"ops": compose.ops}
     out: list[tuple[SamplePlan, dict[str, Any]]] = []
     for i, s in enumerate(samples):
         ctx0, d = ctx0s[i], ctx0s[i].ndim
@@ -260,7 +294,7 @@ def compile_batch(
         arrays: list[ArrayPlan] = []
         for name in image_names:
             program, passes = build_intensity(
-                compose.ops,
+                lay.intensity,
                 s,
                 name,
                 ops_params[i],
@@ -268,16 +302,13 @@ def compile_batch(
                 index,
                 ctx0.channels,
                 reader,
-                image_key=compose.image_keys[0],
+                image_key=image_keys[0],
                 stats_voxels=compose.stats_voxels,
             )
             arrays.append(ArrayPlan(name, "linear", pad_mode, pad_value, program, passes, compose.dtype))  # type: ignore[arg-type]
         for name in label_names:
-            check_label_pad(compose.label_pad_value, name, s[name])
-        arrays += sampling[i][len(image_names) :]
-        # The op specs travel with the plan so a backend can refuse a pipeline it cannot run
-        # whether or not this sample's draw applied the op (DALI: no elastic, ...).
-        notes: dict[str, object] = {"ops": compose.ops}
-        plan = SamplePlan(spatial[i], tuple(arrays), keys[i], index, d, notes, windows)  # type: ignore[arg-type]
+            check_label_pad(label_pad, name, s[name])
+        arrays += label_plans[i]
+        plan = SamplePlan(spatial[i], tuple(arrays), keys[i], index, d, dict(notes), windows)  # type: ignore[arg-type]
         out.append((plan, {n: reader.read(n) for n in lazy[i]} if read else {}))
     return out
