@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -17,11 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastmed as fm
-from fastmed.store import window
 from fastmed.store.chunks import array_info
 from fastmed.store.window import StoreVolume, chunks_in_box, read_window
 from fastmed.transforms.plan import ArrayPlan, SamplePlan, SpatialMap, Window
-from tests.store._arrays import write_array
+from tests.store._arrays import count_decodes, write_array
 from tests.transforms.test_window import EMPTY, _run, cases
 
 
@@ -68,14 +66,7 @@ def test_a_rotated_patch_decodes_fewer_chunks(tmp_path: Path, monkeypatch: pytes
     info = array_info(write_array(tmp_path / "a", data, (8, 8, 8)), "s")
     plan = _rotated(shape, 20, np.pi / 5)
     lo, hi = plan.source_bbox(shape)
-    seen: list[tuple[int, ...]] = []
-    real = window._chunks.decode_chunk
-
-    def counting(i: Any, idx: tuple[int, ...], *rest: Any) -> Any:
-        seen.append(idx)
-        return real(i, idx, *rest)
-
-    monkeypatch.setattr(window._chunks, "decode_chunk", counting)
+    seen = count_decodes(monkeypatch)
     win = read_window(info, lo, hi, touches=plan.source_footprint(shape), fill=np.nan)
     assert len(seen) < 0.85 * len(chunks_in_box(info, lo, hi))
     assert np.isnan(win).any()
