@@ -112,3 +112,18 @@ def test_window_buffers_in_use_are_not_handed_out_again(tmp_path: Path) -> None:
     assert not any(np.shares_memory(view, w) for w in again)
     for win, (lo, hi) in zip(again, boxes, strict=True):
         np.testing.assert_array_equal(win, data[tuple(map(slice, lo, hi))])
+
+
+def test_compose_on_a_2d_store_volume(store: Path) -> None:
+    """A radiograph (stored as one slice, shown as 2D): the footprint takes the array's 3-axis boxes."""
+    ds = fm.VolumeDataset(store)
+    flat = [it["image"] for it in (ds[i] for i in range(len(ds))) if len(it["image"].shape) == 2]
+    if not flat:
+        pytest.skip("no 2D series in the archive")
+    vol: StoreVolume = flat[0]
+    arr = vol.read()
+    aug = fm.Compose([fm.RandomAffine(degrees=40.0), fm.RandomCrop(tuple(min(16, n) for n in vol.shape))])
+    for i in range(4):
+        want = aug({"image": arr[None], "spacing": vol.spacing}, seed=5, index=i)["image"]
+        got = aug({"image": vol, "spacing": vol.spacing}, seed=5, index=i)["image"]
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
