@@ -166,7 +166,11 @@ def test_op_matches_reference_bit_for_bit(name: str, data: Draw) -> None:
     ops = _pipeline(data, name, ndim)
     dtype = data.draw(st.sampled_from(["float32", "float16", "bfloat16"]))
     pad = data.draw(st.sampled_from(MODES))
-    seed, index, epoch = data.draw(st.integers(0, 2**31)), data.draw(st.integers(0, 10**6)), data.draw(st.integers(0, 3))
+    seed, index, epoch = (
+        data.draw(st.integers(0, 2**31)),
+        data.draw(st.integers(0, 10**6)),
+        data.draw(st.integers(0, 3)),
+    )
     threads = data.draw(st.sampled_from([1, 2]))
     fast = T.Compose(ops, dtype=dtype, pad_mode=pad, threads=threads)(sample, seed=seed, index=index, epoch=epoch)
     ref = T.Compose(ops, dtype=dtype, pad_mode=pad, device="cpu-reference", threads=threads)(
@@ -179,12 +183,9 @@ def _matrix(data: Draw, shape: tuple[int, ...], out_shape: tuple[int, ...]) -> n
     """Integer permutations (the copy path) or general maps, some reaching far outside."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     m = np.eye(4)
-    if data.draw(st.booleans()):
-        m[:3, :3] = 0
-        perm = rng.permutation(3)
-        for k in range(3):
-            m[perm[k], k] = rng.choice([-1.0, 1.0])
-        m[:3, 3] = [rng.integers(-4, n + 4) for n in shape]
+    if data.draw(st.booleans()):  # column k: output axis k walks source axis perm[k], either way
+        m[:3, :3] = np.eye(3)[:, rng.permutation(3)] * rng.choice([-1.0, 1.0], 3)
+        m[:3, 3] = rng.integers(-4, np.asarray(shape) + 4)
         return m
     q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
     lin = q @ np.diag(rng.uniform(0.3, 1.6, 3))
@@ -207,7 +208,12 @@ def _program(data: Draw, channels: int) -> IntensityProgram:
             p = (rng.uniform(-2, 2), rng.uniform(-50, 50))
         elif code == OP_GAMMA:
             lo = rng.uniform(-500, 0)
-            p = (lo, lo + rng.choice([rng.uniform(1, 900), 0.0, -5.0]), rng.uniform(0.3, 2.5), float(rng.integers(0, 2)))
+            p = (
+                lo,
+                lo + rng.choice([rng.uniform(1, 900), 0.0, -5.0]),
+                rng.uniform(0.3, 2.5),
+                float(rng.integers(0, 2)),
+            )
         elif code == OP_NOISE:
             p = (rng.uniform(0, 30),)
         elif code == OP_BIAS_FIELD:
