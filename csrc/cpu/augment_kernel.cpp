@@ -35,6 +35,19 @@ struct Scratch {
   std::vector<u8> done;     // blocks of 8 columns the gather path sampled
 };
 
+// The x step of elastic_displacement for columns [x0, x1) of one grid interval: the four
+// taps v[comp][0..4) are fixed there, the weights w0..w3 vary per column. Parameters, not
+// locals, carry __restrict so the loop vectorizes without run-time alias checks.
+inline void elastic_x_step(i64 x0, i64 x1, const float* __restrict w0, const float* __restrict w1,
+                           const float* __restrict w2, const float* __restrict w3, const float v[3][4],
+                           float* __restrict cz, float* __restrict cy, float* __restrict cx) {
+  for (i64 x = x0; x < x1; ++x) {
+    cz[x] += bspline_sum(w0[x], w1[x], w2[x], w3[x], v[0][0], v[0][1], v[0][2], v[0][3]);
+    cy[x] += bspline_sum(w0[x], w1[x], w2[x], w3[x], v[1][0], v[1][1], v[1][2], v[1][3]);
+    cx[x] += bspline_sum(w0[x], w1[x], w2[x], w3[x], v[2][0], v[2][1], v[2][2], v[2][3]);
+  }
+}
+
 // Source coordinates of row (z, y) into s.cz/cy/cx: map_voxel (spatial.h) along the row.
 FM_SIMD_CLONES void row_coords(const SpatialMap& m, i64 W, float oz, float oy, Scratch& s) {
   float b[3];
@@ -53,10 +66,7 @@ FM_SIMD_CLONES void row_coords(const SpatialMap& m, i64 W, float oz, float oy, S
   elastic_row(m, s.grid_zyk.data(), oz, oy, s.erow.data());
   const i64 gx = m.gshape[2];
   const float* e = s.erow.data();
-  const float* __restrict w0 = s.ew.data();
-  const float* __restrict w1 = w0 + W;
-  const float* __restrict w2 = w1 + W;
-  const float* __restrict w3 = w2 + W;
+  const float* w = s.ew.data();
   for (size_t k = 0; k + 1 < s.seg.size(); ++k) {
     const i64 x0 = s.seg[k], x1 = s.seg[k + 1];
     const i64 first = s.ex0[x0];
@@ -64,11 +74,7 @@ FM_SIMD_CLONES void row_coords(const SpatialMap& m, i64 W, float oz, float oy, S
     for (int comp = 0; comp < 3; ++comp) {
       for (int c = 0; c < 4; ++c) v[comp][c] = e[comp * gx + clamp_i64(first + c, 0, gx - 1)];
     }
-    for (i64 x = x0; x < x1; ++x) {
-      cz[x] += bspline_sum(w0[x], w1[x], w2[x], w3[x], v[0][0], v[0][1], v[0][2], v[0][3]);
-      cy[x] += bspline_sum(w0[x], w1[x], w2[x], w3[x], v[1][0], v[1][1], v[1][2], v[1][3]);
-      cx[x] += bspline_sum(w0[x], w1[x], w2[x], w3[x], v[2][0], v[2][1], v[2][2], v[2][3]);
-    }
+    elastic_x_step(x0, x1, w, w + W, w + 2 * W, w + 3 * W, v, cz, cy, cx);
   }
 }
 
@@ -130,8 +136,10 @@ void sample_row_linear(const Job& j, i64 W, Scratch& s) {
   const i64 nz = j.src.shape[1], ny = j.src.shape[2], nx = j.src.shape[3];
   const i64 sz = j.src.stride[1], sy = j.src.stride[2], sx = j.src.stride[3];
   const bool gather = kind >= 0 && gather_available() && gather_fits(nz, ny, nx, sz, sy, sx);
-  const i64 full = gather ? W - W % 8 : 0;
-  s.done.resize(static_cast<size_t>(W / 8 + 1));
+  s.done.assign(static_cast<size_t>(W / 8 + 1), 0);
+  const u8* done = s.done.data();
+  const int mode = j.pad_mode;
+  const float cval = j.cval;
   for (i64 c = 0; c < C; ++c) {
     const SourceView<S> view = channel_view<S>(j, c);
     float* __restrict out = s.buf.data() + c * W;
@@ -139,12 +147,10 @@ void sample_row_linear(const Job& j, i64 W, Scratch& s) {
       const GatherRow g{view.data, nz, ny, nx, sz, sy, j.origin[0], j.origin[1], j.origin[2], iz, iy, ix, tz, ty, tx};
       gather_linear(g, static_cast<GatherKind>(kind), W, out, s.done.data());
     }
-    for (i64 x = 0; x < W; ++x) {
-      if (x < full && s.done[x / 8]) {
-        x += 7;  // the whole block is done
-        continue;
-      }
-      out[x] = sample_linear_cell(view, iz[x], iy[x], ix[x], tz[x], ty[x], tx[x], j.pad_mode, j.cval);
+    for (i64 b = 0; b < W; b += 8) {  // blocks of 8 columns; the gather's are done
+      if (done[b / 8]) continue;
+      const i64 e = std::min(b + 8, W);
+      for (i64 x = b; x < e; ++x) out[x] = sample_linear_cell(view, iz[x], iy[x], ix[x], tz[x], ty[x], tx[x], mode, cval);
     }
   }
 }
