@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     from fastmed.inspect import cli as inspect_cli
     from fastmed.store import cli as store_cli
     from fastmed.synth import cli as synth_cli
+    from fastmed.train.recipes import cli as train_cli
 
     parser = argparse.ArgumentParser(prog="fastmed", description="Medical-imaging training that never waits for data.")
     parser.add_argument("--version", action="version", version=f"fastmed {__version__}")
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect_cli.add_parser(sub)
     store_cli.add_parser(sub)
     bench_cli.add_parser(sub)
+    train_cli.add_parsers(sub)
     return parser
 
 

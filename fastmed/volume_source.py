@@ -11,8 +11,9 @@ footprint) reads that box only. Implementations: :class:`fastmed.store.window.St
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, _ProtocolMeta, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -22,8 +23,38 @@ STAT_NAMES = ("p0_5", "p99_5", "mean", "std", "min", "max")
 method), mean, standard deviation, minimum and maximum over every voxel (a label has none)."""
 
 
+MEMBERS = ("shape", "dtype", "spacing", "stats", "read_window")
+"""The members a :class:`LazyVolume` has."""
+
+
+def is_lazy_volume(obj: Any) -> bool:
+    """Whether ``obj`` has every member of :class:`LazyVolume`, found without reading any of them.
+
+    Members are looked up statically (``inspect.getattr_static``: the instance's own
+    attributes and its class's), so no property runs: on Python 3.11 a plain
+    ``isinstance`` against a runtime-checkable protocol calls ``hasattr``, which evaluates
+    properties, and a :class:`~fastmed.store.dicom_volume.SeriesVolume`'s ``stats`` decodes
+    its whole series. ``isinstance(obj, LazyVolume)`` uses this check too.
+    """
+    for name in MEMBERS:
+        try:
+            inspect.getattr_static(obj, name)
+        except AttributeError:
+            return False
+    return True
+
+
+class _StaticCheck(_ProtocolMeta):
+    """``isinstance(obj, LazyVolume)`` by :func:`is_lazy_volume` (what Python 3.12 does), never by reading."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        if cls is LazyVolume:
+            return is_lazy_volume(obj)
+        return super().__instancecheck__(obj)
+
+
 @runtime_checkable
-class LazyVolume(Protocol):
+class LazyVolume(Protocol, metaclass=_StaticCheck):
     """A volume that is read box by box.
 
     Attributes

@@ -26,7 +26,7 @@ float32 by DALI and converted on the host.
 
 Supported ops (full table: :mod:`fastmed.backends.dali_support`, ``docs/backends.md``)::
 
-    supported      RandomCrop, CenterCrop, RandomFlip, RandomRot90, RandomAffine, Resample,
+    supported      RandomCrop, CenterCrop, RandomFlip, RandomRot90, RandomAffine, Resample, Letterbox,
                    Window, Clip, Normalize (fixed / source stats), ScaleIntensity,
                    RandomGamma, RandomContrast, RandomBrightness
     in distribution RandomGaussianNoise (DALI's generator), dtype="bfloat16" (host rounding)

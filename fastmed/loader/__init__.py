@@ -9,7 +9,19 @@ from __future__ import annotations
 from fastmed.errors import LoaderError, LoaderUnsupportedError
 from fastmed.loader.dataloader import DataLoader
 from fastmed.loader.order import EpochOrder
+from fastmed.loader.patch_samplers import LabelPatchSampler, PatchSampler, PatchSource, RandomPatchSampler
 from fastmed.loader.state import SkippedSample
 from fastmed.loader.stats import LoaderStats
 
-__all__ = ["DataLoader", "EpochOrder", "LoaderError", "LoaderStats", "LoaderUnsupportedError", "SkippedSample"]
+__all__ = [
+    "DataLoader",
+    "EpochOrder",
+    "LabelPatchSampler",
+    "LoaderError",
+    "LoaderStats",
+    "LoaderUnsupportedError",
+    "PatchSampler",
+    "PatchSource",
+    "RandomPatchSampler",
+    "SkippedSample",
+]

@@ -32,14 +32,17 @@ fastmed's layer around it:
 - **Fast path.** Items holding lazy volumes (``VolumeDataset``) with a fastmed ``Compose``
   run in threads, one ``Compose.batch`` per batch written into reused batch tensors
   (:mod:`fastmed.loader.fast`); the same keys, plan and books, the same batches.
-  ``samples_per_volume > 1`` and ``patch_sampler=`` raise
-  :class:`~fastmed.errors.LoaderUnsupportedError` for now.
+- **Patches.** ``patch_sampler=`` and ``samples_per_volume=`` make the loader iterate
+  patches (sample ``s`` is patch ``s % k`` of volume ``s // k``) in
+  :class:`~fastmed.loader.patch_order.PatchOrder`'s order, each cut by the first step of
+  a :class:`~fastmed.loader.patch_compose.PatchCompose` (:mod:`fastmed.loader.patches`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -53,6 +56,7 @@ from fastmed.loader.integrations.foreign import adapt_transform
 from fastmed.loader.iterator import EpochIterator
 from fastmed.loader.options import Options, check_options
 from fastmed.loader.order import EpochOrder
+from fastmed.loader.patch_order import PatchOrder
 from fastmed.loader.plan import EpochPlan, Progress
 from fastmed.loader.state import VERSION, SkippedSample, check_state, pack_done, unpack_done
 from fastmed.loader.stats import LoaderStats, StatsRecorder
@@ -78,14 +82,21 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         ``None``: torch's randomness (``generator`` or the global RNG).
     device
         ``"cpu"``, ``"cuda"`` or ``"cuda:N"``: batches are moved there (``None``: left as collated).
-    samples_per_volume, patch_sampler
-        Fast-path options; only ``1`` and ``None`` are supported for now.
+    samples_per_volume
+        Patches (samples) drawn from each volume per epoch: one read of a volume's region
+        serves them, and they are mixed with the patches of the other volumes of their
+        group (``batch_size`` volumes, like TorchIO's Queue). ``len()`` counts samples.
+        Sample ``s`` is patch ``s % k`` of volume ``s // k`` (errors name ``s``).
+    patch_sampler
+        Where patches are cut (:class:`~fastmed.loader.patch_samplers.RandomPatchSampler`,
+        :class:`~fastmed.loader.patch_samplers.LabelPatchSampler`); ``transform`` (a fastmed
+        ``Compose`` or ``None``) then runs on the patch, and batches carry ``location``.
     on_error
         ``"raise"`` (a :class:`~fastmed.errors.LoaderError` naming the sample) or ``"skip"``.
     rank, world_size
         Shard every epoch across ranks (default: from ``torch.distributed`` if initialized).
     progress
-        Show a tqdm progress bar per epoch.
+        Show a progress bar per epoch: ``True`` / ``"tqdm"`` (tqdm) or ``"rich"`` (tqdm's rich bar).
     max_worker_restarts
         Worker deaths replaced per epoch before giving up with a LoaderError.
     fast
@@ -130,7 +141,7 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         on_error: str = "raise",
         rank: int | None = None,
         world_size: int | None = None,
-        progress: bool = False,
+        progress: bool | str = False,
         max_worker_restarts: int = 3,
         fast: bool | None = None,
     ):
@@ -178,9 +189,18 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         self.seed = opts.seed
         default = generator if generator is not None else torch.default_generator
         self.augment_seed = opts.seed if opts.seed is not None else default.initial_seed() % 2**63
-        self._order: EpochOrder | None = None
+        self._order: EpochOrder | PatchOrder | None = None
         if not self.is_iterable and not user_order and (opts.seed is not None or opts.world_size > 1):
             self._order = EpochOrder(dataset, opts.seed or 0, bool(shuffle), opts.rank, opts.world_size)
+        self._items: Any = dataset  # what the workers index: the dataset, or its patches
+        if samples_per_volume != 1 or patch_sampler is not None:
+            from fastmed.loader.patches import setup_patches
+
+            sampler_: Any = patch_sampler  # checked by check_options
+            self._order, self.transform, self._items = setup_patches(
+                self, sampler_, samples_per_volume, bool(shuffle), user_order
+            )
+            self.options = replace(opts, keyed_transform=True)
         self.epoch = 0
         self.errors: list[SkippedSample] = []
         self._resume: Mapping[str, Any] | None = None

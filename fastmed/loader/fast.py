@@ -42,7 +42,7 @@ from torch.utils.data import Subset
 from torch.utils.data._utils.collate import default_collate
 
 from fastmed.errors import LoaderError
-from fastmed.loader.keyed import Batch, Failed, describe
+from fastmed.loader.keyed import Batch, Failed, describe, keep_replay
 from fastmed.loader.plan import EpochPlan
 from fastmed.loader.tree import to_device
 
@@ -206,11 +206,11 @@ class BatchJob:
     """Makes one batch from its keys (run in a pool thread, or inline with ``num_workers=0``)."""
 
     def __init__(self, loader: DataLoader, ring: Ring):
-        self.dataset = loader.dataset
+        self.dataset = loader._items  # the dataset, or its patches (patch_sampler= / samples_per_volume=)
         self.compose = loader.transform
         self.seed = loader.augment_seed
         self.on_error = loader.options.on_error
-        self.collate_fn: Callable[[Any], Any] = loader.collate_fn
+        self.collate_fn: Callable[[Any], Any] = keep_replay(loader.collate_fn)
         self.ring = ring
         self.keys = (*self.compose.image_keys, *self.compose.label_keys)  # type: ignore[union-attr]
 

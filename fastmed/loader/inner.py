@@ -91,7 +91,7 @@ def build_inner(loader: DataLoader) -> tuple[TorchDataLoader[Any], KeyedIterable
         wrapped = KeyedIterable(loader.dataset, augment)
         inner = TorchDataLoader(wrapped, batch_size=loader.batch_size, drop_last=loader.drop_last, **common)
         return inner, wrapped
-    keyed = KeyedMap(loader.dataset, augment, dataset_seeder(loader.dataset, loader.augment_seed))
+    keyed = KeyedMap(loader._items, augment, dataset_seeder(loader.dataset, loader.augment_seed))
     if loader._auto_collation:
         return TorchDataLoader(keyed, batch_sampler=PlanSampler(loader), **common), None
     return TorchDataLoader(keyed, batch_size=None, sampler=PlanSampler(loader), **common), None

@@ -16,6 +16,7 @@ from fastmed.errors import LoaderError
 from fastmed.loader.inner import pull
 from fastmed.loader.keyed import Batch, Failed
 from fastmed.loader.plan import EpochPlan, Progress
+from fastmed.loader.progress import make_bar
 from fastmed.loader.state import SkippedSample
 from fastmed.loader.stats import StatsRecorder
 from fastmed.loader.tree import nbytes, to_device
@@ -45,11 +46,7 @@ class EpochIterator:
         self.restarts = 0
         self.recorder = StatsRecorder()
         loader._recorder = self.recorder
-        self.bar: Any = None
-        if loader.options.progress:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=_safe_len(loader), initial=skip_batches, desc=f"epoch {self.epoch}", unit="batch")
+        self.bar: Any = make_bar(loader.options.progress, _safe_len(loader), skip_batches, f"epoch {self.epoch}")
         self.inner: Any = None
         try:
             self.inner = loader._start_inner(plan)

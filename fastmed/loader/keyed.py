@@ -189,11 +189,23 @@ class KeyedIterable(IterableDataset[Any]):
             count += 1
 
 
+def keep_replay(collate_fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The loader's collate: torch's ``default_collate`` keeping replay ``params`` as a list, others as they are.
+
+    See :class:`~fastmed.transforms.collate.KeepReplay`.
+    """
+    from torch.utils.data import default_collate
+
+    from fastmed.transforms.collate import KeepReplay
+
+    return KeepReplay(collate_fn) if collate_fn is default_collate else collate_fn
+
+
 class Collate:
     """Wrap the user's collate_fn: drop failed samples, catch collate's own failure."""
 
     def __init__(self, collate_fn: Callable[[Any], Any], auto_collation: bool, on_error: str):
-        self.collate_fn = collate_fn
+        self.collate_fn = keep_replay(collate_fn)
         self.auto_collation = auto_collation
         self.on_error = on_error
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from fastmed.errors import LoaderError, LoaderUnsupportedError
+from fastmed.errors import LoaderError
+from fastmed.loader.progress import check_progress
 
 ON_ERROR = ("raise", "skip")
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
@@ -34,7 +35,7 @@ class Options:
     keyed_transform
         Whether ``transform`` takes ``seed=``, ``index=`` and ``epoch=`` keywords.
     progress
-        Show a tqdm progress bar per epoch.
+        The progress bar per epoch: ``False``, ``"tqdm"`` or ``"rich"``.
     max_worker_restarts
         Worker deaths tolerated per epoch before the loader gives up.
     """
@@ -45,7 +46,7 @@ class Options:
     rank: int
     world_size: int
     keyed_transform: bool
-    progress: bool
+    progress: bool | str
     max_worker_restarts: int
 
 
@@ -107,7 +108,7 @@ def check_options(
     transform: Callable[..., Any] | None,
     samples_per_volume: int,
     patch_sampler: object | None,
-    progress: bool,
+    progress: bool | str,
     max_worker_restarts: int,
 ) -> Options:
     """Validate fastmed's keyword arguments; raise :class:`LoaderError` naming the bad one."""
@@ -117,16 +118,9 @@ def check_options(
         raise LoaderError(f"transform must be callable (a fastmed Compose), got {type(transform).__name__}")
     if isinstance(samples_per_volume, bool) or not isinstance(samples_per_volume, int) or samples_per_volume < 1:
         raise LoaderError(f"samples_per_volume must be a positive integer, got {samples_per_volume!r}")
-    if samples_per_volume != 1:
-        raise LoaderUnsupportedError(
-            "samples_per_volume > 1 needs the native fast path (a fastmed store dataset with footprint reads), "
-            "which is not available yet; use samples_per_volume=1"
-        )
-    if patch_sampler is not None:
-        raise LoaderUnsupportedError(
-            "patch_sampler= needs the native fast path (a fastmed store dataset and plan), which is not available "
-            "yet; crop inside transform= (e.g. RandomCrop in a Compose) instead"
-        )
+    from fastmed.loader.patches import check_patch_sampler
+
+    check_patch_sampler(patch_sampler)
     if isinstance(max_worker_restarts, bool) or not isinstance(max_worker_restarts, int) or max_worker_restarts < 0:
         raise LoaderError(f"max_worker_restarts must be a non-negative integer, got {max_worker_restarts!r}")
     r, w = _check_shard(rank, world_size)
@@ -137,6 +131,6 @@ def check_options(
         rank=r,
         world_size=w,
         keyed_transform=transform is not None and _takes_keys(transform),
-        progress=bool(progress),
+        progress=check_progress(progress),
         max_worker_restarts=max_worker_restarts,
     )

@@ -12,7 +12,7 @@ from fastmed.dicom.manifest import Manifest
 from fastmed.errors import CacheError
 from fastmed.store import layout
 from fastmed.store.annotations import Annotations, annotation_for
-from fastmed.store.fingerprint import source_hash
+from fastmed.store.fingerprint import file_paths, source_hash
 from fastmed.store.job import SeriesJob
 from fastmed.store.publish import read_record
 from fastmed.store.table import write_table
@@ -161,8 +161,9 @@ def convert(
             result.invalid.append(row.series_id)
             continue
         ann = annotation_for(annotations, row)
+        paths = file_paths(row)
         try:
-            h = source_hash(row, ann, chunks, codec)
+            h = source_hash(row, ann, chunks, codec, paths)
         except OSError as exc:  # the archive changed since it was indexed
             result.failed[row.series_id] = f"source file unreadable ({exc.strerror}); index the archive again"
             continue
@@ -176,7 +177,7 @@ def convert(
                 series_id=row.series_id,
                 study_id=row.study_id,
                 modality=row.modality,
-                paths=tuple(str(p) for p in row.paths),
+                paths=paths,
                 shape=row.shape,
                 store=str(storep),
                 source_hash=h,

@@ -133,6 +133,17 @@ class VolumeDataset:
         """The epoch ``transform`` is keyed with from now on."""
         self.epoch = int(epoch)
 
+    def foreground(self, index: int) -> dict[str, Any] | None:
+        """The foreground summary the store keeps for item ``index`` (``None`` without a mask or from a manifest).
+
+        See :func:`fastmed.store.stats.foreground_summary`; label-aware patch samplers
+        (:class:`fastmed.LabelPatchSampler`) pick foreground voxels from it without reading the label.
+        """
+        if self.store is None:
+            return None
+        summary = self._rows[index].get("foreground")
+        return summary if isinstance(summary, dict) else None
+
     def handles(self, index: int) -> tuple[Any, Any | None]:
         """The image handle and the label handle (``None`` without a mask) of item ``index``."""
         if self.store is not None:

@@ -22,6 +22,35 @@ def submit(client: Any, job: SeriesJob, slab: int) -> Any:
     return client.submit(split.finish_series, job, plan, *parts, pure=False)
 
 
+_TASKS = ("convert_series-", "plan_series-", "write_slab-", "finish_series-")
+"""Key prefixes of conversion tasks (``client.submit`` names keys after the function)."""
+
+
+def _running_conversions(dask_worker: Any) -> int:
+    return sum(str(ts.key).startswith(_TASKS) for ts in dask_worker.state.executing)
+
+
+def wait_idle(client: Any, timeout: float = 60.0) -> bool:
+    """Wait until no worker still runs a conversion task (cancelled tasks run to their end).
+
+    Cancelling a future does not stop a task that is already running: it goes on writing its
+    temporary group. Waiting for it lets the caller remove temporary groups once, for good.
+    Returns ``False`` on timeout.
+    """
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            running = client.run(_running_conversions)
+        except Exception:  # noqa: BLE001 - a worker that died or left runs nothing
+            return False
+        if not any(running.values()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def run_jobs(
     jobs: list[SeriesJob], scheduler: Any, workers: int | None, slab: int, progress: bool
 ) -> dict[str, dict[str, Any] | str]:
@@ -51,8 +80,10 @@ def run_jobs(
                 except Exception as exc:  # KilledWorker and other scheduler failures
                     raise CacheError(f"series {sid}: conversion task failed ({type(exc).__name__}: {exc})") from None
                 bar.update(1)
-        except BaseException:
+        except BaseException as exc:
             client.cancel(list(futures))
+            if isinstance(exc, Exception):  # not on Ctrl-C: the caller removes what the cancelled tasks wrote
+                wait_idle(client)
             raise
         finally:
             bar.close()

@@ -1,10 +1,11 @@
 """Window reads from the store: only the chunks a box overlaps, decoded in parallel into one buffer.
 
 :func:`read_window` lists the chunks a half-open box overlaps, and decodes them on fastmed's
-native thread pool (:func:`fastmed.dicom._pool.map_chunks`): each task reads its chunk files,
-checks their crc32c, decompresses each into a per-task scratch chunk (numcodecs' blosc and the
-crc32c library release the GIL for both steps) and copies the overlap into the preallocated
-window. No zarr-python on this path: its per-call overhead was several times the raw decode
+native thread pool (:func:`fastmed.dicom._pool.map_chunks`): each thread takes the next chunk
+not yet claimed, reads its file into a reused buffer, checks its crc32c, decompresses into a
+reused scratch chunk only the blosc blocks holding the slices the box needs (the file read,
+crc32c, blosc and the numpy copy all release the GIL) and copies the overlap into the
+preallocated window. No zarr-python on this path: its per-call overhead was several times the raw decode
 (``docs/store_format.md``, "Reading windows"). :class:`StoreVolume` is the
 :class:`~fastmed.volume_source.LazyVolume` handle on one array of a series.
 """
@@ -83,25 +84,43 @@ def read_window(
         out = np.empty(want, dtype=dtype)
     elif out.shape != want or out.dtype != dtype or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape {want}")
-    todo = chunks_in_box(info, a, b)
-    if not todo:
+    plan = [_overlap(idx, a, b, info.chunks) for idx in chunks_in_box(info, a, b)]
+    if not plan:
         return out
-    n = workers(threads, len(todo))
-    parts = [todo[len(todo) * k // n : len(todo) * (k + 1) // n] for k in range(n)]
+    n = workers(threads, len(plan))
+    claim = itertools.count()  # next chunk to decode; threads take chunks as they finish (uneven costs)
+    failed: list[bool] = []
 
-    def run(part: list[tuple[int, ...]]) -> None:
-        scratch = np.empty(info.chunks, dtype=info.dtype)
-        for idx in part:
-            chunk = _chunks.decode_chunk(info, idx, scratch)
-            src, dst = [], []
-            for i, x, y, c in zip(idx, a, b, info.chunks, strict=True):
-                s, e = max(x, i * c), min(y, (i + 1) * c)
-                src.append(slice(s - i * c, e - i * c))
-                dst.append(slice(s - x, e - x))
-            out[tuple(dst)] = chunk[tuple(src)]
+    def run(_: int) -> None:
+        s = _chunks.take_scratch(info)
+        try:
+            for j in claim:
+                if j >= len(plan) or failed:
+                    return
+                idx, src, dst, rows = plan[j]
+                try:
+                    chunk = _chunks.decode_chunk(info, idx, s.chunk, rows, s)
+                except BaseException:
+                    failed.append(True)
+                    raise
+                out[dst] = chunk[src]
+        finally:
+            _chunks.give_scratch(s)
 
-    map_chunks(run, parts, n)
+    map_chunks(run, range(n), n)
     return out
+
+
+def _overlap(
+    idx: tuple[int, ...], lo: Sequence[int], hi: Sequence[int], chunks: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...], tuple[int, int]]:
+    """Chunk ``idx``: its part inside the box (chunk slices, window slices) and the first-axis rows needed."""
+    src, dst = [], []
+    for i, x, y, c in zip(idx, lo, hi, chunks, strict=True):
+        s, e = max(x, i * c), min(y, (i + 1) * c)
+        src.append(slice(s - i * c, e - i * c))
+        dst.append(slice(s - x, e - x))
+    return idx, tuple(src), tuple(dst), (src[0].start, src[0].stop)
 
 
 class StoreVolume:

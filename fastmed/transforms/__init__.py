@@ -27,6 +27,7 @@ from fastmed.transforms.elastic import RandomElastic
 from fastmed.transforms.flip import RandomFlip
 from fastmed.transforms.gamma import RandomGamma
 from fastmed.transforms.histogram_shift import RandomHistogramShift
+from fastmed.transforms.letterbox import Letterbox
 from fastmed.transforms.lowres import RandomLowRes
 from fastmed.transforms.noise import RandomGaussianNoise
 from fastmed.transforms.normalize import Normalize
@@ -41,6 +42,7 @@ __all__ = [
     "Compose",
     "Context",
     "IntensityOp",
+    "Letterbox",
     "Normalize",
     "Op",
     "PatchFunction",

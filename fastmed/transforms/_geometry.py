@@ -47,6 +47,31 @@ def rotation(angles_rad: Sequence[float], ndim: int) -> Matrix:
     return out
 
 
+# Entries of the three rotations (about z, y, x) for :func:`rotations`: rotation k turns the
+# plane (_ROW, _COL) with cos on the diagonal and -sin / +sin off it, as in :func:`rotation`.
+_AXIS = np.arange(3)
+_PLANE = np.array([0, 0, 1, 1, 2, 2])
+_ROW = np.array([1, 2, 0, 2, 0, 1])
+_COL = np.array([2, 1, 2, 0, 1, 0])
+_SIGN = np.array([-1.0, 1.0, 1.0, -1.0, -1.0, 1.0])
+
+
+def rotations(angles_rad: npt.NDArray[np.float64], ndim: int) -> npt.NDArray[np.float64]:
+    """:func:`rotation` of each row of ``angles_rad`` (n, 3) or (n, 1), stacked (n, d, d), bit for bit."""
+    n = angles_rad.shape[0]
+    cos, sin = np.cos(angles_rad).T, np.sin(angles_rad).T
+    if ndim == 2:
+        out = np.empty((n, 2, 2))
+        out[:, 0, 0], out[:, 0, 1], out[:, 1, 0], out[:, 1, 1] = cos[0], -sin[0], sin[0], cos[0]
+        return out
+    r = np.zeros((3, n, 3, 3))  # Rz, Ry, Rx (each C-contiguous, so the products run as before)
+    r[_AXIS, :, _AXIS, _AXIS] = 1.0
+    r[_PLANE, :, _ROW, _ROW] = cos[_PLANE]
+    r[_PLANE, :, _ROW, _COL] = sin[_PLANE] * _SIGN[:, None]
+    out3: npt.NDArray[np.float64] = r[0] @ r[1] @ r[2]
+    return out3
+
+
 def snap(m: Matrix, tol: float = 1e-9) -> Matrix:
     """Round entries within ``tol`` of an integer, so exact 90-degree maps stay exact."""
     r = np.round(m)

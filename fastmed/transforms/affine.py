@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from fastmed.errors import TransformError
-from fastmed.rng import KeyedRNG
-from fastmed.transforms._geometry import rotation
-from fastmed.transforms.base import Context, Params, SpatialOp, SpatialStep, as_range, check_p, register
+from fastmed.rng import BatchRNG, KeyedRNG
+from fastmed.transforms._geometry import rotation, rotations
+from fastmed.transforms.base import BatchSteps, Context, Params, SpatialOp, SpatialStep, as_range, check_p, register
 
 Range = tuple[float, float]
 
@@ -87,6 +88,38 @@ class RandomAffine(SpatialOp):
             shift = [0.0] * d
         return {"apply": apply, "degrees": angles, "scale": scales, "shear": shear, "translate": shift}
 
+    def draw_batch(self, rng: BatchRNG, ctxs: Sequence[Context]) -> list[Params]:
+        """:meth:`sample_params` of every row in one draw (the same uniforms in the same order)."""
+        d = ctxs[0].ndim
+        n_scale = 1 if self.isotropic else d
+        ranges = [
+            *_degree_ranges(self.degrees)[: (3 if d == 3 else 1)],
+            *[as_range(self.scale, "scale")] * n_scale,
+            *[as_range(self.shear, "shear", symmetric=True)] * (d * (d - 1)),
+            *[as_range(self.translate, "translate", symmetric=True)] * d,
+        ]
+        u = rng.random(1 + len(ranges))
+        lo = np.asarray([r[0] for r in ranges])
+        hi = np.asarray([r[1] for r in ranges])
+        vals = (lo + (hi - lo) * u[:, 1:]).tolist()
+        apply = (u[:, 0] < self.p).tolist()
+        na = 3 if d == 3 else 1
+        cuts = np.cumsum([na, n_scale, d * (d - 1)]).tolist()
+        out: list[Params] = []
+        for a, row in zip(apply, vals, strict=True):
+            if not a:
+                row = [0.0] * na + [1.0] * n_scale + [0.0] * (len(row) - na - n_scale)
+            out.append(
+                {
+                    "apply": a,
+                    "degrees": row[: cuts[0]],
+                    "scale": row[cuts[0] : cuts[1]],
+                    "shear": row[cuts[1] : cuts[2]],
+                    "translate": row[cuts[2] :],
+                }
+            )
+        return out
+
     def step(self, params: Params, ctx: Context) -> SpatialStep:
         """``in = c + S^-1 A^-1 (S (out - c) - t)`` with S = diag(spacing), A the content map."""
         d = ctx.ndim
@@ -106,3 +139,28 @@ class RandomAffine(SpatialOp):
         m[:d, :d] = lin
         m[:d, d] = c - lin @ c - t_vox
         return SpatialStep(m, ctx.shape, ctx.spacing)
+
+    def steps(self, params: Sequence[Params], ctxs: Sequence[Context]) -> BatchSteps:
+        """:meth:`step` of every row, bit for bit: the same products, stacked (numpy runs them matrix by matrix).
+
+        A product with a diagonal matrix is a row or column scaling here: it has one non-zero
+        term per entry, so it rounds the same.
+        """
+        d, n = ctxs[0].ndim, len(ctxs)
+        rot = rotations(np.deg2rad(np.asarray([p["degrees"] for p in params], dtype=np.float64)), d)
+        scales = np.broadcast_to(np.asarray([p["scale"] for p in params], dtype=np.float64), (n, d))
+        shear = np.zeros((n, d, d))
+        shear.reshape(n, -1)[:, :: d + 1] = 1.0
+        off = [(i, j) for i in range(d) for j in range(d) if i != j]
+        shear[:, [i for i, _ in off], [j for _, j in off]] = [p["shear"] for p in params]
+        a = (rot * scales[:, None, :]) @ shear  # rot @ diag(scale) @ shear
+        sp = np.asarray([ctx.spacing for ctx in ctxs], dtype=np.float64)
+        to_vox = (1.0 / sp)[:, :, None] * np.linalg.inv(a)  # diag(1 / sp) @ inv(a)
+        lin = to_vox * sp[:, None, :]  # ... @ diag(sp)
+        centre = (np.asarray([ctx.shape for ctx in ctxs], dtype=np.float64) - 1.0) / 2.0
+        t = np.asarray([p["translate"] for p in params], dtype=np.float64)
+        m = np.zeros((n, d + 1, d + 1))
+        m[:, d, d] = 1.0
+        m[:, :d, :d] = lin
+        m[:, :d, d] = centre - (lin @ centre[:, :, None])[:, :, 0] - (to_vox @ t[:, :, None])[:, :, 0]
+        return BatchSteps(m, [ctx.shape for ctx in ctxs], [ctx.spacing for ctx in ctxs])

@@ -4,12 +4,18 @@ An op is its configuration. ``sample_params(rng, ctx)`` draws its random numbers
 the host (from a :class:`fastmed.rng.KeyedRNG` keyed by seed, epoch, sample index and
 the op's position); turning params into plan pieces is a separate, deterministic
 step, so any augmentation can be replayed from its params.
+
+The batch planner draws and compiles many samples at once: ``draw_batch`` (from a
+:class:`fastmed.rng.BatchRNG`), ``SpatialOp.steps`` and ``SpatialOp.displacements`` take
+lists of samples and must equal the per-sample methods row by row, bit for bit. The
+defaults here loop over the per-sample methods; ops on the hot path override them with
+vectorized numpy code that does the same arithmetic in the same order.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -17,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastmed.errors import TransformError
-from fastmed.rng import KeyedRNG
+from fastmed.rng import BatchRNG, KeyedRNG
 from fastmed.transforms.plan import PatchPass, ProgramOp
 
 Params = dict[str, Any]
@@ -111,6 +117,15 @@ class Op:
         """Draw this op's parameters (deterministic ops return their fixed values)."""
         return {}
 
+    def draw_batch(self, rng: BatchRNG, ctxs: Sequence[Context]) -> list[Params]:
+        """:meth:`sample_params` of many samples: row ``i`` of ``rng`` with ``ctxs[i]``, bit for bit.
+
+        The default draws row by row; ops on the hot path override it with one vectorized draw.
+        """
+        if type(self).sample_params is Op.sample_params:
+            return [{} for _ in ctxs]
+        return [self.sample_params(rng.row(i), ctx) for i, ctx in enumerate(ctxs)]
+
 
 @dataclass(frozen=True)
 class SpatialStep:
@@ -122,6 +137,21 @@ class SpatialStep:
     matrix: npt.NDArray[np.float64]
     out_shape: tuple[int, ...]
     out_spacing: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class BatchSteps:
+    """The backward maps of one spatial op for many samples.
+
+    ``matrices`` is ``(n, ndim+1, ndim+1)``; ``out_shapes`` and ``out_spacings`` one tuple per sample.
+    """
+
+    matrices: npt.NDArray[np.float64]
+    out_shapes: list[tuple[int, ...]]
+    out_spacings: list[tuple[float, ...]]
+
+
+Field = tuple[npt.NDArray[np.float32], tuple[float, float, float]]
 
 
 @dataclass(frozen=True)
@@ -152,6 +182,21 @@ class SpatialOp(Op):
     def padding(self) -> tuple[str, float] | None:
         """Padding mode and value this op asks for, or None to keep the pipeline's."""
         return None
+
+    def steps(self, params: Sequence[Params], ctxs: Sequence[Context]) -> BatchSteps:
+        """:meth:`step` of many samples (one ndim), stacked; vectorized ops override it."""
+        out = [self.step(p, c) for p, c in zip(params, ctxs, strict=True)]
+        return BatchSteps(
+            np.stack([np.asarray(s.matrix, dtype=np.float64) for s in out]),
+            [tuple(int(n) for n in s.out_shape) for s in out],
+            [tuple(float(v) for v in s.out_spacing) for s in out],
+        )
+
+    def displacements(
+        self, params: Sequence[Params], matrices: npt.NDArray[np.float64], ctxs: Sequence[Context]
+    ) -> list[Field | None]:
+        """:meth:`displacement` of many samples (``matrices`` stacked); vectorized ops override it."""
+        return [self.displacement(p, m, c) for p, m, c in zip(params, matrices, ctxs, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -209,6 +254,25 @@ def check_p(p: float, name: str) -> None:
     """Raise TransformError unless 0 <= p <= 1."""
     if not 0.0 <= p <= 1.0:
         raise TransformError(f"{name}: p must be in [0, 1], got {p}")
+
+
+def draw_fields(rng: BatchRNG, p: float, fields: Sequence[tuple[str, float, float]]) -> list[Params]:
+    """``{"apply": bernoulli(p), name: uniform(lo, hi), ...}`` per row, drawn in that order.
+
+    The vectorized form of an op whose ``sample_params`` is one Bernoulli then one
+    ``uniform`` per field (each a float, as ``float(rng.uniform(lo, hi))`` gives).
+    """
+    u = rng.random(1 + len(fields))
+    apply = (u[:, 0] < p).tolist()
+    cols = [(lo + (hi - lo) * u[:, 1 + k]).tolist() for k, (_, lo, hi) in enumerate(fields)]
+    names = [name for name, _, _ in fields]
+    out: list[Params] = []
+    for i, a in enumerate(apply):
+        d: Params = {"apply": a}
+        for name, col in zip(names, cols, strict=True):
+            d[name] = col[i]
+        out.append(d)
+    return out
 
 
 def skip(rng: KeyedRNG, p: float) -> bool:

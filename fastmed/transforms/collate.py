@@ -9,12 +9,18 @@ Without torch the same rules give numpy arrays (``np.asarray`` of the numbers: i
 float64, bool; ``np.stack`` of arrays). Two differences from ``default_collate``, both for
 values it refuses with an error: ``None`` and other objects are kept as a list, and arrays
 whose shapes differ (or sequences whose lengths differ) are kept as a list.
+
+:class:`KeepReplay` wraps a ``collate_fn`` (``fastmed.DataLoader`` wraps torch's
+``default_collate`` with it): a Compose's replay record (``params``) stays a list of
+per-sample records, as ``Compose.batch(stack=True)`` keeps it. Collating the records
+themselves fails whenever their shapes differ across samples (``RandomElastic``'s
+control grid follows each sample's geometry) and makes a tensor of every number.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +47,43 @@ def collate(batch: Sequence[Any], use_torch: bool | None = None) -> Any:
     """
     torch = _torch() if use_torch in (None, True) else None
     return _collate(batch, torch)
+
+
+REPLAY_KEY = "params"
+REPLAY_FIELDS = ("seed", "epoch", "index", "ops")
+"""A Compose output's replay record: ``sample[REPLAY_KEY]``, a mapping with these fields."""
+
+
+def is_replay_record(v: Any) -> bool:
+    """Whether ``v`` is a Compose's replay record (what :meth:`Compose.replay` takes)."""
+    return isinstance(v, Mapping) and all(f in v for f in REPLAY_FIELDS)
+
+
+class KeepReplay:
+    """A ``collate_fn`` that keeps a Compose's replay records as a list and collates the rest.
+
+    When every sample is a mapping whose ``params`` is a replay record, the wrapped
+    ``collate_fn`` gets the samples without it and the batch gets ``params`` back as the
+    list of records (in the samples' key order); other batches go to ``collate_fn`` as they are.
+
+    Parameters
+    ----------
+    collate_fn
+        The collate function for everything else (e.g. ``torch.utils.data.default_collate``).
+    """
+
+    def __init__(self, collate_fn: Callable[[Any], Any]):
+        self.collate_fn = collate_fn
+
+    def __call__(self, samples: Sequence[Any]) -> Any:
+        """Collate ``samples`` (see the class docstring)."""
+        if not samples or not all(isinstance(s, Mapping) and is_replay_record(s.get(REPLAY_KEY)) for s in samples):
+            return self.collate_fn(samples)
+        data = self.collate_fn([{k: v for k, v in s.items() if k != REPLAY_KEY} for s in samples])
+        if not isinstance(data, Mapping):
+            return data
+        records = [s[REPLAY_KEY] for s in samples]
+        return {k: records if k == REPLAY_KEY else data[k] for k in samples[0] if k == REPLAY_KEY or k in data}
 
 
 def _same_shape(batch: Sequence[Any]) -> bool:

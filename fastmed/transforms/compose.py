@@ -15,40 +15,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-import numpy.typing as npt
 
 from fastmed.errors import TransformError
-from fastmed.rng import KeyedRNG
-from fastmed.transforms._geometry import lift_to_3d, snap
+from fastmed.transforms import planner
 from fastmed.transforms.base import (
     Context,
     IntensityOp,
     Op,
-    Params,
     SpatialOp,
     op_from_dict,
 )
 from fastmed.transforms.batch_out import out_mapping, patch_shapes
 from fastmed.transforms.collate import collate
 from fastmed.transforms.executors import Executor, get_executor
-from fastmed.transforms.intensity_program import build_intensity
 from fastmed.transforms.params import checked_params, to_json
-from fastmed.transforms.plan import (
-    PAD_MODES,
-    ArrayPlan,
-    IntensityProgram,
-    SamplePlan,
-    SpatialMap,
-)
-from fastmed.transforms.plan import Window as SourceWindow
-from fastmed.transforms.sample_access import (
-    WindowReader,
-    array_shape,
-    check_label_pad,
-    is_lazy,
-    sample_spacing,
-    stack_outputs,
-)
+from fastmed.transforms.plan import PAD_MODES, SamplePlan
+from fastmed.transforms.sample_access import array_shape, sample_spacing, stack_outputs
 
 _DTYPES = ("float32", "float16", "bfloat16")
 _CONFIG_KEYS = {
@@ -192,21 +174,6 @@ class Compose:
         ndim = len(shape) - 1
         return Context(ndim=ndim, shape=shape[1:], spacing=sample_spacing(sample, ndim, sample[key]), channels=shape[0])
 
-    def _walk_spatial(
-        self, ctx: Context, params: Sequence[Params | None]
-    ) -> tuple[npt.NDArray[np.float64], Context, tuple[str, float]]:
-        """Compose the backward maps of the (non-elastic) spatial ops."""
-        m = np.eye(ctx.ndim + 1)
-        pad = (self.pad_mode, self.pad_value)
-        for op, p in zip(self.ops, params, strict=True):
-            if not isinstance(op, SpatialOp) or op.contributes != "matrix" or p is None:
-                continue
-            step = op.step(p, ctx)
-            m = m @ step.matrix
-            ctx = Context(ctx.ndim, tuple(int(n) for n in step.out_shape), tuple(step.out_spacing), ctx.channels)
-            pad = op.padding() or pad
-        return m, ctx, pad
-
     def sample_params(self, sample: Mapping[str, Any], seed: int = 0, index: int = 0, epoch: int = 0) -> dict[str, Any]:
         """Draw every op's params for this (seed, epoch, index); op k uses stream k.
 
@@ -218,28 +185,7 @@ class Compose:
 
     def _draw(self, sample: Mapping[str, Any], seed: int, index: int, epoch: int) -> dict[str, Any]:
         """:meth:`sample_params` as drawn (numpy arrays kept; the hot path compiles these)."""
-        ctx0 = self._describe(sample)
-        drawn: list[Params | None] = [None] * len(self.ops)
-        ctx = ctx0
-        for k, op in enumerate(self.ops):  # spatial ops first: later ones see the current grid
-            if isinstance(op, SpatialOp) and op.contributes == "matrix":
-                drawn[k] = op.sample_params(KeyedRNG(seed, epoch, index, k), ctx)
-                ctx = Context(ctx.ndim, *self._shape_after(op, drawn[k], ctx), ctx.channels)  # type: ignore[arg-type]
-        final = Context(ctx0.ndim, ctx0.shape, ctx0.spacing, ctx0.channels, ctx.shape, ctx.spacing)
-        for k, op in enumerate(self.ops):
-            if drawn[k] is None:
-                drawn[k] = op.sample_params(KeyedRNG(seed, epoch, index, k), final)
-        return {
-            "seed": int(seed),
-            "epoch": int(epoch),
-            "index": int(index),
-            "ops": [{"op": type(op).__name__, "params": p} for op, p in zip(self.ops, drawn, strict=True)],
-        }
-
-    @staticmethod
-    def _shape_after(op: SpatialOp, p: Params, ctx: Context) -> tuple[tuple[int, ...], tuple[float, ...]]:
-        step = op.step(p, ctx)
-        return tuple(int(n) for n in step.out_shape), tuple(float(s) for s in step.out_spacing)
+        return planner.draw(self, [sample], seed, [int(index)], epoch)[0][0]
 
     # ---- compilation -------------------------------------------------------------
 
@@ -252,7 +198,48 @@ class Compose:
         per array (the :meth:`~fastmed.transforms.plan.SamplePlan.source_bbox` box); an op that
         needs intensity statistics the description does not supply reads that window.
         """
-        return self._compile(description, self._draw(description, seed, index, epoch), read=False)[0]
+        return self.plan_batch([description], seed, [index], epoch)[0]
+
+    def plan_batch(
+        self,
+        descriptions: Sequence[Mapping[str, Any]],
+        seed: int = 0,
+        indices: Iterable[int] | None = None,
+        epoch: int = 0,
+    ) -> list[SamplePlan]:
+        """The plans of many samples at once: plan k equals ``plan(descriptions[k], seed, indices[k], epoch)``.
+
+        Each op draws every sample's params in one vectorized call (the same Philox streams
+        and numbers as one by one) and the spatial maps are composed as stacks; see
+        :mod:`fastmed.transforms.planner`. ``indices`` defaults to ``0 .. n-1``.
+        """
+        _, plans, _ = self._plan_batch(descriptions, seed, indices, epoch, read=False)
+        return plans
+
+    def _plan_batch(
+        self, samples: Sequence[Mapping[str, Any]], seed: int, indices: Iterable[int] | None, epoch: int, read: bool
+    ) -> tuple[list[dict[str, Any]], list[SamplePlan], list[dict[str, Any]]]:
+        """Params, plans and (``read``) the windows read for lazy arrays, of every sample."""
+        idx = list(range(len(samples))) if indices is None else [int(i) for i in indices]
+        if len(idx) != len(samples):
+            raise TransformError(f"batch: {len(samples)} samples but {len(idx)} indices")
+        if not samples:
+            return [], [], []
+        params, walks, ctx0s = self._draw_batch(samples, seed, idx, epoch)
+        compiled = planner.compile_batch(self, samples, params, read, walks, ctx0s)
+        return params, [c[0] for c in compiled], [c[1] for c in compiled]
+
+    def _draw_batch(
+        self, samples: Sequence[Mapping[str, Any]], seed: int, indices: Sequence[int], epoch: int
+    ) -> tuple[list[dict[str, Any]], list[planner.Walk] | None, list[Context] | None]:
+        """Every sample's params (as :meth:`_draw`), with the spatial walks when the planner drew them.
+
+        A subclass that overrides :meth:`_draw` (one sample) keeps its say: its params are then
+        drawn sample by sample and the walks recomputed from them (no vectorized draw).
+        """
+        if type(self)._draw is not Compose._draw:
+            return [self._draw(s, seed, i, epoch) for s, i in zip(samples, indices, strict=True)], None, None
+        return planner.draw(self, samples, seed, indices, epoch)
 
     def compile(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> SamplePlan:
         """Fuse the drawn params into a :class:`SamplePlan` for this sample."""
@@ -262,72 +249,7 @@ class Compose:
         self, sample: Mapping[str, Any], params: Mapping[str, Any], read: bool = True
     ) -> tuple[SamplePlan, dict[str, Any]]:
         """The plan, and (``read``) the windows of its lazy arrays, each read once (channel-first, by key)."""
-        ops_params = [entry["params"] for entry in params["ops"]]
-        if len(ops_params) != len(self.ops):
-            raise TransformError(f"params hold {len(ops_params)} ops, the pipeline has {len(self.ops)}")
-        seed, epoch, index = int(params["seed"]), int(params["epoch"]), int(params["index"])
-        key = KeyedRNG(seed, epoch, index).key
-        ctx0 = self._describe(sample)
-        d = ctx0.ndim
-        for name in (*self.image_keys, *self.label_keys):
-            if name in sample and array_shape(sample[name])[1:] != ctx0.shape:
-                raise TransformError(
-                    f"Compose: sample[{name!r}] has spatial shape {array_shape(sample[name])[1:]}, "
-                    f"the image has {ctx0.shape} (arrays must share one voxel grid, channel-first)"
-                )
-        m, ctx, pad = self._walk_spatial(ctx0, ops_params)
-        out_shape = (1, *ctx.shape) if d == 2 else tuple(ctx.shape)
-        out_spacing = (1.0, *ctx.spacing) if d == 2 else tuple(ctx.spacing)
-        grid, grid_inv = None, (0.0, 0.0, 0.0)
-        for op, p in zip(self.ops, ops_params, strict=True):
-            if isinstance(op, SpatialOp) and op.contributes == "displacement":
-                field = op.displacement(p, m, ctx)
-                if field is not None:
-                    grid, grid_inv = field
-        spatial = SpatialMap(
-            matrix=snap(lift_to_3d(m, d)),
-            out_shape=tuple(int(n) for n in out_shape),  # type: ignore[arg-type]
-            out_spacing=tuple(float(s) for s in out_spacing),  # type: ignore[arg-type]
-            grid=grid,
-            grid_inv=grid_inv,
-        )
-        image_names = [name for name in self.image_keys if name in sample]
-        label_names = [name for name in self.label_keys if name in sample]
-        empty = IntensityProgram.build([])
-        sampling: list[ArrayPlan] = [ArrayPlan(n, "linear", pad[0], pad[1], empty) for n in image_names]  # type: ignore[arg-type]
-        sampling += [ArrayPlan(n, "nearest", "constant", self.label_pad_value, empty, (), "same") for n in label_names]
-        # The op specs travel with the plan so a backend can refuse a pipeline it cannot run
-        # whether or not this sample's draw applied the op (DALI: no elastic, ...).
-        notes: dict[str, object] = {"ops": self.ops}
-        lazy = [n for n in (*image_names, *label_names) if is_lazy(sample[n])]
-        windows: dict[str, SourceWindow] = {}
-        reader = WindowReader(sample, (), ())
-        if lazy:
-            box = SamplePlan(spatial, tuple(sampling), key, index, d).source_bbox(ctx0.shape)
-            reader = WindowReader(sample, box[0], box[1])
-            vol3 = (1, *ctx0.shape) if d == 2 else tuple(ctx0.shape)
-            origin3 = (0, *box[0]) if d == 2 else tuple(box[0])
-            windows = {n: SourceWindow(origin3, vol3) for n in lazy}  # type: ignore[arg-type]
-        arrays: list[ArrayPlan] = []
-        for ap in sampling[: len(image_names)]:
-            program, passes = build_intensity(
-                self.ops,
-                sample,
-                ap.key,
-                ops_params,
-                key,
-                index,
-                ctx0.channels,
-                reader,
-                image_key=self.image_keys[0],
-                stats_voxels=self.stats_voxels,
-            )
-            arrays.append(ArrayPlan(ap.key, "linear", pad[0], pad[1], program, passes, self.dtype))  # type: ignore[arg-type]
-        for name in label_names:
-            check_label_pad(self.label_pad_value, name, sample[name])
-        arrays += sampling[len(image_names) :]
-        plan = SamplePlan(spatial, tuple(arrays), key, index, d, notes, windows)
-        return plan, ({n: reader.read(n) for n in lazy} if read else {})
+        return planner.compile_batch(self, [sample], [params], read)[0]
 
     # ---- execution ---------------------------------------------------------------
 
@@ -352,7 +274,8 @@ class Compose:
 
     def __call__(self, sample: Mapping[str, Any], seed: int = 0, index: int = 0, epoch: int = 0) -> dict[str, Any]:
         """Augment one sample; the result carries ``params`` for :meth:`replay`."""
-        return self._run(sample, self._draw(sample, seed, index, epoch))
+        params, plans, reads = self._plan_batch([sample], seed, [index], epoch, read=True)
+        return self._execute(sample, plans[0], reads[0], params[0])
 
     def replay(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         """Apply previously drawn ``params`` (from an output's ``"params"``): the same output again.
@@ -369,6 +292,11 @@ class Compose:
 
     def _run(self, sample: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         plan, read = self._compile(sample, params)
+        return self._execute(sample, plan, read, params)
+
+    def _execute(
+        self, sample: Mapping[str, Any], plan: SamplePlan, read: Mapping[str, Any], params: Mapping[str, Any]
+    ) -> dict[str, Any]:
         arrays = self._backend().run([plan], [{**sample, **read}], self.threads)[0]
         return self._finish(sample, arrays, plan, params)
 
@@ -406,15 +334,10 @@ class Compose:
             with ``stack`` the result holds these arrays. A wrong shape, dtype or device is a
             :class:`~fastmed.errors.TransformError`.
         """
-        idx = list(range(len(samples))) if indices is None else [int(i) for i in indices]
-        if len(idx) != len(samples):
-            raise TransformError(f"batch: {len(samples)} samples but {len(idx)} indices")
         outs_map = out_mapping(out, self.image_keys[0])
-        params = [self._draw(s, seed, i, epoch) for s, i in zip(samples, idx, strict=True)]
-        compiled = [self._compile(s, p) for s, p in zip(samples, params, strict=True)]
-        plans = [c[0] for c in compiled]
+        params, plans, reads = self._plan_batch(samples, seed, indices, epoch, read=True)
         # Lazy arrays run from the windows read for them.
-        sources = [{**s, **c[1]} if c[1] else s for s, c in zip(samples, compiled, strict=True)]
+        sources = [{**s, **r} if r else s for s, r in zip(samples, reads, strict=True)]
         backend = self._backend()
         if stack and not outs_map and getattr(backend, "host_batch_out", False):
             outs_map = self._host_batch(plans, sources)  # stack by writing into one array, not copying after

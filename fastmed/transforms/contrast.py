@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastmed.errors import TransformError
-from fastmed.rng import KeyedRNG
+from fastmed.rng import BatchRNG, KeyedRNG
 from fastmed.transforms.base import (
     Context,
     Instr,
@@ -15,6 +16,7 @@ from fastmed.transforms.base import (
     Params,
     as_range,
     check_p,
+    draw_fields,
     register,
 )
 from fastmed.transforms.plan import OP_AFFINE, ProgramOp
@@ -45,6 +47,10 @@ class RandomContrast(IntensityOp):
         """Draw apply and the factor."""
         apply = rng.bernoulli(self.p)
         return {"apply": apply, "factor": float(rng.uniform(*as_range(self.factor, "factor")))}
+
+    def draw_batch(self, rng: BatchRNG, ctxs: Sequence[Context]) -> list[Params]:
+        """:meth:`sample_params` of every row in one draw."""
+        return draw_fields(rng, self.p, [("factor", *as_range(self.factor, "factor"))])
 
     def emit(self, params: Params, ctx: IntensityContext) -> list[Instr]:
         """One affine instruction per channel."""
@@ -88,6 +94,10 @@ class RandomBrightness(IntensityOp):
         apply = rng.bernoulli(self.p)
         lo, hi = as_range(self.delta, "delta", symmetric=self.mode == "add")
         return {"apply": apply, "delta": float(rng.uniform(lo, hi))}
+
+    def draw_batch(self, rng: BatchRNG, ctxs: Sequence[Context]) -> list[Params]:
+        """:meth:`sample_params` of every row in one draw."""
+        return draw_fields(rng, self.p, [("delta", *as_range(self.delta, "delta", symmetric=self.mode == "add"))])
 
     def emit(self, params: Params, ctx: IntensityContext) -> list[Instr]:
         """One affine instruction."""

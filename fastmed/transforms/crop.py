@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from fastmed.errors import TransformError
-from fastmed.rng import KeyedRNG
+from fastmed.rng import BatchRNG, KeyedRNG
 from fastmed.transforms._geometry import translation
-from fastmed.transforms.base import Context, Params, SpatialOp, SpatialStep, register
+from fastmed.transforms.base import BatchSteps, Context, Params, SpatialOp, SpatialStep, register
 from fastmed.transforms.plan import PAD_MODES
 
 
@@ -62,14 +63,35 @@ class RandomCrop(SpatialOp):
             start.append(int(rng.integers(lo, hi + 1)))
         return {"start": start}
 
+    def draw_batch(self, rng: BatchRNG, ctxs: Sequence[Context]) -> list[Params]:
+        """:meth:`sample_params` of every row: one integer per axis, drawn in axis order."""
+        size = np.asarray([_size_for(type(self).__name__, self.size, c) for c in ctxs], dtype=np.int64)
+        free = np.asarray([c.shape for c in ctxs], dtype=np.int64).reshape(size.shape) - size
+        start = rng.integers(np.minimum(0, free), np.maximum(0, free) + 1, size=size.shape[1])
+        return [{"start": row} for row in start.tolist()]
+
     def step(self, params: Params, ctx: Context) -> SpatialStep:
         """A translation by the start voxel."""
         size = _size_for(type(self).__name__, self.size, ctx)
         return SpatialStep(translation(params["start"]), size, ctx.spacing)
 
+    def steps(self, params: Sequence[Params], ctxs: Sequence[Context]) -> BatchSteps:
+        """:meth:`step` of every row."""
+        return _translations(type(self).__name__, self.size, params, ctxs)
+
     def padding(self) -> tuple[str, float] | None:
         """Padding requested by this crop."""
         return (self.pad_mode, float(self.pad_value))
+
+
+def _translations(name: str, size: tuple[int, ...], params: Sequence[Params], ctxs: Sequence[Context]) -> BatchSteps:
+    """Translations by each row's start voxel (the crops' :meth:`~RandomCrop.step`, stacked)."""
+    d = ctxs[0].ndim
+    patch = _size_for(name, size, ctxs[0])
+    m = np.zeros((len(ctxs), d + 1, d + 1))
+    m[:, range(d + 1), range(d + 1)] = 1.0
+    m[:, :d, d] = [p["start"] for p in params]
+    return BatchSteps(m, [patch] * len(ctxs), [c.spacing for c in ctxs])
 
 
 @register
@@ -102,6 +124,10 @@ class CenterCrop(SpatialOp):
         """A translation by the start voxel."""
         size = _size_for(type(self).__name__, self.size, ctx)
         return SpatialStep(translation(params["start"]), size, ctx.spacing)
+
+    def steps(self, params: Sequence[Params], ctxs: Sequence[Context]) -> BatchSteps:
+        """:meth:`step` of every row."""
+        return _translations(type(self).__name__, self.size, params, ctxs)
 
     def padding(self) -> tuple[str, float] | None:
         """Padding requested by this crop."""

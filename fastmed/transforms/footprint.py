@@ -26,24 +26,40 @@ _REL_SLACK = 1e-4
 _ABS_SLACK = 1e-3
 
 
+# The 8 corners of the output box as (z, y, x, 1) rows, scaled by the box's last index per axis.
+_CORNERS = np.array([[z, y, x, 1.0] for z in (0, 1) for y in (0, 1) for x in (0, 1)])
+
+
 def coord_range(plan: SamplePlan) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bounds (z, y, x) of the source coordinates of every output voxel."""
-    sp = plan.spatial
-    m = np.asarray(sp.matrix, dtype=np.float64)[:3, :4]
-    ends = [(0, n - 1) for n in sp.out_shape]
-    corners = np.array([[z, y, x, 1.0] for z in ends[0] for y in ends[1] for x in ends[2]])
-    c = corners @ m.T
-    lo, hi = c.min(axis=0), c.max(axis=0)
-    if sp.grid is not None:
+    lo, hi = coord_ranges([plan])
+    return lo[0], hi[0]
+
+
+def coord_ranges(plans: Sequence[SamplePlan]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`coord_range` of many plans at once: ``(n, 3)`` lower and upper bounds."""
+    n = len(plans)
+    m = np.stack([np.asarray(p.spatial.matrix, dtype=np.float64)[:3, :4] for p in plans]) if n else np.zeros((0, 3, 4))
+    ends = np.asarray([[*(k - 1 for k in p.spatial.out_shape), 1] for p in plans], dtype=np.float64).reshape(n, 4)
+    c = (_CORNERS * ends[:, None, :]) @ m.transpose(0, 2, 1)
+    lo, hi = c.min(axis=1), c.max(axis=1)
+    grids = [p.spatial.grid for p in plans]
+    has_grid = np.asarray([g is not None for g in grids], dtype=bool)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, g in enumerate(grids):
+        if g is not None:
+            by_shape.setdefault(tuple(g.shape), []).append(i)
+    for rows in by_shape.values():
         # B-spline weights are non-negative and sum to one: each displacement component
         # lies between the smallest and the largest control value of that component.
-        g = np.asarray(sp.grid, dtype=np.float64).reshape(3, -1)
-        lo = lo + np.minimum(g.min(axis=1), 0.0)
-        hi = hi + np.maximum(g.max(axis=1), 0.0)
-    elif np.array_equal(m, np.round(m)) and np.abs(m).max() < 2**20:
-        # Integer matrix (crops, flips, rot90): every coordinate is an exact integer in float32.
-        return lo, hi
+        g = np.stack([np.asarray(grids[i], dtype=np.float64).reshape(3, -1) for i in rows])
+        lo[rows] = lo[rows] + np.minimum(g.min(axis=2), 0.0)
+        hi[rows] = hi[rows] + np.maximum(g.max(axis=2), 0.0)
     slack = _ABS_SLACK + _REL_SLACK * np.maximum(np.abs(lo), np.abs(hi))
+    if not has_grid.all():
+        # Integer matrices without a grid (crops, flips, rot90): every coordinate is an exact integer in float32.
+        exact = ~has_grid & (m == np.round(m)).all(axis=(1, 2)) & (np.abs(m).max(axis=(1, 2), initial=0.0) < 2**20)
+        slack[exact] = 0.0
     return lo - slack, hi + slack
 
 
@@ -83,11 +99,26 @@ def source_bbox(plan: SamplePlan, volume_shape: Sequence[int]) -> tuple[tuple[in
         index) of every output voxel, mapped through the array's padding (edge: the
         border voxels; reflect: the mirrored range; constant: clipped to the volume).
     """
+    return source_bboxes([plan], [volume_shape])[0]
+
+
+def source_bboxes(
+    plans: Sequence[SamplePlan], volume_shapes: Sequence[Sequence[int]]
+) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """:func:`source_bbox` of many plans (the coordinate bounds in one vectorized pass)."""
+    if not plans:
+        return []
+    clos, chis = coord_ranges(plans)
+    return [_box(p, v, lo.tolist(), hi.tolist()) for p, v, lo, hi in zip(plans, volume_shapes, clos, chis, strict=True)]
+
+
+def _box(
+    plan: SamplePlan, volume_shape: Sequence[int], clo: list[float], chi: list[float]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
     vol = tuple(int(n) for n in volume_shape)
     vol3 = (1, *vol) if len(vol) == 2 else vol
     if len(vol3) != 3 or any(n <= 0 for n in vol3):
         raise ValueError(f"volume shape must be 2 or 3 positive extents, got {tuple(volume_shape)}")
-    clo, chi = coord_range(plan)
     box_lo = [math.inf] * 3
     box_hi = [-math.inf] * 3
     for ap in plan.arrays:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastmed.errors import TransformError
-from fastmed.rng import KeyedRNG
+from fastmed.rng import BatchRNG, KeyedRNG
 from fastmed.transforms.base import (
     Context,
     Instr,
@@ -15,6 +16,7 @@ from fastmed.transforms.base import (
     Params,
     as_range,
     check_p,
+    draw_fields,
     register,
 )
 from fastmed.transforms.plan import OP_GAMMA, ProgramOp
@@ -57,6 +59,10 @@ class RandomGamma(IntensityOp):
         apply = rng.bernoulli(self.p)
         g = float(rng.uniform(*as_range(self.gamma, "gamma")))
         return {"apply": apply, "gamma": g}
+
+    def draw_batch(self, rng: BatchRNG, ctxs: Sequence[Context]) -> list[Params]:
+        """:meth:`sample_params` of every row in one draw."""
+        return draw_fields(rng, self.p, [("gamma", *as_range(self.gamma, "gamma"))])
 
     def emit(self, params: Params, ctx: IntensityContext) -> list[Instr]:
         """One gamma instruction (per channel when ranges come from statistics)."""

@@ -38,12 +38,14 @@ def build_intensity(
     """
     emitted: list[ProgramOp] = []  # every program op so far, for statistics prefixes
     cache: dict[tuple[int, int], Stats] = {}
-    volume_stats = supplied_stats(sample, name, channels, image_key)
+    supplied: list[list[Stats] | None] = []  # looked up on the first request only
 
     def stats_for(mask_key: str | None, fields: Sequence[str]) -> Any:
-        need = [STAT_FIELDS.index(f) for f in fields]
-
         def stats(c: int) -> Stats:
+            if not supplied:
+                supplied.append(supplied_stats(sample, name, channels, image_key))
+            volume_stats = supplied[0]
+            need = [STAT_FIELDS.index(f) for f in fields]
             if volume_stats is not None and mask_key is None:
                 known = propagate(volume_stats[c], emitted, c)
                 if known is not None and all(known[i] is not None for i in need):

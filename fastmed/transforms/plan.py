@@ -71,11 +71,12 @@ class IntensityProgram:
     @classmethod
     def build(cls, instrs: Sequence[ProgramOp]) -> IntensityProgram:
         """Pack instructions into the array layout the kernels read."""
-        ops = np.zeros((len(instrs), 4), dtype=np.int32)
+        rows: list[tuple[int, int, int, int]] = []
         params: list[float] = []
-        for k, ins in enumerate(instrs):
-            ops[k] = (ins.code, ins.channel, len(params), ins.stream)
-            params.extend(float(v) for v in ins.params)
+        for ins in instrs:
+            rows.append((ins.code, ins.channel, len(params), ins.stream))
+            params.extend([float(v) for v in ins.params])
+        ops = np.array(rows, dtype=np.int32).reshape(len(rows), 4)
         return cls(ops=ops, params=np.asarray(params if params else [0.0], dtype=np.float32))
 
     def __len__(self) -> int:

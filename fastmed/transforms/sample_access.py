@@ -14,7 +14,7 @@ import numpy as np
 
 from fastmed.errors import TransformError
 from fastmed.transforms.batch_out import namespace
-from fastmed.volume_source import LazyVolume
+from fastmed.volume_source import is_lazy_volume
 
 
 def check_label_pad(value: float, name: str, arr: Any) -> None:
@@ -38,11 +38,24 @@ def check_label_pad(value: float, name: str, arr: Any) -> None:
         )
 
 
+_LAZY_TYPES: dict[tuple[type, tuple[str, ...]], bool] = {}
+
+
 def is_lazy(v: Any) -> bool:
-    """Whether ``v`` is a :class:`~fastmed.volume_source.LazyVolume` (read box by box, no channel axis)."""
+    """Whether ``v`` is a :class:`~fastmed.volume_source.LazyVolume` (read box by box, no channel axis).
+
+    The protocol check (slow: it looks up every protocol member) runs once per type and set
+    of instance attributes.
+    """
     if isinstance(v, np.ndarray) or not hasattr(v, "read_window"):  # the common case, cheaply
         return False
-    return isinstance(v, LazyVolume) and not hasattr(v, "__array__")
+    kind = (type(v), tuple(getattr(v, "__dict__", ())))
+    known = _LAZY_TYPES.get(kind)
+    if known is None:
+        known = is_lazy_volume(v) and not hasattr(type(v), "__array__")  # static: reads no property
+        if len(_LAZY_TYPES) < 256:
+            _LAZY_TYPES[kind] = known
+    return known
 
 
 def array_shape(v: Any) -> tuple[int, ...]:

@@ -130,6 +130,7 @@ OPS: tuple[OpSchema, ...] = (
     OpSchema("RandomRot90", "spatial", True),
     OpSchema("RandomAffine", "spatial", True),
     OpSchema("Resample", "spatial", False),
+    OpSchema("Letterbox", "spatial", False),
     OpSchema("RandomElastic", "spatial", True, NO_DALI),  # DALI has no 3D elastic op
     OpSchema("Window", "intensity", False, ALL, (CLIP, AFFINE)),
     OpSchema("Clip", "intensity", False, ALL, (CLIP,)),

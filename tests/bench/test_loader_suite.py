@@ -21,7 +21,19 @@ from fastmed.bench.report import to_markdown, write_reports
 
 psutil = pytest.importorskip("psutil")
 
-PACKAGES = {"monai-cache": "monai", "torchio-queue": "torchio", "bgv2-nnunet": "batchgeneratorsv2"}
+PACKAGES = {
+    "monai-cache": "monai",
+    "torchio-queue": "torchio",
+    "bgv2-nnunet": "batchgeneratorsv2",
+    "dali-cpu-no-elastic": "nvidia.dali",
+}
+
+
+def _installed(pkg: str) -> bool:
+    try:
+        return importlib.util.find_spec(pkg) is not None
+    except ModuleNotFoundError:  # the parent package (``nvidia``) is absent
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +51,12 @@ def test_rows_serve_r3d_batches_and_release_their_workers(ran: tuple[list, list]
     names = {i.name for i in batches.impls}
     assert "fastmed" in names
     for row, pkg in PACKAGES.items():
-        if importlib.util.find_spec(pkg) is not None:
+        if _installed(pkg):
             assert row in names, batches.missing.get(row)
         else:
             assert row in batches.missing
     assert "fastmed-fast" in names  # the fast path row
+    assert "fastmed-fast-no-elastic" in names  # the fast path on DALI's work
     others = {c.pid for c in psutil.Process().children(recursive=True)}  # e.g. multiprocessing's resource tracker
     for impl in [*batches.impls, *train.impls]:
         out = torch.as_tensor(impl.fn())  # finish tore the row down: this builds it again
@@ -86,3 +99,33 @@ def test_finish_runs_after_timing_even_when_the_row_fails() -> None:
     with pytest.raises(RuntimeError, match="row failed"):
         run_case(Case("c", [bad]), repeat=1, warmup=0)
     assert calls == ["ok", "bad"]
+
+
+@pytest.mark.skipif(not _installed("nvidia.dali"), reason="nvidia-dali is not installed")
+def test_dali_row_runs_the_pipeline_on_the_samples() -> None:
+    """The DALI row's first batch is samples 0 and 1 through the R3D pipeline without elastic.
+
+    Oracle: fastmed's CPU backend on the same samples with the same keyed params. DALI's
+    noise is its own generator, so the difference is two independent noises of the drawn
+    std (std * sqrt(2)), plus interpolation rounding.
+    """
+    from fastmed.bench.data import ct_volume
+    from fastmed.bench.peers.fastmed_aug import build
+    from fastmed.bench.suites._loader_rows import Volumes, dali_cpu, no_elastic
+    from fastmed.bench.suites.augment_r3d import spec_for
+
+    shape, spec = spec_for("tiny")
+    vols = [ct_volume(shape)] + [ct_volume(shape)[:, ::-1].copy() for _ in range(3)]
+    row = dali_cpu(vols, spec, batches=1)
+    try:
+        got = torch.as_tensor(row()).numpy()
+    finally:
+        row.finish()
+    aug = build(no_elastic(spec))
+    ds = Volumes(vols)
+    for i in range(2):
+        want = aug(ds[i], seed=0, index=i, epoch=0)
+        (noise,) = [op["params"]["std"] for op in want["params"]["ops"] if op["op"] == "RandomGaussianNoise"]
+        resid = got[i] - np.asarray(want["image"])
+        assert abs(float(resid.mean())) < 0.01
+        assert float(resid.std()) == pytest.approx(noise * np.sqrt(2), rel=0.1, abs=2e-3)

@@ -11,3 +11,20 @@ def make_loader(num_workers: int) -> fm.DataLoader:
     return fm.DataLoader(
         IndexDataset(23), batch_size=3, shuffle=True, seed=42, transform=KeyedNoise(), num_workers=num_workers
     )
+
+
+def make_patch_loader(num_workers: int) -> fm.DataLoader:
+    """Patches: a label sampler, 3 patches per lazy volume, a keyed noise, batches of 2 (fast path)."""
+    from tests.loader._patch_data import LazyVolumes
+
+    shapes = [(20, 24, 28), (24, 20, 22), (18, 26, 24), (22, 22, 22), (26, 18, 20)]
+    return fm.DataLoader(
+        LazyVolumes(shapes),
+        batch_size=2,
+        shuffle=True,
+        seed=42,
+        transform=fm.Compose([fm.RandomFlip(), fm.RandomGaussianNoise(std=(0.0, 5.0))]),
+        patch_sampler=fm.LabelPatchSampler((8, 8, 8), 0.5),
+        samples_per_volume=3,
+        num_workers=num_workers,
+    )

@@ -40,11 +40,11 @@ def test_sharding_an_iterable_is_refused() -> None:
         fm.DataLoader(RangeIterable(4), rank=0, world_size=2)
 
 
-@pytest.mark.parametrize("kwargs", [{"samples_per_volume": 4}, {"patch_sampler": object()}])
-def test_fast_path_options_are_not_implemented_yet(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(NotImplementedError, match="fast path") as err:
-        fm.DataLoader(IndexDataset(4), **kwargs)
-    assert isinstance(err.value, fm.LoaderError)
+def test_samples_per_volume_counts_samples_and_refuses_a_non_sampler() -> None:
+    loader = fm.DataLoader(IndexDataset(4), batch_size=3, samples_per_volume=4, seed=0)
+    assert len(loader) == 6 and sum(len(b["i"]) for b in loader) == 16
+    with pytest.raises(fm.LoaderError, match="patch_sampler"):
+        fm.DataLoader(IndexDataset(4), patch_sampler=object())
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")

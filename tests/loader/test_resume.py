@@ -13,7 +13,7 @@ import torch
 
 import fastmed as fm
 from tests.loader._datasets import IndexDataset, KeyedNoise, RangeIterable, to_py
-from tests.loader._resume_config import make_loader
+from tests.loader._resume_config import make_loader, make_patch_loader
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,19 +23,22 @@ def _take(loader: fm.DataLoader, k: int) -> list[Any]:
     return [next(it) for _ in range(k)]
 
 
-def test_resume_in_a_new_process_bit_for_bit(tmp_path: Path) -> None:
-    reference = make_loader(0)
+@pytest.mark.parametrize("patches", [False, True])
+def test_resume_in_a_new_process_bit_for_bit(tmp_path: Path, patches: bool) -> None:
+    make = make_patch_loader if patches else make_loader
+    reference = make(0)
     full = [to_py(b) for b in reference]
     following = [to_py(b) for b in reference]
 
     k = 3
-    first = make_loader(2)
+    first = make(2)
     head = _take(first, k)
     torch.save(first.state_dict(), tmp_path / "state.pt")
     del first
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    args = [str(tmp_path / "state.pt"), str(tmp_path / "out.pt"), "2"] + (["patches"] if patches else [])
     subprocess.run(
-        [sys.executable, "-m", "tests.loader._resume_child", str(tmp_path / "state.pt"), str(tmp_path / "out.pt"), "2"],
+        [sys.executable, "-m", "tests.loader._resume_child", *args],
         cwd=ROOT,
         env=env,
         check=True,

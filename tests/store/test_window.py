@@ -14,29 +14,12 @@ from hypothesis import strategies as st
 import fastmed as fm
 from fastmed.store import window
 from fastmed.store.chunks import array_info
-from fastmed.store.layout import DEFAULT_CODEC
 from fastmed.store.window import StoreVolume, chunks_in_box, read_window
+from tests.store._arrays import write_array
 
 CHUNKS = (8, 8, 8)
 SHAPE = (40, 64, 64)  # 320x512x512 with 64^3 chunks, scaled by 1/8: 5 x 8 x 8 chunks
 PATCH = 16  # 128^3 scaled the same way: 2 chunks per axis
-
-
-def write_array(path: Path, data: np.ndarray[Any, Any], chunks: tuple[int, ...]) -> Path:
-    """A zarr v3 array with the store's codec chain (bytes, blosc, crc32c), written by zarr-python."""
-    import zarr
-
-    arr = zarr.create_array(
-        str(path),
-        shape=data.shape,
-        dtype=data.dtype,
-        chunks=chunks,
-        compressors=DEFAULT_CODEC.zarr_codecs(),
-        fill_value=0,
-        config={"write_empty_chunks": True},
-    )
-    arr[...] = data
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -142,9 +125,9 @@ def test_patch_never_reads_the_whole_volume(
     seen: list[tuple[int, ...]] = []
     real = window._chunks.decode_chunk
 
-    def counting(i: Any, idx: tuple[int, ...], out: Any = None) -> Any:
+    def counting(i: Any, idx: tuple[int, ...], *rest: Any) -> Any:
         seen.append(idx)
-        return real(i, idx, out)
+        return real(i, idx, *rest)
 
     monkeypatch.setattr(window._chunks, "decode_chunk", counting)
     rng = np.random.default_rng(1)

@@ -65,13 +65,14 @@ def test_linear_probe_separates_a_learnable_label() -> None:
     x = torch.from_numpy(blob_images(32, cfg.img_size, seed=5))
     y = (x.mean(dim=(1, 2, 3)) > x.mean(dim=(1, 2, 3)).median()).long()[:, None]
     model = linear_probe(ViTEncoder(cfg), n_labels=1)
-    feats = model.encoder.pooled(x).detach()  # frozen encoder: features computed once, as a probe does
-    assert torch.allclose(model.head(feats), model(x), atol=1e-5)
+    feats = model.features(x).detach()  # frozen encoder: features computed once, as a probe does
+    assert torch.allclose(feats, model.encoder.pooled(x))  # mean pooling by default
+    assert torch.allclose(model.logits(feats), model(x), atol=1e-5)
     opt = torch.optim.Adam(model.head.parameters(), lr=3e-2)
     with torch.no_grad():
-        start = multilabel_loss(model.head(feats), y).item()
+        start = multilabel_loss(model.logits(feats), y).item()
     for _ in range(300):
-        loss = multilabel_loss(model.head(feats), y)
+        loss = multilabel_loss(model.logits(feats), y)
         opt.zero_grad()
         loss.backward()
         opt.step()

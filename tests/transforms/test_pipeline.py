@@ -197,6 +197,7 @@ EXAMPLES = {
     ),
     "RandomElastic": T.RandomElastic(magnitude=3.0, grid_spacing=20.0, p=0.4),
     "Resample": T.Resample((1.0, 2.0, 2.0)),
+    "Letterbox": T.Letterbox((6, 12, 16), pad_value=-1.0),
     "RandomLowRes": T.RandomLowRes(zoom=(0.6, 0.9)),
     "Window": T.Window(-1000, 400, out_range=(-1.0, 1.0)),
     "Clip": T.Clip(-5, 5),

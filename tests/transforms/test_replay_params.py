@@ -40,6 +40,7 @@ OPS: dict[str, Callable[[], T.Op]] = {
     "RandomLowRes": lambda: T.RandomLowRes(zoom=(0.5, 0.8)),
     "RandomRot90": lambda: T.RandomRot90(p=1.0),
     "Resample": lambda: T.Resample((1.5, 1.2, 1.0)),
+    "Letterbox": lambda: T.Letterbox((10, 12, 16)),
     "ScaleIntensity": lambda: T.ScaleIntensity(),
     "VoxelOp": lambda: signed_power(p=1.0),
     "Window": lambda: T.Window(-1000.0, 400.0),

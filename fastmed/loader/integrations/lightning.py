@@ -12,14 +12,16 @@ The train loader shuffles with ``seed=`` (order a function of ``(seed, epoch)``,
 of ``(seed, epoch, index)``) and its epoch follows the trainer's; the other loaders keep
 their order. Under DDP each ``fm.DataLoader`` shards itself from ``torch.distributed``:
 pass ``use_distributed_sampler=False`` to the Trainer so that Lightning does not replace
-the sampler. ``fm.DataLoader`` has ``state_dict``/``load_state_dict``, which Lightning (2.3
-and later) saves in its checkpoints and restores, so a fit resumed from a mid-epoch
-checkpoint continues the epoch's order.
+the sampler. ``fm.DataLoader`` has ``state_dict``/``load_state_dict``, so Lightning (2.3 and later)
+treats it as a stateful dataloader: its state goes into every checkpoint, and
+``trainer.fit(..., ckpt_path=...)`` from a mid-epoch checkpoint delivers exactly the
+epoch's remaining samples, with the same augmentations (a checkpoint saved after an
+epoch's last batch resumes at the start of the next epoch, as Lightning does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 try:
@@ -29,6 +31,22 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from fastmed.loader.dataloader import DataLoader
 from fastmed.loader.iterator import EpochIterator
+from fastmed.loader.state import unpack_done
+
+
+def _len_or_none(loader: DataLoader) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:  # an iterable dataset without __len__
+        return None
+
+
+def epoch_complete(state: Mapping[str, Any], batches: int | None) -> bool:
+    """Whether a loader state has every one of the epoch's ``batches`` batches delivered (or skipped)."""
+    if batches is None:
+        return False
+    done = len(unpack_done(state["done_prefix"], state["done_extra"]))
+    return max(done, int(state["batches"])) >= batches
 
 
 class TrainerEpochLoader(DataLoader):
@@ -43,11 +61,27 @@ class TrainerEpochLoader(DataLoader):
     def __init__(self, *args: Any, epoch_of: Callable[[], int | None], **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.epoch_of = epoch_of
+        self._restored = False
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume from a checkpoint's loader state; the next ``iter()`` keeps its epoch, not the trainer's.
+
+        Lightning restores the state and calls ``iter()`` before it advances its own epoch
+        counter, and a checkpoint saved after an epoch's last batch (the loader was not asked
+        for the end of the epoch) restarts at the next epoch: such a state resumes as the
+        start of epoch ``e + 1``, not as an empty rest of epoch ``e``.
+        """
+        super().load_state_dict(state)
+        self._restored = True
+        if self._resume is not None and epoch_complete(state, _len_or_none(self)):
+            self._resume = None
+            self.set_epoch(int(state["epoch"]) + 1)
 
     def __iter__(self) -> EpochIterator:  # type: ignore[override]
         epoch = self.epoch_of()
-        if epoch is not None and self._resume is None:
+        if epoch is not None and self._resume is None and not self._restored:
             self.set_epoch(epoch)
+        self._restored = False
         return super().__iter__()
 
 

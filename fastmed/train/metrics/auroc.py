@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -11,6 +12,19 @@ from scipy.stats import rankdata
 
 class UndefinedMetricWarning(UserWarning):
     """A metric is undefined for the given labels (one class only); NaN is returned."""
+
+
+def binary_inputs(y_true: npt.ArrayLike, y_score: npt.ArrayLike) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
+    """Flattened 0/1 labels and float64 scores of equal size, or ValueError (non-binary labels, non-finite scores)."""
+    t = np.asarray(y_true).reshape(-1)
+    s = np.asarray(y_score, dtype=np.float64).reshape(-1)
+    if t.shape != s.shape:
+        raise ValueError(f"y_true has {t.size} values but y_score has {s.size}")
+    if not np.isin(t, (0, 1)).all():
+        raise ValueError("y_true must be binary (0/1)")
+    if not np.isfinite(s).all():
+        raise ValueError("y_score holds NaN or infinite values")
+    return t, s
 
 
 def auroc(y_true: npt.ArrayLike, y_score: npt.ArrayLike) -> float:
@@ -29,14 +43,7 @@ def auroc(y_true: npt.ArrayLike, y_score: npt.ArrayLike) -> float:
         The AUROC, or NaN with an :class:`UndefinedMetricWarning` when ``y_true`` holds one class
         only (as scikit-learn's ``roc_auc_score``).
     """
-    t = np.asarray(y_true).reshape(-1)
-    s = np.asarray(y_score, dtype=np.float64).reshape(-1)
-    if t.shape != s.shape:
-        raise ValueError(f"y_true has {t.size} values but y_score has {s.size}")
-    if not np.isin(t, (0, 1)).all():
-        raise ValueError("y_true must be binary (0/1)")
-    if not np.isfinite(s).all():
-        raise ValueError("y_score holds NaN or infinite values")
+    t, s = binary_inputs(y_true, y_score)
     pos = t.astype(bool)
     n_pos = int(pos.sum())
     n_neg = t.size - n_pos

@@ -10,7 +10,7 @@ from fastmed.train.models.vit import ViTEncoder
 
 
 class Classifier(nn.Module):
-    """Mean-pooled encoder features and one linear layer giving one logit per label.
+    """Pooled encoder features and one linear layer giving one logit per label.
 
     Parameters
     ----------
@@ -20,13 +20,26 @@ class Classifier(nn.Module):
         Number of labels (independent sigmoids: multi-label).
     freeze_encoder
         True for a linear probe: the encoder's parameters get no gradient and it stays in eval mode.
+    pool
+        ``"mean"`` over the output tokens (global content), or ``"max"`` per feature (a small local finding,
+        such as a lesion, drives the feature wherever it is).
+
+    Notes
+    -----
+    A linear probe standardises the frozen features with a parameter-free BatchNorm before its linear layer
+    (as the MAE paper's linear probing): still a linear map at inference (running statistics), and the head
+    trains well whatever the features' scale and offset.
     """
 
-    def __init__(self, encoder: ViTEncoder, n_labels: int, freeze_encoder: bool = False):
+    def __init__(self, encoder: ViTEncoder, n_labels: int, freeze_encoder: bool = False, pool: str = "mean"):
         super().__init__()
+        if pool not in ("mean", "max"):
+            raise ValueError(f"pool must be 'mean' or 'max', got {pool!r}")
+        self.pool = pool
         self.encoder = encoder
         self.freeze_encoder = freeze_encoder
         self.head = nn.Linear(encoder.cfg.hidden_size, n_labels)
+        self.feature_norm = nn.BatchNorm1d(encoder.cfg.hidden_size, affine=False) if freeze_encoder else None
         if freeze_encoder:
             for p in self.encoder.parameters():
                 p.requires_grad_(False)
@@ -38,23 +51,37 @@ class Classifier(nn.Module):
             self.encoder.eval()
         return self
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, n_labels)``."""
-        # No graph through a fully frozen encoder; LoRA adapters added to it (apply_lora) still train.
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Pooled encoder features ``(B, hidden_size)`` (no graph through a fully frozen encoder)."""
+        # LoRA adapters added to a frozen encoder (apply_lora) still train.
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.encoder.parameters())
         with torch.set_grad_enabled(needs_grad):
-            feats = self.encoder.pooled(images)
+            tokens = self.encoder(images)
+            return tokens.mean(dim=1) if self.pool == "mean" else tokens.amax(dim=1)
+
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """Logits of pooled features: the probe's feature standardisation, then the linear head."""
+        if self.feature_norm is not None:
+            bn = self.feature_norm
+            batch_stats = self.training and feats.shape[0] > 1  # one sample: use the running statistics
+            feats = F.batch_norm(
+                feats.float(), bn.running_mean, bn.running_var, training=batch_stats, momentum=0.1, eps=bn.eps
+            )
         return self.head(feats)
 
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, n_labels)``."""
+        return self.logits(self.features(images))
 
-def linear_probe(encoder: ViTEncoder, n_labels: int) -> Classifier:
+
+def linear_probe(encoder: ViTEncoder, n_labels: int, pool: str = "mean") -> Classifier:
     """A classifier that trains only its linear head on the frozen encoder."""
-    return Classifier(encoder, n_labels, freeze_encoder=True)
+    return Classifier(encoder, n_labels, freeze_encoder=True, pool=pool)
 
 
-def full_finetune(encoder: ViTEncoder, n_labels: int) -> Classifier:
+def full_finetune(encoder: ViTEncoder, n_labels: int, pool: str = "mean") -> Classifier:
     """A classifier that trains the encoder and its head."""
-    return Classifier(encoder, n_labels, freeze_encoder=False)
+    return Classifier(encoder, n_labels, freeze_encoder=False, pool=pool)
 
 
 def multilabel_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

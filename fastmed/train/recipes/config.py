@@ -1,0 +1,203 @@
+"""Run configuration: plain dataclasses, usable as Hydra structured configs (no torch import).
+
+A run is described by one :class:`RunConfig` tree (``task``, ``seed``, ``data``, ``model``, ``trainer``,
+``pretrained``, ``out_dir`` / ``run_dir``). The Hydra config groups in ``fastmed/train/conf`` fill it;
+Python callers build it directly: ``RunConfig(task="mae", data=DataConfig(store="cache.zarr"))``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+TASKS = ("mae", "clip", "cls", "seg")
+"""Recipes: MAE and CLIP pretraining, classification and segmentation fine-tuning."""
+
+
+@dataclass
+class DataConfig:
+    """Where the samples come from and how batches are made.
+
+    Parameters
+    ----------
+    store
+        A fastmed store folder (written by :func:`fastmed.convert`).
+    patch_size
+        Training patch per spatial axis (random crop); ``None``: the model's input size.
+    batch_size, num_workers
+        Loader batch size and threads (``fm.DataLoader`` fast path) or workers.
+    holdout
+        Fraction of *studies* held out for evaluation (chosen from ``seed``; never trained on).
+    label_keys
+        Class-label names (``VolumeDataset.label_names``) the ``cls`` task predicts, one logit each.
+    mask_ratio
+        MAE mask ratio (the mask is drawn on the data side from the keyed Philox RNG).
+    report_max_len, vocab_size
+        CLIP: report length in tokens, and the size of the BPE vocabulary trained on the training reports.
+    eval_batch_size
+        Batch size of the held-out evaluation.
+    foreground_prob
+        ``seg``: share of each batch's patches centred on a lesion voxel (``fm.LabelPatchSampler``, nnU-Net's
+        oversampling); 0: random crops.
+    """
+
+    store: str = ""
+    patch_size: list[int] | None = None
+    batch_size: int = 4
+    num_workers: int = 0
+    holdout: float = 0.25
+    label_keys: list[str] = field(default_factory=lambda: ["lesion_present"])
+    mask_ratio: float = 0.75
+    report_max_len: int = 64
+    vocab_size: int = 400
+    eval_batch_size: int = 4
+    foreground_prob: float = 0.0
+
+
+@dataclass
+class ModelConfig:
+    """Network choice.
+
+    Parameters
+    ----------
+    name
+        Named ViT size (``vit3d_tiny``, ``vit2d_tiny``, ``vit3d_small``, ``vit2d_small``).
+    img_size
+        Override of the model's input size per spatial axis (multiples of the patch size).
+    norm_pix
+        ``mae``: normalise each target patch (MAE's ``norm_pix_loss``); False: z-scored voxels as they are.
+    head
+        ``cls``: ``"linear"`` (linear probe, frozen encoder) or ``"full"`` (full fine-tune).
+    pool
+        ``cls``: ``"max"`` over the encoder's output tokens (a small finding anywhere in the volume drives
+        a feature) or ``"mean"``.
+    lora, lora_r, lora_alpha
+        ``cls`` / ``seg``: LoRA adapters on the encoder's attention projections (the rest frozen).
+    feature_size
+        ``seg``: UNETR decoder channels at full resolution.
+    n_classes
+        ``seg``: output classes, background included (2: lesion vs background).
+    embed_dim, text_width, text_depth, init_temperature
+        ``clip``: shared embedding width, text transformer size, starting softmax temperature.
+    """
+
+    name: str = "vit3d_tiny"
+    img_size: list[int] | None = None
+    norm_pix: bool = True
+    head: str = "linear"
+    pool: str = "max"
+    lora: bool = False
+    lora_r: int = 4
+    lora_alpha: float = 8.0
+    feature_size: int = 16
+    n_classes: int = 2
+    embed_dim: int = 64
+    text_width: int = 64
+    text_depth: int = 2
+    init_temperature: float = 0.3
+
+
+@dataclass
+class TrainerConfig:
+    """Optimisation and bookkeeping.
+
+    Parameters
+    ----------
+    max_steps
+        Optimizer steps.
+    lr, weight_decay
+        AdamW settings.
+    precision
+        ``"fp32"``, ``"bf16"`` (CPU or GPU) or ``"fp16"`` (GPU, with a grad scaler).
+    accumulate
+        Micro-batches per optimizer step.
+    log_every
+        Steps between log records (the last step is always logged).
+    ckpt_every
+        Steps between checkpoints (0: only at the end).
+    device
+        ``"cpu"`` or ``"cuda"`` (under torchrun each rank takes ``cuda:LOCAL_RANK``).
+    threads
+        torch intra-op threads (``None``: leave torch's setting).
+    resume
+        Continue from ``run_dir/checkpoint`` when it exists.
+    """
+
+    max_steps: int = 100
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    precision: str = "fp32"
+    accumulate: int = 1
+    log_every: int = 10
+    ckpt_every: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+    resume: bool = True
+
+
+@dataclass
+class RunConfig:
+    """One training run.
+
+    Parameters
+    ----------
+    task
+        ``"mae"``, ``"clip"``, ``"cls"`` or ``"seg"``.
+    seed
+        Seeds the model initialisation, the loader's order and augmentation, the MAE masks and the split.
+    data, model, trainer
+        See :class:`DataConfig`, :class:`ModelConfig`, :class:`TrainerConfig`.
+    pretrained
+        A checkpoint folder (or its ``model.safetensors``) of an earlier MAE / CLIP / fine-tuning run whose
+        ViT encoder initialises this run's encoder.
+    out_dir
+        Parent of the run folder when ``run_dir`` is not given (``out_dir/<task>``).
+    run_dir
+        The run folder: ``config.yaml``, ``metrics.jsonl``/``.csv``, ``metrics.json``, ``checkpoint/``.
+    """
+
+    task: str = "mae"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    pretrained: str | None = None
+    out_dir: str = "runs"
+    run_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+
+    def resolved_run_dir(self) -> Path:
+        """The run folder: ``run_dir``, or ``out_dir/<task>``."""
+        return Path(self.run_dir) if self.run_dir else Path(self.out_dir) / self.task
+
+    def to_dict(self) -> dict[str, Any]:
+        """The tree as plain dicts and lists (what ``config.yaml`` holds)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """Build from nested dicts (e.g. a loaded ``config.yaml``); unknown keys are an error."""
+        out: RunConfig = _build(cls, d)
+        return out
+
+
+def _build(kind: type, d: dict[str, Any]) -> Any:
+    known = {f.name: f for f in fields(kind)}
+    unknown = set(d) - set(known)
+    if unknown:
+        raise ValueError(f"{kind.__name__}: unknown keys {sorted(unknown)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in d.items():
+        sub = (
+            {"data": DataConfig, "model": ModelConfig, "trainer": TrainerConfig}.get(name)
+            if kind is RunConfig
+            else None
+        )
+        kwargs[name] = _build(sub, value) if sub is not None and isinstance(value, dict) else value
+    obj = kind(**kwargs)
+    assert is_dataclass(obj)
+    return obj

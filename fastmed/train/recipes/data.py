@@ -1,0 +1,256 @@
+"""The recipes' data path: store -> study split -> task items -> fastmed ``Compose`` -> ``fm.DataLoader``.
+
+Everything a model step needs is made on the data side: the crop and intensity normalisation (one fused
+``Compose`` pass, read from the store's chunks), the MAE mask (keyed Philox, :func:`mae_mask`), the class-label
+vector and, for CLIP, the tokenized report. Batches come from :class:`fastmed.DataLoader` (its fast path:
+lazy store items and a ``Compose``), so order, augmentation and MAE masks are functions of the seed and resume
+exactly from the loader's ``state_dict``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fastmed.store.dataset import VolumeDataset
+from fastmed.train.models.masking import mae_mask
+from fastmed.train.recipes.config import DataConfig
+from fastmed.train.text.tokenizer import ReportTokenizer
+from fastmed.transforms import CenterCrop, Compose, Normalize, RandomCrop
+
+
+class TaskCompose(Compose):
+    """A fastmed ``Compose`` that also draws each sample's MAE mask and drops the replay record.
+
+    The mask of sample ``index`` in ``epoch`` is ``mae_mask(mae_grid, mae_ratio, seed, epoch, index)`` with the
+    loader's keys, so any worker, rank or resumed run gets the same mask and the model step does no random work.
+
+    Parameters
+    ----------
+    ops
+        Compose ops.
+    mae_grid
+        Patch grid of the model input (``None``: no mask).
+    mae_ratio
+        Fraction of patches masked.
+    **kwargs
+        Passed to :class:`~fastmed.transforms.Compose`.
+    """
+
+    def __init__(
+        self, ops: Sequence[Any], mae_grid: Sequence[int] | None = None, mae_ratio: float = 0.75, **kwargs: Any
+    ):
+        super().__init__(ops, **kwargs)
+        self.mae_grid = tuple(int(g) for g in mae_grid) if mae_grid is not None else None
+        self.mae_ratio = float(mae_ratio)
+
+    def _add(self, out: dict[str, Any], seed: int, index: int, epoch: int) -> dict[str, Any]:
+        out.pop("params", None)
+        if self.mae_grid is not None:
+            out["mae_mask"] = mae_mask(self.mae_grid, self.mae_ratio, seed, epoch, index)
+        return out
+
+    def __call__(self, sample: Mapping[str, Any], seed: int = 0, index: int = 0, epoch: int = 0) -> dict[str, Any]:
+        """Augment one sample and add its MAE mask."""
+        return self._add(super().__call__(sample, seed, index, epoch), seed, index, epoch)
+
+    def batch(
+        self,
+        samples: Sequence[Mapping[str, Any]],
+        seed: int = 0,
+        indices: Sequence[int] | None = None,
+        epoch: int = 0,
+        stack: bool = False,
+        out: Any = None,
+    ) -> list[dict[str, Any]] | dict[str, Any]:
+        """As :meth:`Compose.batch`, each output with its MAE mask (``stack`` is not supported)."""
+        if stack:
+            raise ValueError("TaskCompose.batch: stack=True is not supported")
+        idx = list(range(len(samples))) if indices is None else [int(i) for i in indices]
+        outs = super().batch(samples, seed=seed, indices=idx, epoch=epoch, out=out)
+        assert isinstance(outs, list)
+        return [self._add(o, seed, i, epoch) for o, i in zip(outs, idx, strict=True)]
+
+
+class TaskItems:
+    """Items of some series of a :class:`~fastmed.VolumeDataset`, holding what one task needs.
+
+    An item is ``{"image": LazyVolume, "spacing", "labels": float32 (n_labels,), "study": str, "index": int}``
+    (``index``: the item's position here) plus
+    ``"label"`` (the mask handle) for segmentation and ``"report_ids"`` / ``"report_mask"`` for CLIP.
+    Handles stay lazy, so ``fm.DataLoader`` takes its fast path.
+
+    Parameters
+    ----------
+    ds
+        The store's dataset.
+    indices
+        Series of ``ds`` in this split.
+    label_index
+        Positions of the task's labels in ``ds.label_names``.
+    with_mask
+        Include the lesion mask handle.
+    tokenizer, max_len
+        Tokenize the report (CLIP).
+    """
+
+    def __init__(
+        self,
+        ds: VolumeDataset,
+        indices: Sequence[int],
+        label_index: Sequence[int] = (),
+        with_mask: bool = False,
+        tokenizer: ReportTokenizer | None = None,
+        max_len: int = 64,
+    ):
+        self.ds = ds
+        self.indices = [int(i) for i in indices]
+        self.label_index = [int(i) for i in label_index]
+        self.with_mask = with_mask
+        self.tokenizer = tokenizer
+        self.max_len = max_len
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        src = self.ds[self.indices[k]]
+        item: dict[str, Any] = {
+            "image": src["image"],
+            "spacing": src["spacing"],
+            "labels": np.asarray(src["labels"], dtype=np.float32)[self.label_index],
+            "study": src["study_id"],
+            "index": k,
+        }
+        if self.with_mask:
+            if "label" not in src:
+                raise ValueError(f"series {src['id']} has no mask in the store (segmentation needs one)")
+            item["label"] = src["label"]
+        if self.tokenizer is not None:
+            ids, mask = self.tokenizer.encode_batch([src["report"]], self.max_len)
+            item["report_ids"], item["report_mask"] = ids[0], mask[0]
+        return item
+
+    def reports(self) -> list[str]:
+        """The report of each item."""
+        return [self.ds[i]["report"] for i in self.indices]
+
+
+@dataclass
+class Split:
+    """Series indices of the training and held-out studies."""
+
+    train: list[int]
+    holdout: list[int]
+
+
+def _rank_key(seed: int, study: str) -> str:
+    return hashlib.sha256(f"{seed}:{study}".encode()).hexdigest()
+
+
+def split_by_study(
+    ds: VolumeDataset, spatial_dims: int, holdout: float, seed: int, stratify: str | None = None
+) -> Split:
+    """Hold out a seeded fraction of studies (every series of a study on one side).
+
+    Only series with ``spatial_dims`` image axes take part. Studies are ordered by a hash of
+    ``(seed, study id)``; with ``stratify`` (a label name) the fraction is taken within each value of that
+    label (at least one study of each value with two or more studies on either side), so both classes reach
+    the held-out set.
+    """
+    if not 0.0 <= holdout < 1.0:
+        raise ValueError(f"holdout must be in [0, 1), got {holdout}")
+    names = list(ds.label_names)
+    col = names.index(stratify) if stratify in names else None
+    studies: dict[str, list[int]] = {}
+    strata: dict[str, float] = {}
+    for i in range(len(ds)):
+        item = ds[i]
+        if item["image"].ndim != spatial_dims:
+            continue
+        sid = str(item["study_id"])
+        studies.setdefault(sid, []).append(i)
+        if col is not None:
+            strata[sid] = float(item["labels"][col])
+    if not studies:
+        raise ValueError(f"the store has no {spatial_dims}D series")
+    groups: dict[float, list[str]] = {}
+    for sid in studies:
+        groups.setdefault(strata.get(sid, 0.0), []).append(sid)
+    held: set[str] = set()
+    for key in sorted(groups, key=lambda v: (np.isnan(v), v)):
+        members = sorted(groups[key], key=lambda s: _rank_key(seed, s))
+        k = int(round(holdout * len(members)))
+        if holdout > 0 and len(members) >= 2:
+            k = min(max(k, 1), len(members) - 1)  # every stratum on both sides
+        held.update(members[:k])
+    train = sorted(i for s, idx in studies.items() if s not in held for i in idx)
+    hold = sorted(i for s, idx in studies.items() if s in held for i in idx)
+    return Split(train, hold)
+
+
+def train_compose(patch: Sequence[int], mae_grid: Sequence[int] | None, mae_ratio: float, seg: bool) -> TaskCompose:
+    """Random crop of ``patch`` and per-volume z-score (statistics of the whole source volume)."""
+    return TaskCompose(
+        [RandomCrop(tuple(patch)), Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ()
+    )
+
+
+def eval_compose(patch: Sequence[int], mae_grid: Sequence[int] | None, mae_ratio: float, seg: bool) -> TaskCompose:
+    """Centre crop of ``patch`` (padding a smaller volume) and the same normalisation as training."""
+    return TaskCompose(
+        [CenterCrop(tuple(patch)), Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ()
+    )
+
+
+def make_loader(items: TaskItems, compose: TaskCompose, cfg: DataConfig, seed: int, train: bool) -> Any:
+    """``fm.DataLoader`` over ``items``: shuffled full batches for training; in order, rank 0 only, for evaluation."""
+    from fastmed.loader import DataLoader
+
+    if train:
+        if len(items) < cfg.batch_size:
+            raise ValueError(f"{len(items)} training series for batch_size {cfg.batch_size}")
+        extra: dict[str, Any] = {}
+        if items.with_mask and cfg.foreground_prob > 0:
+            from fastmed.loader import LabelPatchSampler
+
+            # the sampler places the patch (that share centred on lesion voxels); the Compose only normalises
+            patch = [op for op in compose.ops if isinstance(op, RandomCrop)][0].size
+            ops = [op for op in compose.ops if not isinstance(op, RandomCrop)]
+            compose = TaskCompose(ops, label_keys=("label",))
+            extra["patch_sampler"] = LabelPatchSampler(tuple(patch), foreground_prob=cfg.foreground_prob)
+        return DataLoader(
+            items,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=cfg.num_workers,
+            transform=compose,
+            seed=seed,
+            **extra,
+        )
+    return DataLoader(
+        items,
+        batch_size=cfg.eval_batch_size,
+        shuffle=False,
+        num_workers=cfg.num_workers,
+        transform=compose,
+        seed=seed,
+        rank=0,
+        world_size=1,
+    )
+
+
+def endless(loader: Any) -> Generator[Any, None, None]:
+    """The loader's batches epoch after epoch (the loader advances its epoch after each full pass)."""
+    while True:
+        n = 0
+        for batch in loader:
+            n += 1
+            yield batch
+        if n == 0:
+            raise ValueError("the training loader delivered no batch in a whole epoch")

@@ -1,0 +1,157 @@
+"""Held-out evaluation of each recipe (rank 0, no gradients).
+
+MAE, CLIP and classification score the held-out studies' centre patches (the whole volume when the patch covers
+it); segmentation predicts each held-out volume whole with sliding-window inference
+(:func:`fastmed.sliding_window_inference`, Gaussian blending) and scores it against the stored mask.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fastmed.train.engine.precision import autocast
+from fastmed.train.metrics.auroc import UndefinedMetricWarning, auroc, auroc_macro
+from fastmed.train.metrics.calibration import expected_calibration_error
+from fastmed.train.metrics.dice import dice_per_class
+from fastmed.train.metrics.retrieval import retrieval_recalls
+from fastmed.train.models.clip import CLIP
+
+
+def _mae(
+    model: nn.Module, batches: Iterable[Mapping[str, Any]], precision: str, device: torch.device
+) -> dict[str, float]:
+    losses, weights = [], []
+    for b in batches:
+        with autocast(precision, device.type):
+            out = model(b["image"].to(device), b["mae_mask"].to(device))
+        losses.append(float(out["loss"]))
+        weights.append(int(b["image"].shape[0]))
+    return {"eval_loss": float(np.average(losses, weights=weights))}
+
+
+def _cls(
+    model: nn.Module, batches: Iterable[Mapping[str, Any]], precision: str, device: torch.device, names: list[str]
+) -> dict[str, float]:
+    probs, labels, studies = [], [], []
+    for b in batches:
+        with autocast(precision, device.type):
+            logits = model(b["image"].to(device))
+        probs.append(torch.sigmoid(logits.float()).cpu().numpy())
+        labels.append(np.asarray(b["labels"]))
+        studies.extend(b["study"])
+    p, y = np.concatenate(probs), np.concatenate(labels)
+    out: dict[str, float] = {"n_eval": float(len(p))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        macro, per = auroc_macro(y, p)
+        out["auroc"] = macro
+        for name, v in zip(names, per, strict=True):
+            out[f"auroc/{name}"] = float(v)
+        # one score per study: the mean over its series (labels are study-level)
+        keys = sorted(set(studies))
+        sp = np.stack([p[[s == k for s in studies]].mean(axis=0) for k in keys])
+        sy = np.stack([y[[s == k for s in studies]][0] for k in keys])
+        out["auroc_study"] = float(np.nanmean([auroc(sy[:, j], sp[:, j]) for j in range(sy.shape[1])]))
+        out["n_eval_studies"] = float(len(keys))
+    out["ece"] = expected_calibration_error(y.ravel(), p.ravel())
+    return out
+
+
+@torch.no_grad()
+def segment_volumes(
+    model: nn.Module, items: Sequence[Mapping[str, Any]], roi: Sequence[int], precision: str, device: torch.device
+) -> dict[str, float]:
+    """Dice of the lesion class on whole held-out volumes, predicted by sliding windows of the model's input size.
+
+    Each volume gets the training normalisation (per-volume z-score, fastmed ``Normalize``) before inference.
+    """
+    from fastmed.loader.inference import sliding_window_inference
+    from fastmed.transforms import Compose, Normalize
+
+    norm = Compose([Normalize()], label_keys=("label",))
+    was_training = model.training
+    model.eval()
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        with autocast(precision, device.type):
+            return model(x).float()
+
+    per_volume, inter, total = [], 0.0, 0.0
+    try:
+        for item in items:
+            sample = norm(item)
+            out = sliding_window_inference(
+                predict, np.asarray(sample["image"]), tuple(roi), overlap=0.25, device=device
+            )
+            pred = out.array.argmax(dim=0).cpu().numpy()
+            ref = (np.asarray(sample["label"])[0] > 0).astype(np.int64)
+            if ref.any():
+                per_volume.append(float(dice_per_class(pred, ref, [1])[0]))
+            inter += float(np.logical_and(pred == 1, ref == 1).sum())
+            total += float((pred == 1).sum() + (ref == 1).sum())
+    finally:
+        model.train(was_training)
+    return {
+        "dice": float(np.mean(per_volume)) if per_volume else float("nan"),
+        "dice_global": 2.0 * inter / total if total > 0 else float("nan"),
+        "n_eval_lesion_volumes": float(len(per_volume)),
+    }
+
+
+def _clip(model: CLIP, batches: Iterable[Mapping[str, Any]], precision: str, device: torch.device) -> dict[str, float]:
+    img: list[torch.Tensor] = []
+    txt: list[torch.Tensor] = []
+    ids: list[tuple[int, ...]] = []
+    for b in batches:
+        with autocast(precision, device.type):
+            img.append(model.embed_images(b["image"].to(device)).float().cpu())
+            txt.append(model.embed_texts(b["report_ids"].to(device), b["report_mask"].to(device)).float().cpu())
+        ids.extend(tuple(r.tolist()) for r in b["report_ids"])
+    sim = (torch.cat(img) @ torch.cat(txt).t()).numpy()
+    out = retrieval_recalls(sim, (1, 5))
+    # identical reports tie, and ties count for the match: a random scorer finds the right report
+    # among the distinct ones, so chance recall@1 is 1 / distinct reports (image->text).
+    out["chance_r@1"] = 1.0 / len(set(ids))
+    out["n_eval_pairs"] = float(len(ids))
+    return out
+
+
+@torch.no_grad()
+def evaluate(
+    task: str,
+    model: nn.Module,
+    batches: Iterable[Mapping[str, Any]],
+    precision: str = "fp32",
+    device: torch.device | None = None,
+    label_names: list[str] | None = None,
+) -> dict[str, float]:
+    """Held-out metrics of ``task`` (``model`` unwrapped from DDP).
+
+    Returns
+    -------
+    dict
+        ``mae``: ``eval_loss``; ``cls``: ``auroc`` (macro over labels, per series), ``auroc/<label>``,
+        ``auroc_study`` (series scores averaged per study), ``ece``; ``clip``: recall@1/5 both ways and
+        ``chance_r@1`` (segmentation: :func:`segment_volumes`).
+    """
+    dev = device if device is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        if task == "mae":
+            return _mae(model, batches, precision, dev)
+        if task == "cls":
+            return _cls(model, batches, precision, dev, list(label_names or []))
+        if task == "seg":
+            raise ValueError("segmentation is evaluated on whole volumes: use segment_volumes")
+        if not isinstance(model, CLIP):
+            raise TypeError(f"the clip task evaluates a CLIP model, got {type(model).__name__}")
+        return _clip(model, batches, precision, dev)
+    finally:
+        model.train(was_training)

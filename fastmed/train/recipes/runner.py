@@ -1,0 +1,283 @@
+"""``run(cfg)``: one seeded, logged, checkpointed training run of a recipe, fed by ``fm.DataLoader`` from a store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fastmed.store.dataset import VolumeDataset
+from fastmed.train.engine.checkpoint import load_checkpoint, save_checkpoint
+from fastmed.train.engine.distributed import (
+    DistInfo,
+    init_distributed,
+    mean_across_ranks,
+    shutdown_distributed,
+    unwrap_model,
+    wrap_model,
+)
+from fastmed.train.engine.explog import ExperimentLog
+from fastmed.train.engine.loop import LoopState, run_steps
+from fastmed.train.engine.precision import grad_scaler
+from fastmed.train.models.config import ViTConfig, get_config
+from fastmed.train.recipes.config import RunConfig
+from fastmed.train.recipes.data import (
+    TaskItems,
+    endless,
+    eval_compose,
+    make_loader,
+    split_by_study,
+    train_compose,
+)
+from fastmed.train.recipes.evaluate import evaluate, segment_volumes
+from fastmed.train.recipes.tasks import build_task, trainable_parameters
+from fastmed.train.text.tokenizer import ReportTokenizer, train_report_tokenizer
+
+
+@dataclass
+class RunResult:
+    """What a run produced.
+
+    Parameters
+    ----------
+    run_dir
+        The run folder (``config.yaml``, ``metrics.jsonl``/``.csv``, ``metrics.json``, ``checkpoint/``).
+    metrics
+        Held-out metrics (see :func:`~fastmed.train.recipes.evaluate.evaluate`); empty without held-out studies.
+    losses
+        Mean training loss of every optimizer step (the whole curve, across resumes).
+    samples_per_s, data_wait_fraction, bottleneck
+        Throughput of the training loop, share of its time spent waiting for batches, and the slower side
+        (``"data"`` or ``"model"``).
+    checkpoint
+        The final checkpoint folder (``None`` on ranks other than 0).
+    """
+
+    run_dir: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+    losses: list[float] = field(default_factory=list)
+    samples_per_s: float = 0.0
+    data_wait_fraction: float = 0.0
+    bottleneck: str = "model"
+    checkpoint: Path | None = None
+
+
+def model_shape(cfg: RunConfig) -> ViTConfig:
+    """The ViT shape: the named size with its input size set from ``data.patch_size`` or ``model.img_size``."""
+    vit = get_config(cfg.model.name)
+    size = cfg.data.patch_size or cfg.model.img_size
+    return vit.with_(img_size=tuple(int(s) for s in size)) if size else vit
+
+
+def write_config(cfg: RunConfig, path: Path) -> Path:
+    """Write the resolved configuration as YAML (JSON, which YAML reads, when PyYAML is missing)."""
+    d = cfg.to_dict()
+    try:
+        import yaml
+
+        path.write_text(yaml.safe_dump(d, sort_keys=False))
+    except ImportError:  # pragma: no cover - PyYAML comes with hydra-core / omegaconf
+        path.write_text(json.dumps(d, indent=1))
+    return path
+
+
+def _tokenizer(cfg: RunConfig, items: TaskItems, run_dir: Path, info: DistInfo) -> ReportTokenizer:
+    path = run_dir / "tokenizer.json"
+    if path.is_file() and cfg.trainer.resume:
+        return ReportTokenizer.load(path)
+    tok = train_report_tokenizer(items.reports(), vocab_size=cfg.data.vocab_size)
+    if info.is_main:
+        tok.save(path)
+    return tok
+
+
+def run(cfg: RunConfig) -> RunResult:
+    """Train ``cfg.task`` on ``cfg.data.store``, evaluate on the held-out studies and write the run folder.
+
+    Runs alone or under ``torchrun`` (one process per rank; the loader shards the samples, DDP averages the
+    gradients, rank 0 writes logs, checkpoints and the report). With ``trainer.resume`` and a
+    ``run_dir/checkpoint``, the run continues where it stopped: model, optimizer, scaler and loader state.
+
+    Parameters
+    ----------
+    cfg
+        The run configuration.
+
+    Returns
+    -------
+    RunResult
+        Metrics, loss curve, throughput, and where the run folder and checkpoint are.
+    """
+    info = init_distributed(cfg.trainer.device)
+    try:
+        return _run(cfg, info)
+    finally:
+        shutdown_distributed(info)
+
+
+def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
+    tr, dc = cfg.trainer, cfg.data
+    if tr.threads:
+        torch.set_num_threads(int(tr.threads))
+    run_dir = cfg.resolved_run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if info.is_main:
+        write_config(cfg, run_dir / "config.yaml")
+    vit = model_shape(cfg)
+    ds = VolumeDataset(dc.store)
+    names = list(ds.label_names)
+    missing = [k for k in dc.label_keys if k not in names]
+    if cfg.task == "cls" and (missing or not dc.label_keys):
+        raise ValueError(f"label_keys {missing or dc.label_keys} not among the store's labels {names}")
+    label_index = [names.index(k) for k in dc.label_keys if k in names]
+    strat = dc.label_keys[0] if dc.label_keys else None
+    split = split_by_study(ds, vit.spatial_dims, dc.holdout, cfg.seed, stratify=strat)
+    seg = cfg.task == "seg"
+    train_items = TaskItems(ds, split.train, label_index, with_mask=seg, max_len=dc.report_max_len)
+    tok = _tokenizer(cfg, train_items, run_dir, info) if cfg.task == "clip" else None
+    train_items.tokenizer = tok
+    eval_items = TaskItems(ds, split.holdout, label_index, with_mask=seg, tokenizer=tok, max_len=dc.report_max_len)
+    grid = vit.grid if cfg.task == "mae" else None
+    loader = make_loader(train_items, train_compose(vit.img_size, grid, dc.mask_ratio, seg), dc, cfg.seed, True)
+
+    # the model's initial weights come from the seed; the caller's global RNG state is left as it was
+    with torch.random.fork_rng(devices=[]):
+        torch.random.manual_seed(cfg.seed)
+        task = build_task(cfg, vit, tok, len(label_index))
+    model = wrap_model(task.model, info)
+    opt = torch.optim.AdamW(trainable_parameters(model), lr=tr.lr, weight_decay=tr.weight_decay)
+    scaler = grad_scaler(tr.precision, info.device.type)
+    state = LoopState()
+    ckpt = run_dir / "checkpoint"
+    if tr.resume and (ckpt / "state.json").is_file():
+        _check_same_run(cfg, json.loads((ckpt / "state.json").read_text()).get("extra", {}).get("config"), ckpt)
+        state, meta = load_checkpoint(ckpt, unwrap_model(model), opt, scaler, info.device)
+        loader_state = meta["loader_state"]
+        rank_file = run_dir / f"loader_state_rank{info.rank}.json"
+        if info.rank > 0 and rank_file.is_file():
+            loader_state = json.loads(rank_file.read_text())
+        if loader_state is not None:
+            loader.load_state_dict(loader_state)
+
+    log = ExperimentLog(run_dir) if info.is_main else None
+    logged = state.step
+
+    def save() -> Path | None:
+        if info.distributed and info.rank > 0:
+            (run_dir / f"loader_state_rank{info.rank}.json").write_text(json.dumps(loader.state_dict()))
+            return None
+        extra = {"config": cfg.to_dict()}
+        return save_checkpoint(ckpt, unwrap_model(model), opt, state_now[0], scaler, loader.state_dict(), extra)
+
+    state_now = [state]
+
+    def on_step(st: LoopState) -> None:
+        nonlocal logged
+        state_now[0] = st
+        if st.step % max(tr.log_every, 1) == 0 or st.step == tr.max_steps:
+            loss = mean_across_ranks(st.losses[-1], info)
+            if log is not None:
+                log.log(
+                    step=st.step,
+                    loss=loss,
+                    samples_per_s=st.samples_per_s * info.world_size,
+                    data_wait_fraction=st.data_wait_fraction,
+                    lr=opt.param_groups[0]["lr"],
+                )
+            logged = st.step
+        if tr.ckpt_every and st.step % tr.ckpt_every == 0 and st.step < tr.max_steps:
+            save()
+
+    batches: Generator[Any, None, None] = endless(loader)
+    try:
+        state = run_steps(
+            model,
+            opt,
+            batches,
+            task.step,
+            tr.max_steps,
+            accumulate=tr.accumulate,
+            precision=tr.precision,
+            device_type=info.device.type,
+            scaler=scaler,
+            state=state,
+            on_step=on_step,
+        )
+    finally:
+        batches.close()
+    state_now[0] = state
+    final = save()
+
+    metrics: dict[str, float] = {}
+    if info.is_main and eval_items.indices and seg:
+        held = [eval_items[k] for k in range(len(eval_items))]
+        metrics = segment_volumes(unwrap_model(model), held, vit.img_size, tr.precision, info.device)
+    elif info.is_main and eval_items.indices:
+        eval_loader = make_loader(eval_items, eval_compose(vit.img_size, grid, dc.mask_ratio, seg), dc, cfg.seed, False)
+        metrics = evaluate(cfg.task, unwrap_model(model), eval_loader, tr.precision, info.device, dc.label_keys)
+    result = RunResult(
+        run_dir=run_dir,
+        metrics=metrics,
+        losses=list(state.losses),
+        samples_per_s=state.samples_per_s * info.world_size,
+        data_wait_fraction=state.data_wait_fraction,
+        bottleneck=state.bottleneck,
+        checkpoint=final,
+    )
+    if log is not None:
+        log.close()
+        report = _report(cfg, result, state, loader, info, len(split.train), len(split.holdout))
+        (run_dir / "metrics.json").write_text(json.dumps(report, indent=1))
+    return result
+
+
+VOLATILE = {"trainer": ("max_steps", "log_every", "ckpt_every", "threads", "resume"), "data": ("num_workers",)}
+"""Settings a resumed run may change (how long, how often, how many threads); anything else must match."""
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _check_same_run(cfg: RunConfig, saved: dict[str, Any] | None, ckpt: Path) -> None:
+    if saved is None:
+        return
+    skip = {f"{g}.{k}" for g, keys in VOLATILE.items() for k in keys} | {"run_dir", "out_dir"}
+    now, then = _flat(cfg.to_dict()), _flat(saved)
+    diff = sorted(k for k in set(now) | set(then) if k not in skip and now.get(k) != then.get(k))
+    if diff:
+        raise ValueError(
+            f"{ckpt} belongs to a run with another configuration ({', '.join(diff)} differ): "
+            "choose another run_dir, or trainer.resume=false to start over"
+        )
+
+
+def _report(
+    cfg: RunConfig, res: RunResult, st: LoopState, loader: Any, info: DistInfo, n_train: int, n_hold: int
+) -> dict[str, Any]:
+    stats = loader.stats
+    return {
+        "task": cfg.task,
+        "steps": st.step,
+        "world_size": info.world_size,
+        "train_series": n_train,
+        "holdout_series": n_hold,
+        "loss_first": res.losses[0] if res.losses else None,
+        "loss_last": res.losses[-1] if res.losses else None,
+        "samples_per_s": res.samples_per_s,
+        "data_wait_fraction": res.data_wait_fraction,
+        "bottleneck": res.bottleneck,
+        "loader": {
+            "samples_per_s": stats.samples_per_s,
+            "data_wait_fraction": stats.data_wait_fraction,
+            "latency_p50_ms": stats.latency_p50_ms,
+        },
+        "metrics": {k: (v if v == v else None) for k, v in res.metrics.items()},
+    }

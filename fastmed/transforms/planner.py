@@ -1,0 +1,283 @@
+"""The batch planner: draw and compile the plans of many samples at once.
+
+``Compose`` plans through here, one sample or a whole batch. Per op, every sample of a
+batch is drawn with one vectorized call (:meth:`~fastmed.transforms.base.Op.draw_batch`
+on a :class:`~fastmed.rng.BatchRNG`: the same Philox words and the same arithmetic as
+``sample_params`` on each sample's :class:`~fastmed.rng.KeyedRNG`), the spatial ops'
+matrices are built and composed as ``(n, d+1, d+1)`` stacks (numpy runs a stacked matrix
+product or inverse matrix by matrix, so each sample's matrix equals its own product bit
+for bit), the elastic field and the source box of lazy volumes are vectorized too. What
+stays per sample is cheap: the params record, the plan's dataclasses and the intensity
+program (a few instructions).
+
+Samples of one batch may differ in shape, spacing and channels; samples of different
+dimensionality (2D and 3D) are planned in separate groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fastmed.errors import TransformError
+from fastmed.rng import BatchRNG, KeyedRNG
+from fastmed.transforms._geometry import snap
+from fastmed.transforms.base import Context, Field, Params, SpatialOp
+from fastmed.transforms.footprint import source_bboxes
+from fastmed.transforms.intensity_program import build_intensity
+from fastmed.transforms.plan import ArrayPlan, IntensityProgram, SamplePlan, SpatialMap, Window
+from fastmed.transforms.sample_access import WindowReader, array_shape, check_label_pad, is_lazy
+
+if TYPE_CHECKING:
+    from fastmed.transforms.compose import Compose
+
+_EMPTY = IntensityProgram.build([])
+
+
+@dataclass
+class Walk:
+    """The fused spatial walk of a group of samples of one dimensionality.
+
+    Parameters
+    ----------
+    rows
+        The samples' positions in the batch.
+    matrices
+        ``(len(rows), d+1, d+1)``: each sample's composed output-to-source voxel map of the matrix ops.
+    ctxs
+        Each sample's final patch (shape and spacing after the matrix ops).
+    pad
+        The padding the pipeline's crops leave (the same for every sample).
+    """
+
+    rows: list[int]
+    matrices: npt.NDArray[np.float64]
+    ctxs: list[Context]
+    pad: tuple[str, float]
+
+
+def _groups(ctx0s: Sequence[Context]) -> list[list[int]]:
+    """Positions of the samples, grouped by dimensionality (first-seen order)."""
+    groups: dict[int, list[int]] = {}
+    for i, c in enumerate(ctx0s):
+        groups.setdefault(c.ndim, []).append(i)
+    return list(groups.values())
+
+
+def _is_matrix_op(op: Any) -> bool:
+    return isinstance(op, SpatialOp) and op.contributes == "matrix"
+
+
+def _walk_group(
+    compose: Compose,
+    rows: list[int],
+    ctx0s: Sequence[Context],
+    params: list[list[Params | None]],
+    rngs: Sequence[BatchRNG] | None,
+) -> Walk:
+    """Compose the matrix ops of ``rows`` (drawing their params first from ``rngs``, one per op)."""
+    ctxs = [ctx0s[i] for i in rows]
+    d = ctxs[0].ndim
+    m = np.broadcast_to(np.eye(d + 1), (len(rows), d + 1, d + 1))
+    pad = (compose.pad_mode, compose.pad_value)
+    for k, op in enumerate(compose.ops):
+        if not _is_matrix_op(op):
+            continue
+        assert isinstance(op, SpatialOp)
+        if rngs is not None:
+            drawn = op.draw_batch(rngs[k], ctxs)
+            for i, p in zip(rows, drawn, strict=True):
+                params[i][k] = p
+        ps = [params[i][k] for i in rows]
+        steps = op.steps(ps, ctxs)  # type: ignore[arg-type]
+        m = m @ steps.matrices
+        ctxs = [
+            c
+            if shape is c.shape and spacing is c.spacing  # the grid is unchanged (flips, rotations)
+            else Context(c.ndim, tuple(int(n) for n in shape), tuple(float(s) for s in spacing), c.channels)
+            for c, shape, spacing in zip(ctxs, steps.out_shapes, steps.out_spacings, strict=True)
+        ]
+        pad = op.padding() or pad
+    return Walk(rows, np.asarray(m, dtype=np.float64), ctxs, pad)
+
+
+def draw(
+    compose: Compose, samples: Sequence[Mapping[str, Any]], seed: int, indices: Sequence[int], epoch: int
+) -> tuple[list[dict[str, Any]], list[Walk], list[Context]]:
+    """Every op's params for each sample (op k uses stream k), with the spatial walks and the samples' contexts.
+
+    Equals ``Compose.sample_params`` of each sample (numpy arrays kept), bit for bit.
+    """
+    ctx0s = [compose._describe(s) for s in samples]
+    n_ops = len(compose.ops)
+    params: list[list[Params | None]] = [[None] * n_ops for _ in samples]
+    walks: list[Walk] = []
+    for rows in _groups(ctx0s):
+        rngs = BatchRNG.streams(seed, epoch, [indices[i] for i in rows], range(n_ops))
+        walk = _walk_group(compose, rows, ctx0s, params, rngs)
+        walks.append(walk)
+        # The other ops see the final patch.
+        finals = [
+            Context(ctx0s[i].ndim, ctx0s[i].shape, ctx0s[i].spacing, ctx0s[i].channels, c.shape, c.spacing)
+            for i, c in zip(rows, walk.ctxs, strict=True)
+        ]
+        for k, op in enumerate(compose.ops):
+            if not _is_matrix_op(op):
+                drawn = op.draw_batch(rngs[k], finals)
+                for i, p in zip(rows, drawn, strict=True):
+                    params[i][k] = p
+    names = [type(op).__name__ for op in compose.ops]
+    out = [
+        {
+            "seed": int(seed),
+            "epoch": int(epoch),
+            "index": int(idx),
+            "ops": [{"op": name, "params": p} for name, p in zip(names, ps, strict=True)],
+        }
+        for idx, ps in zip(indices, params, strict=True)
+    ]
+    return out, walks, ctx0s
+
+
+def _fields(compose: Compose, walk: Walk, ops_params: Sequence[Sequence[Params]]) -> list[Field | None]:
+    """Each row's displacement field (the last displacement op that gives one)."""
+    fields: list[Field | None] = [None] * len(walk.rows)
+    for k, op in enumerate(compose.ops):
+        if isinstance(op, SpatialOp) and op.contributes == "displacement":
+            got = op.displacements([ops_params[i][k] for i in walk.rows], walk.matrices, walk.ctxs)
+            for j, f in enumerate(got):
+                if f is not None:
+                    fields[j] = f
+    return fields
+
+
+def _lifted(m: npt.NDArray[np.float64], d: int) -> npt.NDArray[np.float64]:
+    """:func:`~fastmed.transforms._geometry.lift_to_3d` of a stack of maps, then snapped."""
+    if d == 2:
+        out = np.zeros((m.shape[0], 4, 4))
+        out[:, range(4), range(4)] = 1.0
+        out[:, 1:3, 1:3] = m[:, :2, :2]
+        out[:, 1:3, 3] = m[:, :2, 2]
+        m = out
+    return snap(m)
+
+
+def compile_batch(
+    compose: Compose,
+    samples: Sequence[Mapping[str, Any]],
+    params: Sequence[Mapping[str, Any]],
+    read: bool = True,
+    walks: list[Walk] | None = None,
+    ctx0s: list[Context] | None = None,
+) -> list[tuple[SamplePlan, dict[str, Any]]]:
+    """The plans of the samples from their drawn ``params`` and, with ``read``, the windows of their lazy arrays.
+
+    ``walks`` and ``ctx0s`` (from :func:`draw`) skip recomputing the spatial walk.
+    """
+    ops_params: list[list[Params]] = []
+    for p in params:
+        ops_p = [entry["params"] for entry in p["ops"]]
+        if len(ops_p) != len(compose.ops):
+            raise TransformError(f"params hold {len(ops_p)} ops, the pipeline has {len(compose.ops)}")
+        ops_params.append(ops_p)
+    if ctx0s is None:
+        ctx0s = [compose._describe(s) for s in samples]
+    for s, c in zip(samples, ctx0s, strict=True):
+        for name in (*compose.image_keys, *compose.label_keys):
+            if name in s and name != compose.image_keys[0] and array_shape(s[name])[1:] != c.shape:
+                raise TransformError(
+                    f"Compose: sample[{name!r}] has spatial shape {array_shape(s[name])[1:]}, "
+                    f"the image has {c.shape} (arrays must share one voxel grid, channel-first)"
+                )
+    if walks is None:
+        table: list[list[Params | None]] = [list(p) for p in ops_params]
+        walks = [_walk_group(compose, rows, ctx0s, table, None) for rows in _groups(ctx0s)]
+    spatial: list[SpatialMap | None] = [None] * len(samples)
+    pads: list[tuple[str, float]] = [(compose.pad_mode, compose.pad_value)] * len(samples)
+    for walk in walks:
+        d = walk.ctxs[0].ndim
+        fields = _fields(compose, walk, ops_params)
+        mats = _lifted(walk.matrices, d)
+        for j, (i, ctx) in enumerate(zip(walk.rows, walk.ctxs, strict=True)):
+            grid, grid_inv = fields[j] if fields[j] is not None else (None, (0.0, 0.0, 0.0))  # type: ignore[misc]
+            spatial[i] = SpatialMap(
+                matrix=mats[j],
+                out_shape=(1, *ctx.shape) if d == 2 else tuple(ctx.shape),  # type: ignore[arg-type]
+                out_spacing=(1.0, *ctx.spacing) if d == 2 else tuple(ctx.spacing),  # type: ignore[arg-type]
+                grid=grid,
+                grid_inv=grid_inv,
+            )
+            pads[i] = walk.pad
+    # The spatial sampling of each array; lazy samples get their source box (one vectorized call).
+    names: list[tuple[list[str], list[str]]] = []
+    sampling: list[list[ArrayPlan]] = []
+    lazy: list[list[str]] = []
+    keys: list[tuple[int, int]] = []
+    key_of: dict[tuple[int, int], tuple[int, int]] = {}  # (seed, epoch) -> Philox key, checked once
+    for i, (s, p) in enumerate(zip(samples, params, strict=True)):
+        seed, epoch, index = int(p["seed"]), int(p["epoch"]), int(p["index"])
+        key = key_of.get((seed, epoch))
+        if key is None or not 0 <= index < 2**32:
+            key = key_of[(seed, epoch)] = KeyedRNG(seed, epoch, index).key
+        keys.append(key)
+        image_names = [n for n in compose.image_keys if n in s]
+        label_names = [n for n in compose.label_keys if n in s]
+        names.append((image_names, label_names))
+        pad_mode, pad_value = pads[i]
+        spatial_only = [ArrayPlan(n, "linear", pad_mode, pad_value, _EMPTY) for n in image_names]  # type: ignore[arg-type]
+        spatial_only += [
+            ArrayPlan(n, "nearest", "constant", compose.label_pad_value, _EMPTY, (), "same") for n in label_names
+        ]
+        sampling.append(spatial_only)
+        lazy.append([n for n in (*image_names, *label_names) if is_lazy(s[n])])
+    with_lazy = [i for i in range(len(samples)) if lazy[i]]
+    boxes = source_bboxes(
+        [
+            SamplePlan(spatial[i], tuple(sampling[i]), keys[i], int(params[i]["index"]), ctx0s[i].ndim)  # type: ignore[arg-type]
+            for i in with_lazy
+        ],
+        [ctx0s[i].shape for i in with_lazy],
+    )
+    box_of = dict(zip(with_lazy, boxes, strict=True))
+    out: list[tuple[SamplePlan, dict[str, Any]]] = []
+    for i, s in enumerate(samples):
+        ctx0, d = ctx0s[i], ctx0s[i].ndim
+        index = int(params[i]["index"])
+        windows: dict[str, Window] = {}
+        reader = WindowReader(s, (), ())
+        if i in box_of:
+            lo, hi = box_of[i]
+            reader = WindowReader(s, lo, hi)
+            vol3 = (1, *ctx0.shape) if d == 2 else tuple(ctx0.shape)
+            origin3 = (0, *lo) if d == 2 else tuple(lo)
+            windows = {n: Window(origin3, vol3) for n in lazy[i]}  # type: ignore[arg-type]
+        image_names, label_names = names[i]
+        pad_mode, pad_value = pads[i]
+        arrays: list[ArrayPlan] = []
+        for name in image_names:
+            program, passes = build_intensity(
+                compose.ops,
+                s,
+                name,
+                ops_params[i],
+                keys[i],
+                index,
+                ctx0.channels,
+                reader,
+                image_key=compose.image_keys[0],
+                stats_voxels=compose.stats_voxels,
+            )
+            arrays.append(ArrayPlan(name, "linear", pad_mode, pad_value, program, passes, compose.dtype))  # type: ignore[arg-type]
+        for name in label_names:
+            check_label_pad(compose.label_pad_value, name, s[name])
+        arrays += sampling[i][len(image_names) :]
+        # The op specs travel with the plan so a backend can refuse a pipeline it cannot run
+        # whether or not this sample's draw applied the op (DALI: no elastic, ...).
+        notes: dict[str, object] = {"ops": compose.ops}
+        plan = SamplePlan(spatial[i], tuple(arrays), keys[i], index, d, notes, windows)  # type: ignore[arg-type]
+        out.append((plan, {n: reader.read(n) for n in lazy[i]} if read else {}))
+    return out

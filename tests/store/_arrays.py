@@ -1,0 +1,27 @@
+"""Test helper: a zarr v3 array written by zarr-python with the store's codec chain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fastmed.store.layout import DEFAULT_CODEC, Codec
+
+
+def write_array(path: Path, data: np.ndarray[Any, Any], chunks: tuple[int, ...], codec: Codec = DEFAULT_CODEC) -> Path:
+    """A zarr v3 array (bytes, blosc or zstd, crc32c) holding ``data``, every chunk stored."""
+    import zarr
+
+    arr = zarr.create_array(
+        str(path),
+        shape=data.shape,
+        dtype=data.dtype,
+        chunks=chunks,
+        compressors=codec.zarr_codecs(),
+        fill_value=0,
+        config={"write_empty_chunks": True},
+    )
+    arr[...] = data
+    return path

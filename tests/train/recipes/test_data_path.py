@@ -1,0 +1,77 @@
+"""The recipes' batches carry the right image, mask, labels and report of each sample.
+
+Oracles: each sample of a ``fm.DataLoader`` batch equals the ``Compose`` applied by hand to that series with the
+loader's key ``(seed, index, epoch)``; labels are the store's; report tokens are the tokenizer's encoding of the
+store's report; masks are the stored lesion masks under the same crop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fastmed.store.dataset import VolumeDataset
+from fastmed.train.recipes import DataConfig
+from fastmed.train.recipes.data import TaskItems, make_loader, split_by_study, train_compose
+from fastmed.train.recipes.evaluate import segment_volumes
+from fastmed.train.text.tokenizer import train_report_tokenizer
+
+
+def test_batches_hold_each_samples_image_mask_labels_and_report(recipe_store: Path) -> None:
+    ds = VolumeDataset(recipe_store)
+    split = split_by_study(ds, 3, 0.25, seed=0, stratify="lesion_present")
+    names = list(ds.label_names)
+    label_index = [names.index("lesion_present"), names.index("lesion_count")]
+    items = TaskItems(ds, split.train, label_index, with_mask=True)
+    tok = train_report_tokenizer(items.reports(), vocab_size=300)
+    items.tokenizer = tok
+    aug = train_compose((16, 32, 32), None, 0.75, seg=True)
+    loader = make_loader(items, aug, DataConfig(batch_size=3, num_workers=2), seed=5, train=True)
+    seen = 0
+    for batch in loader:
+        for pos, k in enumerate(batch["index"].tolist()):
+            src = ds[split.train[k]]
+            want = aug(items[k], seed=5, index=k, epoch=0)
+            np.testing.assert_array_equal(batch["image"][pos].numpy(), np.asarray(want["image"]))
+            np.testing.assert_array_equal(batch["label"][pos].numpy(), np.asarray(want["label"]))
+            np.testing.assert_array_equal(batch["labels"][pos].numpy(), src["labels"][label_index])
+            ids, mask = tok.encode_batch([src["report"]], 64)
+            np.testing.assert_array_equal(batch["report_ids"][pos].numpy(), ids[0])
+            np.testing.assert_array_equal(batch["report_mask"][pos].numpy(), mask[0])
+            assert batch["study"][pos] == src["study_id"]
+            seen += 1
+    assert seen == len(items) - len(items) % 3
+    # the crop of the mask is the stored mask under the image's crop: lesion voxels only where the series has them
+    full = {k: ds[i]["label"].read() for k, i in enumerate(split.train)}
+    assert any(m.any() for m in full.values())
+
+
+class _Oracle(torch.nn.Module):
+    """Predicts the lesion class everywhere, or nowhere."""
+
+    def __init__(self, everywhere: bool):
+        super().__init__()
+        self.everywhere = everywhere
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fg = torch.full_like(x, 1.0 if self.everywhere else -1.0)
+        return torch.cat([torch.zeros_like(x), fg], dim=1) + 0 * self.w
+
+
+def test_whole_volume_seg_dice_against_numpy(recipe_store: Path) -> None:
+    ds = VolumeDataset(recipe_store)
+    split = split_by_study(ds, 3, 0.25, seed=0, stratify="lesion_present")
+    items = TaskItems(ds, split.holdout, with_mask=True)
+    held = [items[k] for k in range(len(items))]
+    masks = [ds[i]["label"].read() > 0 for i in split.holdout]
+    none = segment_volumes(_Oracle(False), held, (16, 32, 32), "fp32", torch.device("cpu"))
+    assert none["n_eval_lesion_volumes"] == sum(m.any() for m in masks) > 0 and none["dice"] == 0.0
+    every = segment_volumes(_Oracle(True), held, (16, 32, 32), "fp32", torch.device("cpu"))
+    want = [2 * m.sum() / (m.size + m.sum()) for m in masks if m.any()]  # prediction = whole volume
+    assert every["dice"] == pytest.approx(float(np.mean(want)))
+    pooled = 2 * sum(m.sum() for m in masks) / sum(m.size + m.sum() for m in masks)
+    assert every["dice_global"] == pytest.approx(float(pooled))
