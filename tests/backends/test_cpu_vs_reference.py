@@ -71,6 +71,7 @@ BUILDERS: dict[str, Builder] = {
         tuple(d.draw(st.integers(3, 12)) for _ in range(n)), d.draw(st.sampled_from(MODES)), _f(d, -5, 5)
     ),
     "Clip": lambda d, n: T.Clip(*_rng(d, -900, 900)),
+    "Letterbox": lambda d, n: T.Letterbox(tuple(d.draw(st.integers(3, 12)) for _ in range(n)), _f(d, -5, 5)),
     "Normalize": lambda d, n: d.draw(
         st.sampled_from([T.Normalize(), T.Normalize(stats="patch"), T.Normalize(mean=12.0, std=250.0)])
     ),
