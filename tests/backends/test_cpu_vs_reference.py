@@ -240,7 +240,8 @@ def test_raw_plans_match_reference_bit_for_bit(data: Draw) -> None:
     sample["label"] = sample["label"][:, : shape[0], : shape[1], : shape[2]]
     shape = sample["image"].shape[1:]
     m = _matrix(data, shape, out_shape)
-    grid, ginv = None, (0.0, 0.0, 0.0)
+    grid = None
+    ginv: tuple[float, ...] = (0.0, 0.0, 0.0)
     if data.draw(st.booleans()):
         rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
         gshape = tuple(data.draw(st.integers(4, 7)) for _ in range(3))
@@ -261,7 +262,7 @@ def test_raw_plans_match_reference_bit_for_bit(data: Draw) -> None:
     )
     spatial = SpatialMap(m, out_shape, (1.0, 1.0, 1.0), grid, ginv)  # type: ignore[arg-type]
     key = (data.draw(st.integers(0, 2**32 - 1)), data.draw(st.integers(0, 2**32 - 1)))
-    plan = SamplePlan(spatial, arrays, key, data.draw(st.integers(0, 2**31)))  # type: ignore[arg-type]
+    plan = SamplePlan(spatial, arrays, key, data.draw(st.integers(0, 2**31)))
     if data.draw(st.booleans()):  # run on a window holding the footprint
         lo, hi = plan.source_bbox(shape)
         win = Window(tuple(lo), tuple(shape))  # type: ignore[arg-type]
