@@ -221,27 +221,29 @@ def _narrow(
     offset = np.concatenate([[0], np.cumsum(count)])
     owner = np.repeat(np.arange(len(kept)), count)
     a, b = first[kept][owner], last[kept][owner]
-    starts = s0s[owner] + (np.arange(len(owner)) - offset[owner]) * _SLAB
+    local = np.arange(len(owner)) - offset[owner]  # slab number inside its overlap
+    starts = s0s[owner] + local * _SLAB
     a[:, 0] = np.maximum(starts, z0s[owner])
     b[:, 0] = np.minimum(starts + _SLAB, z1s[owner])
     hit = np.asarray(touches.touches_boxes(a, b), dtype=bool)
+    lo_hit = np.minimum.reduceat(np.where(hit, local, len(owner)), offset[:-1])  # first kept slab per overlap
+    hi_hit = np.maximum.reduceat(np.where(hit, local, -1), offset[:-1])  # last kept slab
+    t0s = np.maximum(s0s + lo_hit * _SLAB, z0s)  # kept z-range, array coordinates
+    t1s = np.minimum(s0s + (hi_hit + 1) * _SLAB, z1s)
     out: list[Overlap] = []
-    for i, j in enumerate(kept.tolist()):
+    z_org, depth = int(org[0]), int(chunks[0])
+    for j, any_hit, t0, t1 in zip(kept.tolist(), (hi_hit >= 0).tolist(), t0s.tolist(), t1s.tolist(), strict=True):
         idx, src, dst, _ = plan[j]
-        mine = np.flatnonzero(hit[offset[i] : offset[i + 1]])
-        if not len(mine):
+        if not any_hit:
             blank.append(dst)
             continue
-        z0, z1, s0 = int(first[j, 0]), int(last[j, 0]), int(s0s[i])
-        t0, t1 = max(s0 + int(mine[0]) * _SLAB, z0), min(s0 + (int(mine[-1]) + 1) * _SLAB, z1)  # array coordinates
-        d0, d1 = t0 - int(org[0]), t1 - int(org[0])
+        d0, d1 = t0 - z_org, t1 - z_org
         if d0 > dst[0].start:
             blank.append((slice(dst[0].start, d0), *dst[1:]))
         if d1 < dst[0].stop:
             blank.append((slice(d1, dst[0].stop), *dst[1:]))
-        c = int(idx[0]) * int(chunks[0])
-        s0, s1 = t0 - c, t1 - c
-        out.append((idx, (slice(s0, s1), *src[1:]), (slice(d0, d1), *dst[1:]), (s0, s1)))
+        c = idx[0] * depth
+        out.append((idx, (slice(t0 - c, t1 - c), *src[1:]), (slice(d0, d1), *dst[1:]), (t0 - c, t1 - c)))
     return out, blank
 
 
