@@ -59,10 +59,12 @@ struct Job {
 // does not depend on the thread count: every voxel is a pure function of the job.
 void run_jobs(const std::vector<Job>& jobs, int threads);
 
-// One channel of a source (x stride 1) and the cells and fractions of a row.
+// One channel of a source window (x stride 1; extents nz, ny, nx; first voxel at volume
+// index (oz, oy, ox)) and the volume cells and fractions of a row.
 struct GatherRow {
   const void* src;
   i64 nz, ny, nx, sz, sy;
+  i64 oz, oy, ox;
   const i32 *iz, *iy, *ix;
   const float *tz, *ty, *tx;
 };
@@ -75,9 +77,10 @@ enum GatherKind : int { kGatherI16 = 0, kGatherU16 = 1, kGatherI32 = 2, kGatherF
 bool gather_available();
 bool gather_fits(i64 nz, i64 ny, i64 nx, i64 sz, i64 sy, i64 sx);
 
-// Trilinear samples of every block of 8 columns whose 8 taps all lie strictly inside
-// the source: out[x] for those, done[block] = 1; done[block] = 0 for the other blocks
-// (left for the caller). Columns past the last whole block are not touched.
+// Trilinear samples (sample_linear_cell's lerps, in its order) of every block of 8 columns
+// whose 8 taps all lie strictly inside the window: out[x] for those, done[block] = 1;
+// done[block] = 0 for the other blocks (left for the caller). Columns past the last whole
+// block are not touched. Without AVX2 every block is left to the caller.
 void gather_linear(const GatherRow& g, GatherKind kind, i64 W, float* out, u8* done);
 
 // Philox blocks b0 .. b0 + nb - 1 of the stream (stream_lo, stream_hi): word k of block

@@ -6,7 +6,8 @@
 // it too, with the z taps folded onto the one plane as the scalar path does.
 #include "augment_cpu.h"
 
-#if defined(__GNUC__) && defined(__x86_64__)
+// FASTMED_NO_AVX2_GATHER builds the portable fallback on x86 too (tests compile it that way).
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(FASTMED_NO_AVX2_GATHER)
 #include <immintrin.h>
 #define FM_GATHER_AVX2 1
 #endif
@@ -70,10 +71,14 @@ __attribute__((target("avx2"))) void gather_blocks(const GatherRow& g, i64 W, fl
   const __m256i vsz = _mm256_set1_epi32(static_cast<int>(g.sz));
   const __m256i vsy = _mm256_set1_epi32(static_cast<int>(g.sy));
   const bool flat = g.nz == 1;
+  // Volume cells to window cells: the window origin subtracted (exact integer steps).
+  const __m256i oz = _mm256_set1_epi32(static_cast<int>(g.oz));
+  const __m256i oy = _mm256_set1_epi32(static_cast<int>(g.oy));
+  const __m256i ox = _mm256_set1_epi32(static_cast<int>(g.ox));
   for (i64 b = 0; b + 8 <= W; b += 8) {
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.iz + b));
-    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.iy + b));
-    const __m256i d = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.ix + b));
+    const __m256i a = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.iz + b)), oz);
+    const __m256i c = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.iy + b)), oy);
+    const __m256i d = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.ix + b)), ox);
     const __m256 tz = _mm256_loadu_ps(g.tz + b);
     // Both taps strictly inside on every axis: 0 <= i < n - 1. A flat source (nz = 1, a 2D
     // sample) has z cell 0 with fraction 0 instead, and its upper z taps are the lower ones.
@@ -131,8 +136,10 @@ void gather_linear(const GatherRow& g, GatherKind kind, i64 W, float* out, u8* d
 #else
 
 bool gather_available() { return false; }
-bool gather16_fits(i64, i64, i64, i64, i64, i64) { return false; }
-void gather16_linear(const Gather16&, bool, i64, float*, u8*) {}
+bool gather_fits(i64, i64, i64, i64, i64, i64) { return false; }
+void gather_linear(const GatherRow&, GatherKind, i64 W, float*, u8* done) {
+  for (i64 b = 0; b + 8 <= W; b += 8) done[b / 8] = 0;
+}
 
 #endif
 

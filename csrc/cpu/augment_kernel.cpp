@@ -1,7 +1,9 @@
 // The fused CPU kernel: walk the output patch row by row (x innermost), map each
 // output voxel to a source coordinate (matrix, plus elastic grid collapsed per
 // row), sample all channels from the typed source, run the intensity program
-// over the row and store the requested dtype.
+// over the row and store the requested dtype. The per-voxel maths is that of the
+// shared headers (spatial.h, sample.h, intensity.h: what cpu-reference and the GPU run),
+// called inside row loops; only what is fixed along a row is hoisted out of them.
 // As in augment_passes.cpp: no errno, no trapping assumptions (so selects if-convert and
 // the coordinate loops vectorize) and no FMA contraction (so every clone rounds alike).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -25,109 +27,100 @@ struct Scratch {
   std::vector<float> buf;  // C * W samples of the current row
   std::vector<float> cz, cy, cx;
   std::vector<i32> iz, iy, ix;  // cells of the linear path
-  std::vector<float> corners;   // 8 corner values per voxel
   std::vector<float> grid_zyk;  // the elastic grid as (gz, gy, 3, gx)
   std::vector<float> erow;  // elastic grid collapsed along z, y
-  std::vector<float> et;    // B-spline fraction t per output column
+  std::vector<float> ew;    // B-spline x weights per output column: (4, W)
   std::vector<i64> ex0;     // first grid tap per output column
   std::vector<i64> seg;     // output columns where the grid interval changes, then W
   std::vector<u8> done;     // blocks of 8 columns the gather path sampled
 };
 
-// Source coordinates of row (z, y) into s.cz/cy/cx.
+// The x step of elastic_displacement for columns [x0, x1) of one grid interval: the four
+// taps v[comp][0..4) are fixed there, the weights w0..w3 vary per column. Parameters, not
+// locals, carry __restrict so the loop vectorizes without run-time alias checks.
+inline void elastic_x_step(i64 x0, i64 x1, const float* __restrict w0, const float* __restrict w1,
+                           const float* __restrict w2, const float* __restrict w3, const float v[3][4],
+                           float* __restrict cz, float* __restrict cy, float* __restrict cx) {
+  for (i64 x = x0; x < x1; ++x) {
+    cz[x] += bspline_sum(w0[x], w1[x], w2[x], w3[x], v[0][0], v[0][1], v[0][2], v[0][3]);
+    cy[x] += bspline_sum(w0[x], w1[x], w2[x], w3[x], v[1][0], v[1][1], v[1][2], v[1][3]);
+    cx[x] += bspline_sum(w0[x], w1[x], w2[x], w3[x], v[2][0], v[2][1], v[2][2], v[2][3]);
+  }
+}
+
+// Source coordinates of row (z, y) into s.cz/cy/cx: map_voxel (spatial.h) along the row.
 FM_SIMD_CLONES void row_coords(const SpatialMap& m, i64 W, float oz, float oy, Scratch& s) {
-  const float bz = m.m[0] * oz + m.m[1] * oy + m.m[3];
-  const float by = m.m[4] * oz + m.m[5] * oy + m.m[7];
-  const float bx = m.m[8] * oz + m.m[9] * oy + m.m[11];
-  const float sz = m.m[2], sy = m.m[6], sx = m.m[10];
+  float b[3];
+  affine_row_base(m.m, oz, oy, b);
   float* __restrict cz = s.cz.data();
   float* __restrict cy = s.cy.data();
   float* __restrict cx = s.cx.data();
   for (i64 x = 0; x < W; ++x) {
     const float fx = static_cast<float>(static_cast<i32>(x));  // int32 converts in SIMD; W < 2^31
-    cz[x] = bz + sz * fx;
-    cy[x] = by + sy * fx;
-    cx[x] = bx + sx * fx;
+    affine_at(m.m, b, fx, &cz[x], &cy[x], &cx[x]);
   }
   if (!m.grid) return;
-  // The collapsed row is a 1D cubic B-spline in x: inside one grid interval the four
-  // control values are fixed, so the displacement is a cubic in t there. Evaluate it
-  // per interval with Horner (a vectorizable inner loop) instead of 4 taps per voxel.
+  // elastic_displacement in two steps: the grid collapsed along z and y once per row
+  // (elastic_row), then per voxel the x step over its four taps. Inside one grid interval
+  // the four taps are fixed, so each interval is a loop over its columns' weights.
   elastic_row(m, s.grid_zyk.data(), oz, oy, s.erow.data());
   const i64 gx = m.gshape[2];
   const float* e = s.erow.data();
-  const float* t = s.et.data();
+  const float* w = s.ew.data();
   for (size_t k = 0; k + 1 < s.seg.size(); ++k) {
     const i64 x0 = s.seg[k], x1 = s.seg[k + 1];
     const i64 first = s.ex0[x0];
-    float a[3][4];
+    float v[3][4];
     for (int comp = 0; comp < 3; ++comp) {
-      const float* ec = e + comp * gx;
-      const float c0 = ec[clamp_i64(first, 0, gx - 1)];
-      const float c1 = ec[clamp_i64(first + 1, 0, gx - 1)];
-      const float c2 = ec[clamp_i64(first + 2, 0, gx - 1)];
-      const float c3 = ec[clamp_i64(first + 3, 0, gx - 1)];
-      a[comp][0] = (c0 + 4.0f * c1 + c2) * (1.0f / 6.0f);
-      a[comp][1] = (c2 - c0) * 0.5f;
-      a[comp][2] = (c0 - 2.0f * c1 + c2) * 0.5f;
-      a[comp][3] = (3.0f * (c1 - c2) + c3 - c0) * (1.0f / 6.0f);
+      for (int c = 0; c < 4; ++c) v[comp][c] = e[comp * gx + clamp_i64(first + c, 0, gx - 1)];
     }
-    for (i64 x = x0; x < x1; ++x) {
-      const float u = t[x];
-      cz[x] += ((a[0][3] * u + a[0][2]) * u + a[0][1]) * u + a[0][0];
-      cy[x] += ((a[1][3] * u + a[1][2]) * u + a[1][1]) * u + a[1][0];
-      cx[x] += ((a[2][3] * u + a[2][2]) * u + a[2][1]) * u + a[2][0];
-    }
+    elastic_x_step(x0, x1, w, w + W, w + 2 * W, w + 3 * W, v, cz, cy, cx);
   }
 }
 
-// Cells (floor) and fractions of a row's source coordinates: t* in, fractions out.
+// The x taps of the elastic grid for every output column (grid_taps), once per job.
+void elastic_columns(const SpatialMap& m, i64 W, Scratch& s) {
+  s.ew.resize(static_cast<size_t>(4 * W));
+  s.ex0.resize(W);
+  s.seg.clear();
+  for (i64 x = 0; x < W; ++x) {
+    float w[4];
+    s.ex0[x] = grid_taps(static_cast<float>(x), m.ginv[2], m.gshape[2], w);
+    for (int c = 0; c < 4; ++c) s.ew[c * W + x] = w[c];
+    if (x == 0 || s.ex0[x] != s.ex0[x - 1]) s.seg.push_back(x);
+  }
+  s.seg.push_back(W);
+}
+
+// Cells and fractions of a row's source coordinates (split_cell): t* in, fractions out.
 FM_SIMD_CLONES void cells_row(i64 W, float* __restrict tz, float* __restrict ty, float* __restrict tx,
                               i32* __restrict iz, i32* __restrict iy, i32* __restrict ix) {
-  const float lim = 1073741824.0f;  // keeps cells in int32; anything that far is padding anyway
   for (i64 x = 0; x < W; ++x) {
-    // std::min(std::max(v, -lim), lim) as flat selects (nested ones stay branches in the clones).
-    float cz = tz[x] < -lim ? -lim : tz[x];
-    float cy = ty[x] < -lim ? -lim : ty[x];
-    float cx = tx[x] < -lim ? -lim : tx[x];
-    cz = lim < cz ? lim : cz;
-    cy = lim < cy ? lim : cy;
-    cx = lim < cx ? lim : cx;
-    i32 a = static_cast<i32>(cz), b = static_cast<i32>(cy), c = static_cast<i32>(cx);
-    a -= (cz < static_cast<float>(a)) ? 1 : 0;
-    b -= (cy < static_cast<float>(b)) ? 1 : 0;
-    c -= (cx < static_cast<float>(c)) ? 1 : 0;
-    iz[x] = a;
-    iy[x] = b;
-    ix[x] = c;
-    tz[x] = cz - static_cast<float>(a);
-    ty[x] = cy - static_cast<float>(b);
-    tx[x] = cx - static_cast<float>(c);
+    iz[x] = split_cell(tz[x], &tz[x]);
+    iy[x] = split_cell(ty[x], &ty[x]);
+    ix[x] = split_cell(tx[x], &tx[x]);
   }
 }
 
-// Volume cells to window cells: subtract the window origin (exact integer steps).
-FM_SIMD_CLONES void window_cells(i64 W, i32 oz, i32 oy, i32 ox, i32* __restrict iz, i32* __restrict iy,
-                                 i32* __restrict ix) {
-  for (i64 x = 0; x < W; ++x) {
-    iz[x] -= oz;
-    iy[x] -= oy;
-    ix[x] -= ox;
-  }
+// Channel c of a job's source as sample.h sees it (the window inside the volume).
+template <typename S>
+SourceView<S> channel_view(const Job& j, i64 c) {
+  return SourceView<S>{static_cast<const S*>(j.src.data) + c * j.src.stride[0],
+                       {j.vol[0], j.vol[1], j.vol[2]},
+                       {j.src.stride[1], j.src.stride[2], j.src.stride[3]},
+                       {j.origin[0], j.origin[1], j.origin[2]},
+                       {j.src.shape[1], j.src.shape[2], j.src.shape[3]}};
 }
 
+// Trilinear samples of a row: sample_linear_cell per voxel, after the cells are split
+// for the whole row; the AVX2 gather (augment_gather.cpp, the same lerps) takes the blocks
+// of 8 columns whose taps all lie inside the window.
 template <typename S>
 void sample_row_linear(const Job& j, i64 W, Scratch& s) {
-  const S* base = static_cast<const S*>(j.src.data);
   const i64 C = j.src.shape[0];
-  // Window extents (what the source holds); padding is decided against j.vol.
-  const i64 nz = j.src.shape[1], ny = j.src.shape[2], nx = j.src.shape[3];
-  const i64 sc = j.src.stride[0], sz = j.src.stride[1], sy = j.src.stride[2], sx = j.src.stride[3];
-  const i64 oz = j.origin[0], oy = j.origin[1], ox = j.origin[2];
   s.iz.resize(W);
   s.iy.resize(W);
   s.ix.resize(W);
-  s.corners.resize(static_cast<size_t>(8 * W));
   float* __restrict tz = s.cz.data();
   float* __restrict ty = s.cy.data();
   float* __restrict tx = s.cx.data();
@@ -135,95 +128,40 @@ void sample_row_linear(const Job& j, i64 W, Scratch& s) {
   i32* __restrict iy = s.iy.data();
   i32* __restrict ix = s.ix.data();
   cells_row(W, tz, ty, tx, iz, iy, ix);
-  // Cells in volume space, then the integer origin subtracted (window indices; the
-  // fractions stay those of the volume coordinates, so a window changes no value).
-  if (oz != 0 || oy != 0 || ox != 0) window_cells(W, static_cast<i32>(oz), static_cast<i32>(oy),
-                                                  static_cast<i32>(ox), iz, iy, ix);
-  // The 8 taps of column x (padding per tap near and beyond the border).
-  auto corners_at = [&](const S* src, i64 x, float* o) {
-    i64 dz, dy, dx;
-    if (axis_inside(iz[x], tz[x], nz, sz, &dz) && axis_inside(iy[x], ty[x], ny, sy, &dy) &&
-        axis_inside(ix[x], tx[x], nx, sx, &dx)) {
-      const S* p = src + iz[x] * sz + iy[x] * sy + ix[x] * sx;
-      o[0] = static_cast<float>(p[0]);
-      o[1] = static_cast<float>(p[dx]);
-      o[2] = static_cast<float>(p[dy]);
-      o[3] = static_cast<float>(p[dy + dx]);
-      o[4] = static_cast<float>(p[dz]);
-      o[5] = static_cast<float>(p[dz + dx]);
-      o[6] = static_cast<float>(p[dz + dy]);
-      o[7] = static_cast<float>(p[dz + dy + dx]);
-    } else {
-      const SourceView<S> view{src, {j.vol[0], j.vol[1], j.vol[2]}, {sz, sy, sx}, {oz, oy, ox}, {nz, ny, nx}};
-      for (int k = 0; k < 8; ++k) {
-        const i64 z = pad_index(iz[x] + oz + ((k >> 2) & 1), j.vol[0], j.pad_mode);
-        const i64 y = pad_index(iy[x] + oy + ((k >> 1) & 1), j.vol[1], j.pad_mode);
-        const i64 xx = pad_index(ix[x] + ox + (k & 1), j.vol[2], j.pad_mode);
-        o[k] = (z < 0 || y < 0 || xx < 0) ? j.cval : load_voxel(view, z, y, xx);
-      }
-    }
-  };
-  auto blend = [&](const float* q, i64 x) {
-    const float c00 = lerp(q[0], q[1], tx[x]);
-    const float c01 = lerp(q[2], q[3], tx[x]);
-    const float c10 = lerp(q[4], q[5], tx[x]);
-    const float c11 = lerp(q[6], q[7], tx[x]);
-    return lerp(lerp(c00, c01, ty[x]), lerp(c10, c11, ty[x]), tz[x]);
-  };
-  constexpr int kind = std::is_same<S, i16>::value   ? kGatherI16
-                       : std::is_same<S, u16>::value ? kGatherU16
-                       : std::is_same<S, i32>::value ? kGatherI32
+  constexpr int kind = std::is_same<S, i16>::value     ? kGatherI16
+                       : std::is_same<S, u16>::value   ? kGatherU16
+                       : std::is_same<S, i32>::value   ? kGatherI32
                        : std::is_same<S, float>::value ? kGatherF32
-                                                       : -1;  // uint8: the taps below
-  if (kind >= 0 && gather_available() && gather_fits(nz, ny, nx, sz, sy, sx)) {
-    // AVX2 gathers for the blocks of 8 columns inside the source, the taps above for the rest.
-    s.done.resize(static_cast<size_t>(W / 8 + 1));
-    for (i64 c = 0; c < C; ++c) {
-      const S* src = base + c * sc;
-      float* __restrict out = s.buf.data() + c * W;
-      const GatherRow g{src, nz, ny, nx, sz, sy, iz, iy, ix, tz, ty, tx};
-      gather_linear(g, static_cast<GatherKind>(kind), W, out, s.done.data());
-      const i64 full = W - W % 8;
-      float q[8];
-      for (i64 x = 0; x < W; ++x) {
-        if (x < full && s.done[x / 8]) {
-          x += 7;  // the whole block is done
-          continue;
-        }
-        corners_at(src, x, q);
-        out[x] = blend(q, x);
-      }
-    }
-    return;
-  }
-  float* __restrict v = s.corners.data();
+                                                       : -1;  // uint8: per voxel only
+  const i64 nz = j.src.shape[1], ny = j.src.shape[2], nx = j.src.shape[3];
+  const i64 sz = j.src.stride[1], sy = j.src.stride[2], sx = j.src.stride[3];
+  const bool gather = kind >= 0 && gather_available() && gather_fits(nz, ny, nx, sz, sy, sx);
+  s.done.assign(static_cast<size_t>(W / 8 + 1), 0);
+  const u8* done = s.done.data();
+  const int mode = j.pad_mode;
+  const float cval = j.cval;
   for (i64 c = 0; c < C; ++c) {
-    const S* src = base + c * sc;
-    for (i64 x = 0; x < W; ++x) corners_at(src, x, v + 8 * x);
+    const SourceView<S> view = channel_view<S>(j, c);
     float* __restrict out = s.buf.data() + c * W;
-    for (i64 x = 0; x < W; ++x) out[x] = blend(v + 8 * x, x);
+    if (gather) {
+      const GatherRow g{view.data, nz, ny, nx, sz, sy, j.origin[0], j.origin[1], j.origin[2], iz, iy, ix, tz, ty, tx};
+      gather_linear(g, static_cast<GatherKind>(kind), W, out, s.done.data());
+    }
+    for (i64 b = 0; b < W; b += 8) {  // blocks of 8 columns; the gather's are done
+      if (done[b / 8]) continue;
+      const i64 e = std::min(b + 8, W);
+      for (i64 x = b; x < e; ++x) out[x] = sample_linear_cell(view, iz[x], iy[x], ix[x], tz[x], ty[x], tx[x], mode, cval);
+    }
   }
 }
 
+// Nearest samples of a row: sample_nearest per voxel and channel.
 template <typename S>
 void sample_row_nearest(const Job& j, i64 W, Scratch& s) {
-  const S* base = static_cast<const S*>(j.src.data);
-  const i64 C = j.src.shape[0];
-  const i64 nz = j.src.shape[1], ny = j.src.shape[2], nx = j.src.shape[3];
-  const i64 sc = j.src.stride[0], sz = j.src.stride[1], sy = j.src.stride[2], sx = j.src.stride[3];
-  float* buf = s.buf.data();
-  for (i64 x = 0; x < W; ++x) {
-    // Volume indices (padding against the volume), read at their window index.
-    const i64 z = pad_index(floor_to_i64(s.cz[x] + 0.5f), j.vol[0], j.pad_mode);
-    const i64 y = pad_index(floor_to_i64(s.cy[x] + 0.5f), j.vol[1], j.pad_mode);
-    const i64 xx = pad_index(floor_to_i64(s.cx[x] + 0.5f), j.vol[2], j.pad_mode);
-    if (z < 0 || y < 0 || xx < 0) {
-      for (i64 c = 0; c < C; ++c) buf[c * W + x] = j.cval;
-    } else {
-      const S* p = base + window_index(z, j.origin[0], nz) * sz + window_index(y, j.origin[1], ny) * sy +
-                   window_index(xx, j.origin[2], nx) * sx;
-      for (i64 c = 0; c < C; ++c) buf[c * W + x] = static_cast<float>(p[c * sc]);
-    }
+  for (i64 c = 0; c < j.src.shape[0]; ++c) {
+    const SourceView<S> view = channel_view<S>(j, c);
+    float* __restrict out = s.buf.data() + c * W;
+    for (i64 x = 0; x < W; ++x) out[x] = sample_nearest(view, s.cz[x], s.cy[x], s.cx[x], j.pad_mode, j.cval);
   }
 }
 
@@ -343,18 +281,7 @@ void run_rows(const Job& j, i64 r0, i64 r1, Scratch& s) {
     s.erow.resize(static_cast<size_t>(3 * gx));
     s.grid_zyk.resize(static_cast<size_t>(3 * j.map.gshape[0] * j.map.gshape[1] * gx));
     elastic_grid_zyk(j.map, s.grid_zyk.data());
-    s.et.resize(W);
-    s.ex0.resize(W);
-    s.seg.clear();
-    for (i64 x = 0; x < W; ++x) {
-      // The same float steps as grid_taps (spatial.h).
-      const float g = static_cast<float>(x) * j.map.ginv[2] + 1.0f;
-      const float f = floorf(g);
-      s.et[x] = g - f;
-      s.ex0[x] = static_cast<i64>(f) - 1;
-      if (x == 0 || s.ex0[x] != s.ex0[x - 1]) s.seg.push_back(x);
-    }
-    s.seg.push_back(W);
+    elastic_columns(j.map, W, s);
   }
   const i64 oshape[4] = {C, D, H, W};
   for (i64 r = r0; r < r1; ++r) {

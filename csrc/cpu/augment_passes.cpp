@@ -1,6 +1,8 @@
 // Row-wise intensity program (the op loop outside, voxels inside, so each op's
 // loop vectorizes and dispatch costs one switch per row) and the patch passes
 // that cannot fuse into the gather: Gaussian blur and program segments after it.
+// Every row loop calls the per-voxel FM_HD op of fastmed/intensity.h (the code the GPU
+// and cpu-reference run), inlined: the row forms only hoist what is fixed along a row.
 // No errno from sqrtf (its argument is never negative) and no assumption that float
 // ops may trap (nothing here reads FP exception flags): with these the compiler
 // if-converts the selects in fastmath.h and the noise and gamma loops vectorize.
@@ -57,69 +59,47 @@ FM_SIMD_CLONES void noise_row(float* __restrict row, i64 W, u64 first, float std
     n[4 * b + 3] = z3[b];
   }
   const float* __restrict src = n + lead;
-  for (i64 x = 0; x < W; ++x) row[x] += stddev * src[x];
+  for (i64 x = 0; x < W; ++x) row[x] = op_noise(row[x], stddev, src[x]);
 }
 
-// lo + span * t^g on t = clamp((v - lo) / span, 0, 1) (or 1 - (1 - t)^g): op_gamma over a row.
+// op_gamma over a row: the span test and the invert flag hoisted out of the loop.
 FM_SIMD_CLONES void gamma_row(float* __restrict row, i64 W, float lo, float span, float g, bool invert) {
-  // op_clip as two flat selects: a nested one keeps the AVX clones scalar.
   if (invert) {
-    for (i64 x = 0; x < W; ++x) {
-      float t = (row[x] - lo) / span;
-      t = t < 0.0f ? 0.0f : t;
-      t = t > 1.0f ? 1.0f : t;
-      row[x] = lo + span * (1.0f - fast_pow01(1.0f - t, g));
-    }
+    for (i64 x = 0; x < W; ++x) row[x] = op_gamma_span(row[x], lo, span, g, true);
   } else {
-    for (i64 x = 0; x < W; ++x) {
-      float t = (row[x] - lo) / span;
-      t = t < 0.0f ? 0.0f : t;
-      t = t > 1.0f ? 1.0f : t;
-      row[x] = lo + span * fast_pow01(t, g);
-    }
+    for (i64 x = 0; x < W; ++x) row[x] = op_gamma_span(row[x], lo, span, g, false);
   }
 }
 
-// Collapses the bias polynomial at (zn, yn) to coefficients of x^k, then Horner per voxel.
+FM_SIMD_CLONES void clip_row(float* __restrict row, i64 W, float lo, float hi) {
+  for (i64 x = 0; x < W; ++x) row[x] = op_clip(row[x], lo, hi);
+}
+
+// The bias polynomial collapsed at (zn, yn) once per row, then Horner per voxel.
 void bias_row(float* row, i64 W, i64 Wn, const float* q, float zn, float yn) {
   const int order = static_cast<int>(q[0]);
-  const float* c = q + 1;
-  float a[16] = {0.0f};
-  int t = 0;
-  float zp = 1.0f;
-  for (int i = 0; i <= order; ++i) {
-    float yp = 1.0f;
-    for (int j = 0; j <= order - i; ++j) {
-      for (int k = 0; k <= order - i - j; ++k) a[k] += c[t++] * zp * yp;
-      yp *= yn;
-    }
-    zp *= zn;
-  }
-  for (i64 x = 0; x < W; ++x) {
-    const float xn = normalized_coord(x, Wn);
-    float acc = a[order];
-    for (int k = order - 1; k >= 0; --k) acc = acc * xn + a[k];
-    row[x] *= expf(acc);
-  }
+  float a[kBiasMaxOrder + 1];
+  bias_collapse(q + 1, order, zn, yn, a);
+  for (i64 x = 0; x < W; ++x) row[x] = op_bias(row[x], bias_horner(a, order, normalized_coord(x, Wn)));
 }
 
 }  // namespace
 
 void program_row(float* __restrict row, i64 W, i64 c, i64 z, i64 y, const i64 shape[4],
                  const ProgramView& p, bool skip_random) {
+  const u64 first = static_cast<u64>(((c * shape[1] + z) * shape[2] + y) * shape[3]);
   for (i64 k = 0; k < p.n_ops; ++k) {
     const i32* op = p.ops + 4 * k;
     if (!op_applies(op, static_cast<i32>(c))) continue;
+    if (skip_random && op_is_per_voxel_random(op[0])) continue;
     const float* q = p.params + op[2];
     switch (op[0]) {
-      case kOpClip: {
-        const float lo = q[0], hi = q[1];
-        for (i64 x = 0; x < W; ++x) row[x] = std::min(std::max(row[x], lo), hi);
+      case kOpClip:
+        clip_row(row, W, q[0], q[1]);
         break;
-      }
       case kOpAffine: {
         const float mul = q[0], add = q[1];
-        for (i64 x = 0; x < W; ++x) row[x] = row[x] * mul + add;
+        for (i64 x = 0; x < W; ++x) row[x] = op_affine(row[x], mul, add);
         break;
       }
       case kOpGamma: {
@@ -128,24 +108,18 @@ void program_row(float* __restrict row, i64 W, i64 c, i64 z, i64 y, const i64 sh
         break;
       }
       case kOpNoise:
-        if (!skip_random) {
-          const u64 first = static_cast<u64>(((c * shape[1] + z) * shape[2] + y) * shape[3]);
-          noise_row(row, W, first, q[0], p, static_cast<u32>(op[3]));
-        }
+        noise_row(row, W, first, q[0], p, static_cast<u32>(op[3]));
         break;
       case kOpBiasField:
-        if (!skip_random) {
-          bias_row(row, W, shape[3], q, normalized_coord(z, shape[1]), normalized_coord(y, shape[2]));
-        }
+        bias_row(row, W, shape[3], q, normalized_coord(z, shape[1]), normalized_coord(y, shape[2]));
         break;
       default: {
-        // Ops without a row form here run the shared per-voxel FM_HD op of intensity.h,
-        // so a new intensity op needs no case in this file.
-        if (skip_random && op_is_per_voxel_random(op[0])) break;
-        VoxelCtx ctx{static_cast<u64>(((c * shape[1] + z) * shape[2] + y) * shape[3]), static_cast<i32>(c),
-                     normalized_coord(z, shape[1]), normalized_coord(y, shape[2]), 0.0f};
+        // Ops without a row form here run apply_op voxel by voxel, so a new intensity op
+        // needs no case in this file.
+        VoxelCtx ctx{first, static_cast<i32>(c), normalized_coord(z, shape[1]), normalized_coord(y, shape[2]),
+                     0.0f};
         for (i64 x = 0; x < W; ++x) {
-          ctx.linear = static_cast<u64>(((c * shape[1] + z) * shape[2] + y) * shape[3] + x);
+          ctx.linear = first + static_cast<u64>(x);
           ctx.xn = normalized_coord(x, shape[3]);
           row[x] = apply_op(p, op, row[x], ctx);
         }

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "bindings.h"
+#include "dicom.h"
 #include "dicom_file.h"
 #include "dicom_values.h"
-#include "fastmed/dicom.h"
 #include "thread_pool.h"
 
 namespace py = pybind11;

@@ -2,9 +2,9 @@
 // C++ (host only, no Python), so a batch of files is read with the GIL released and
 // handed over as columns.
 //
-// The facts are read with the one parser of fastmed/dicom.h (every bounds check kept)
+// The facts are read with the one parser of csrc/cpu/dicom.h (every bounds check kept)
 // and decoded with the same rules as the Python header path (fastmed/dicom/header.py +
-// headers.py) so both give identical SliceInfo records. Files those rules do not cover
+// slice_reader.py) so both give identical SliceInfo records. Files those rules do not cover
 // cheaply (an unexpected VR on one of these tags, enhanced multi-frame, deflated) are
 // flagged for the Python paths instead of being guessed at.
 #pragma once
@@ -12,14 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "dicom.h"
 #include "dicom_file.h"
 #include "fastmed/common.h"
-#include "fastmed/dicom.h"
 
 namespace fm {
 namespace dicom {
 
-// Columns of SliceFacts::num (mirrored in fastmed/dicom/slice_facts.py).
+// Columns of SliceFacts::num (mirrored in fastmed/dicom/slice_columns.py).
 enum FactColumn : int {
   kRows = 0,
   kColumns = 1,

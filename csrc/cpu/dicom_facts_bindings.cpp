@@ -155,7 +155,7 @@ py::dict slice_facts_buffers(const std::vector<py::bytes>& buffers, const std::v
   return to_columns(out, false);
 }
 
-// SliceInfo fields in the order set below (fastmed/dicom/slice_facts.py checks the class has
+// SliceInfo fields in the order set below (fastmed/dicom/slice_columns.py checks the class has
 // exactly these).
 const char* const kSliceFields[] = {"path",          "series_uid",        "rows",
                                     "columns",       "pixel_spacing",     "orientation",

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fastmed/dicom_errors.h"
+#include "dicom_errors.h"
 
 namespace fm {
 namespace dicom {

@@ -1,10 +1,10 @@
 // Fragments -> frames: the per-frame byte ranges of encapsulated pixel data (declared in
-// fastmed/dicom.h), and the reads of the offset-table elements parse() needs for it.
+// csrc/cpu/dicom.h), and the reads of the offset-table elements parse() needs for it.
 #include <algorithm>
 #include <string>
 #include <vector>
 
-#include "fastmed/dicom.h"
+#include "dicom.h"
 
 namespace fm {
 namespace dicom {

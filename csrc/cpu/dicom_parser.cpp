@@ -1,10 +1,10 @@
-// The DICOM element walker declared in fastmed/dicom.h.
+// The DICOM element walker declared in dicom.h.
 #include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include "fastmed/dicom.h"
+#include "dicom.h"
 
 namespace fm {
 namespace dicom {

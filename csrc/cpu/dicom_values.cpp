@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "dicom.h"
 #include "dicom_numbers.h"
-#include "fastmed/dicom.h"
 
 namespace py = pybind11;
 

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "dicom.h"
 #include "fastmed/common.h"
-#include "fastmed/dicom.h"
 
 namespace fm {
 namespace rle {

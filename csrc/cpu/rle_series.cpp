@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "dicom.h"
 #include "dicom_file.h"
-#include "fastmed/dicom.h"
 #include "rle_decode.h"
 #include "thread_pool.h"
 

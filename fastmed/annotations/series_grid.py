@@ -26,8 +26,8 @@ def series_grid(row: ManifestRow, threads: int | None = None) -> SeriesGrid:
     A gantry-tilted stack keeps its sheared z axis, as ``read_series`` does. Projection images
     without patient geometry (CR/DX) get the reader's default grid: origin 0, identity directions.
     """
-    from fastmed.dicom.headers import read_slice_infos_many
     from fastmed.dicom.series_geometry import assess_series
+    from fastmed.dicom.slice_reader import read_slice_infos_many
 
     infos = []
     for got in read_slice_infos_many([str(p) for p in row.paths], threads=threads, series_id=keyed_id):

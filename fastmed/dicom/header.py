@@ -1,4 +1,6 @@
-"""``read_header``: the native header parser behind a small typed result.
+"""``read_header``: one file's full header (native parser) as a typed :class:`DicomHeader`.
+
+The per-slice records of the index come from :mod:`fastmed.dicom.slice_reader`.
 
 Parsing runs in C++ with the GIL released and stops at the pixel data; values of the
 requested tags only are turned into Python objects. Pixel data is located, never

@@ -148,7 +148,7 @@ def index(
         One row per series (keyed ids, relative paths in slice order, shape, spacing, validity,
         problems) and the rejected files with their reasons.
     """
-    from fastmed.dicom.headers import read_slice_infos, read_slice_infos_columns
+    from fastmed.dicom.slice_reader import read_slice_infos, read_slice_infos_columns
 
     rootp = Path(root).resolve()
     if not rootp.is_dir():
@@ -232,7 +232,7 @@ def _take_native(
     Parsed files and study ids go into `fresh` / `studies`, and (size, mtime) of the files the
     cache stores value by value into `stats`.
     """
-    from fastmed.dicom.slice_facts import OK
+    from fastmed.dicom.slice_columns import OK
 
     status = cols["status"]
     uids = cols["study_uid"]
@@ -376,7 +376,7 @@ def read_files(base: str, rels: list[str], threads: int | None = None) -> tuple[
     For callers that spread the reading elsewhere (``fastmed.store.index_dask``) and then
     build the manifest with :func:`_build_manifest`.
     """
-    from fastmed.dicom.headers import read_slice_infos_columns
+    from fastmed.dicom.slice_reader import read_slice_infos_columns
 
     fresh: dict[str, Parsed] = {}
     studies: dict[str, str] = {}

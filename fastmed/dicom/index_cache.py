@@ -68,7 +68,7 @@ class NativeRows:
     """Files of one slice each, as the native parser's columns (``core.dicom_slice_facts``) give them.
 
     Row ``i`` of every field is file ``rels[i]``; ``num`` and ``mask`` follow the layout of
-    :mod:`fastmed.dicom.slice_facts`. ``series_ids`` / ``study_ids`` are keyed ids, never raw UIDs.
+    :mod:`fastmed.dicom.slice_columns`. ``series_ids`` / ``study_ids`` are keyed ids, never raw UIDs.
     """
 
     rels: list[str]
@@ -241,7 +241,7 @@ def _native_table(rows: NativeRows) -> Any:
     """
     import pyarrow as pa
 
-    from fastmed.dicom import slice_facts as f
+    from fastmed.dicom import slice_columns as f
 
     n = len(rows.rels)
     num, mask = rows.num, rows.mask

@@ -11,10 +11,10 @@ import numpy as np
 import numpy.typing as npt
 
 from fastmed.dicom import _pool
-from fastmed.dicom.headers import is_not_dicom, read_slice_infos_many
 from fastmed.dicom.series_geometry import StackGeometry, assess_series
 from fastmed.dicom.series_pixels import read_stack, rescale_slices
 from fastmed.dicom.slice_info import SliceInfo
+from fastmed.dicom.slice_reader import is_not_dicom, read_slice_infos_many
 from fastmed.errors import DicomError, SeriesError
 from fastmed.privacy import keyed_id
 from fastmed.volume import Volume

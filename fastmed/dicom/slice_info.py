@@ -1,4 +1,4 @@
-"""SliceInfo: the per-file facts series assembly needs, from any header reader."""
+"""The SliceInfo record (the per-file facts series assembly needs) and its pydicom builder."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class SliceInfo:
 
     UIDs are held in memory for grouping only; they are never printed or logged.
     Slotted: an index holds one record per file of an archive, and the native fast path
-    (:mod:`fastmed.dicom.slice_facts`) builds them positionally, in field order.
+    (:mod:`fastmed.dicom.slice_columns`) builds them positionally, in field order.
 
     Parameters
     ----------

@@ -35,8 +35,8 @@ def plan_series(job: SeriesJob) -> dict[str, Any]:
     values need another type switches the series to float32 in :func:`finish_series`. Several
     slopes/intercepts give float32.
     """
-    from fastmed.dicom.headers import read_slice_infos_many
     from fastmed.dicom.series_geometry import assess_series
+    from fastmed.dicom.slice_reader import read_slice_infos_many
 
     single_threaded()
     infos = []

@@ -15,6 +15,9 @@ from fastmed.cuda_modules import nvrtc_options
 from fastmed.kernel_sources import cuda_sources, include_dir
 
 SOURCES = cuda_sources()
+# csrc/include/fastmed holds only headers shared with the GPU build; host-only ones (the
+# DICOM parser) live in csrc/cpu. Each shared header must compile alone under NVRTC.
+HEADERS = sorted((include_dir() / "fastmed").glob("*.h"))
 
 
 def _nvcc() -> str | None:
@@ -63,5 +66,22 @@ def test_nvrtc_compiles(source: Path, arch: str) -> None:
             pytest.fail(f"NVRTC failed on {source.name}: {exc}\n{log}")
         ptx = nvrtc.getPTX(prog)
         assert b".entry" in ptx if isinstance(ptx, bytes) else ".entry" in ptx
+    finally:
+        nvrtc.destroyProgram(prog)
+
+
+@pytest.mark.parametrize("header", HEADERS, ids=[p.name for p in HEADERS])
+def test_every_shared_header_compiles_with_nvrtc(header: Path) -> None:
+    nvrtc = _nvrtc()
+    src = f'#include "fastmed/{header.name}"\nextern "C" __global__ void fm_header_probe(int* p) {{ *p = 1; }}\n'
+    prog = nvrtc.createProgram(src, f"probe_{header.stem}.cu", [], [])
+    try:
+        try:
+            nvrtc.compileProgram(prog, nvrtc_options("compute_80"))
+        except nvrtc.NVRTCError as exc:
+            pytest.fail(
+                f"{header.name} is not GPU-shareable (NVRTC: {exc}); host-only headers go in csrc/cpu\n"
+                f"{nvrtc.getProgramLog(prog)}"
+            )
     finally:
         nvrtc.destroyProgram(prog)

@@ -128,7 +128,7 @@ def test_manifest_with_and_without_shortcut(tmp_path: Path, edge: bool) -> None:
 
     ix = importlib.import_module("fastmed.dicom.index")
     fresh: dict[str, object] = {}
-    from fastmed.dicom.headers import read_slice_infos_many
+    from fastmed.dicom.slice_reader import read_slice_infos_many
     from fastmed.privacy import keyed_id
 
     root = tmp_path.resolve()

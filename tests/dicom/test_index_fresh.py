@@ -16,9 +16,9 @@ import pydicom.data
 import pytest
 
 from fastmed.dicom import index_cache
-from fastmed.dicom.headers import read_slice_infos
 from fastmed.dicom.index import index, wait_for_cache_writes
 from fastmed.dicom.manifest import Manifest
+from fastmed.dicom.slice_reader import read_slice_infos
 from fastmed.privacy import keyed_id
 from fastmed.synth import EDGE_CASES, generate_archive
 

@@ -16,10 +16,10 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, RLELossless
 
 import fastmed as fm
 from fastmed.dicom import read_header, read_pixels, read_series
-from fastmed.dicom.headers import read_slice_infos, read_slice_infos_many
 from fastmed.dicom.index import index
-from fastmed.dicom.slice_facts import OK, SLOW, read_columns
+from fastmed.dicom.slice_columns import OK, SLOW, read_columns
 from fastmed.dicom.slice_info import SliceInfo, slice_infos_from_dataset
+from fastmed.dicom.slice_reader import read_slice_infos, read_slice_infos_many
 from tests.dicom import _realworld as rw
 from tests.dicom._testdata import data_dirs
 from tests.dicom.series_builder import series_array, write_series

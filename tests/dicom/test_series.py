@@ -226,7 +226,7 @@ def test_reindex_reuses_unchanged_headers(tmp_path: Path) -> None:
     cache = tmp_path.parent / (tmp_path.name + "-cache.parquet")
     calls: list[str] = []
 
-    from fastmed.dicom.headers import read_slice_infos
+    from fastmed.dicom.slice_reader import read_slice_infos
 
     def counting(path: str):  # type: ignore[no-untyped-def]
         calls.append(path)

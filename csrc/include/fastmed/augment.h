@@ -3,8 +3,8 @@
 // The CUDA kernel (csrc/cuda/augment_kernels.cu) runs augment_voxel once per thread;
 // the CPU build runs the same function in a plain loop as the reference path
 // (fastmed._core.augment_reference), so CPU tests check the exact code the GPU
-// runs. The fast CPU kernel (csrc/cpu/augment_kernel.cpp) is row-wise and must
-// agree with it within float tolerance. NVRTC-safe.
+// runs. The fast CPU kernel (csrc/cpu/augment_kernel.cpp) is row-wise around the
+// same per-voxel functions and equals it bit for bit (docs/backends.md). NVRTC-safe.
 #pragma once
 
 #include "fastmed/common.h"

@@ -38,15 +38,29 @@ struct VoxelCtx {
   float zn, yn, xn;
 };
 
-FM_HD float op_clip(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+// Two flat selects (both sides computed first): loops over it vectorize in every clone.
+FM_HD float op_clip(float v, float lo, float hi) {
+  const float below_hi = v > hi ? hi : v;
+  return v < lo ? lo : below_hi;
+}
+
+FM_HD float op_affine(float v, float mul, float add) { return v * mul + add; }
+
+// op_gamma with span = hi - lo > 0 known (row loops hoist the test and the invert flag).
+FM_HD float op_gamma_span(float v, float lo, float span, float gamma, bool invert) {
+  const float t = op_clip((v - lo) / span, 0.0f, 1.0f);
+  const float r = invert ? 1.0f - fast_pow01(1.0f - t, gamma) : fast_pow01(t, gamma);
+  return lo + span * r;
+}
 
 FM_HD float op_gamma(float v, float lo, float hi, float gamma, float invert) {
   const float span = hi - lo;
   if (!(span > 0.0f)) return v;
-  const float t = op_clip((v - lo) / span, 0.0f, 1.0f);
-  const float r = invert != 0.0f ? 1.0f - fast_pow01(1.0f - t, gamma) : fast_pow01(t, gamma);
-  return lo + span * r;
+  return op_gamma_span(v, lo, span, gamma, invert != 0.0f);
 }
+
+// v plus std times the standard normal z (normal_at).
+FM_HD float op_noise(float v, float stddev, float z) { return v + stddev * z; }
 
 // Standard normal number `i` of the kernel stream (index, stream | kKernelStreamBit):
 // lane i % 4 of Philox block i / 4, Box-Muller on word pairs (lanes 0-1 from words
@@ -62,25 +76,40 @@ FM_HD float normal_at(u64 i, u32 index, u32 stream, const u32 key[2]) {
 }
 
 // The bias-field polynomial: terms z^i y^j x^k with i + j + k <= order, enumerated
-// i outer, j, then k inner; coefficient c[t] for term t.
-FM_HD float bias_poly(const float* c, int order, float zn, float yn, float xn) {
-  float acc = 0.0f;
+// i outer, j, then k inner; coefficient c[t] for term t. Evaluated in two steps, in this
+// order on every backend: bias_collapse sums the z and y powers into coefficients a[k] of
+// x^k (c[t] * z^i * y^j added in term order), bias_horner evaluates sum a[k] x^k by
+// Horner. The CPU kernel collapses once per row; a GPU thread does both per voxel.
+constexpr int kBiasMaxOrder = 8;
+
+FM_HD void bias_collapse(const float* c, int order, float zn, float yn, float a[kBiasMaxOrder + 1]) {
+  for (int k = 0; k <= kBiasMaxOrder; ++k) a[k] = 0.0f;
   int t = 0;
   float zp = 1.0f;
   for (int i = 0; i <= order; ++i) {
     float yp = 1.0f;
     for (int j = 0; j <= order - i; ++j) {
-      float xp = 1.0f;
-      for (int k = 0; k <= order - i - j; ++k) {
-        acc += c[t++] * zp * yp * xp;
-        xp *= xn;
-      }
+      for (int k = 0; k <= order - i - j; ++k) a[k] += c[t++] * zp * yp;
       yp *= yn;
     }
     zp *= zn;
   }
+}
+
+FM_HD float bias_horner(const float a[kBiasMaxOrder + 1], int order, float xn) {
+  float acc = a[order];
+  for (int k = order - 1; k >= 0; --k) acc = acc * xn + a[k];
   return acc;
 }
+
+FM_HD float bias_poly(const float* c, int order, float zn, float yn, float xn) {
+  float a[kBiasMaxOrder + 1];
+  bias_collapse(c, order, zn, yn, a);
+  return bias_horner(a, order, xn);
+}
+
+// v times exp(poly): the bias field's multiplicative gain.
+FM_HD float op_bias(float v, float poly) { return v * expf(poly); }
 
 // Piecewise-linear map through n control points (np.interp): q = (n, x[0..n), y[0..n)),
 // x ascending; constant y[0] below x[0] and y[n-1] above x[n-1]; NaN stays NaN. The
@@ -106,13 +135,13 @@ FM_HD float apply_op(const ProgramView& p, const i32* op, float v, const VoxelCt
     case kOpClip:
       return op_clip(v, q[0], q[1]);
     case kOpAffine:
-      return v * q[0] + q[1];
+      return op_affine(v, q[0], q[1]);
     case kOpGamma:
       return op_gamma(v, q[0], q[1], q[2], q[3]);
     case kOpNoise:
-      return v + q[0] * normal_at(c.linear, p.index, static_cast<u32>(op[3]), p.key);
+      return op_noise(v, q[0], normal_at(c.linear, p.index, static_cast<u32>(op[3]), p.key));
     case kOpBiasField:
-      return v * expf(bias_poly(q + 1, static_cast<int>(q[0]), c.zn, c.yn, c.xn));
+      return op_bias(v, bias_poly(q + 1, static_cast<int>(q[0]), c.zn, c.yn, c.xn));
     case kOpHistogramShift:
       return op_histogram_shift(v, q);
     default:

@@ -133,12 +133,26 @@ FM_HD float sample_linear_padded(const SourceView<T>& s, i64 iz, i64 iy, i64 ix,
   return lerp(lerp(c00, c01, ty), lerp(c10, c11, ty), tz);
 }
 
+// Largest cell magnitude: keeps cells in int32 (coordinates are validated to lie within
+// 2^30 voxels, so the clamp never changes a value).
+constexpr float kCellLimit = 1073741824.0f;
+
+// Cell floor(c) and fraction c - floor(c) of a coordinate, branch-free (flat selects and an
+// int32 cast, so a loop over it vectorizes; equal to floorf within kCellLimit).
+FM_HD i32 split_cell(float c, float* t) {
+  float v = c < -kCellLimit ? -kCellLimit : c;
+  v = kCellLimit < v ? kCellLimit : v;
+  i32 i = static_cast<i32>(v);
+  i -= (v < static_cast<float>(i)) ? 1 : 0;
+  *t = v - static_cast<float>(i);
+  return i;
+}
+
+// Trilinear at volume cell (iz, iy, ix) with fractions (tz, ty, tx): the 8 taps straight
+// from the window when all lie in it, else with padding per tap.
 template <typename T>
-FM_HD float sample_linear(const SourceView<T>& s, float cz, float cy, float cx, int mode,
-                          float cval) {
-  const float fz = floorf(cz), fy = floorf(cy), fx = floorf(cx);
-  const i64 iz = static_cast<i64>(fz), iy = static_cast<i64>(fy), ix = static_cast<i64>(fx);
-  const float tz = cz - fz, ty = cy - fy, tx = cx - fx;
+FM_HD float sample_linear_cell(const SourceView<T>& s, i64 iz, i64 iy, i64 ix, float tz, float ty, float tx,
+                               int mode, float cval) {
   // Both taps inside the window (window indices): then inside the volume too, and with a
   // window covering the footprint this is the same test as against the volume.
   const i64 wz = iz - s.origin[0], wy = iy - s.origin[1], wx = ix - s.origin[2];
@@ -150,6 +164,14 @@ FM_HD float sample_linear(const SourceView<T>& s, float cz, float cy, float cx, 
     return trilinear_inside(p, dz, dy, dx, tz, ty, tx);
   }
   return sample_linear_padded(s, iz, iy, ix, tz, ty, tx, mode, cval);
+}
+
+template <typename T>
+FM_HD float sample_linear(const SourceView<T>& s, float cz, float cy, float cx, int mode,
+                          float cval) {
+  float tz, ty, tx;
+  const i32 iz = split_cell(cz, &tz), iy = split_cell(cy, &ty), ix = split_cell(cx, &tx);
+  return sample_linear_cell(s, iz, iy, ix, tz, ty, tx, mode, cval);
 }
 
 template <typename T>

@@ -7,8 +7,8 @@
 
 #include <cstring>
 
+#include "dicom_errors.h"
 #include "fastmed/common.h"
-#include "fastmed/dicom_errors.h"
 
 namespace fm {
 namespace dicom {

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "dicom_errors.h"
+#include "dicom_reader.h"
 #include "fastmed/common.h"
-#include "fastmed/dicom_errors.h"
-#include "fastmed/dicom_reader.h"
 
 namespace fm {
 namespace dicom {

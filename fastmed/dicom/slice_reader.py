@@ -1,4 +1,9 @@
-"""The header reader index and series assembly use: file -> SliceInfo records (native parser)."""
+"""Files -> SliceInfo records: the slice reader the index and series assembly use.
+
+One file at a time through the full header parser (:mod:`fastmed.dicom.header`, one
+file's :class:`~fastmed.dicom.header.DicomHeader`), or a batch through the native
+columns (:mod:`fastmed.dicom.slice_columns`), with pydicom for what neither covers.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fastmed.dicom import slice_facts as _facts
+from fastmed.dicom import slice_columns as _columns
 from fastmed.dicom.header import DicomHeader, read_header
 from fastmed.dicom.slice_info import SliceInfo, frame_offsets, per_frame, slice_infos_from_dataset
 from fastmed.errors import DicomError
@@ -127,18 +132,18 @@ def read_slice_infos_columns(
     ``size`` / ``mtime_ns`` are -1 where unknown; the records of files whose status is Ok and
     that have one frame are the columns' values.
     """
-    strs = _facts.path_strings(paths)
-    cols = _facts.read_columns(strs, threads)
-    got = _facts.infos_from_columns(strs, cols, series_id, threads)
+    strs = _columns.path_strings(paths)
+    cols = _columns.read_columns(strs, threads)
+    got = _columns.infos_from_columns(strs, cols, series_id, threads)
     out: list[list[SliceInfo] | Exception] = got  # type: ignore[assignment]  # ints replaced below
-    for i in np.flatnonzero(cols["status"] != _facts.OK).tolist():
+    for i in np.flatnonzero(cols["status"] != _columns.OK).tolist():
         res = got[i]
         if not isinstance(res, int):
             continue
         # Enhanced multi-frame, or a tag with a VR the native rules leave to the full header path.
         path = strs[i]
         try:
-            infos = _pydicom_infos(path) if res == _facts.ENHANCED else read_slice_infos(path)
+            infos = _pydicom_infos(path) if res == _columns.ENHANCED else read_slice_infos(path)
         except (DicomError, OSError) as exc:
             out[i] = exc
             continue
@@ -150,7 +155,7 @@ def read_slice_infos_columns(
         if isinstance(res, list) and len(res) == 1 and res[0].frames > 1:
             out[i] = per_frame(res[0])
     size, mtime = cols["size"], cols["mtime_ns"]
-    failed = cols["status"] == _facts.ERROR
+    failed = cols["status"] == _columns.ERROR
     size[failed] = -1
     mtime[failed] = -1
     return out, cols

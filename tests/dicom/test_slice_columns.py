@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from fastmed._native import core
 from fastmed.dicom import read_header
-from fastmed.dicom.headers import read_slice_infos, read_slice_infos_many, slice_infos_from_header
-from fastmed.dicom.slice_facts import HAS_THICKNESS, NEED_MORE, OK
+from fastmed.dicom.slice_columns import HAS_THICKNESS, NEED_MORE, OK
 from fastmed.dicom.slice_info import SliceInfo, slice_infos_from_dataset
+from fastmed.dicom.slice_reader import read_slice_infos, read_slice_infos_many, slice_infos_from_header
 from fastmed.errors import DicomError
 from fastmed.synth import EDGE_CASES, generate_archive
 
@@ -99,7 +99,7 @@ def test_series_id_is_applied_once_per_uid(archive: list[str]) -> None:
 
 
 def test_native_records_equal_python_records(archive: list[str]) -> None:
-    from fastmed.dicom import slice_facts as F
+    from fastmed.dicom import slice_columns as F
 
     assert F._NATIVE_RECORDS
     cols = F.read_columns(archive, 1)
@@ -230,7 +230,7 @@ def test_deflated_file_is_read_through_the_inflated_header(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("native", [True, False])
 def test_deflated_in_python_or_native_alike(archive: list[str], native: bool) -> None:
-    from fastmed.dicom import slice_facts as F
+    from fastmed.dicom import slice_columns as F
 
     dcm = [p for p in archive if p.endswith(".dcm")]
     cols = F.read_columns(dcm, 1, native_inflate=native)
@@ -243,7 +243,7 @@ def test_deflated_in_python_or_native_alike(archive: list[str], native: bool) ->
 def test_corrupt_deflate_stream_is_named(tmp_path: Path) -> None:
     import zlib
 
-    from fastmed.dicom import slice_facts as F
+    from fastmed.dicom import slice_columns as F
 
     body = c.image_module() + c.native_pixels(64)
     z = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)

@@ -1,4 +1,4 @@
-"""Native slice facts -> SliceInfo records: the lean header path of the index and series assembly.
+"""Native columns -> SliceInfo records: the lean batch path of :mod:`fastmed.dicom.slice_reader`.
 
 ``core.dicom_slice_facts`` parses a batch of files in the native thread pool (GIL released)
 and decodes, in C++, exactly the values a :class:`SliceInfo` holds, returned as columns.
