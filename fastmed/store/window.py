@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -50,8 +52,10 @@ def read_window(
     hi: Sequence[int],
     threads: int | None = None,
     out: npt.NDArray[Any] | None = None,
+    touches: BoxTest | None = None,
+    fill: float | None = None,
 ) -> npt.NDArray[Any]:
-    """The box ``[lo, hi)`` of an array, decoding only the chunks it overlaps.
+    """The box ``[lo, hi)`` of an array, decoding only the chunks it overlaps (and of those what ``touches``).
 
     Parameters
     ----------
@@ -63,6 +67,14 @@ def read_window(
         Native threads (``None`` or ``<= 0``: the pool's size); chunks are split among them.
     out
         C-contiguous array of shape ``hi - lo`` and the array's dtype to fill (else a new one).
+    touches
+        The reader's footprint (e.g. :meth:`fastmed.transforms.plan.SamplePlan.source_footprint`):
+        its ``touches_boxes(lo, hi)`` says for ``(N, ndim)`` boxes in array coordinates which
+        ones are read. Chunks it rules out are not opened, and of the others only the z-slabs
+        it keeps are decoded and copied. ``None``: the whole box.
+    fill
+        Value of the voxels of the window that ``touches`` rules out (never read by its owner);
+        ``None``: left as they are (unspecified: windows reuse buffers of earlier windows).
 
     Returns
     -------
@@ -75,18 +87,36 @@ def read_window(
         A chunk inside the box is missing or corrupt (named by series, array and chunk index).
         Chunks outside the box are never opened.
     """
+    return _read(info, lo, hi, threads, out, touches, fill)[0]
+
+
+def _read(
+    info: ArrayInfo,
+    lo: Sequence[int],
+    hi: Sequence[int],
+    threads: int | None,
+    out: npt.NDArray[Any] | None,
+    touches: BoxTest | None,
+    fill: float | None,
+) -> tuple[npt.NDArray[Any], int]:
+    """:func:`read_window`, and the number of chunks it decoded."""
     from fastmed.dicom._pool import map_chunks, workers
 
     a, b = check_box(info.shape, lo, hi)
     dtype = info.dtype.newbyteorder("=")
     want = tuple(y - x for x, y in zip(a, b, strict=True))
     if out is None:
-        out = np.empty(want, dtype=dtype)
+        out = _new_window(want, dtype)
     elif out.shape != want or out.dtype != dtype or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape {want}")
     plan = [_overlap(idx, a, b, info.chunks) for idx in chunks_in_box(info, a, b)]
+    if touches is not None and plan:
+        plan, blank = _narrow(plan, a, info.chunks, touches)
+        if fill is not None:
+            for dst in blank:
+                out[dst] = fill
     if not plan:
-        return out
+        return out, 0
     n = workers(threads, len(plan))
     claim = itertools.count()  # next chunk to decode; threads take chunks as they finish (uneven costs)
     failed: list[bool] = []
@@ -108,12 +138,116 @@ def read_window(
             _chunks.give_scratch(s)
 
     map_chunks(run, range(n), n)
-    return out
+    return out, len(plan)
 
 
-def _overlap(
-    idx: tuple[int, ...], lo: Sequence[int], hi: Sequence[int], chunks: Sequence[int]
-) -> tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...], tuple[int, int]]:
+# Window buffers handed out again once nothing refers to them any more: a fresh 9 MB window
+# costs its page faults (about 2.5 ms per window, more than copying the voxels into it).
+_WINDOWS: list[npt.NDArray[np.uint8]] = []
+_WINDOWS_LOCK = threading.Lock()
+_KEEP_WINDOWS = 4
+_MIN_POOLED = 1 << 20
+_MAX_POOLED = 1 << 26
+
+
+def _after_fork() -> None:
+    global _WINDOWS_LOCK
+    _WINDOWS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _new_window(shape: tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """An uninitialised C-contiguous array, on a reused buffer when one is free.
+
+    A buffer is free when the pool holds its only reference: every window handed out is a
+    view of its buffer (``base``), so the buffer stays taken while any view of it lives.
+    """
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if not _MIN_POOLED <= nbytes <= _MAX_POOLED:
+        return np.empty(shape, dtype=dtype)
+    with _WINDOWS_LOCK:
+        buf = None
+        for b in _WINDOWS:
+            # References: the list, ``b`` and getrefcount's argument.
+            if b.nbytes >= nbytes and sys.getrefcount(b) <= 3:
+                buf = b
+                break
+        if buf is None:
+            # Room for the next, slightly larger window of the same kind (footprint boxes vary).
+            size = min(-(-(nbytes * 5 // 4) // _MIN_POOLED) * _MIN_POOLED, _MAX_POOLED)
+            buf = np.empty(max(size, nbytes), dtype=np.uint8)
+            if len(_WINDOWS) >= _KEEP_WINDOWS:  # drop the smallest
+                _WINDOWS.remove(min(_WINDOWS, key=lambda w: w.nbytes))
+            _WINDOWS.append(buf)
+    return buf[:nbytes].view(dtype).reshape(shape)
+
+
+class BoxTest(Protocol):
+    """What :func:`read_window` asks a footprint: which boxes of the array its owner reads."""
+
+    def touches_boxes(self, lo: npt.ArrayLike, hi: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """Per box ``[lo[i], hi[i])`` (array coordinates), whether any of its voxels is read."""
+        ...
+
+
+_SLAB = 4  # z-slices per footprint test inside a chunk (blosc blocks of 64 KiB hold 8 slices of a 64x64 int16 chunk)
+
+Overlap = tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...], tuple[int, int]]
+
+
+def _narrow(
+    plan: list[Overlap], lo: Sequence[int], chunks: Sequence[int], touches: BoxTest
+) -> tuple[list[Overlap], list[tuple[slice, ...]]]:
+    """Drop the overlaps ``touches`` rules out, and trim the others along z to the slabs it keeps.
+
+    Returns the narrowed overlaps and the window regions left unread (to fill).
+    """
+    org = np.asarray(lo, dtype=np.int64)
+    first = np.asarray([[s.start for s in dst] for _, _, dst, _ in plan], dtype=np.int64) + org
+    last = np.asarray([[s.stop for s in dst] for _, _, dst, _ in plan], dtype=np.int64) + org
+    keep = np.asarray(touches.touches_boxes(first, last), dtype=bool)
+    blank = [dst for (_, _, dst, _), k in zip(plan, keep, strict=True) if not k]
+    kept = np.flatnonzero(keep)
+    if not len(kept):
+        return [], blank
+    # Every kept overlap cut into slabs of _SLAB z-slices (aligned to the chunk's start, as its
+    # blosc blocks are), tested in one call.
+    z0s, z1s = first[kept, 0], last[kept, 0]
+    c0s = np.asarray([plan[j][0][0] for j in kept.tolist()], dtype=np.int64) * int(chunks[0])
+    s0s = c0s + (z0s - c0s) // _SLAB * _SLAB  # first slab's start
+    count = -(-(z1s - s0s) // _SLAB)
+    offset = np.concatenate([[0], np.cumsum(count)])
+    owner = np.repeat(np.arange(len(kept)), count)
+    a, b = first[kept][owner], last[kept][owner]
+    local = np.arange(len(owner)) - offset[owner]  # slab number inside its overlap
+    starts = s0s[owner] + local * _SLAB
+    a[:, 0] = np.maximum(starts, z0s[owner])
+    b[:, 0] = np.minimum(starts + _SLAB, z1s[owner])
+    hit = np.asarray(touches.touches_boxes(a, b), dtype=bool)
+    lo_hit = np.minimum.reduceat(np.where(hit, local, len(owner)), offset[:-1])  # first kept slab per overlap
+    hi_hit = np.maximum.reduceat(np.where(hit, local, -1), offset[:-1])  # last kept slab
+    t0s = np.maximum(s0s + lo_hit * _SLAB, z0s)  # kept z-range, array coordinates
+    t1s = np.minimum(s0s + (hi_hit + 1) * _SLAB, z1s)
+    out: list[Overlap] = []
+    z_org, depth = int(org[0]), int(chunks[0])
+    for j, any_hit, t0, t1 in zip(kept.tolist(), (hi_hit >= 0).tolist(), t0s.tolist(), t1s.tolist(), strict=True):
+        idx, src, dst, _ = plan[j]
+        if not any_hit:
+            blank.append(dst)
+            continue
+        d0, d1 = t0 - z_org, t1 - z_org
+        if d0 > dst[0].start:
+            blank.append((slice(dst[0].start, d0), *dst[1:]))
+        if d1 < dst[0].stop:
+            blank.append((slice(d1, dst[0].stop), *dst[1:]))
+        c = idx[0] * depth
+        out.append((idx, (slice(t0 - c, t1 - c), *src[1:]), (slice(d0, d1), *dst[1:]), (t0 - c, t1 - c)))
+    return out, blank
+
+
+def _overlap(idx: tuple[int, ...], lo: Sequence[int], hi: Sequence[int], chunks: Sequence[int]) -> Overlap:
     """Chunk ``idx``: its part inside the box (chunk slices, window slices) and the first-axis rows needed."""
     src, dst = [], []
     for i, x, y, c in zip(idx, lo, hi, chunks, strict=True):
@@ -210,8 +344,14 @@ class StoreVolume:
         """Number of axes of :attr:`shape`."""
         return len(self.shape)
 
-    def read_window(self, lo: Sequence[int], hi: Sequence[int]) -> npt.NDArray[Any]:
+    def read_window(
+        self, lo: Sequence[int], hi: Sequence[int], touches: BoxTest | None = None, fill: float | None = None
+    ) -> npt.NDArray[Any]:
         """The box ``[lo, hi)`` as a C-contiguous array; only the chunks it overlaps are read.
+
+        ``touches`` (a plan's :meth:`~fastmed.transforms.plan.SamplePlan.source_footprint`, in
+        this handle's coordinates) narrows the read to the chunks and z-slabs it can read; the
+        rest of the window is ``fill``, or unspecified when ``None`` (see :func:`read_window`).
 
         Raises
         ------
@@ -223,8 +363,8 @@ class StoreVolume:
         a, b = check_box(self.shape, lo, hi)
         if self._flat:
             a, b = (0, *a), (1, *b)
-        self.chunks_read += len(chunks_in_box(self.info, a, b))
-        win = read_window(self.info, a, b, self.threads)
+        win, n = _read(self.info, a, b, self.threads, None, touches, fill)
+        self.chunks_read += n
         return win[0] if self._flat else win
 
     def read(self) -> npt.NDArray[Any]:

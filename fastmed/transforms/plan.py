@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from fastmed.transforms.schema import instructions, opcode
+
+if TYPE_CHECKING:
+    from fastmed.transforms.footprint_shape import SourceFootprint
 
 # Opcodes, from the op schema (csrc/include/fastmed/opcodes.h is generated from it too).
 OP_CLIP = opcode("clip")
@@ -253,3 +256,12 @@ class SamplePlan:
         from fastmed.transforms.footprint import source_bbox
 
         return source_bbox(self, volume_shape)
+
+    def source_footprint(self, volume_shape: Sequence[int]) -> SourceFootprint:
+        """Which boxes of source voxels the output can read (exact, unlike the bbox under rotations).
+
+        See :class:`fastmed.transforms.footprint_shape.SourceFootprint`.
+        """
+        from fastmed.transforms.footprint_shape import SourceFootprint
+
+        return SourceFootprint(self, volume_shape)

@@ -28,6 +28,7 @@ from fastmed.rng import BatchRNG, KeyedRNG
 from fastmed.transforms._geometry import snap
 from fastmed.transforms.base import Context, Field, Params, SpatialOp
 from fastmed.transforms.footprint import source_bboxes
+from fastmed.transforms.footprint_shape import SourceFootprint
 from fastmed.transforms.intensity_program import build_intensity
 from fastmed.transforms.plan import ArrayPlan, IntensityProgram, SamplePlan, SpatialMap, Window
 from fastmed.transforms.plan_layout import layout_of
@@ -257,6 +258,7 @@ def compile_batch(
     ]
     with_lazy = [i for i in range(len(samples)) if lazy[i]]
     box_of: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+    plan_of: dict[int, SamplePlan] = {}
     if with_lazy:
         sampling = [
             (
@@ -265,14 +267,13 @@ def compile_batch(
             )
             for i in with_lazy
         ]
-        boxes = source_bboxes(
-            [
-                SamplePlan(spatial[i], arrays, keys[i], int(params[i]["index"]), ctx0s[i].ndim)  # type: ignore[arg-type]
-                for i, arrays in zip(with_lazy, sampling, strict=True)
-            ],
-            [ctx0s[i].shape for i in with_lazy],
-        )
+        box_plans = [
+            SamplePlan(spatial[i], arrays, keys[i], int(params[i]["index"]), ctx0s[i].ndim)  # type: ignore[arg-type]
+            for i, arrays in zip(with_lazy, sampling, strict=True)
+        ]
+        boxes = source_bboxes(box_plans, [ctx0s[i].shape for i in with_lazy])
         box_of = dict(zip(with_lazy, boxes, strict=True))
+        plan_of = dict(zip(with_lazy, box_plans, strict=True))
     # The op specs travel with the plan so a backend can refuse a pipeline it cannot run
     # whether or not this sample's draw applied the op (DALI: no elastic, ...).
     notes: dict[str, object] = {"ops": compose.ops}
@@ -284,7 +285,7 @@ def compile_batch(
         reader = WindowReader(s, (), ())
         if i in box_of:
             lo, hi = box_of[i]
-            reader = WindowReader(s, lo, hi)
+            reader = WindowReader(s, lo, hi, SourceFootprint(plan_of[i], ctx0.shape))
             vol3 = (1, *ctx0.shape) if d == 2 else tuple(ctx0.shape)
             origin3 = (0, *lo) if d == 2 else tuple(lo)
             windows = {n: Window(origin3, vol3) for n in lazy[i]}  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ source footprint needs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -90,24 +90,55 @@ def stack_outputs(vals: Sequence[Any]) -> Any:
     return torch.stack(list(vals))
 
 
+_TAKES_FOOTPRINT: dict[Any, bool] = {}
+
+
+def takes_footprint(vol: Any) -> bool:
+    """Whether ``vol.read_window`` takes ``touches=`` (a footprint narrowing the read), looked up once per method."""
+    import inspect
+
+    fn = inspect.getattr_static(vol, "read_window", None)
+    known = _TAKES_FOOTPRINT.get(fn) if isinstance(fn, Callable) else None  # type: ignore[arg-type]
+    if known is None:
+        try:
+            known = "touches" in inspect.signature(vol.read_window).parameters
+        except (TypeError, ValueError):
+            known = False
+        if isinstance(fn, Callable) and len(_TAKES_FOOTPRINT) < 256:  # type: ignore[arg-type]
+            _TAKES_FOOTPRINT[fn] = known
+    return known
+
+
 class WindowReader:
     """Sources of a sample's arrays for planning.
 
     In-memory arrays as they are; lazy volumes read once each over the box ``[lo, hi)``
-    (channel-first: a channel axis added).
+    (channel-first: a channel axis added). With a ``footprint`` (the plan's
+    :meth:`~fastmed.transforms.plan.SamplePlan.source_footprint`) a volume whose
+    ``read_window`` takes ``touches=`` reads only the parts of the box the kernel samples;
+    statistics (:meth:`source`) always see the whole box.
     """
 
-    def __init__(self, sample: Mapping[str, Any], lo: Sequence[int], hi: Sequence[int]):
+    def __init__(self, sample: Mapping[str, Any], lo: Sequence[int], hi: Sequence[int], footprint: Any = None):
         self.sample, self.lo, self.hi = sample, tuple(lo), tuple(hi)
+        self.footprint = footprint
         self.cache: dict[str, Any] = {}
+        self.partial: set[str] = set()
 
-    def read(self, name: str) -> Any:
-        """The window of lazy ``sample[name]``, read once, channel-first."""
+    def read(self, name: str, whole: bool = False) -> Any:
+        """The window of lazy ``sample[name]``, read once, channel-first (``whole``: every voxel of the box)."""
+        if name in self.partial and whole:
+            del self.cache[name]
+            self.partial.discard(name)
         if name not in self.cache:
             vol = self.sample[name]
             if not self.lo:
                 raise TransformError(f"Compose: sample[{name!r}] is lazy but no window was planned")
-            win = np.asarray(vol.read_window(self.lo, self.hi))
+            if self.footprint is not None and not whole and takes_footprint(vol):
+                win = np.asarray(vol.read_window(self.lo, self.hi, touches=self.footprint))
+                self.partial.add(name)
+            else:
+                win = np.asarray(vol.read_window(self.lo, self.hi))
             want = tuple(b - a for a, b in zip(self.lo, self.hi, strict=True))
             if win.shape != want:
                 raise TransformError(
@@ -121,5 +152,5 @@ class WindowReader:
         """The array statistics are taken from: the whole in-memory array, or a lazy volume's window."""
         v = self.sample[name]
         if is_lazy(v):
-            return self.read(name)
+            return self.read(name, whole=True)
         return v if hasattr(v, "ndim") else np.asarray(v)

@@ -25,3 +25,18 @@ def write_array(path: Path, data: np.ndarray[Any, Any], chunks: tuple[int, ...],
     )
     arr[...] = data
     return path
+
+
+def count_decodes(monkeypatch: Any) -> list[tuple[int, ...]]:
+    """Record the index of every chunk the window reader decodes (a list filled as reads go)."""
+    from fastmed.store import window
+
+    seen: list[tuple[int, ...]] = []
+    real = window._chunks.decode_chunk
+
+    def counting(i: Any, idx: tuple[int, ...], *rest: Any) -> Any:
+        seen.append(idx)
+        return real(i, idx, *rest)
+
+    monkeypatch.setattr(window._chunks, "decode_chunk", counting)
+    return seen

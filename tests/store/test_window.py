@@ -12,10 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastmed as fm
-from fastmed.store import window
 from fastmed.store.chunks import array_info
 from fastmed.store.window import StoreVolume, chunks_in_box, read_window
-from tests.store._arrays import write_array
+from tests.store._arrays import count_decodes, write_array
 
 CHUNKS = (8, 8, 8)
 SHAPE = (40, 64, 64)  # 320x512x512 with 64^3 chunks, scaled by 1/8: 5 x 8 x 8 chunks
@@ -122,14 +121,7 @@ def test_patch_never_reads_the_whole_volume(
     path, arr = synthetic
     info = array_info(path, "s")
     total = int(np.prod(info.grid))
-    seen: list[tuple[int, ...]] = []
-    real = window._chunks.decode_chunk
-
-    def counting(i: Any, idx: tuple[int, ...], *rest: Any) -> Any:
-        seen.append(idx)
-        return real(i, idx, *rest)
-
-    monkeypatch.setattr(window._chunks, "decode_chunk", counting)
+    seen = count_decodes(monkeypatch)
     rng = np.random.default_rng(1)
     for _ in range(20):
         lo = [int(rng.integers(0, n - PATCH + 1)) for n in SHAPE]

@@ -8,9 +8,11 @@ gives the same patch on every row (same seed, ``index = call number``):
 
 - ``store``: ``fm.VolumeDataset(store)`` image handle (a ``LazyVolume``) handed to the
   pipeline as it is, the way a user's dataset item is: ``Compose`` computes the plan's source
-  footprint (``fastmed.transforms.footprint``), reads only that window
-  (``StoreVolume.read_window``: the chunks it overlaps, and of those only the blosc blocks
-  holding its slices, crc32c checked, decoded on the native pool) and runs the plan on the
+  bbox (``fastmed.transforms.footprint``) and its exact footprint (the rotated, elastic-widened
+  patch: ``SamplePlan.source_footprint``), and reads the bbox window with
+  ``StoreVolume.read_window(touches=footprint)``: only the chunks, and z-slabs of chunks, that
+  the footprint meets (of those only the blosc blocks holding the slabs, crc32c checked, decoded
+  on the native pool; the rest of the window is never sampled), then runs the plan on the
   window. Spacing (1, 1, 1) as on every other row (arrays carry none), so that the elastic and
   affine parameters in mm are the same. Output equals the in-memory row's (a test checks it to 1e-4).
 - ``in-memory``: the pipeline on the decoded array (the floor).
