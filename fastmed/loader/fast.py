@@ -37,7 +37,6 @@ import copy
 import itertools
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -222,17 +221,6 @@ class BatchJob:
         self.ring = ring
         self.keys = (*self.compose.image_keys, *self.compose.label_keys)  # type: ignore[union-attr]
 
-    def in_thread(self, keys: Sequence[tuple[int, int, int]], slot: int) -> Batch:
-        """:meth:`__call__` from a pool thread, first handing the GIL back to the consumer.
-
-        A job is submitted just as ``next()`` returns a batch; a thread that woke for it would otherwise take the
-        GIL the moment the consumer first gives it up (freeing its previous batch's tensors) and keep it for the
-        job's Python parts, stalling the consumer there. Yielding once lets the consumer run on; the job's Python
-        parts then interleave with the training step's GIL-free compute. The batch is the same.
-        """
-        time.sleep(0)
-        return self(keys, slot)
-
     def __call__(self, keys: Sequence[tuple[int, int, int]], slot: int) -> Batch:
         """The :class:`Batch` of ``keys``, written into ring slot ``slot``."""
         bid, epoch = (keys[0][0], keys[0][1]) if keys else (-1, 0)
@@ -357,14 +345,14 @@ class FastIterator:
                 self.ahead = Ahead.start(self.loader, self.epoch + 1)
                 break
             slot = self.ring.next_slot()
-            self.pending.append((self.pool.submit(self.job.in_thread, keys, slot), slot))
+            self.pending.append((self.pool.submit(self.job, keys, slot), slot))
         ahead = self.ahead
         while self.pool is not None and ahead is not None and len(self.pending) + len(ahead.pending) < self.depth:
             keys = next(ahead.keys, None)
             if keys is None:
                 break
             slot = self.ring.next_slot()
-            ahead.pending.append((keys, self.pool.submit(self.job.in_thread, keys, slot), slot))
+            ahead.pending.append((keys, self.pool.submit(self.job, keys, slot), slot))
 
     def _hand_over(self) -> None:
         """At the epoch's end: park the threads and the next epoch's started batches on the loader."""
