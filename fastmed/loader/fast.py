@@ -15,7 +15,12 @@ Python thread (the native code releases the GIL):
 4. collates the other keys with ``collate_fn`` (torch's ``default_collate``).
 
 ``num_workers`` is the number of threads (0: each batch is made in ``next()``); up to
-``prefetch_factor * num_workers`` batches are in flight, delivered in order. The batches
+``prefetch_factor * num_workers`` batches are in flight, delivered in order. The queue stays
+full across epoch boundaries: once an epoch's last batches are issued, the threads start the
+next epoch's first batches (its order is a function of (seed, epoch)), and the next ``iter()``
+adopts them, with the same threads, only where its plan issues exactly the same keys (anything
+else, e.g. ``set_epoch`` to another epoch or a resume, discards them). So the consumer does not
+wait for a pipeline warm-up at each epoch start, and the batches are unchanged. The batches
 equal the worker path's bit for bit (the same keys, and ``Compose.batch`` sample k equals
 ``Compose(sample_k, seed, index_k, epoch)``). A failing batch is redone sample by sample,
 so a failure is attributed to its sample exactly as on the worker path.
@@ -28,6 +33,8 @@ each batch before asking for the one after next) runs without allocating.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import sys
 import threading
 from collections import deque
@@ -38,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.data import Subset
+from torch.utils.data import BatchSampler, Subset
 from torch.utils.data._utils.collate import default_collate
 
 from fastmed.errors import LoaderError
@@ -294,13 +301,38 @@ class FastIterator:
         self.depth = (loader.prefetch_factor or 2) * self.workers
         self.ring = _ring(loader, self.depth)
         self.job = BatchJob(loader, self.ring)
+        self.epoch = plan.epoch
         self.keys: Iterator[Any] = plan.keys()
-        self.pool = ThreadPoolExecutor(self.workers, "fastmed-loader") if self.workers > 0 else None
-        self.threaded = self.pool is not None
+        self.pool: ThreadPoolExecutor | None = None
         self.pending: deque[tuple[Future[Batch], int]] = deque()
+        self.ahead: Ahead | None = None  # the next epoch's first batches, started once this epoch's are issued
         self.exhausted = False
+        carry: Carry | None = getattr(loader, "_fast_carry", None)
+        loader._fast_carry = None
+        if carry is not None and carry.fits(self):
+            self._adopt(carry)
+        elif carry is not None:
+            carry.close()
+        if self.pool is None and self.workers > 0:
+            self.pool = ThreadPoolExecutor(self.workers, "fastmed-loader")
+        self.threaded = self.pool is not None
         device = loader.options.device
         self.device = torch.device(device) if device is not None else None
+
+    def _adopt(self, carry: Carry) -> None:
+        """Take over the carry's threads, and its batches while they match this plan's keys (in order)."""
+        self.pool, carry.pool = carry.pool, None
+        self.job = carry.job
+        while carry.pending:
+            want, fut, slot = carry.pending[0]
+            keys = next(self.keys, None)
+            if keys != want:
+                if keys is not None:
+                    self.keys = itertools.chain([keys], self.keys)
+                break
+            carry.pending.popleft()
+            self.pending.append((fut, slot))
+        carry.close()  # cancels what did not match
 
     def __iter__(self) -> FastIterator:
         return self
@@ -310,9 +342,26 @@ class FastIterator:
             keys = next(self.keys, None)
             if keys is None:
                 self.exhausted = True
+                self.ahead = Ahead.start(self.loader, self.epoch + 1)
                 break
             slot = self.ring.next_slot()
             self.pending.append((self.pool.submit(self.job, keys, slot), slot))
+        ahead = self.ahead
+        while self.pool is not None and ahead is not None and len(self.pending) + len(ahead.pending) < self.depth:
+            keys = next(ahead.keys, None)
+            if keys is None:
+                break
+            slot = self.ring.next_slot()
+            ahead.pending.append((keys, self.pool.submit(self.job, keys, slot), slot))
+
+    def _hand_over(self) -> None:
+        """At the epoch's end: park the threads and the next epoch's started batches on the loader."""
+        if self.pool is not None and self.ahead is not None and self.ahead.pending:
+            self.loader._fast_carry = Carry(self, self.ahead.pending)
+            self.pool, self.ahead = None, None
+            self.exhausted = True
+        else:
+            self._shutdown_workers()
 
     def __next__(self) -> Batch:
         if not self.threaded:
@@ -321,7 +370,7 @@ class FastIterator:
             return self._deliver(self.job(keys, slot), slot)
         self._fill()
         if not self.pending:
-            self._shutdown_workers()
+            self._hand_over()
             raise StopIteration
         fut, slot = self.pending.popleft()
         timeout = self.loader.timeout
@@ -345,6 +394,10 @@ class FastIterator:
         for fut, _ in self.pending:
             fut.cancel()
         self.pending.clear()
+        if self.ahead is not None:
+            for _, fut, _ in self.ahead.pending:
+                fut.cancel()
+            self.ahead = None
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
@@ -354,6 +407,70 @@ class FastIterator:
         pool = getattr(self, "pool", None)
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Ahead:
+    """The next epoch's keys (a forecast from a copy of the loader's order) and the batches started for them."""
+
+    def __init__(self, keys: Iterator[Any]):
+        self.keys = keys
+        self.pending: deque[tuple[Any, Future[Batch], int]] = deque()
+
+    @staticmethod
+    def start(loader: DataLoader, epoch: int) -> Ahead | None:
+        """The forecast for ``epoch`` (``None`` unless the order is a plain :class:`EpochOrder` of whole samples).
+
+        Patch orders (``patch_sampler=`` / ``samples_per_volume=``) are left out: their groups share one footprint
+        read, which batches of two epochs in flight at once would split.
+        """
+        from fastmed.loader.order import EpochOrder
+
+        order = loader._order
+        if type(order) is not EpochOrder or loader.batch_size is None or not loader._auto_collation:
+            return None
+        nxt = copy.copy(order)  # the loader's own order keeps its epoch (its plan may still be read)
+        nxt.set_epoch(epoch)
+        source = BatchSampler(nxt, loader.batch_size, bool(loader.drop_last))
+        return Ahead(EpochPlan(source, epoch, True).keys())
+
+
+class Carry:
+    """Threads and started batches handed from one epoch's :class:`FastIterator` to the next one."""
+
+    def __init__(self, it: FastIterator, pending: deque[tuple[Any, Future[Batch], int]]):
+        self.pool = it.pool
+        self.job = it.job
+        self.ring = it.ring
+        self.depth = it.depth
+        self.workers = it.workers
+        self.collate_fn = it.loader.collate_fn
+        self.pending = pending
+
+    def fits(self, it: FastIterator) -> bool:
+        """Whether ``it`` makes its batches exactly as the carried ones were made (same job, ring, threads)."""
+        loader, job = it.loader, self.job
+        return (
+            self.pool is not None
+            and self.ring is it.ring
+            and (self.depth, self.workers) == (it.depth, it.workers)
+            and job.dataset is loader._items
+            and job.compose is loader.transform
+            and job.seed == loader.augment_seed
+            and job.on_error == loader.options.on_error
+            and self.collate_fn is loader.collate_fn
+        )
+
+    def close(self) -> None:
+        """Cancel the batches not taken and stop the threads if they were not taken either."""
+        for _, fut, _ in self.pending:
+            fut.cancel()
+        self.pending.clear()
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def start_fast(loader: DataLoader, plan: EpochPlan | None) -> FastIterator | None:
