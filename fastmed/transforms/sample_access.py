@@ -116,14 +116,22 @@ class WindowReader:
     (channel-first: a channel axis added). With a ``footprint`` (the plan's
     :meth:`~fastmed.transforms.plan.SamplePlan.source_footprint`) a volume whose
     ``read_window`` takes ``touches=`` reads only the parts of the box the kernel samples;
-    statistics (:meth:`source`) always see the whole box.
+    statistics (:meth:`source`) always see the whole box. ``footprint`` may also be a
+    zero-argument function making it: it is then made only when such a volume is read.
     """
 
     def __init__(self, sample: Mapping[str, Any], lo: Sequence[int], hi: Sequence[int], footprint: Any = None):
         self.sample, self.lo, self.hi = sample, tuple(lo), tuple(hi)
-        self.footprint = footprint
+        self._footprint = footprint
         self.cache: dict[str, Any] = {}
         self.partial: set[str] = set()
+
+    @property
+    def footprint(self) -> Any:
+        """The plan's footprint (made on first use when a maker was given), or ``None``."""
+        if callable(self._footprint) and not hasattr(self._footprint, "touches_boxes"):
+            self._footprint = self._footprint()
+        return self._footprint
 
     def read(self, name: str, whole: bool = False) -> Any:
         """The window of lazy ``sample[name]``, read once, channel-first (``whole``: every voxel of the box)."""
@@ -134,7 +142,7 @@ class WindowReader:
             vol = self.sample[name]
             if not self.lo:
                 raise TransformError(f"Compose: sample[{name!r}] is lazy but no window was planned")
-            if self.footprint is not None and not whole and takes_footprint(vol):
+            if self._footprint is not None and not whole and takes_footprint(vol):
                 win = np.asarray(vol.read_window(self.lo, self.hi, touches=self.footprint))
                 self.partial.add(name)
             else:
