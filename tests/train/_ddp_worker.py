@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -115,3 +116,9 @@ def main(out: Path) -> None:
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
+    # Once in ~3 loaded full-suite runs a rank aborted in interpreter teardown, after its results were written and
+    # the process group destroyed ("terminate called without an active exception"): a joinable C++ thread destroyed
+    # at exit, not yet root-caused (gloo or fastmed's native pool). Skip teardown; the results are already on disk.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
