@@ -111,7 +111,8 @@ def test_dali_row_runs_the_pipeline_on_the_samples() -> None:
     """
     from fastmed.bench.data import ct_volume
     from fastmed.bench.peers.fastmed_aug import build
-    from fastmed.bench.suites._loader_rows import Volumes, dali_cpu, no_elastic
+    from fastmed.bench.suites._loader_dali_rows import dali_cpu, no_elastic
+    from fastmed.bench.suites._loader_rows import Volumes
     from fastmed.bench.suites.augment_r3d import spec_for
 
     shape, spec = spec_for("tiny")

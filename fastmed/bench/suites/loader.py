@@ -10,7 +10,7 @@ throughput to compare for bursty loaders (TorchIO's Queue). ``finish`` adds the
 peak memory of the process tree (``peak_rss_mib``: RSS summed over the main process and
 its workers; ``peak_pss_mib``: PSS summed, shared pages split).
 
-Rows (factories in :mod:`fastmed.bench.suites._loader_rows`):
+Rows (factories in :mod:`fastmed.bench.suites._loader_rows` and, for DALI, `_loader_dali_rows`):
 
 - ``fastmed-fast`` (the subject): ``fm.DataLoader(num_workers=2, transform=Compose(R3D),
   seed=0, fast=True)``: the fast path, 2 threads each making a whole batch with one
@@ -57,6 +57,7 @@ from fastmed.bench.suites.augment_r3d import spec_for
 VOLUMES = 4
 BATCHES_PER_CALL = {"tiny": 4, "small": 4, "full": 2}
 _R = "fastmed.bench.suites._loader_rows:"
+_RD = "fastmed.bench.suites._loader_dali_rows:"
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,8 @@ LOADER_ROWS = (
     Row("monai-cache", _R + "monai_cache"),
     Row("torchio-queue", _R + "torchio_queue"),
     Row("bgv2-nnunet", _R + "bgv2_nnunet"),
-    Row("fastmed-fast-no-elastic", _R + "fastmed_fast_no_elastic"),
-    Row("dali-cpu-no-elastic", _R + "dali_cpu"),  # last: DALI's libraries stay in the process's RSS
+    Row("fastmed-fast-no-elastic", _RD + "fastmed_fast_no_elastic"),
+    Row("dali-cpu-no-elastic", _RD + "dali_cpu"),  # last: DALI's libraries stay in the process's RSS
 )
 TRAIN_ROWS = (
     Row("fastmed-feeding", _R + "fastmed_feeding", is_fastmed=True),
