@@ -87,6 +87,12 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         serves them, and they are mixed with the patches of the other volumes of their
         group (``batch_size`` volumes, like TorchIO's Queue). ``len()`` counts samples.
         Sample ``s`` is patch ``s % k`` of volume ``s // k`` (errors name ``s``).
+    queue_length
+        With patches, the number of volumes whose patches are shuffled together (TorchIO's
+        ``Queue`` with ``max_length = queue_length * samples_per_volume``): each volume's region
+        is read once and held until its ``k`` patches are out, so up to about ``queue_length``
+        regions are in memory. ``None``: ``batch_size`` volumes. The order stays a function of
+        ``(seed, epoch)`` and every patch comes once per epoch.
     patch_sampler
         Where patches are cut (:class:`~fastmed.loader.patch_samplers.RandomPatchSampler`,
         :class:`~fastmed.loader.patch_samplers.LabelPatchSampler`); ``transform`` (a fastmed
@@ -137,6 +143,7 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         seed: int | None = None,
         device: str | torch.device | None = None,
         samples_per_volume: int = 1,
+        queue_length: int | None = None,
         patch_sampler: object | None = None,
         on_error: str = "raise",
         rank: int | None = None,
@@ -193,12 +200,16 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
         if not self.is_iterable and not user_order and (opts.seed is not None or opts.world_size > 1):
             self._order = EpochOrder(dataset, opts.seed or 0, bool(shuffle), opts.rank, opts.world_size)
         self._items: Any = dataset  # what the workers index: the dataset, or its patches
-        if samples_per_volume != 1 or patch_sampler is not None:
+        patches = samples_per_volume != 1 or patch_sampler is not None
+        from fastmed.loader.patches import check_queue_length
+
+        queue = check_queue_length(queue_length, patches)
+        if patches:
             from fastmed.loader.patches import setup_patches
 
             sampler_: Any = patch_sampler  # checked by check_options
             self._order, self.transform, self._items = setup_patches(
-                self, sampler_, samples_per_volume, bool(shuffle), user_order
+                self, sampler_, samples_per_volume, bool(shuffle), user_order, queue
             )
             self.options = replace(opts, keyed_transform=True)
         self.epoch = 0
@@ -271,6 +282,7 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
             "version": VERSION,
             "epoch": self.epoch,
             "seed": self.seed,
+            "augment_seed": self.augment_seed,
             "rank": self.options.rank,
             "world_size": self.options.world_size,
             "done_prefix": 0,
@@ -290,12 +302,27 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Resume from :meth:`state_dict`: the next ``iter()`` delivers exactly the remaining batches."""
         check_state(state, self.seed, self.options.rank, self.options.world_size)
+        if self.seed is None and state.get("augment_seed") is not None:
+            self._adopt_seed(int(state["augment_seed"]))
         self.epoch = int(state["epoch"])
         self.errors = [SkippedSample(None if i is None else int(i), int(e), str(r)) for i, e, r in state["errors"]]
         started = int(state["batches"]) > 0 or int(state["done_prefix"]) > 0 or bool(state["done_extra"])
         self._resume = dict(state) if started else None
         self._live = None
 
+    def _adopt_seed(self, seed: int) -> None:
+        """Key augmentations (and a patch order) by the saved loader's effective seed (``seed=None`` resume).
+
+        Without ``seed=`` they are keyed by torch's initial seed, which a new process may not
+        share; the state carries the seed the saved run used.
+        """
+        if seed == self.augment_seed:
+            return
+        self.augment_seed = seed
+        if isinstance(self._order, PatchOrder):
+            self._order.seed = seed
+            self._order._cache = None
+        self._inner = self._iterable_wrapper = None  # its workers were given the old seed
     # ---- used by the iterator ----------------------------------------------------
 
     def _epoch_source(self) -> Iterable[Any]:

@@ -5,7 +5,8 @@ An epoch's order is a pure function of ``(seed, epoch, rank, world_size)``:
 
 1. the volumes in :class:`~fastmed.loader.order.EpochOrder`'s order (permuted with
    ``shuffle``, sharded across ranks);
-2. cut into groups of ``group`` consecutive volumes (the queue: ``batch_size`` volumes);
+2. cut into groups of ``group`` consecutive volumes (the queue: the loader's ``queue_length``,
+   ``batch_size`` volumes by default);
 3. each group's ``group * k`` patches, permuted by a generator keyed by
    ``(seed, epoch, group number)`` with ``shuffle`` (kept volume-major without);
 4. the groups' patches one after the other, cut into batches.
@@ -49,7 +50,7 @@ class PatchOrder(Sampler[int]):
     batch_size
         Batch size (batch positions and the default group).
     group
-        Volumes per group (the queue); ``None``: ``batch_size``.
+        Volumes per group (the queue, ``fm.DataLoader(queue_length=)``); ``None``: ``batch_size``.
     """
 
     def __init__(

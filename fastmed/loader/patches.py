@@ -30,10 +30,36 @@ def check_patch_sampler(patch_sampler: object | None) -> None:
         )
 
 
+def check_queue_length(queue_length: int | None, patches: bool) -> int | None:
+    """``queue_length`` checked: ``None`` or a positive integer, given only with patches.
+
+    Raises
+    ------
+    LoaderError
+        Not a positive integer, or given without ``samples_per_volume=`` / ``patch_sampler=``.
+    """
+    if queue_length is None:
+        return None
+    if isinstance(queue_length, bool) or not isinstance(queue_length, int) or queue_length < 1:
+        raise LoaderError(f"queue_length must be a positive integer (volumes) or None, got {queue_length!r}")
+    if not patches:
+        raise LoaderError(
+            "queue_length= mixes the patches of several volumes: give samples_per_volume= or patch_sampler= too"
+        )
+    return int(queue_length)
+
+
 def setup_patches(
-    loader: DataLoader, patch_sampler: PatchSampler | None, k: int, shuffle: bool, user_order: bool
+    loader: DataLoader,
+    patch_sampler: PatchSampler | None,
+    k: int,
+    shuffle: bool,
+    user_order: bool,
+    queue_length: int | None = None,
 ) -> tuple[PatchOrder, PatchCompose, PatchItems]:
     """The order, pipeline and sample-indexed dataset of a loader with patches.
+
+    ``queue_length`` volumes' patches are shuffled together (``None``: ``batch_size``).
 
     Raises
     ------
@@ -64,6 +90,7 @@ def setup_patches(
         opts.rank,
         opts.world_size,
         loader.batch_size,
+        group=queue_length,
     )
     base: Any = loader.transform
     compose = PatchCompose(base, patch_sampler, k, order, Foreground(loader.dataset))

@@ -2,7 +2,7 @@
 
 A state is a plain dict (``torch.save``-able; only the RNG snapshot is a tensor)::
 
-    {"version": 1, "epoch": e, "seed": s, "rank": r, "world_size": w,
+    {"version": 1, "epoch": e, "seed": s, "augment_seed": a, "rank": r, "world_size": w,
      "done_prefix": k, "done_extra": [ids...],   # map-style: batch ids delivered this epoch
      "batches": n,                                # batches delivered this epoch
      "rng": tensor | None,                        # seed=None: the RNG at epoch start
@@ -12,7 +12,10 @@ Delivered batch ids are stored as a prefix ``0..k-1`` plus the ids above it (onl
 ``in_order=False`` makes any). Resuming draws the same epoch order again (a function of
 ``(seed, epoch)``, or of the restored RNG snapshot when ``seed=None``) and skips those
 ids, so the remaining batches, and their augmentations keyed by ``(seed, epoch, index)``,
-are the ones an uninterrupted run delivers.
+are the ones an uninterrupted run delivers. ``augment_seed`` is the seed the augmentations
+(and a patch order) were keyed by: ``seed``, or with ``seed=None`` torch's initial seed of
+the saved run, adopted on load (a new process may have another; states without it keep
+the loader's own).
 """
 
 from __future__ import annotations
