@@ -323,6 +323,7 @@ worker_init_fn, multiprocessing_context, generator, prefetch_factor, persistent_
             self._order.seed = seed
             self._order._cache = None
         self._inner = self._iterable_wrapper = None  # its workers were given the old seed
+
     # ---- used by the iterator ----------------------------------------------------
 
     def _epoch_source(self) -> Iterable[Any]:
