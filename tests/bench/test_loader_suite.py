@@ -3,6 +3,8 @@
 Checks each row's last batch (float32, ``(2, 1, 32, 32, 32)``, finite), the extra figures
 (peak memory of the process tree, the data-wait fraction within [0, 1]), that no worker
 process is left behind, and that the report lists the extra figures and the missing rows.
+The store source: the store and the ``.npy`` files hold the volumes (oracle: the arrays),
+and fastmed's rows from the store serve the batches they serve from the same arrays in memory.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def test_rows_serve_r3d_batches_and_release_their_workers(ran: tuple[list, list]
         else:
             assert row in batches.missing
     assert "fastmed-fast" in names  # the fast path row
+    assert "fastmed-fast-1-thread" in names  # its thread scaling
     assert "fastmed-fast-no-elastic" in names  # the fast path on DALI's work
     others = {c.pid for c in psutil.Process().children(recursive=True)}  # e.g. multiprocessing's resource tracker
     for impl in [*batches.impls, *train.impls]:
@@ -112,12 +115,13 @@ def test_dali_row_runs_the_pipeline_on_the_samples() -> None:
     from fastmed.bench.data import ct_volume
     from fastmed.bench.peers.fastmed_aug import build
     from fastmed.bench.suites._loader_dali_rows import dali_cpu, no_elastic
+    from fastmed.bench.suites._loader_data import LoaderData
     from fastmed.bench.suites._loader_rows import Volumes
     from fastmed.bench.suites.augment_r3d import spec_for
 
     shape, spec = spec_for("tiny")
     vols = [ct_volume(shape)] + [ct_volume(shape)[:, ::-1].copy() for _ in range(3)]
-    row = dali_cpu(vols, spec, batches=1)
+    row = dali_cpu(LoaderData(vols), spec, batches=1)
     try:
         got = torch.as_tensor(row()).numpy()
     finally:
@@ -130,3 +134,83 @@ def test_dali_row_runs_the_pipeline_on_the_samples() -> None:
         resid = got[i] - np.asarray(want["image"])
         assert abs(float(resid.mean())) < 0.01
         assert float(resid.std()) == pytest.approx(noise * np.sqrt(2), rel=0.1, abs=2e-3)
+
+
+# ---- the store source ---------------------------------------------------------------------
+
+
+def test_size_names_the_source() -> None:
+    from fastmed.bench.suites.loader import split_size
+
+    assert split_size("tiny") == ("tiny", "memory")
+    assert split_size("full") == ("full", "store")
+    assert split_size("small-store") == ("small", "store")
+    assert split_size("full-memory") == ("full", "memory")
+    assert split_size("small", "store") == ("small", "store")
+    with pytest.raises(ValueError, match="source"):
+        split_size("small-disk")
+    with pytest.raises(ValueError, match="source"):
+        split_size("small-store", "memory")
+
+
+@pytest.fixture(scope="module")
+def store_data() -> object:
+    from fastmed.bench.suites._loader_data import loader_data
+    from fastmed.bench.suites.augment_r3d import spec_for
+
+    shape, _ = spec_for("tiny")
+    return loader_data(shape, 4, "store")
+
+
+def test_store_and_npy_hold_the_volumes(store_data: object) -> None:
+    from fastmed.bench.suites._loader_data import LoaderData
+
+    assert isinstance(store_data, LoaderData) and store_data.store is not None
+    ds = store_data.fastmed_dataset()
+    assert len(ds) == len(store_data.vols) * 64
+    for i, vol in enumerate(store_data.vols):
+        item = ds[i + len(store_data.vols)]  # item i is volume i % n
+        handle = item["image"]
+        assert tuple(item["spacing"]) == (1.0, 1.0, 1.0)
+        got = np.asarray(handle.read_window((0, 0, 0), tuple(handle.shape)))
+        np.testing.assert_array_equal(got.reshape(vol.shape), vol)
+        mm = store_data.nnunet_arrays()[i]
+        assert isinstance(mm, np.memmap)
+        np.testing.assert_array_equal(mm, vol)
+    assert not np.array_equal(store_data.vols[0], store_data.vols[1])  # each volume has its own noise
+
+
+def test_store_rows_serve_the_batches_of_the_same_arrays_in_memory(store_data: object) -> None:
+    from fastmed.bench.suites import _loader_rows as rows
+    from fastmed.bench.suites._loader_data import LoaderData
+    from fastmed.bench.suites.augment_r3d import spec_for
+
+    assert isinstance(store_data, LoaderData)
+    _, spec = spec_for("tiny")
+    memory = LoaderData(store_data.vols)
+    others = {c.pid for c in psutil.Process().children(recursive=True)}
+    for make in (rows.fastmed_fast, rows.fastmed_fast_one_thread, rows.fastmed_image_only):
+        got, want = make(store_data, spec, 1), make(memory, spec, 1)
+        try:
+            a, b = torch.as_tensor(got()).numpy(), torch.as_tensor(want()).numpy()
+        finally:
+            got.finish()
+            want.finish()
+        assert a.shape == (2, 1, 32, 32, 32) and np.isfinite(a).all()
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5, err_msg=make.__name__)
+    if _installed("batchgeneratorsv2"):
+        row = rows.bgv2_nnunet(store_data, spec, 1)
+        try:
+            out = torch.as_tensor(row())
+        finally:
+            row.finish()
+        assert tuple(out.shape) == (2, 1, 32, 32, 32)
+    ours = [c for c in psutil.Process().children(recursive=True) if c.pid not in others]
+    _, alive = psutil.wait_procs(ours, timeout=20)
+    assert not alive
+
+
+def test_store_suite_names_its_cases(store_data: object) -> None:
+    cases = get_suite("loader")(size="tiny-store")
+    assert [c.name for c in cases] == ["r3d batches 2x32^3 from store", "train step 2x32^3 from store"]
+    assert {"fastmed-fast", "fastmed-fast-1-thread"} <= {i.name for i in cases[0].impls}

@@ -8,10 +8,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import numpy.typing as npt
-
 from fastmed.bench.peers.spec import AugSpec
-from fastmed.bench.suites._loader_rows import BATCH, WORKERS, LoaderRow, Volumes, fastmed_fast
+from fastmed.bench.suites._loader_data import LoaderData, Volumes
+from fastmed.bench.suites._loader_rows import BATCH, WORKERS, LoaderRow, fastmed_fast
 
 
 def no_elastic(spec: AugSpec) -> AugSpec:
@@ -19,16 +18,16 @@ def no_elastic(spec: AugSpec) -> AugSpec:
     return dataclasses.replace(spec, elastic=False)
 
 
-def dali_cpu(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> LoaderRow:
+def dali_cpu(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
     """The DALI pipeline of fastmed (:func:`fastmed.backends.dali.dali_pipeline`) on DALI's CPU operators.
 
     The R3D ``Compose`` without ``RandomElastic`` (DALI cannot run it: less work than the
     other rows) becomes one DALI graph: per sample one ``warp_affine`` with the fused map
     of crop, flip and affine, then window, gamma and noise as DALI arithmetic. The
     pipeline pulls the samples from the same dataset itself (an external source run by
-    DALI, whole volumes: DALI reads no windows), draws params with fastmed's keyed RNG,
-    and runs ``WORKERS`` DALI CPU threads (the cores of the other rows); batches come
-    through ``DALIGenericIterator``.
+    DALI, whole decoded volumes in memory whatever the suite's source: DALI reads no
+    windows), draws params with fastmed's keyed RNG, and runs ``WORKERS`` DALI CPU threads
+    (the cores of the other rows); batches come through ``DALIGenericIterator``.
     """
     from fastmed.backends.dali import dali_pipeline
     from fastmed.bench.peers.fastmed_aug import build
@@ -40,7 +39,7 @@ def dali_cpu(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> Loade
     aug = build(no_elastic(spec))
 
     def make() -> Any:
-        ds = Volumes(vols)
+        ds = Volumes(data.vols)
         samples = [ds[i] for i in range(len(ds))]  # the same items as a sequence (no copies)
         pipe, names = dali_pipeline(aug, samples, BATCH, seed=0, device="cpu", num_threads=WORKERS)
         return DALIGenericIterator(pipe, names, auto_reset=True)
@@ -52,6 +51,6 @@ def dali_cpu(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> Loade
     return LoaderRow(make, batches, image=lambda b: b[0]["image"], close=close)
 
 
-def fastmed_fast_no_elastic(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> LoaderRow:
-    """:func:`fastmed_fast` without ``RandomElastic``: the same work as :func:`dali_cpu`."""
-    return fastmed_fast(vols, no_elastic(spec), batches)
+def fastmed_fast_no_elastic(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
+    """:func:`fastmed_fast` without ``RandomElastic``: the same work as :func:`dali_cpu` (from the suite's source)."""
+    return fastmed_fast(data, no_elastic(spec), batches)

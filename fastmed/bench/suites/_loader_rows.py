@@ -1,8 +1,9 @@
 """The rows of the ``loader`` suite: one end-to-end loader each, built lazily, torn down after timing.
 
 Every row serves batches of ``BATCH`` R3D patches (``(BATCH, 1, p, p, p)`` float32) from the
-same in-memory int16 volumes with ``WORKERS`` worker processes of one thread each (the
-same cores for every row), and its figures come from :class:`LoaderRow`: one timed call
+same int16 volumes (:class:`~fastmed.bench.suites._loader_data.LoaderData`: in memory, or
+fastmed from a store and the peers from what they hold in practice) with ``WORKERS`` workers
+of one thread each (the same cores for every row), and its figures come from :class:`LoaderRow`: one timed call
 draws ``batches`` batches from an iterator that lives across calls (worker start-up falls
 in the warm-up), a sampler thread records the peak memory of the process tree, and
 ``finish`` shuts the workers down before the next row runs. ``finish`` also reports
@@ -10,7 +11,7 @@ in the warm-up), a sampler thread records the peak memory of the process tree, a
 bursts (TorchIO's Queue) have fast and very slow calls, and only the mean rate is their
 throughput (the median call is not).
 
-A row factory is ``make(vols, spec, batches) -> LoaderRow``; adding a row (e.g. the native
+A row factory is ``make(data, spec, batches) -> LoaderRow``; adding a row (e.g. the native
 fast path) is one factory here and one ``Entry`` in :mod:`fastmed.bench.suites.loader`.
 """
 
@@ -23,15 +24,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-from torch.utils.data import Dataset
 
 from fastmed.bench.peers.spec import AugSpec
 from fastmed.bench.peers.threads import pin_threads
+from fastmed.bench.suites._loader_data import REPEAT_VOLUMES, LoaderData, Volumes
+
+__all__ = ["BATCH", "REPEAT_VOLUMES", "WORKERS", "LoaderRow", "Volumes"]
 
 BATCH = 2
 WORKERS = 2
-REPEAT_VOLUMES = 64  # dataset length = volumes x this: no epoch ends during a run
 
 
 def one_thread(worker_id: int) -> None:
@@ -168,19 +169,6 @@ class LoaderRow:
         return out
 
 
-class Volumes(Dataset[dict[str, Any]]):
-    """``{"image": vols[i % len(vols)]}`` for ``i`` in ``range(len(vols) * REPEAT_VOLUMES)`` (no copies)."""
-
-    def __init__(self, vols: list[npt.NDArray[Any]]):
-        self.vols = vols
-
-    def __len__(self) -> int:
-        return len(self.vols) * REPEAT_VOLUMES
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"image": self.vols[i % len(self.vols)]}
-
-
 # ---- fastmed ---------------------------------------------------------------------------
 
 
@@ -192,9 +180,13 @@ def image_only(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def fastmed_generic(
-    vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int, collate_fn: Callable[[Any], Any] | None = None
+    data: LoaderData, spec: AugSpec, batches: int, collate_fn: Callable[[Any], Any] | None = None
 ) -> LoaderRow:
-    """fm.DataLoader on its generic worker path with the R3D ``Compose`` as ``transform=`` (torch's collate)."""
+    """fm.DataLoader on its generic worker path with the R3D ``Compose`` as ``transform=`` (torch's collate).
+
+    Store source: the items' lazy handles go to the worker processes, which read each
+    sample's footprint from the store.
+    """
     from fastmed.bench.peers.fastmed_aug import build
     from fastmed.loader import DataLoader
 
@@ -202,7 +194,7 @@ def fastmed_generic(
 
     def make() -> Any:
         return DataLoader(
-            Volumes(vols),
+            data.fastmed_dataset(),
             batch_size=BATCH,
             shuffle=True,
             num_workers=WORKERS,
@@ -216,11 +208,12 @@ def fastmed_generic(
     return LoaderRow(make, batches)
 
 
-def fastmed_fast(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> LoaderRow:
-    """fm.DataLoader's fast path: ``WORKERS`` threads, one ``Compose.batch`` per batch (one native thread each).
+def fastmed_fast(data: LoaderData, spec: AugSpec, batches: int, workers: int = WORKERS) -> LoaderRow:
+    """fm.DataLoader's fast path: ``workers`` threads, one ``Compose.batch`` per batch (one native thread each).
 
     Each batch is written straight into a reused batch tensor (:mod:`fastmed.loader.fast`);
-    no worker processes, no pickling, torch's default collate for the other keys.
+    no worker processes, no pickling, torch's default collate for the other keys. Store
+    source: each sample reads only the chunks under its footprint, in its batch's thread.
     """
     from fastmed.bench.peers.fastmed_aug import build
     from fastmed.loader import DataLoader
@@ -229,21 +222,25 @@ def fastmed_fast(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> L
     aug.threads = 1  # WORKERS threads x 1 native thread: the cores of the process rows
 
     def make() -> Any:
-        return DataLoader(
-            Volumes(vols), batch_size=BATCH, shuffle=True, num_workers=WORKERS, transform=aug, seed=0, fast=True
-        )
+        ds = data.fastmed_dataset()
+        return DataLoader(ds, batch_size=BATCH, shuffle=True, num_workers=workers, transform=aug, seed=0, fast=True)
 
     return LoaderRow(make, batches)
 
 
-def fastmed_image_only(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> LoaderRow:
+def fastmed_fast_one_thread(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
+    """:func:`fastmed_fast` with one thread: the fast path's thread scaling (half the cores of the other rows)."""
+    return fastmed_fast(data, spec, batches, workers=1)
+
+
+def fastmed_image_only(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
     """As :func:`fastmed_generic` with ``collate_fn=image_only``.
 
     The loader's default collate keeps the Compose's replay record (``params``, ~30 numbers
     and the elastic control grid per sample) as a list of records, pickled with the batch;
     this row shows the loader without that record.
     """
-    return fastmed_generic(vols, spec, batches, collate_fn=image_only)
+    return fastmed_generic(data, spec, batches, collate_fn=image_only)
 
 
 # ---- fastmed's DALI backend on DALI's CPU operators --------------------------------------
@@ -284,8 +281,12 @@ def monai_pipeline(spec: AugSpec) -> Any:
     )
 
 
-def monai_cache(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> LoaderRow:
-    """A torch DataLoader over MONAI's ``CacheDataset`` with MONAI transforms and MONAI's worker seeding."""
+def monai_cache(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
+    """A torch DataLoader over MONAI's ``CacheDataset`` with MONAI transforms and MONAI's worker seeding.
+
+    The cache holds the decoded arrays (filled before timing, as ``CacheDataset`` does at
+    construction), whatever the suite's source.
+    """
     from monai.data import CacheDataset
     from monai.data.utils import worker_init_fn
     from torch.utils.data import DataLoader
@@ -295,8 +296,8 @@ def monai_cache(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> Lo
         worker_init_fn(worker_id)
 
     def make() -> Any:
-        data = [{"image": v} for v in Volumes(vols).vols] * REPEAT_VOLUMES
-        ds = CacheDataset(data, transform=monai_pipeline(spec), cache_rate=1.0, num_workers=1, progress=False)
+        items = [{"image": v} for v in data.vols] * REPEAT_VOLUMES
+        ds = CacheDataset(items, transform=monai_pipeline(spec), cache_rate=1.0, num_workers=1, progress=False)
         return DataLoader(
             ds, batch_size=BATCH, shuffle=True, num_workers=WORKERS, persistent_workers=True, worker_init_fn=init
         )
@@ -309,8 +310,11 @@ def monai_cache(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> Lo
 SAMPLES_PER_VOLUME = 4
 
 
-def torchio_queue(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> LoaderRow:
-    """TorchIO's patch pipeline: ``SubjectsDataset`` (transform per volume) -> ``Queue`` -> loader."""
+def torchio_queue(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
+    """TorchIO's patch pipeline: ``SubjectsDataset`` (transform per volume) -> ``Queue`` -> loader.
+
+    Subjects hold the decoded arrays in memory (shared with the workers), whatever the source.
+    """
     import torch
     import torchio as tio
 
@@ -321,7 +325,7 @@ def torchio_queue(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> 
     transform = r3d_transform(spec, fused=True)
 
     def make() -> Any:
-        subjects = [tio.Subject(image=tio.ScalarImage(tensor=shared_tensor(v), affine=np.eye(4))) for v in vols]
+        subjects = [tio.Subject(image=tio.ScalarImage(tensor=shared_tensor(v), affine=np.eye(4))) for v in data.vols]
         ds = tio.SubjectsDataset(subjects * REPEAT_VOLUMES, transform=transform)
         queue = tio.Queue(
             ds,
@@ -354,17 +358,20 @@ def _close_queue(loader: Any, it: Any) -> None:
 # ---- batchgeneratorsv2 as nnU-Net runs it ------------------------------------------------
 
 
-def bgv2_nnunet(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> LoaderRow:
+def bgv2_nnunet(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
     """nnU-Net's loader: region crops + the bgv2 pipeline per sample in ``NonDetMultiThreadedAugmenter``.
 
     A batchgenerators ``DataLoader`` cuts each sample's enlarged int16 region and runs the
-    bgv2 pipeline on it, in the augmenter's worker processes.
+    bgv2 pipeline on it, in the augmenter's worker processes. Store source: the regions are
+    cut from nnU-Net's preprocessed ``.npy`` files, memory-mapped (``np.load(mmap_mode="r")``).
     """
     import torch
     from batchgenerators.dataloading.data_loader import DataLoader
     from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
 
     from fastmed.bench.peers.bgv2_r3d import make_nnunet
+
+    vols = data.nnunet_arrays()
 
     class NNUNetLike(DataLoader):
         """One batch = BATCH patches, each an nnU-Net region crop + bgv2 spatial/intensity pipeline."""
@@ -407,9 +414,9 @@ def train_step(spec: AugSpec) -> Callable[[Any], float]:
     return step
 
 
-def fastmed_feeding(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> LoaderRow:
+def fastmed_feeding(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
     """fm.DataLoader (generic path, 2 workers, images only) feeding the training step; reports its data-wait."""
-    row = fastmed_image_only(vols, spec, batches)
+    row = fastmed_image_only(data, spec, batches)
     step = train_step(spec)
     build = row.build
 
@@ -429,7 +436,7 @@ def fastmed_feeding(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -
     return LoaderRow(Feeding, batches, extra=extra)
 
 
-def compute_only(vols: list[npt.NDArray[Any]], spec: AugSpec, batches: int) -> LoaderRow:
+def compute_only(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
     """The training step on one fixed batch, no loader: the floor of the feeding row."""
     import torch
 

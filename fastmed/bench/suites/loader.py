@@ -1,7 +1,7 @@
 """Loader: end-to-end R3D batches per second and peak memory, fm.DataLoader vs MONAI, TorchIO, nnU-Net, DALI.
 
-Same process, same in-memory int16 CT volumes, same cores: every row runs 2 worker
-processes with one thread each and serves batches of 2 R3D patches (random patch, flip,
+Same process, same int16 CT volumes, same cores: every row runs 2 workers (processes, or
+threads for fastmed's fast path) with one thread each and serves batches of 2 R3D patches (random patch, flip,
 rotation ±15°, scale 0.85–1.15, elastic, window, gamma, noise), float32 ``(2, 1, p, p, p)``.
 One timed call draws ``batches`` batches from a loader iterator that lives across calls,
 so worker start-up is in the warm-up; the rate is batches per second at the median call,
@@ -10,11 +10,21 @@ throughput to compare for bursty loaders (TorchIO's Queue). ``finish`` adds the
 peak memory of the process tree (``peak_rss_mib``: RSS summed over the main process and
 its workers; ``peak_pss_mib``: PSS summed, shared pages split).
 
+Sources (:mod:`fastmed.bench.suites._loader_data`): ``memory``, every row reads the volumes from
+memory; ``store`` (the issue's case, the default at size ``full``), the volumes (with CT-like
+noise) are converted once into a fastmed store with ``fm.convert`` and **fastmed's rows read the
+store** through ``fm.VolumeDataset`` (only the chunks under each sample's footprint), while the
+peers read what they hold in practice: MONAI's ``CacheDataset``, TorchIO's subjects and the DALI
+pipeline the decoded arrays in memory; nnU-Net/bgv2 its preprocessed ``.npy`` files,
+memory-mapped. Choose with ``source=`` or a size suffix (``--size small-store``,
+``--size full-memory``). The case names carry the source.
+
 Rows (factories in :mod:`fastmed.bench.suites._loader_rows` and, for DALI, `_loader_dali_rows`):
 
 - ``fastmed-fast`` (the subject): ``fm.DataLoader(num_workers=2, transform=Compose(R3D),
   seed=0, fast=True)``: the fast path, 2 threads each making a whole batch with one
-  ``Compose.batch`` call (1 native thread) into a reused batch tensor.
+  ``Compose.batch`` call (1 native thread) into a reused batch tensor. ``fastmed-fast-1-thread``:
+  the same with one thread (half the cores of every other row: the fast path's thread scaling).
 - ``fastmed``: the same loader on the generic worker path (2 processes) with the loader's
   default collate (torch's, with the Compose's replay record ``params`` kept as a list of
   per-sample records). ``fastmed-image-only``: the same with a ``collate_fn`` keeping only the
@@ -49,9 +59,9 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from fastmed.bench.data import ct_volume
 from fastmed.bench.harness import Case, Impl
 from fastmed.bench.registry import register_suite
+from fastmed.bench.suites._loader_data import SOURCES, LoaderData, loader_data
 from fastmed.bench.suites.augment_r3d import spec_for
 
 VOLUMES = 4
@@ -62,7 +72,7 @@ _RD = "fastmed.bench.suites._loader_dali_rows:"
 
 @dataclass(frozen=True)
 class Row:
-    """A row: display name, ``module:function`` factory ``(vols, spec, batches) -> LoaderRow``, flags."""
+    """A row: display name, ``module:function`` factory ``(data, spec, batches) -> LoaderRow``, flags."""
 
     name: str
     factory: str
@@ -72,6 +82,7 @@ class Row:
 
 LOADER_ROWS = (
     Row("fastmed-fast", _R + "fastmed_fast", is_fastmed=True),
+    Row("fastmed-fast-1-thread", _R + "fastmed_fast_one_thread"),
     Row("fastmed", _R + "fastmed_generic"),
     Row("fastmed-image-only", _R + "fastmed_image_only"),
     Row("monai-cache", _R + "monai_cache"),
@@ -86,13 +97,13 @@ TRAIN_ROWS = (
 )
 
 
-def _impls(rows: tuple[Row, ...], vols: list, spec: object, batches: int) -> tuple[list[Impl], dict[str, str]]:
+def _impls(rows: tuple[Row, ...], data: LoaderData, spec: object, batches: int) -> tuple[list[Impl], dict[str, str]]:
     impls: list[Impl] = []
     missing: dict[str, str] = {}
     for row in rows:
         mod, fn = row.factory.split(":")
         try:
-            made = getattr(importlib.import_module(mod), fn)(vols, spec, batches)
+            made = getattr(importlib.import_module(mod), fn)(data, spec, batches)
         except ImportError as exc:
             missing[row.name] = f"not installed: {exc}"
             continue
@@ -100,16 +111,31 @@ def _impls(rows: tuple[Row, ...], vols: list, spec: object, batches: int) -> tup
     return impls, missing
 
 
+def split_size(size: str, source: str | None = None) -> tuple[str, str]:
+    """``(size, source)`` from ``size`` (``"small"``, ``"small-store"``) and ``source``.
+
+    The default source is ``"store"`` at size ``full`` (the issue's case) and ``"memory"`` below.
+    """
+    base, _, suffix = size.partition("-")
+    if suffix and source is not None and suffix != source:
+        raise ValueError(f"size {size!r} names source {suffix!r} but source={source!r}")
+    chosen = suffix or source or ("store" if base == "full" else "memory")
+    if chosen not in SOURCES:
+        raise ValueError(f"unknown loader source {chosen!r} in size {size!r}; known: {SOURCES}")
+    return base, chosen
+
+
 @register_suite("loader")
-def loader_suite(size: str = "small", threads: tuple[int, ...] = (1, 2)) -> list[Case]:
+def loader_suite(size: str = "small", threads: tuple[int, ...] = (1, 2), source: str | None = None) -> list[Case]:
     """Loader: R3D batches/s and peak memory, fm.DataLoader vs MONAI CacheDataset, TorchIO Queue, bgv2, DALI."""
+    size, source = split_size(size, source)
     shape, spec = spec_for(size)
-    vols = [ct_volume(shape)] + [ct_volume(shape).copy() for _ in range(VOLUMES - 1)]
+    data = loader_data(shape, VOLUMES, source)
     batches = BATCHES_PER_CALL[size]
-    impls, missing = _impls(LOADER_ROWS, vols, spec, batches)
-    train, train_missing = _impls(TRAIN_ROWS, vols, spec, batches)
+    impls, missing = _impls(LOADER_ROWS, data, spec, batches)
+    train, train_missing = _impls(TRAIN_ROWS, data, spec, batches)
     p = spec.patch[0]
     return [
-        Case(f"r3d batches 2x{p}^3", impls, items=batches, unit="batch", threads=1, missing=missing),
-        Case(f"train step 2x{p}^3", train, items=batches, unit="step", threads=1, missing=train_missing),
+        Case(f"r3d batches 2x{p}^3 from {source}", impls, items=batches, unit="batch", threads=1, missing=missing),
+        Case(f"train step 2x{p}^3 from {source}", train, items=batches, unit="step", threads=1, missing=train_missing),
     ]
