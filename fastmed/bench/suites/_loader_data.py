@@ -99,7 +99,7 @@ class LoaderData:
     ids: list[str] = field(default_factory=list)
     npy: list[Path] = field(default_factory=list)
 
-    def fastmed_dataset(self) -> Dataset[dict[str, Any]]:
+    def fastmed_dataset(self) -> Volumes | StoreVolumes:
         """Fastmed's dataset: the arrays (memory) or lazy store handles (store)."""
         if self.store is None:
             return Volumes(self.vols)
@@ -174,14 +174,15 @@ def store_data(shape: tuple[int, int, int], count: int) -> LoaderData:
     import dask
     from distributed import Client, LocalCluster
 
-    import fastmed as fm
+    from fastmed.dicom.index import index
+    from fastmed.store import convert
     from fastmed.store.cluster import QUIET
 
     vols = noisy_volumes(shape, count)
     root = _tmp()
     for i, v in enumerate(vols):
         write_series(v, root / "archive" / f"series_{i}", i)
-    man = fm.index(root / "archive", cache=False)
+    man = index(root / "archive", cache=False)
     rows = {Path(r.paths[0]).parent.name: r for r in man.valid}
     ids = [rows[f"series_{i}"].series_id for i in range(count)]
     with (
@@ -189,7 +190,7 @@ def store_data(shape: tuple[int, int, int], count: int) -> LoaderData:
         LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):  # in-process threads: no worker processes to spawn (scripts without a main guard work) or to outlive
-        fm.convert(man, root / "cache.zarr", scheduler=client, progress=False)
+        convert(man, root / "cache.zarr", scheduler=client, progress=False)
     npy = []
     for i, v in enumerate(vols):
         npy.append(root / f"volume_{i}.npy")
