@@ -163,13 +163,18 @@ def store_data() -> object:
 
 
 def test_store_and_npy_hold_the_volumes(store_data: object) -> None:
-    from fastmed.bench.suites._loader_data import LoaderData
+    from fastmed.bench.suites._loader_data import LoaderData, noisy_volume
+    from fastmed.bench.suites.augment_r3d import spec_for
 
-    assert isinstance(store_data, LoaderData) and store_data.store is not None
+    assert isinstance(store_data, LoaderData) and store_data.store is not None and store_data.arrays is None
+    shape, _ = spec_for("tiny")
     ds = store_data.fastmed_dataset()
-    assert len(ds) == len(store_data.vols) * 64
-    for i, vol in enumerate(store_data.vols):
-        item = ds[i + len(store_data.vols)]  # item i is volume i % n
+    n = len(store_data.npy)
+    assert n == 4 and len(ds) == n * 64
+    loaded = store_data.vols
+    for i in range(n):
+        vol = noisy_volume(shape, i)  # the oracle: the volume the suite wrote
+        item = ds[i + n]  # item i is volume i % n
         handle = item["image"]
         assert tuple(item["spacing"]) == (1.0, 1.0, 1.0)
         got = np.asarray(handle.read_window((0, 0, 0), tuple(handle.shape)))
@@ -177,7 +182,8 @@ def test_store_and_npy_hold_the_volumes(store_data: object) -> None:
         mm = store_data.nnunet_arrays()[i]
         assert isinstance(mm, np.memmap)
         np.testing.assert_array_equal(mm, vol)
-    assert not np.array_equal(store_data.vols[0], store_data.vols[1])  # each volume has its own noise
+        np.testing.assert_array_equal(loaded[i], vol)
+    assert not np.array_equal(loaded[0], loaded[1])  # each volume has its own noise
 
 
 def test_store_rows_serve_the_batches_of_the_same_arrays_in_memory(store_data: object) -> None:

@@ -11,11 +11,15 @@ each sample's footprint), while the peers read what they would hold in practice:
 decoded arrays in memory (MONAI ``CacheDataset``, TorchIO, DALI) or nnU-Net's
 preprocessed ``.npy`` files opened with ``np.load(mmap_mode="r")`` (batchgenerators).
 Everything is written once per process and shape, under a temporary folder removed at exit.
+With the store source the suite keeps no array: a peer loads the decoded arrays from the
+``.npy`` files when it builds its loader and drops them at its teardown, so each row's peak
+memory counts only what that loader holds (fastmed's rows: no volume in memory).
 """
 
 from __future__ import annotations
 
 import atexit
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,8 +87,8 @@ class LoaderData:
 
     Attributes
     ----------
-    vols
-        Decoded ``(1, D, H, W)`` int16 arrays (what in-memory peers hold).
+    arrays
+        The ``(1, D, H, W)`` int16 arrays (memory source; ``None`` with the store source).
     source
         ``"memory"`` or ``"store"``.
     store, ids
@@ -93,14 +97,21 @@ class LoaderData:
         One ``.npy`` file per volume (store source: nnU-Net's preprocessed arrays).
     """
 
-    vols: list[npt.NDArray[Any]]
+    arrays: list[npt.NDArray[Any]] | None
     source: str = "memory"
     store: Path | None = None
     ids: list[str] = field(default_factory=list)
     npy: list[Path] = field(default_factory=list)
 
+    @property
+    def vols(self) -> list[npt.NDArray[Any]]:
+        """The decoded volumes in memory (in-memory peers): the arrays, or fresh loads of the ``.npy`` files."""
+        if self.arrays is not None:
+            return self.arrays
+        return [np.load(p) for p in self.npy]
+
     def fastmed_dataset(self) -> Volumes | StoreVolumes:
-        """Fastmed's dataset: the arrays (memory) or lazy store handles (store)."""
+        """The dataset of fastmed's rows: the arrays (memory) or lazy store handles (store)."""
         if self.store is None:
             return Volumes(self.vols)
         return StoreVolumes(self.store, self.ids)
@@ -118,14 +129,11 @@ def _tmp() -> Path:
     return Path(tmp.name)
 
 
-def noisy_volumes(shape: tuple[int, int, int], count: int) -> list[npt.NDArray[np.int16]]:
-    """``count`` copies of the bench CT volume, each with its own seeded noise of ``NOISE_HU`` HU."""
-    base = ct_volume(shape)
-    out = []
-    for i in range(count):
-        noise = np.random.default_rng(100 + i).standard_normal(base.shape, dtype=np.float32) * NOISE_HU
-        out.append(np.clip(base + noise, -1024, 3071).astype(np.int16))
-    return out
+def noisy_volume(shape: tuple[int, int, int], number: int) -> npt.NDArray[np.int16]:
+    """The bench CT volume plus seeded Gaussian noise of ``NOISE_HU`` HU (seed ``100 + number``)."""
+    base = ct_volume.__wrapped__(shape)  # not kept in ct_volume's cache: the store source holds no array
+    noise = np.random.default_rng(100 + number).standard_normal(base.shape, dtype=np.float32) * NOISE_HU
+    return np.asarray(np.clip(base + noise, -1024, 3071).astype(np.int16))
 
 
 def write_series(vol: npt.NDArray[np.int16], folder: Path, number: int) -> None:
@@ -178,10 +186,13 @@ def store_data(shape: tuple[int, int, int], count: int) -> LoaderData:
     from fastmed.store import convert
     from fastmed.store.cluster import QUIET
 
-    vols = noisy_volumes(shape, count)
     root = _tmp()
-    for i, v in enumerate(vols):
-        write_series(v, root / "archive" / f"series_{i}", i)
+    npy = [root / f"volume_{i}.npy" for i in range(count)]
+    for i in range(count):  # one volume in memory at a time
+        vol = noisy_volume(shape, i)
+        write_series(vol, root / "archive" / f"series_{i}", i)
+        np.save(npy[i], vol)
+        del vol
     man = index(root / "archive", cache=False)
     rows = {Path(r.paths[0]).parent.name: r for r in man.valid}
     ids = [rows[f"series_{i}"].series_id for i in range(count)]
@@ -191,11 +202,8 @@ def store_data(shape: tuple[int, int, int], count: int) -> LoaderData:
         Client(cluster) as client,
     ):  # in-process threads: no worker processes to spawn (scripts without a main guard work) or to outlive
         convert(man, root / "cache.zarr", scheduler=client, progress=False)
-    npy = []
-    for i, v in enumerate(vols):
-        npy.append(root / f"volume_{i}.npy")
-        np.save(npy[-1], v)
-    data = LoaderData(vols, "store", root / "cache.zarr", ids, npy)
+    shutil.rmtree(root / "archive", ignore_errors=True)  # the DICOM files served their purpose
+    data = LoaderData(None, "store", root / "cache.zarr", ids, npy)
     _CACHE[key] = data
     return data
 
