@@ -28,3 +28,15 @@ def make_patch_loader(num_workers: int) -> fm.DataLoader:
         samples_per_volume=3,
         num_workers=num_workers,
     )
+
+
+def run_child(module: str, *args: str) -> None:
+    """Run ``python -m module args...`` from the repository root with it first on ``PYTHONPATH`` (a new process)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    subprocess.run([sys.executable, "-m", module, *args], cwd=root, env=env, check=True, timeout=120)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +10,7 @@ import torch
 
 import fastmed as fm
 from tests.loader._datasets import IndexDataset, KeyedNoise, RangeIterable, to_py
-from tests.loader._resume_config import make_loader, make_patch_loader
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.loader._resume_config import make_loader, make_patch_loader, run_child
 
 
 def _take(loader: fm.DataLoader, k: int) -> list[Any]:
@@ -35,15 +30,8 @@ def test_resume_in_a_new_process_bit_for_bit(tmp_path: Path, patches: bool) -> N
     head = _take(first, k)
     torch.save(first.state_dict(), tmp_path / "state.pt")
     del first
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     args = [str(tmp_path / "state.pt"), str(tmp_path / "out.pt"), "2"] + (["patches"] if patches else [])
-    subprocess.run(
-        [sys.executable, "-m", "tests.loader._resume_child", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=120,
-    )
+    run_child("tests.loader._resume_child", *args)
     out = torch.load(tmp_path / "out.pt", weights_only=False)
     assert [to_py(b) for b in head] + [to_py(b) for b in out["rest"]] == full
     assert [to_py(b) for b in out["next"]] == following

@@ -5,9 +5,6 @@ Oracle: an uninterrupted run in this process (same torch seed as the interrupted
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +12,8 @@ import pytest
 import torch
 
 from tests.loader._datasets import to_py
+from tests.loader._resume_config import run_child
 from tests.loader._resume_seedless_child import make_seedless
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("kind", ["patches", "plain"])
@@ -35,15 +31,7 @@ def test_seedless_resume_in_a_process_with_another_torch_seed(tmp_path: Path, ki
     assert state["seed"] is None and state["augment_seed"] == 123
     torch.save(state, tmp_path / "state.pt")
     del it, first
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    args = [str(tmp_path / "state.pt"), str(tmp_path / "out.pt"), "999", kind]
-    subprocess.run(
-        [sys.executable, "-m", "tests.loader._resume_seedless_child", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=120,
-    )
+    run_child("tests.loader._resume_seedless_child", str(tmp_path / "state.pt"), str(tmp_path / "out.pt"), "999", kind)
     out = torch.load(tmp_path / "out.pt", weights_only=False)
     assert out["initial_seed"] == 999  # the child's torch really had another seed
     assert head + [to_py(b) for b in out["rest"]] == full
