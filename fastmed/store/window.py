@@ -178,8 +178,8 @@ def _new_window(shape: tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any
             # Room for the next, slightly larger window of the same kind (footprint boxes vary).
             size = min(-(-(nbytes * 5 // 4) // _MIN_POOLED) * _MIN_POOLED, _MAX_POOLED)
             buf = np.empty(max(size, nbytes), dtype=np.uint8)
-            if len(_WINDOWS) >= _KEEP_WINDOWS:  # drop the smallest
-                _WINDOWS.remove(min(_WINDOWS, key=lambda w: w.nbytes))
+            if len(_WINDOWS) >= _KEEP_WINDOWS:  # drop the smallest (by position: list.remove's == compares voxels)
+                del _WINDOWS[min(range(len(_WINDOWS)), key=lambda i: _WINDOWS[i].nbytes)]
             _WINDOWS.append(buf)
     return buf[:nbytes].view(dtype).reshape(shape)
 
