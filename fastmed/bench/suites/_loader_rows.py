@@ -314,6 +314,13 @@ def torchio_queue(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
     """TorchIO's patch pipeline: ``SubjectsDataset`` (transform per volume) -> ``Queue`` -> loader.
 
     Subjects hold the decoded arrays in memory (shared with the workers), whatever the source.
+    The queue holds one timed call's patches (``batches * BATCH``, whole volumes' worth): the
+    queue refills only when empty, so with a longer queue most calls are served from it and
+    a few very slow calls refill it; the few calls timed at size ``full`` then land mostly
+    on one side of a refill and both the median and the mean miss TorchIO's throughput (a
+    first run at full size read 9.5 batches/s from a 16-patch queue). With one refill per
+    call the workers still transform the next subjects ahead (prefetching), so every call
+    measures the steady state; a longer queue mixes more volumes but is no faster.
     """
     import torch
     import torchio as tio
@@ -329,7 +336,7 @@ def torchio_queue(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
         ds = tio.SubjectsDataset(subjects * REPEAT_VOLUMES, transform=transform)
         queue = tio.Queue(
             ds,
-            max_length=4 * SAMPLES_PER_VOLUME,
+            max_length=max(1, -(-batches * BATCH // SAMPLES_PER_VOLUME)) * SAMPLES_PER_VOLUME,
             samples_per_volume=SAMPLES_PER_VOLUME,
             sampler=tio.UniformSampler(patch_size=(d, h, w)),
             num_workers=WORKERS,
