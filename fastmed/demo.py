@@ -318,10 +318,16 @@ def _train_and_report(root: Path, args: argparse.Namespace, say: Say, done: Call
         torch.set_num_threads(before)
     res, y, s = out.probe, out.probe_labels, out.probe_scores
     value = auroc(y, s) if 0 < int(y.sum()) < y.size else float("nan")
+    study = float(res.metrics.get("auroc_study", float("nan")))
     say(
         f"10. linear probe for lesion_present on the frozen MAE encoder: {len(res.losses)} steps, loss "
         f"{res.losses[0]:.3f} -> {res.losses[-1]:.3f}, data wait {res.data_wait_fraction:.1%}; "
         f"AUROC on {y.size} held-out series ({int(y.sum())} with lesions): {value:.3f}"
+        + (
+            f"; per study (series scores averaged) {study:.3f} on {res.metrics['n_eval_studies']:.0f} studies"
+            if np.isfinite(study)
+            else ""
+        )
         + "".join(f" ({n})" for n in out.notes)
     )
     curve = out.label_efficiency

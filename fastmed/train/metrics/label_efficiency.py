@@ -137,8 +137,9 @@ def save_label_efficiency_plot(
                     ax.annotate(
                         str(annotations[i]),
                         (fractions[i] * 100.0, scores[i]),
-                        xytext=(4, -10),
+                        xytext=(0, 6),
                         textcoords="offset points",
+                        ha="center",
                         fontsize=8,
                     )
         ax.set_xscale("log")
@@ -146,4 +147,6 @@ def save_label_efficiency_plot(
         ax.set_ylabel(metric)
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
+        ax.margins(x=0.1, y=0.15)
+        ax.figure.tight_layout()
     return Path(path)
