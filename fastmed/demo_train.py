@@ -114,6 +114,17 @@ def follow(jsonl: Path, total: int, desc: str, progress: bool) -> Iterator[None]
         bar.close()
 
 
+def training_series(cfg: RunConfig) -> int:
+    """Number of training series of the recipe's study split for ``cfg``."""
+    from fastmed.store.dataset import VolumeDataset
+    from fastmed.train.recipes.data import split_by_study
+    from fastmed.train.recipes.runner import model_shape
+
+    ds = VolumeDataset(cfg.data.store)
+    split = split_by_study(ds, model_shape(cfg).spatial_dims, cfg.data.holdout, cfg.seed, cfg.data.label_keys[0])
+    return len(split.train)
+
+
 def held_out_scores(cfg: RunConfig, checkpoint: Path) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Labels and probe probabilities of the held-out series (the split and centre patches of the recipe)."""
     import torch
@@ -164,6 +175,9 @@ def pretrain_and_probe(
     the curve when ``label_fractions`` are given: the probe again on those fractions of the training labels).
     """
     mae_cfg, probe_cfg = demo_configs(store, runs_dir, seed, mae_steps, probe_steps, workers, probe_lr)
+    n_train = training_series(probe_cfg)
+    for cfg in (mae_cfg, probe_cfg):  # a small --studies archive: batches no larger than the training set
+        cfg.data.batch_size = max(1, min(cfg.data.batch_size, n_train))
     with follow(mae_cfg.resolved_run_dir() / "metrics.jsonl", mae_steps, "MAE pretraining", progress):
         mae = run(mae_cfg)
     if on_run is not None:

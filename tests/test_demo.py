@@ -30,7 +30,12 @@ def test_demo_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     if not TRAIN:
         assert "training and report skipped" in out
         return
-    for line in ("8. drew the R3D augmentation montage", "9. MAE pretraining", "10. linear probe", "11. label efficiency"):
+    for line in (
+        "8. drew the R3D augmentation montage",
+        "9. MAE pretraining",
+        "10. linear probe",
+        "11. label efficiency",
+    ):
         assert line in out
     assert f"12. report: {report.resolve() / 'report.html'}" in out
     md = (report / "report.md").read_text()

@@ -48,7 +48,9 @@ def test_label_curve_of_a_sweep_result() -> None:
 
 
 def test_each_peer_table_gets_its_table_and_plot(tmp_path: Path) -> None:
-    aug = PeerTable("r3d", "r3d_128", 2, (Rate("fastmed", 75.0, "patch", True), Rate("monai", 1.5, "patch", False)), "a")
+    aug = PeerTable(
+        "r3d", "r3d_128", 2, (Rate("fastmed", 75.0, "patch", True), Rate("monai", 1.5, "patch", False)), "a"
+    )
     loader = PeerTable(
         "loader",
         "batches",
