@@ -9,19 +9,9 @@ import pytest
 
 from fastmed.train.report import LabelCurve, PeerTable, Rate, ReportInputs, RunSummary, write_report
 from fastmed.train.report.document import fmt_auroc
+from tests.train.report._tables import md_table
 
 mpl_image = pytest.importorskip("matplotlib.image")
-
-
-def _rows(md: str, header_start: str) -> list[list[str]]:
-    lines = md.splitlines()
-    i = next(k for k, line in enumerate(lines) if line.startswith(f"| {header_start}"))
-    rows = []
-    for line in lines[i + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip() for c in line.strip("|").split("|")])
-    return rows
 
 
 def test_label_efficiency_section_shows_the_curve(tmp_path: Path) -> None:
@@ -31,7 +21,7 @@ def test_label_efficiency_section_shows_the_curve(tmp_path: Path) -> None:
     png = files.images["label_efficiency"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and mpl_image.imread(png).shape[0] > 10
     assert "](plots/label_efficiency.png)" in md and 'src="plots/label_efficiency.png"' in page
-    assert _rows(md, "labels used") == [
+    assert md_table(md, "labels used") == [
         ["1 %", "2", fmt_auroc(0.61234)],
         ["10 %", "4", "undefined"],
         ["100 %", "40", fmt_auroc(0.9)],
@@ -67,8 +57,8 @@ def test_each_peer_table_gets_its_table_and_plot(tmp_path: Path) -> None:
     assert {"throughput", "throughput_1"} <= set(files.images)
     assert md.count("## Throughput against peers") == 1
     tables = md.split("Source: ")[1:]
-    assert _rows(tables[0], "implementation") == [["fastmed", "75.0", "1.0x (fastmed)"], ["monai", "1.5", "50.0x"]]
-    assert _rows(tables[1], "implementation") == [
+    assert md_table(tables[0], "implementation") == [["fastmed", "75.0", "1.0x (fastmed)"], ["monai", "1.5", "50.0x"]]
+    assert md_table(tables[1], "implementation") == [
         ["fastmed-no-elastic", "200.0", f"{150 / 200:.2f}x (fastmed slower)"],
         ["fastmed-fast", "150.0", "1.0x (fastmed)"],
         ["torchio", "30.0", "5.0x"],
