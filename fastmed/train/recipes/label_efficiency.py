@@ -72,7 +72,7 @@ class LabelEfficiency:
     labelled
         Training series each run trained on.
     train_series
-        Training series of the split (the 100 % run's count).
+        Training series of the largest fraction's run (all of the split's when 1.0 is among the fractions).
     holdout_series
         Held-out series every run was scored on.
     scores

@@ -60,6 +60,9 @@ def test_labelled_subset_takes_training_series_of_both_classes(recipe_store: Pat
     half = labelled_subset(ds, split.train, col, 0.5, seed=1)
     assert set(one) <= set(half) <= set(split.train)
     assert labelled_subset(ds, split.train, col, 1.0, seed=1) == split.train
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="fractions"):
+            labelled_subset(ds, split.train, col, bad, seed=1)
 
 
 def test_tiny_sweep_writes_the_curve(recipe_store: Path, tmp_path: Path) -> None:
@@ -94,3 +97,10 @@ def test_tiny_sweep_writes_the_curve(recipe_store: Path, tmp_path: Path) -> None
 def test_cli_refuses_a_bad_override(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["label-efficiency", "trainer.max_step=3"]) == 2
     assert "bad configuration" in capsys.readouterr().out
+
+
+def test_label_fraction_is_a_hydra_override() -> None:
+    from fastmed.train.recipes.cli import compose_config
+
+    assert compose_config("cls", ["data.label_fraction=0.1"]).data.label_fraction == 0.1
+    assert compose_config("cls").data.label_fraction == 1.0
