@@ -23,7 +23,7 @@ TMP_DIR = ".fastmed-tmp"
 ATTR = "fastmed"
 """Group attribute holding a series' record (geometry, ids, statistics, source hash)."""
 
-CHUNK_3D = (64, 64, 64)
+CHUNK_3D = (128, 32, 32)
 """Chunk shape of 3D arrays, chosen by ``bench/store_chunks.py`` (see docs/store_format.md)."""
 
 

@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from fastmed.store import chunks as _chunks
 from fastmed.store import layout
+from fastmed.store import native_read as _native
 from fastmed.store.chunks import ArrayInfo, array_info
 
 
@@ -118,6 +119,9 @@ def _read(
     if not plan:
         return out, 0
     n = workers(threads, len(plan))
+    if _native.usable(info):
+        _native.read_parts(info, plan, out, n)
+        return out, len(plan)
     claim = itertools.count()  # next chunk to decode; threads take chunks as they finish (uneven costs)
     failed: list[bool] = []
 

@@ -28,7 +28,7 @@ def write_array(path: Path, data: np.ndarray[Any, Any], chunks: tuple[int, ...],
 
 
 def count_decodes(monkeypatch: Any) -> list[tuple[int, ...]]:
-    """Record the index of every chunk the window reader decodes (a list filled as reads go)."""
+    """Record the index of every chunk the window reader decodes, natively or in Python (filled as reads go)."""
     from fastmed.store import window
 
     seen: list[tuple[int, ...]] = []
@@ -39,4 +39,11 @@ def count_decodes(monkeypatch: Any) -> list[tuple[int, ...]]:
         return real(i, idx, *rest)
 
     monkeypatch.setattr(window._chunks, "decode_chunk", counting)
+    real_parts = window._native.read_parts
+
+    def counting_parts(i: Any, plan: Any, *rest: Any) -> Any:
+        seen.extend(idx for idx, *_ in plan)
+        return real_parts(i, plan, *rest)
+
+    monkeypatch.setattr(window._native, "read_parts", counting_parts)
     return seen
