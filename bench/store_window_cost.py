@@ -136,8 +136,10 @@ def main() -> None:
 
     set_num_threads(1)
     vol, windows, info = record_windows(args.size, args.keep, args.patches)
-    print(f"{len(windows)} windows, median box {np.median([np.prod(np.subtract(h, lo)) for lo, h, _ in windows]):.0f} "
-          f"voxels; load {os.getloadavg()[0]:.1f}")
+    print(
+        f"{len(windows)} windows, median box {np.median([np.prod(np.subtract(h, lo)) for lo, h, _ in windows]):.0f} "
+        f"voxels; load {os.getloadavg()[0]:.1f}"
+    )
     print("| array | ratio | reader | bbox chunks | chunks read | MB decoded | MB copied | CPU ms/window |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(dir=args.keep) as tmp:

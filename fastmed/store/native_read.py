@@ -21,6 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from fastmed.errors import CacheError
+from fastmed.store import box_plan
+from fastmed.store.box_plan import BoxTest
 from fastmed.store.chunks import ArrayInfo
 
 
@@ -55,11 +57,40 @@ def usable(info: ArrayInfo) -> bool:
     return info.compressor == "blosc" and info.dtype.isnative and len(info.chunks) <= 3 and blosc_decoder() is not None
 
 
-Part = tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...], Any]
+def read_box(
+    info: ArrayInfo,
+    lo: Sequence[int],
+    hi: Sequence[int],
+    out: npt.NDArray[Any],
+    threads: int | None,
+    touches: BoxTest | None,
+    fill: float | None,
+) -> int:
+    """:func:`fastmed.store.window.read_window` natively (box checked, ``out`` of its shape); returns chunks read."""
+    from fastmed.dicom._pool import workers
+
+    if any(a >= b for a, b in zip(lo, hi, strict=True)):
+        return 0
+    if touches is not None and fill is not None:
+        out[...] = fill  # then the chunks read overwrite their part
+    idx, first, last = box_plan.box_chunks(info.chunks, lo, hi)
+    idx, first, last = box_plan.narrowed(idx, first, last, info.chunks[0], touches)
+    if len(idx):
+        c = np.asarray(info.chunks, dtype=np.int64)
+        read_chunks(info, idx, first - idx * c, first - np.asarray(lo), last - first, out, workers(threads, len(idx)))
+    return len(idx)
 
 
-def read_parts(info: ArrayInfo, plan: Sequence[Part], out: npt.NDArray[Any], threads: int) -> None:
-    """Copy every ``(idx, src, dst, _)`` of ``plan`` from chunk ``idx`` into ``out`` (native, GIL released).
+def read_chunks(
+    info: ArrayInfo,
+    idx: npt.NDArray[np.int64],
+    src: npt.NDArray[np.int64],
+    dst: npt.NDArray[np.int64],
+    ext: npt.NDArray[np.int64],
+    out: npt.NDArray[Any],
+    threads: int,
+) -> None:
+    """Copy the box ``[src, src + ext)`` of chunk ``idx`` to ``dst`` of ``out``, per row (native, GIL released).
 
     Raises
     ------
@@ -70,20 +101,15 @@ def read_parts(info: ArrayInfo, plan: Sequence[Part], out: npt.NDArray[Any], thr
     from fastmed._native import core
 
     pad = 3 - len(info.chunks)
-    parts = np.empty((len(plan), 9), dtype=np.int64)
-    files = []
-    for j, (idx, src, dst, _) in enumerate(plan):
-        files.append(info.chunk_path(idx))
-        parts[j, pad:3] = [s.start for s in src]
-        parts[j, 3 + pad : 6] = [s.start for s in dst]
-        parts[j, 6 + pad : 9] = [s.stop - s.start for s in src]
-    if pad:
-        parts[:, :pad] = 0
-        parts[:, 3 : 3 + pad] = 0
-        parts[:, 6 : 6 + pad] = 1
+    parts = np.zeros((len(idx), 9), dtype=np.int64)
+    parts[:, pad:3], parts[:, 3 + pad : 6], parts[:, 6 + pad : 9] = src, dst, ext
+    parts[:, 6 : 6 + pad] = 1
+    base = f"{info.path}{os.sep}c{os.sep}"
+    rows = idx.tolist()
+    files = [base + os.sep.join(map(str, r)) for r in rows]
     view = out.reshape((1,) * pad + out.shape)
     chunk = (1,) * pad + tuple(info.chunks)
     err = core.store_read_window(files, parts, view, chunk, info.max_file_bytes, blosc_decoder(), threads)
     if err is not None:
         j, reason = err
-        raise CacheError(f"{info.where} chunk {plan[j][0]}: {reason}")
+        raise CacheError(f"{info.where} chunk {tuple(rows[j])}: {reason}")

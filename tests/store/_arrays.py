@@ -39,11 +39,11 @@ def count_decodes(monkeypatch: Any) -> list[tuple[int, ...]]:
         return real(i, idx, *rest)
 
     monkeypatch.setattr(window._chunks, "decode_chunk", counting)
-    real_parts = window._native.read_parts
+    real_chunks = window._native.read_chunks
 
-    def counting_parts(i: Any, plan: Any, *rest: Any) -> Any:
-        seen.extend(idx for idx, *_ in plan)
-        return real_parts(i, plan, *rest)
+    def counting_chunks(i: Any, idx: Any, *rest: Any) -> Any:
+        seen.extend(tuple(r) for r in idx.tolist())
+        return real_chunks(i, idx, *rest)
 
-    monkeypatch.setattr(window._native, "read_parts", counting_parts)
+    monkeypatch.setattr(window._native, "read_chunks", counting_chunks)
     return seen

@@ -67,7 +67,9 @@ def test_default_codec_makes_small_blocks(arrays: dict[str, tuple[Path, np.ndarr
     assert blocks_of(path, (0, 0, 0)) == (65536, 8)  # 8 slices of a 64x64 int16 chunk per block
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_windows_equal_numpy(arrays: dict[str, tuple[Path, np.ndarray[Any, Any]]], data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(sorted(arrays)))
