@@ -5,7 +5,8 @@ native thread pool (:func:`fastmed.dicom._pool.map_chunks`): each thread takes t
 not yet claimed, reads its file into a reused buffer, checks its crc32c, decompresses into a
 reused scratch chunk only the blosc blocks holding the slices the box needs (the file read,
 crc32c, blosc and the numpy copy all release the GIL) and copies the overlap into the
-preallocated window. No zarr-python on this path: its per-call overhead was several times the raw decode
+preallocated window. For blosc arrays the same loop runs in C++ (:mod:`fastmed.store.native_read`);
+the Python loop here reads the others (and everything when no c-blosc library is found). No zarr-python on this path: its per-call overhead was several times the raw decode
 (``docs/store_format.md``, "Reading windows"). :class:`StoreVolume` is the
 :class:`~fastmed.volume_source.LazyVolume` handle on one array of a series.
 """
@@ -299,7 +300,7 @@ class StoreVolume:
 
     @property
     def info(self) -> ArrayInfo:
-        """The array's metadata (its ``zarr.json``, read once)."""
+        """The array's metadata (its ``zarr.json``; parsed once per version of the file, see :func:`array_info`)."""
         if self._info is None:
             self._info = array_info(self.store / self._rel, f"series {self.series_id} {self.array}")
         return self._info
