@@ -6,7 +6,8 @@ not yet claimed, reads its file into a reused buffer, checks its crc32c, decompr
 reused scratch chunk only the blosc blocks holding the slices the box needs (the file read,
 crc32c, blosc and the numpy copy all release the GIL) and copies the overlap into the
 preallocated window. For blosc arrays the same loop runs in C++ (:mod:`fastmed.store.native_read`);
-the Python loop here reads the others (and everything when no c-blosc library is found). No zarr-python on this path: its per-call overhead was several times the raw decode
+the Python loop here reads the others (and everything when no c-blosc library is found). No
+zarr-python on this path: its per-call overhead was several times the raw decode
 (``docs/store_format.md``, "Reading windows"). :class:`StoreVolume` is the
 :class:`~fastmed.volume_source.LazyVolume` handle on one array of a series.
 """
