@@ -5,9 +5,10 @@ native parser, assemble every volume series with validated geometry, check what 
 against the truth, and cut augmented training patches from the volumes with the fused
 engine, then join the archive's labels table, convert it into the checksummed zarr store on a
 local Dask cluster, verify it and read it back. Then draw an augmentation montage from the
-store, pretrain a small MAE on store patches fed by ``fastmed.DataLoader``, probe its frozen
-encoder for lesions on held-out studies, and write the run report (Markdown + HTML with plots:
-throughput against peers, data wait, loss curves, the montage, the AUROC). It prints what it
+store, pretrain a small MAE on store volumes fed by ``fastmed.DataLoader``, probe its frozen
+encoder for lesions on held-out studies (and again with 1 % and 10 % of the training labels: the
+label-efficiency curve), and write the run report (Markdown + HTML with plots: throughput against
+peers, data wait and the bottleneck, loss curves, the montage, the AUROC, label efficiency). It prints what it
 found and how fast, and where the report is; nothing identifying is printed (series are named
 by keyed ids). Progress bars (tqdm, on stderr) run throughout.
 """
