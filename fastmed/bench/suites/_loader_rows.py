@@ -314,13 +314,13 @@ def torchio_queue(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
     """TorchIO's patch pipeline: ``SubjectsDataset`` (transform per volume) -> ``Queue`` -> loader.
 
     Subjects hold the decoded arrays in memory (shared with the workers), whatever the source.
-    The queue holds one timed call's patches (``batches * BATCH``, whole volumes' worth): the
-    queue refills only when empty, so with a longer queue most calls are served from it and
-    a few very slow calls refill it; the few calls timed at size ``full`` then land mostly
-    on one side of a refill and both the median and the mean miss TorchIO's throughput (a
-    first run at full size read 9.5 batches/s from a 16-patch queue). With one refill per
-    call the workers still transform the next subjects ahead (prefetching), so every call
-    measures the steady state; a longer queue mixes more volumes but is no faster.
+    The queue holds one timed call's patches (``batches * BATCH``, whole volumes' worth), so
+    it refills every call and the mean over the timed calls (``mean_batches_per_s``) spans
+    whole refills. With a 16-patch queue the few calls timed at size ``full`` were all
+    served from one fill (a first run read 9.5 batches/s, even as the mean). Two workers
+    prefetching subjects still make calls alternate between waiting for a volume and
+    finding one ready: read this row's mean, not its median. A longer queue mixes more
+    volumes but is no faster (the workers' whole-volume transforms set the rate).
     """
     import torch
     import torchio as tio

@@ -36,8 +36,9 @@ Rows (factories in :mod:`fastmed.bench.suites._loader_rows` and, for DALI, `_loa
   ``copy_cache=True`` deep-copies the cached volume per sample: MONAI's real cost, kept.
 - ``torchio-queue``: ``SubjectsDataset`` with the TorchIO R3D transforms → ``Queue(num_workers=2,
   samples_per_volume=4, UniformSampler, max_length=`` one timed call's patches ``)`` → loader
-  (one refill per call: see ``_loader_rows.torchio_queue``). TorchIO transforms whole volumes
-  (its design) and cuts 4 patches from each: the augmentation is shared by 4 patches.
+  (one refill per call; read its ``mean_batches_per_s``: see ``_loader_rows.torchio_queue``).
+  TorchIO transforms whole volumes (its design) and cuts 4 patches from each: the
+  augmentation is shared by 4 patches.
 - ``bgv2-nnunet``: nnU-Net's recipe: a batchgenerators ``DataLoader`` cutting the enlarged
   int16 region per sample and running the bgv2 pipeline in ``NonDetMultiThreadedAugmenter``
   worker processes (2, ``num_cached=6``).
