@@ -20,7 +20,7 @@ from fastmed.store.dataset import VolumeDataset
 from fastmed.train.models.masking import mae_mask
 from fastmed.train.recipes.config import DataConfig
 from fastmed.train.text.tokenizer import ReportTokenizer
-from fastmed.transforms import CenterCrop, Compose, Letterbox, Normalize, RandomCrop
+from fastmed.transforms import CenterCrop, Clip, Compose, Letterbox, Normalize, RandomCrop
 
 
 class TaskCompose(Compose):
@@ -193,23 +193,42 @@ def split_by_study(
     return Split(train, hold)
 
 
-def train_compose(
-    patch: Sequence[int], mae_grid: Sequence[int] | None, mae_ratio: float, seg: bool, whole: bool = False
-) -> TaskCompose:
-    """Random crop of ``patch`` (``whole``: the whole volume letterboxed into ``patch``) and per-volume z-score.
+def intensity_ops(clip: Sequence[float] | None = None) -> list[Any]:
+    """The recipes' intensity normalisation: an optional clip to ``clip = (low, high)``, then a per-volume z-score.
 
-    The z-score uses the statistics of the whole source volume.
+    The z-score's statistics are those of the whole source volume after the clip (``fm.Normalize``).
     """
+    if clip is None:
+        return [Normalize()]
+    if len(clip) != 2:
+        raise ValueError(f"intensity_clip must be [low, high], got {list(clip)}")
+    return [Clip(float(clip[0]), float(clip[1])), Normalize()]
+
+
+def train_compose(
+    patch: Sequence[int],
+    mae_grid: Sequence[int] | None,
+    mae_ratio: float,
+    seg: bool,
+    whole: bool = False,
+    clip: Sequence[float] | None = None,
+) -> TaskCompose:
+    """Random crop of ``patch`` (``whole``: the whole volume letterboxed into ``patch``) and :func:`intensity_ops`."""
     first = Letterbox(tuple(patch)) if whole else RandomCrop(tuple(patch))
-    return TaskCompose([first, Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
+    return TaskCompose([first, *intensity_ops(clip)], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
 
 
 def eval_compose(
-    patch: Sequence[int], mae_grid: Sequence[int] | None, mae_ratio: float, seg: bool, whole: bool = False
+    patch: Sequence[int],
+    mae_grid: Sequence[int] | None,
+    mae_ratio: float,
+    seg: bool,
+    whole: bool = False,
+    clip: Sequence[float] | None = None,
 ) -> TaskCompose:
     """Centre crop of ``patch`` (padding a smaller volume; ``whole``: letterbox) and the training normalisation."""
     first = Letterbox(tuple(patch)) if whole else CenterCrop(tuple(patch))
-    return TaskCompose([first, Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
+    return TaskCompose([first, *intensity_ops(clip)], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
 
 
 def make_loader(items: TaskItems, compose: TaskCompose, cfg: DataConfig, seed: int, train: bool) -> Any:

@@ -65,16 +65,24 @@ def _cls(
 
 @torch.no_grad()
 def segment_volumes(
-    model: nn.Module, items: Sequence[Mapping[str, Any]], roi: Sequence[int], precision: str, device: torch.device
+    model: nn.Module,
+    items: Sequence[Mapping[str, Any]],
+    roi: Sequence[int],
+    precision: str,
+    device: torch.device,
+    intensity: Sequence[Any] | None = None,
+    overlap: float = 0.5,
 ) -> dict[str, float]:
     """Dice of the lesion class on whole held-out volumes, predicted by sliding windows of the model's input size.
 
-    Each volume gets the training normalisation (per-volume z-score, fastmed ``Normalize``) before inference.
+    Each volume gets the training normalisation first: the ops ``intensity`` (default: per-volume z-score,
+    fastmed ``Normalize``; the recipes pass :func:`~fastmed.train.recipes.data.intensity_ops`). Windows overlap
+    by ``overlap`` of the window (nnU-Net's 0.5 by default), their predictions blended with Gaussian weights.
     """
     from fastmed.loader.inference import sliding_window_inference
     from fastmed.transforms import Compose, Normalize
 
-    norm = Compose([Normalize()], label_keys=("label",))
+    norm = Compose(list(intensity) if intensity is not None else [Normalize()], label_keys=("label",))
     was_training = model.training
     model.eval()
 
@@ -87,7 +95,7 @@ def segment_volumes(
         for item in items:
             sample = norm(item)
             out = sliding_window_inference(
-                predict, np.asarray(sample["image"]), tuple(roi), overlap=0.25, device=device
+                predict, np.asarray(sample["image"]), tuple(roi), overlap=overlap, device=device
             )
             pred = out.array.argmax(dim=0).cpu().numpy()
             ref = (np.asarray(sample["label"])[0] > 0).astype(np.int64)

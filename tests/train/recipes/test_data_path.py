@@ -94,3 +94,15 @@ def test_whole_volume_inputs_are_the_letterboxed_series(recipe_store: Path) -> N
             small = ndimage.zoom(vol, 0.5, order=1, grid_mode=False)
             want = (small - vol.mean()) / vol.std()
             np.testing.assert_allclose(batch["image"][pos, 0].numpy(), want, rtol=0, atol=0.05)
+
+
+def test_intensity_clip_comes_before_the_z_score(recipe_store: Path) -> None:
+    # data.intensity_clip: raw values clipped, then z-scored with the clipped series' statistics (numpy formula)
+    ds = VolumeDataset(recipe_store)
+    split = split_by_study(ds, 3, 0.25, seed=0, stratify="lesion_present")
+    items = TaskItems(ds, split.train[:4])
+    aug = train_compose((24, 64, 64), None, 0.75, seg=False, whole=True, clip=(-200.0, 300.0))
+    for k in range(4):
+        vol = np.clip(np.asarray(ds[split.train[k]]["image"].read(), dtype=np.float64), -200.0, 300.0)
+        got = np.asarray(aug(items[k], seed=0, index=k)["image"])[0]
+        np.testing.assert_allclose(got, (vol - vol.mean()) / vol.std(), rtol=0, atol=0.05)
