@@ -206,29 +206,32 @@ def intensity_ops(clip: Sequence[float] | None = None) -> list[Any]:
 
 
 def train_compose(
-    patch: Sequence[int],
-    mae_grid: Sequence[int] | None,
-    mae_ratio: float,
-    seg: bool,
-    whole: bool = False,
-    clip: Sequence[float] | None = None,
+    patch: Sequence[int], mae_grid: Sequence[int] | None, mae_ratio: float, seg: bool, whole: bool = False
 ) -> TaskCompose:
-    """Random crop of ``patch`` (``whole``: the whole volume letterboxed into ``patch``) and :func:`intensity_ops`."""
+    """Random crop of ``patch`` (``whole``: the whole volume letterboxed into ``patch``) and per-volume z-score.
+
+    The z-score uses the statistics of the whole source volume (:func:`with_intensity` adds a clip before it).
+    """
     first = Letterbox(tuple(patch)) if whole else RandomCrop(tuple(patch))
-    return TaskCompose([first, *intensity_ops(clip)], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
+    return TaskCompose([first, Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
 
 
 def eval_compose(
-    patch: Sequence[int],
-    mae_grid: Sequence[int] | None,
-    mae_ratio: float,
-    seg: bool,
-    whole: bool = False,
-    clip: Sequence[float] | None = None,
+    patch: Sequence[int], mae_grid: Sequence[int] | None, mae_ratio: float, seg: bool, whole: bool = False
 ) -> TaskCompose:
     """Centre crop of ``patch`` (padding a smaller volume; ``whole``: letterbox) and the training normalisation."""
     first = Letterbox(tuple(patch)) if whole else CenterCrop(tuple(patch))
-    return TaskCompose([first, *intensity_ops(clip)], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
+    return TaskCompose([first, Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
+
+
+def with_intensity(compose: TaskCompose, clip: Sequence[float] | None) -> TaskCompose:
+    """``compose`` with its z-score replaced by :func:`intensity_ops` of ``clip`` (``None``: ``compose`` itself)."""
+    if clip is None:
+        return compose
+    ops = [op for op in compose.ops if not isinstance(op, Normalize)]
+    return TaskCompose(
+        [*ops, *intensity_ops(clip)], compose.mae_grid, compose.mae_ratio, label_keys=tuple(compose.label_keys)
+    )
 
 
 def make_loader(items: TaskItems, compose: TaskCompose, cfg: DataConfig, seed: int, train: bool) -> Any:

@@ -33,6 +33,7 @@ from fastmed.train.recipes.data import (
     make_loader,
     split_by_study,
     train_compose,
+    with_intensity,
 )
 from fastmed.train.recipes.evaluate import evaluate, segment_volumes
 from fastmed.train.recipes.label_efficiency import labelled_subset
@@ -153,9 +154,8 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     grid = vit.grid if cfg.task == "mae" else None
     whole = dc.whole_volume and cfg.task in ("cls", "clip")
     clip = dc.intensity_clip
-    loader = make_loader(
-        train_items, train_compose(vit.img_size, grid, dc.mask_ratio, seg, whole, clip), dc, cfg.seed, True
-    )
+    train_aug = with_intensity(train_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), clip)
+    loader = make_loader(train_items, train_aug, dc, cfg.seed, True)
 
     # the model's initial weights come from the seed; the caller's global RNG state is left as it was
     with torch.random.fork_rng(devices=[]):
@@ -239,7 +239,11 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
         )
     elif info.is_main and eval_items.indices:
         eval_loader = make_loader(
-            eval_items, eval_compose(vit.img_size, grid, dc.mask_ratio, seg, whole, clip), dc, cfg.seed, False
+            eval_items,
+            with_intensity(eval_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), clip),
+            dc,
+            cfg.seed,
+            False,
         )
         metrics = evaluate(cfg.task, unwrap_model(model), eval_loader, tr.precision, info.device, dc.label_keys)
     result = RunResult(

@@ -15,7 +15,7 @@ import torch
 
 from fastmed.store.dataset import VolumeDataset
 from fastmed.train.recipes import DataConfig
-from fastmed.train.recipes.data import TaskItems, make_loader, split_by_study, train_compose
+from fastmed.train.recipes.data import TaskItems, make_loader, split_by_study, train_compose, with_intensity
 from fastmed.train.recipes.evaluate import segment_volumes
 from fastmed.train.text.tokenizer import train_report_tokenizer
 
@@ -101,7 +101,7 @@ def test_intensity_clip_comes_before_the_z_score(recipe_store: Path) -> None:
     ds = VolumeDataset(recipe_store)
     split = split_by_study(ds, 3, 0.25, seed=0, stratify="lesion_present")
     items = TaskItems(ds, split.train[:4])
-    aug = train_compose((24, 64, 64), None, 0.75, seg=False, whole=True, clip=(-200.0, 300.0))
+    aug = with_intensity(train_compose((24, 64, 64), None, 0.75, seg=False, whole=True), (-200.0, 300.0))
     for k in range(4):
         vol = np.clip(np.asarray(ds[split.train[k]]["image"].read(), dtype=np.float64), -200.0, 300.0)
         got = np.asarray(aug(items[k], seed=0, index=k)["image"])[0]
