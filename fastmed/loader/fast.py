@@ -28,7 +28,10 @@ so a failure is attributed to its sample exactly as on the worker path.
 Buffer safety: a ring slot is reused only when nothing outside the ring holds its tensor
 (no Python reference, no view); a batch the consumer keeps makes the slot allocate a fresh
 tensor. So yielded batches are never overwritten, and a usual training loop (which drops
-each batch before asking for the one after next) runs without allocating.
+each batch before asking for the one after next) runs without allocating. The ring also holds
+each slot's last collated extras (labels, masks, ...) until the slot's next batch: the consumer
+dropping a batch frees no tensor (freeing one may hand the GIL to a loader thread inside
+``next()``); they are freed in the loader thread.
 """
 
 from __future__ import annotations
@@ -145,6 +148,7 @@ class Ring:
         self.spec: dict[str, tuple[tuple[int, ...], torch.dtype]] | None = None
         self.slots: list[dict[str, torch.Tensor]] = [{} for _ in range(size)]
         self.events: list[Any] = [None] * size
+        self.kept: list[Any] = [None] * size  # each slot's last collated extras (see :meth:`keep`)
         self.allocations = 0
         self.turn = 0  # the next slot to hand out, across epochs (the consumer may still hold the last batch)
         self.lock = threading.Lock()
@@ -193,6 +197,16 @@ class Ring:
                 if t is None or sys.getrefcount(t) > 3 or t._use_count() > 1:  # type: ignore[attr-defined]
                     bufs[key] = self._alloc(key)
             return {k: (v if n == self.batch_size else v[:n]) for k, v in bufs.items()}
+
+    def keep(self, slot: int, extras: Any) -> None:
+        """Hold a batch's collated extras (small tensors) until the slot's next batch replaces them.
+
+        So the consumer dropping a batch frees none of its tensors: freeing a tensor may hand the GIL to a
+        loader thread in the middle of ``next()``. They are freed here, in the loader thread, one round later.
+        """
+        with self.lock:
+            old, self.kept[slot] = self.kept[slot], extras
+        del old
 
     def record(self, slot: int, event: Any) -> None:
         """Note a device copy out of ``slot`` (waited for before the slot is written again)."""
@@ -256,14 +270,15 @@ class BatchJob:
             for k, buf in out.items():
                 for pos, o in enumerate(outs):
                     buf[pos].copy_(torch.as_tensor(o[k]))
-        return self._collate(outs, out)
+        return self._collate(outs, out, slot)
 
-    def _collate(self, outs: list[dict[str, Any]], out: Mapping[str, torch.Tensor]) -> Any:
+    def _collate(self, outs: list[dict[str, Any]], out: Mapping[str, torch.Tensor], slot: int) -> Any:
         rest = self.collate_fn([{k: v for k, v in o.items() if k not in out} for o in outs])
         if self.ring.pin:
             from torch.utils.data._utils.pin_memory import pin_memory
 
             rest = pin_memory(rest)
+        self.ring.keep(slot, rest)
         return {k: out[k] if k in out else rest[k] for k in outs[0]}
 
     def _one_by_one(
