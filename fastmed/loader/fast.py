@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import sys
 import threading
 from collections import deque
@@ -122,6 +123,23 @@ def use_fast(loader: DataLoader) -> bool:
             )
         loader._fast_chosen = chosen
     return bool(chosen)
+
+
+def background_thread() -> None:
+    """Put the calling loader thread in Linux's ``SCHED_BATCH`` class (elsewhere, or if refused: nothing).
+
+    A batch-class thread woken up (a job submitted in ``next()``) does not preempt the running
+    thread: on a busy machine the training thread otherwise loses its CPU at each submit and
+    waits in the run queue. Its share of CPU (nice value) is unchanged.
+    """
+    setter = getattr(os, "sched_setscheduler", None)
+    policy = getattr(os, "SCHED_BATCH", None)
+    if setter is None or policy is None or os.environ.get("FASTMED_LOADER_SCHED_BATCH", "1") == "0":
+        return
+    try:
+        setter(threading.get_native_id(), policy, os.sched_param(0))
+    except OSError:  # not permitted (seccomp, a container's policy): keep the default class
+        pass
 
 
 def _torch_dtype(a: Any) -> torch.dtype:
@@ -315,7 +333,6 @@ class FastIterator:
         self.workers = int(loader.num_workers)
         self.depth = (loader.prefetch_factor or 2) * self.workers
         self.ring = _ring(loader, self.depth)
-        self.job = BatchJob(loader, self.ring)
         self.epoch = plan.epoch
         self.keys: Iterator[Any] = plan.keys()
         self.pool: ThreadPoolExecutor | None = None
@@ -325,11 +342,13 @@ class FastIterator:
         carry: Carry | None = getattr(loader, "_fast_carry", None)
         loader._fast_carry = None
         if carry is not None and carry.fits(self):
-            self._adopt(carry)
-        elif carry is not None:
-            carry.close()
+            self._adopt(carry)  # its threads and its job
+        else:
+            if carry is not None:
+                carry.close()
+            self.job = BatchJob(loader, self.ring)
         if self.pool is None and self.workers > 0:
-            self.pool = ThreadPoolExecutor(self.workers, "fastmed-loader")
+            self.pool = ThreadPoolExecutor(self.workers, "fastmed-loader", initializer=background_thread)
         self.threaded = self.pool is not None
         device = loader.options.device
         self.device = torch.device(device) if device is not None else None
