@@ -8,6 +8,7 @@ distributed. The loader shards samples itself once the process group exists
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -91,7 +92,23 @@ def mean_across_ranks(value: float, info: DistInfo) -> float:
     return float(t.item()) / info.world_size
 
 
-def shutdown_distributed(info: DistInfo) -> None:
-    """Leave the process group (a no-op for a single process)."""
-    if info.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown_distributed(info: DistInfo, *, synchronize: bool = True) -> None:
+    """Leave the process group (a no-op for a single process).
+
+    Parameters
+    ----------
+    info
+        The process group facts from :func:`init_distributed`.
+    synchronize
+        Wait at a barrier first, so no rank closes its connections while a peer still talks to it. Pass ``False``
+        when leaving because of an error: the peers may never reach the barrier.
+    """
+    if not (info.distributed and dist.is_initialized()):
+        return
+    # A DDP wrapper sits in reference cycles and keeps the backend (and its worker threads) alive until a garbage
+    # collection; collected at interpreter teardown instead, the backend's threads can die with the interpreter
+    # half gone (pytorch/pytorch#190489 reports the same abort). Free it while everything is still alive.
+    gc.collect()
+    if synchronize:
+        dist.barrier()
+    dist.destroy_process_group()

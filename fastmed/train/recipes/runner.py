@@ -114,9 +114,12 @@ def run(cfg: RunConfig) -> RunResult:
     """
     info = init_distributed(cfg.trainer.device)
     try:
-        return _run(cfg, info)
-    finally:
-        shutdown_distributed(info)
+        result = _run(cfg, info)
+    except BaseException:
+        shutdown_distributed(info, synchronize=False)
+        raise
+    shutdown_distributed(info)
+    return result
 
 
 def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
