@@ -27,8 +27,8 @@ MODES = ["constant", "edge", "reflect"]
 @st.composite
 def axis_aligned(draw: st.DrawFn) -> tuple[SamplePlan, tuple[int, int, int]]:
     """An axis-aligned plan (permuted axes, flips, steps in (0, 1], any offset) and its volume shape."""
-    shape = tuple(draw(st.integers(1, 12)) for _ in range(3))
-    out = tuple(draw(st.integers(1, 9)) for _ in range(3))
+    shape = (draw(st.integers(1, 12)), draw(st.integers(1, 12)), draw(st.integers(1, 12)))
+    out = (draw(st.integers(1, 9)), draw(st.integers(1, 9)), draw(st.integers(1, 9)))
     perm = draw(st.permutations(range(3)))
     m = np.eye(4)
     m[:3, :3] = 0.0
@@ -39,8 +39,8 @@ def axis_aligned(draw: st.DrawFn) -> tuple[SamplePlan, tuple[int, int, int]]:
             draw(st.floats(-6.0, 14.0, allow_nan=False)) if draw(st.booleans()) else float(draw(st.integers(-4, 8)))
         )
     interp = draw(st.sampled_from(["linear", "nearest"]))
-    arrays = (ArrayPlan("image", interp, draw(st.sampled_from(MODES)), 0.0, EMPTY),)
-    return SamplePlan(SpatialMap(m, out, (1.0, 1.0, 1.0)), arrays, (1, 2), 0), shape  # type: ignore[arg-type]
+    arrays = (ArrayPlan("image", interp, draw(st.sampled_from(MODES)), 0.0, EMPTY),)  # type: ignore[arg-type]
+    return SamplePlan(SpatialMap(m, out, (1.0, 1.0, 1.0)), arrays, (1, 2), 0), shape
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
