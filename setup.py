@@ -56,7 +56,7 @@ write_build_info()
 
 # Portable flags only: the wheel must run on any x86-64 CPU (no host-specific -march).
 # -ffp-contract=off: the `cpu` and `reference` backends are bit-identical only while no a*b+c is fused into an FMA,
-# which GCC would do under CFLAGS=-march=native (the baseline x86-64 target has no FMA instruction).
+# which GCC does when CFLAGS pick a host-specific CPU (the baseline x86-64 target has no FMA instruction).
 compile_args = [
     "-O3",
     "-pthread",

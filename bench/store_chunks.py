@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-CHUNKS = [(32, 32, 32), (64, 64, 64), (128, 128, 128), (32, 128, 128)]
+CHUNKS = [(32, 32, 32), (64, 64, 64), (128, 128, 128), (32, 128, 128), (128, 32, 32), (64, 32, 32)]
 CODECS = [
     ("blosc", "lz4", 5, "shuffle", 32768),
     ("blosc", "lz4", 5, "bitshuffle", 0),

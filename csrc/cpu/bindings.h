@@ -11,4 +11,5 @@ void bind_dicom_facts(pybind11::module_& m);  // dicom_facts_bindings.cpp (calle
 void bind_augment(pybind11::module_& m);  // augment_bindings.cpp
 void bind_device_job(pybind11::module_& m);  // device_job_bindings.cpp: GPU job layout, blur weights
 void bind_rle(pybind11::module_& m);  // rle_bindings.cpp: batch RLE Lossless decode
+void bind_store(pybind11::module_& m);  // store_bindings.cpp: store window reads, crc32c
 }  // namespace fm

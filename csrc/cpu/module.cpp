@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, m) {
   fm::bind_augment(m);
   fm::bind_device_job(m);
   fm::bind_rle(m);
+  fm::bind_store(m);
 }

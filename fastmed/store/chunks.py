@@ -15,6 +15,7 @@ just those blocks. Every length in the header and block table is checked against
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -77,10 +78,26 @@ class ArrayInfo:
 
 
 def array_info(path: str | os.PathLike[str], where: str) -> ArrayInfo:
-    """Read and check an array's ``zarr.json``; ``where`` names it in errors."""
-    p = Path(path)
+    """Read and check an array's ``zarr.json``; ``where`` names it in errors.
+
+    Parsed metadata is kept per path, keyed by the file's modification time, size and inode
+    (one ``stat`` per call): a dataset makes a :class:`~fastmed.store.window.StoreVolume` per item,
+    and a rewritten array (a re-converted series) is parsed again.
+    """
+    meta_file = os.path.join(os.fspath(path), "zarr.json")
     try:
-        meta = json.loads((p / "zarr.json").read_text())
+        st = os.stat(meta_file)
+    except OSError as exc:
+        raise CacheError(f"{where}: array metadata unreadable ({type(exc).__name__})") from None
+    return _parsed_info(meta_file, where, st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_info(meta_file: str, where: str, mtime_ns: int, size: int, inode: int) -> ArrayInfo:
+    """:func:`array_info` for one version of ``zarr.json`` (the last three arguments key the cache)."""
+    p = Path(meta_file).parent
+    try:
+        meta = json.loads(Path(meta_file).read_text())
     except (OSError, ValueError) as exc:
         raise CacheError(f"{where}: array metadata unreadable ({type(exc).__name__})") from None
     try:

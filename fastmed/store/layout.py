@@ -23,8 +23,8 @@ TMP_DIR = ".fastmed-tmp"
 ATTR = "fastmed"
 """Group attribute holding a series' record (geometry, ids, statistics, source hash)."""
 
-CHUNK_3D = (64, 64, 64)
-"""Chunk shape of 3D arrays, chosen by ``bench/store_chunks.py`` (see docs/store_format.md)."""
+CHUNK_3D = (128, 32, 32)
+"""Chunk shape of 3D arrays (z, y, x), chosen by ``bench/store_window_cost.py`` (docs/store_format.md)."""
 
 
 @dataclass(frozen=True)

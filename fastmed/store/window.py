@@ -5,7 +5,9 @@ native thread pool (:func:`fastmed.dicom._pool.map_chunks`): each thread takes t
 not yet claimed, reads its file into a reused buffer, checks its crc32c, decompresses into a
 reused scratch chunk only the blosc blocks holding the slices the box needs (the file read,
 crc32c, blosc and the numpy copy all release the GIL) and copies the overlap into the
-preallocated window. No zarr-python on this path: its per-call overhead was several times the raw decode
+preallocated window. For blosc arrays the same loop runs in C++ (:mod:`fastmed.store.native_read`);
+the Python loop here reads the others (and everything when no c-blosc library is found). No
+zarr-python on this path: its per-call overhead was several times the raw decode
 (``docs/store_format.md``, "Reading windows"). :class:`StoreVolume` is the
 :class:`~fastmed.volume_source.LazyVolume` handle on one array of a series.
 """
@@ -18,13 +20,15 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from fastmed.store import box_plan, layout
 from fastmed.store import chunks as _chunks
-from fastmed.store import layout
+from fastmed.store import native_read as _native
+from fastmed.store.box_plan import BoxTest
 from fastmed.store.chunks import ArrayInfo, array_info
 
 
@@ -109,6 +113,8 @@ def _read(
         out = _new_window(want, dtype)
     elif out.shape != want or out.dtype != dtype or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape {want}")
+    if _native.usable(info):
+        return out, _native.read_box(info, a, b, out, threads, touches, fill)
     plan = [_overlap(idx, a, b, info.chunks) for idx in chunks_in_box(info, a, b)]
     if touches is not None and plan:
         plan, blank = _narrow(plan, a, info.chunks, touches)
@@ -178,21 +184,11 @@ def _new_window(shape: tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any
             # Room for the next, slightly larger window of the same kind (footprint boxes vary).
             size = min(-(-(nbytes * 5 // 4) // _MIN_POOLED) * _MIN_POOLED, _MAX_POOLED)
             buf = np.empty(max(size, nbytes), dtype=np.uint8)
-            if len(_WINDOWS) >= _KEEP_WINDOWS:  # drop the smallest
-                _WINDOWS.remove(min(_WINDOWS, key=lambda w: w.nbytes))
+            if len(_WINDOWS) >= _KEEP_WINDOWS:  # drop the smallest (by position: == on arrays compares voxels)
+                del _WINDOWS[min(range(len(_WINDOWS)), key=lambda k: _WINDOWS[k].nbytes)]
             _WINDOWS.append(buf)
     return buf[:nbytes].view(dtype).reshape(shape)
 
-
-class BoxTest(Protocol):
-    """What :func:`read_window` asks a footprint: which boxes of the array its owner reads."""
-
-    def touches_boxes(self, lo: npt.ArrayLike, hi: npt.ArrayLike) -> npt.NDArray[np.bool_]:
-        """Per box ``[lo[i], hi[i])`` (array coordinates), whether any of its voxels is read."""
-        ...
-
-
-_SLAB = 4  # z-slices per footprint test inside a chunk (blosc blocks of 64 KiB hold 8 slices of a 64x64 int16 chunk)
 
 Overlap = tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...], tuple[int, int]]
 
@@ -207,36 +203,14 @@ def _narrow(
     org = np.asarray(lo, dtype=np.int64)
     first = np.asarray([[s.start for s in dst] for _, _, dst, _ in plan], dtype=np.int64) + org
     last = np.asarray([[s.stop for s in dst] for _, _, dst, _ in plan], dtype=np.int64) + org
-    keep = np.asarray(touches.touches_boxes(first, last), dtype=bool)
-    blank = [dst for (_, _, dst, _), k in zip(plan, keep, strict=True) if not k]
-    kept = np.flatnonzero(keep)
-    if not len(kept):
-        return [], blank
-    # Every kept overlap cut into slabs of _SLAB z-slices (aligned to the chunk's start, as its
-    # blosc blocks are), tested in one call.
-    z0s, z1s = first[kept, 0], last[kept, 0]
-    c0s = np.asarray([plan[j][0][0] for j in kept.tolist()], dtype=np.int64) * int(chunks[0])
-    s0s = c0s + (z0s - c0s) // _SLAB * _SLAB  # first slab's start
-    count = -(-(z1s - s0s) // _SLAB)
-    offset = np.concatenate([[0], np.cumsum(count)])
-    owner = np.repeat(np.arange(len(kept)), count)
-    a, b = first[kept][owner], last[kept][owner]
-    local = np.arange(len(owner)) - offset[owner]  # slab number inside its overlap
-    starts = s0s[owner] + local * _SLAB
-    a[:, 0] = np.maximum(starts, z0s[owner])
-    b[:, 0] = np.minimum(starts + _SLAB, z1s[owner])
-    hit = np.asarray(touches.touches_boxes(a, b), dtype=bool)
-    lo_hit = np.minimum.reduceat(np.where(hit, local, len(owner)), offset[:-1])  # first kept slab per overlap
-    hi_hit = np.maximum.reduceat(np.where(hit, local, -1), offset[:-1])  # last kept slab
-    t0s = np.maximum(s0s + lo_hit * _SLAB, z0s)  # kept z-range, array coordinates
-    t1s = np.minimum(s0s + (hi_hit + 1) * _SLAB, z1s)
+    iz = np.asarray([idx[0] for idx, _, _, _ in plan], dtype=np.int64)
+    keep, t0s, t1s = box_plan.trim(iz, first, last, int(chunks[0]), touches)
+    kept = set(keep.tolist())
+    blank = [dst for j, (_, _, dst, _) in enumerate(plan) if j not in kept]
     out: list[Overlap] = []
     z_org, depth = int(org[0]), int(chunks[0])
-    for j, any_hit, t0, t1 in zip(kept.tolist(), (hi_hit >= 0).tolist(), t0s.tolist(), t1s.tolist(), strict=True):
+    for j, t0, t1 in zip(keep.tolist(), t0s.tolist(), t1s.tolist(), strict=True):
         idx, src, dst, _ = plan[j]
-        if not any_hit:
-            blank.append(dst)
-            continue
         d0, d1 = t0 - z_org, t1 - z_org
         if d0 > dst[0].start:
             blank.append((slice(dst[0].start, d0), *dst[1:]))
@@ -327,7 +301,7 @@ class StoreVolume:
 
     @property
     def info(self) -> ArrayInfo:
-        """The array's metadata (its ``zarr.json``, read once)."""
+        """The array's metadata (its ``zarr.json``; parsed once per version of the file, see :func:`array_info`)."""
         if self._info is None:
             self._info = array_info(self.store / self._rel, f"series {self.series_id} {self.array}")
         return self._info

@@ -28,7 +28,7 @@ def write_array(path: Path, data: np.ndarray[Any, Any], chunks: tuple[int, ...],
 
 
 def count_decodes(monkeypatch: Any) -> list[tuple[int, ...]]:
-    """Record the index of every chunk the window reader decodes (a list filled as reads go)."""
+    """Record the index of every chunk the window reader decodes, natively or in Python (filled as reads go)."""
     from fastmed.store import window
 
     seen: list[tuple[int, ...]] = []
@@ -39,4 +39,11 @@ def count_decodes(monkeypatch: Any) -> list[tuple[int, ...]]:
         return real(i, idx, *rest)
 
     monkeypatch.setattr(window._chunks, "decode_chunk", counting)
+    real_chunks = window._native.read_chunks
+
+    def counting_chunks(i: Any, idx: Any, *rest: Any) -> Any:
+        seen.extend(tuple(r) for r in idx.tolist())
+        return real_chunks(i, idx, *rest)
+
+    monkeypatch.setattr(window._native, "read_chunks", counting_chunks)
     return seen

@@ -68,3 +68,15 @@ def store(
     res = fm.convert(manifest, path, annotations, scheduler=cluster2, progress=False)
     assert not res.failed and len(res.converted) == len(manifest.valid)
     return path
+
+
+@pytest.fixture(params=["native", "python"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test once with the native chunk loop (C++) and once with the Python one."""
+    from fastmed.store import native_read
+
+    if request.param == "python":
+        monkeypatch.setattr(native_read, "usable", lambda info: False)
+    else:
+        assert native_read.blosc_decoder() is not None, "imagecodecs' libblosc was not found: native reads untested"
+    return str(request.param)

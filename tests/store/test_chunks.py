@@ -19,6 +19,8 @@ from fastmed.store.layout import Codec
 from fastmed.store.window import read_window
 from tests.store._arrays import write_array
 
+pytestmark = pytest.mark.usefixtures("reader")  # every test with the native and the Python chunk loop
+
 SHAPE = (70, 64, 80)  # two chunks along z and x (both edge chunks padded), one along y
 CHUNK = (64, 64, 64)
 CODECS = {
@@ -65,7 +67,9 @@ def test_default_codec_makes_small_blocks(arrays: dict[str, tuple[Path, np.ndarr
     assert blocks_of(path, (0, 0, 0)) == (65536, 8)  # 8 slices of a 64x64 int16 chunk per block
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_windows_equal_numpy(arrays: dict[str, tuple[Path, np.ndarray[Any, Any]]], data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(sorted(arrays)))
@@ -90,8 +94,10 @@ def test_rows_decode_equals_whole_decode(arrays: dict[str, tuple[Path, np.ndarra
 
 
 def test_only_the_blocks_of_the_needed_slices_are_decoded(
-    arrays: dict[str, tuple[Path, np.ndarray[Any, Any]]], monkeypatch: pytest.MonkeyPatch
+    arrays: dict[str, tuple[Path, np.ndarray[Any, Any]]], monkeypatch: pytest.MonkeyPatch, reader: str
 ) -> None:
+    if reader == "native":
+        pytest.skip("counts the Python decoder's calls (the native block choice: test_native_read.py)")
     path, arr = arrays["lz4-bitshuffle-64k-int16"]
     info = array_info(path, "s")
     sizes: list[int] = []

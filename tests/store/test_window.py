@@ -16,6 +16,8 @@ from fastmed.store.chunks import array_info
 from fastmed.store.window import StoreVolume, chunks_in_box, read_window
 from tests.store._arrays import count_decodes, write_array
 
+pytestmark = pytest.mark.usefixtures("reader")  # every test with the native and the Python chunk loop
+
 CHUNKS = (8, 8, 8)
 SHAPE = (40, 64, 64)  # 320x512x512 with 64^3 chunks, scaled by 1/8: 5 x 8 x 8 chunks
 PATCH = 16  # 128^3 scaled the same way: 2 chunks per axis
@@ -45,7 +47,9 @@ def box_strategy(shape: tuple[int, ...], chunks: tuple[int, ...]) -> st.SearchSt
     return st.tuples(*pairs).map(lambda ps: ([p[0] for p in ps], [p[1] for p in ps]))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_window_equals_numpy_slice(synthetic: tuple[Path, np.ndarray[Any, Any]], data: st.DataObject) -> None:
     path, arr = synthetic
@@ -67,7 +71,9 @@ def test_window_equals_zarr_python(synthetic: tuple[Path, np.ndarray[Any, Any]])
     np.testing.assert_array_equal(read_window(array_info(path, "s"), lo, hi), z[3:37, 7:41, 60:64])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_store_windows_equal_read_series(store: Path, decoded: dict[str, Any], data: st.DataObject) -> None:
     sid = data.draw(st.sampled_from(sorted(decoded)))

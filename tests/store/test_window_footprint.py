@@ -127,3 +127,13 @@ def test_compose_on_a_2d_store_volume(store: Path) -> None:
         want = aug({"image": arr[None], "spacing": vol.spacing}, seed=5, index=i)["image"]
         got = aug({"image": vol, "spacing": vol.spacing}, seed=5, index=i)["image"]
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_window_pool_drops_a_buffer_when_full(tmp_path: Path) -> None:
+    """More live windows of different sizes than the pool keeps: the smallest kept buffer is dropped (a regression:
+    list.remove compared the buffers' voxels and raised)."""
+    data = np.random.default_rng(2).integers(-1000, 1000, size=(96, 128, 128)).astype(np.int16)
+    info = array_info(write_array(tmp_path / "a", data, (32, 64, 64)), "s")
+    held = [read_window(info, (0, 0, 0), (z, 128, 128)) for z in (96, 80, 64, 48, 32, 40)]  # 3 .. 1 MB
+    for win in held:
+        np.testing.assert_array_equal(win, data[: len(win)])
