@@ -5,9 +5,10 @@ native parser, assemble every volume series with validated geometry, check what 
 against the truth, and cut augmented training patches from the volumes with the fused
 engine, then join the archive's labels table, convert it into the checksummed zarr store on a
 local Dask cluster, verify it and read it back. Then draw an augmentation montage from the
-store, pretrain a small MAE on store patches fed by ``fastmed.DataLoader``, probe its frozen
-encoder for lesions on held-out studies, and write the run report (Markdown + HTML with plots:
-throughput against peers, data wait, loss curves, the montage, the AUROC). It prints what it
+store, pretrain a small MAE on store volumes fed by ``fastmed.DataLoader``, probe its frozen
+encoder for lesions on held-out studies (and again with 1 % and 10 % of the training labels: the
+label-efficiency curve), and write the run report (Markdown + HTML with plots: throughput against
+peers, data wait and the bottleneck, loss curves, the montage, the AUROC, label efficiency). It prints what it
 found and how fast, and where the report is; nothing identifying is printed (series are named
 by keyed ids). Progress bars (tqdm, on stderr) run throughout.
 """
@@ -27,14 +28,27 @@ import numpy as np
 from tqdm.auto import tqdm
 
 PATCH_SIZES = {"small": (16, 48, 48), "medium": (48, 128, 128), "full": (128, 128, 128)}
+LESION_SCALE = 2.0
+"""The demo archive's lesions: the smallest radius doubled (7-30 voxels across instead of 3-6), as in the learning
+tests, so that a lesion-presence probe on a short MAE pretraining has something to find."""
+LABEL_FRACTIONS = (0.01, 0.1)
+"""Label fractions of the demo's label-efficiency curve (besides the full-label probe)."""
+PEER_SUITES = ("r3d", "loader")
+"""Committed ``fastmed bench`` results shown as throughput against peers (augmentation, and batches fed)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``demo`` subcommand."""
     p = subparsers.add_parser("demo", help="synthesize an archive, read it back, augment it, report what and how fast")
-    p.add_argument("--studies", type=int, default=36, help="studies in the synthetic archive")
+    p.add_argument("--studies", type=int, default=60, help="studies in the synthetic archive")
     p.add_argument("--seed", type=int, default=0, help="seed of the archive and of the augmentation")
     p.add_argument("--size", default="small", choices=sorted(PATCH_SIZES), help="volume size preset")
+    p.add_argument(
+        "--lesion-scale",
+        type=float,
+        default=LESION_SCALE,
+        help=f"smallest lesion radius as a multiple of the generator's default (default {LESION_SCALE:g})",
+    )
     p.add_argument("--patches", type=int, default=64, help="augmented patches to cut")
     p.add_argument("--threads", type=int, default=0, help="native threads (0: all cores)")
     p.add_argument("--convert-workers", type=int, default=2, help="Dask worker processes for the conversion")
@@ -42,8 +56,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--report", type=Path, default=Path("fastmed-demo-report"), help="report folder (default ./fastmed-demo-report)"
     )
-    p.add_argument("--mae-steps", type=int, default=200, help="MAE pretraining steps")
+    p.add_argument("--mae-steps", type=int, default=400, help="MAE pretraining steps")
     p.add_argument("--probe-steps", type=int, default=150, help="linear-probe steps")
+    p.add_argument(
+        "--label-efficiency",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also probe with 1%% and 10%% of the training labels and plot the label-efficiency curve",
+    )
     p.add_argument("--quick", action="store_true", help="a few training steps only (a smoke run)")
     p.add_argument("--no-train", action="store_true", help="stop after the store (no montage, training, report)")
     p.set_defaults(func=run)
@@ -71,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_in(root: Path, args: argparse.Namespace) -> int:
     say = Say()
-    stages = 7 if args.no_train else 11
+    stages = 7 if args.no_train else 12 if args.label_efficiency else 11
     with tqdm(total=stages, desc="fastmed demo", unit="stage", leave=False) as bar:
         code = _prepare(root, args, say, bar.update)
         if code != 0 or args.no_train:
@@ -89,13 +109,13 @@ def _prepare(root: Path, args: argparse.Namespace, say: Say, done: Callable[[int
     say(f"fastmed {fm.__version__}: {fm.get_num_threads()} native threads")
 
     t0 = time.perf_counter()
-    info = generate_archive(root, studies=args.studies, seed=args.seed, shape=args.size)
+    info = generate_archive(root, studies=args.studies, seed=args.seed, shape=args.size, lesion_scale=args.lesion_scale)
     truth = {keyed_id(s.series_uid): s for s in info.all_series()}
     n_files = sum(len(s.files) for s in truth.values())
     done(1)
     say(
         f"1. synthesized {n_files} DICOM files, {len(truth)} series, {args.studies} studies "
-        f"in {time.perf_counter() - t0:.2f} s"
+        f"(lesion scale {args.lesion_scale:g}) in {time.perf_counter() - t0:.2f} s"
     )
 
     t0 = time.perf_counter()
@@ -244,7 +264,14 @@ def _train_and_report(root: Path, args: argparse.Namespace, say: Say, done: Call
     from fastmed.store import open_store
     from fastmed.train.engine.tracking import attach_to_last_run
     from fastmed.train.metrics.auroc import auroc
-    from fastmed.train.report import ReportInputs, RunSummary, augmentation_montage, load_peer_table, write_report
+    from fastmed.train.report import (
+        LabelCurve,
+        ReportInputs,
+        RunSummary,
+        augmentation_montage,
+        load_peer_table,
+        write_report,
+    )
 
     report_dir = args.report.resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -286,21 +313,36 @@ def _train_and_report(root: Path, args: argparse.Namespace, say: Say, done: Call
             probe_steps=probe_steps,
             workers=max(1, args.convert_workers),
             on_run=on_run,
+            label_fractions=LABEL_FRACTIONS if args.label_efficiency else (),
         )
     finally:
         torch.set_num_threads(before)
     res, y, s = out.probe, out.probe_labels, out.probe_scores
     value = auroc(y, s) if 0 < int(y.sum()) < y.size else float("nan")
+    study = float(res.metrics.get("auroc_study", float("nan")))
     say(
         f"10. linear probe for lesion_present on the frozen MAE encoder: {len(res.losses)} steps, loss "
         f"{res.losses[0]:.3f} -> {res.losses[-1]:.3f}, data wait {res.data_wait_fraction:.1%}; "
         f"AUROC on {y.size} held-out series ({int(y.sum())} with lesions): {value:.3f}"
+        + (
+            f"; per study (series scores averaged) {study:.3f} on {res.metrics['n_eval_studies']:.0f} studies"
+            if np.isfinite(study)
+            else ""
+        )
         + "".join(f" ({n})" for n in out.notes)
     )
-    peers = None
-    bench = Path(__file__).resolve().parents[1] / "bench" / "results" / "r3d.json"
-    if bench.exists():
-        peers = load_peer_table(bench)
+    curve = out.label_efficiency
+    if curve is not None:
+        points = ", ".join(
+            f"{100 * f:g} % ({n} series) {v:.3f}"
+            for f, n, v in zip(curve.fractions, curve.labelled, curve.scores, strict=True)
+        )
+        say(
+            f"11. label efficiency, the probe on a stratified share of the training labels, scored on the same "
+            f"{curve.holdout_series} held-out series: AUROC at {points}; curve {curve.plot.name} in the report"
+        )
+    results = Path(__file__).resolve().parents[1] / "bench" / "results"
+    peers = [load_peer_table(results / f"{n}.json") for n in PEER_SUITES if (results / f"{n}.json").exists()]
     inputs = ReportInputs(
         title="fastmed demo report",
         facts=[(n, text) for n, _, text in (line.partition(" ") for line in say.lines if line[:1].isdigit())],
@@ -309,11 +351,15 @@ def _train_and_report(root: Path, args: argparse.Namespace, say: Say, done: Call
         montage=montage,
         probe_labels=y,
         probe_scores=s,
-        probe_name="lesion_present (per series)",
+        probe_name="lesion_present (per series, whole series letterboxed into the model input)",
+        label_efficiency=LabelCurve.of(curve) if curve is not None else None,
         notes=[
-            "Throughput against peers: the committed `fastmed bench r3d` results. Training figures: measured in "
-            "this run (torch on one thread, the loader's threads beside it). Run folders (config.yaml, "
-            f"metrics.jsonl/csv, checkpoints): {report_dir / 'runs'}.",
+            "Throughput against peers: the committed `fastmed bench "
+            + " / ".join(PEER_SUITES)
+            + "` results (not measured in this run; none where the source tree's bench/results is absent). "
+            "Training figures: measured in this run (torch on one thread, the loader's threads beside it). "
+            f"The archive's lesions are {args.lesion_scale:g}x the generator's default size. Run folders "
+            f"(config.yaml, metrics.jsonl/csv, checkpoints): {report_dir / 'runs'}.",
             *out.notes,
         ],
     )
@@ -321,5 +367,5 @@ def _train_and_report(root: Path, args: argparse.Namespace, say: Say, done: Call
     for run_dir in (out.mae.run_dir, out.probe.run_dir):  # MLflow (when installed): config and report per run
         attach_to_last_run(run_dir, [Path(run_dir) / "config.yaml", files.markdown, files.html])
     done(1)
-    say(f"11. report: {files.html} (Markdown: {files.markdown.name})")
+    say(f"{12 if curve is not None else 11}. report: {files.html} (Markdown: {files.markdown.name})")
     return 0

@@ -30,12 +30,23 @@ def test_demo_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     if not TRAIN:
         assert "training and report skipped" in out
         return
-    for line in ("8. drew the R3D augmentation montage", "9. MAE pretraining", "10. linear probe", "11. report"):
+    for line in (
+        "8. drew the R3D augmentation montage",
+        "9. MAE pretraining",
+        "10. linear probe",
+        "11. label efficiency",
+    ):
         assert line in out
-    assert f"11. report: {report.resolve() / 'report.html'}" in out
+    assert f"12. report: {report.resolve() / 'report.html'}" in out
     md = (report / "report.md").read_text()
-    for png in ("throughput", "data_wait", "loss", "montage"):
+    for png in ("throughput", "throughput_1", "data_wait", "loss", "montage", "label_efficiency"):
         assert (report / "plots" / f"{png}.png").exists() and f"plots/{png}.png" in md
+    # the label-efficiency curve: the probe run is its 100 % point, the smaller fractions ran as their own runs
+    curve = json.loads((report / "runs" / "label_efficiency" / "label_efficiency.json").read_text())
+    assert curve["fractions"] == [0.01, 0.1, 1.0] and curve["run_dirs"][-1] == str(report.resolve() / "runs" / "probe")
+    for run_dir, n in zip(curve["run_dirs"], curve["labelled_series"], strict=True):
+        assert json.loads((Path(run_dir) / "metrics.json").read_text())["train_series"] == n
+    assert curve["labelled_series"] == sorted(curve["labelled_series"])
     steps = re.search(r"9\. MAE pretraining .*: (\d+) steps", out)
     assert steps is not None and int(steps.group(1)) == 6
     assert "SYNTH^" not in md

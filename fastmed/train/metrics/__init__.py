@@ -3,7 +3,11 @@
 from fastmed.train.metrics.auroc import auroc, auroc_macro
 from fastmed.train.metrics.calibration import expected_calibration_error, reliability_curve
 from fastmed.train.metrics.dice import dice_per_class
-from fastmed.train.metrics.label_efficiency import label_subsets, save_label_efficiency_plot
+from fastmed.train.metrics.label_efficiency import (
+    label_subsets,
+    save_label_efficiency_plot,
+    stratified_label_subsets,
+)
 from fastmed.train.metrics.reliability_plot import save_reliability_diagram
 from fastmed.train.metrics.retrieval import recall_at_k, retrieval_recalls
 
@@ -18,4 +22,5 @@ __all__ = [
     "retrieval_recalls",
     "save_label_efficiency_plot",
     "save_reliability_diagram",
+    "stratified_label_subsets",
 ]

@@ -54,7 +54,7 @@ def compose_config(task: str, overrides: Sequence[str] = (), config_dir: str | P
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``pretrain`` and ``finetune``."""
+    """Register ``pretrain``, ``finetune`` and ``label-efficiency``."""
     for command, tasks in COMMANDS.items():
         verb = "Pretrain an encoder" if command == "pretrain" else "Fine-tune a (pretrained) encoder"
         p = subparsers.add_parser(
@@ -68,6 +68,9 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         p.add_argument("overrides", nargs="*", help="Hydra overrides (key=value, group=option)")
         p.add_argument("--cfg", action="store_true", help="print the resolved config and exit (no training)")
         p.set_defaults(func=_main)
+    from fastmed.train.recipes import label_efficiency
+
+    label_efficiency.add_parser(subparsers)
 
 
 def _main(args: argparse.Namespace) -> int:

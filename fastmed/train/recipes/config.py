@@ -44,6 +44,11 @@ class DataConfig:
     foreground_prob
         ``seg``: share of each batch's patches centred on a lesion voxel (``fm.LabelPatchSampler``, nnU-Net's
         oversampling); 0: random crops.
+    label_fraction
+        ``cls``: train on this fraction of the training series' labels (label-efficiency runs): that share of
+        each class of the first label key, at least one series of each, nested across fractions for one seed
+        (:func:`fastmed.train.recipes.label_efficiency.labelled_subset`); the batch size is capped at the
+        subset's size. The held-out series stay the same.
     """
 
     store: str = ""
@@ -58,6 +63,7 @@ class DataConfig:
     eval_batch_size: int = 4
     foreground_prob: float = 0.0
     whole_volume: bool = False
+    label_fraction: float = 1.0
 
 
 @dataclass

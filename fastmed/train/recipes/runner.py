@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from fastmed.train.recipes.data import (
     train_compose,
 )
 from fastmed.train.recipes.evaluate import evaluate, segment_volumes
+from fastmed.train.recipes.label_efficiency import labelled_subset
 from fastmed.train.recipes.tasks import build_task, trainable_parameters
 from fastmed.train.text.tokenizer import ReportTokenizer, train_report_tokenizer
 
@@ -139,6 +140,9 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     label_index = [names.index(k) for k in dc.label_keys if k in names]
     strat = dc.label_keys[0] if dc.label_keys else None
     split = split_by_study(ds, vit.spatial_dims, dc.holdout, cfg.seed, stratify=strat)
+    if cfg.task == "cls" and dc.label_fraction != 1.0:  # fractions outside (0, 1] are refused there
+        split.train = labelled_subset(ds, split.train, label_index[0], dc.label_fraction, cfg.seed)
+        dc = replace(dc, batch_size=min(dc.batch_size, len(split.train)))
     seg = cfg.task == "seg"
     train_items = TaskItems(ds, split.train, label_index, with_mask=seg, max_len=dc.report_max_len)
     tok = _tokenizer(cfg, train_items, run_dir, info) if cfg.task == "clip" else None

@@ -11,9 +11,10 @@ from fastmed.train.report.document import ReportFiles, ReportInputs, write_repor
 from fastmed.train.report.montage import augmentation_montage, centre_crop
 from fastmed.train.report.peers import PeerTable, Rate, load_peer_table
 from fastmed.train.report.roc import roc_curve
-from fastmed.train.report.runs import RunSummary
+from fastmed.train.report.runs import LabelCurve, RunSummary
 
 __all__ = [
+    "LabelCurve",
     "PeerTable",
     "Rate",
     "ReportFiles",

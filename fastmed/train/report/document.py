@@ -1,9 +1,10 @@
 """The run report: one Markdown and one HTML file (same content) with PNG plots beside them.
 
-Sections: a summary table (what the caller measured), throughput against peers, training
-throughput and data wait (with the bottleneck), the loss curves, the augmentation montage, and
-the probe's AUROC with its ROC curve. Every number in the text is formatted once here from the
-inputs (:func:`fmt_rate`, :func:`fmt_percent`, :func:`fmt_auroc`, :func:`fmt_loss`).
+Sections: a summary table (what the caller measured), throughput against peers (one table per bench
+results file), training throughput and data wait (with the bottleneck of each run), the loss curves, the
+augmentation montage, the probe's AUROC with its ROC curve, and the label-efficiency curve. Every number
+in the text is formatted once here from the inputs (:func:`fmt_rate`, :func:`fmt_percent`,
+:func:`fmt_auroc`, :func:`fmt_loss`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import numpy as np
 import numpy.typing as npt
 
 from fastmed.train.metrics.auroc import auroc as auroc_of
-from fastmed.train.report.peers import PeerTable
+from fastmed.train.metrics.label_efficiency import save_label_efficiency_plot
+from fastmed.train.report.peers import PeerTable, Rate
 from fastmed.train.report.plots import save_data_wait_plot, save_loss_plot, save_roc_plot, save_throughput_plot
 from fastmed.train.report.roc import roc_curve
-from fastmed.train.report.runs import RunSummary
+from fastmed.train.report.runs import LabelCurve, RunSummary
 
 Block = tuple[str, ...] | tuple[str, Sequence[str], Sequence[Sequence[str]]]
 
@@ -58,7 +60,7 @@ class ReportInputs:
     facts
         Summary rows ``(what, value)`` (pipeline steps and their timings, ...).
     peers
-        Throughput of fastmed and its peers (a bench results table), or None.
+        Throughput of fastmed and its peers: a bench results table, several, or None.
     runs
         Training runs (throughput, data wait, losses).
     montage
@@ -67,18 +69,21 @@ class ReportInputs:
         Held-out labels and scores of the linear probe: the AUROC and ROC curve are computed here.
     probe_name
         What the probe predicts.
+    label_efficiency
+        The held-out metric against the fraction of training labels, or None.
     notes
         Closing paragraphs.
     """
 
     title: str = "fastmed run report"
     facts: list[tuple[str, str]] = field(default_factory=list)
-    peers: PeerTable | None = None
+    peers: PeerTable | Sequence[PeerTable] | None = None
     runs: list[RunSummary] = field(default_factory=list)
     montage: Path | None = None
     probe_labels: npt.ArrayLike | None = None
     probe_scores: npt.ArrayLike | None = None
     probe_name: str = "lesion present"
+    label_efficiency: LabelCurve | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -101,9 +106,13 @@ def write_report(inputs: ReportInputs, out_dir: str | PathLike[str]) -> ReportFi
     blocks: list[Block] = [("h1", inputs.title)]
     if inputs.facts:
         blocks += [("h2", "Summary"), ("table", ("step", "result"), [list(f) for f in inputs.facts])]
-    if inputs.peers is not None:
-        images["throughput"] = save_throughput_plot(inputs.peers, plots / "throughput.png")
-        blocks += _peer_blocks(inputs.peers)
+    tables = [inputs.peers] if isinstance(inputs.peers, PeerTable) else list(inputs.peers or [])
+    if tables:
+        blocks.append(("h2", "Throughput against peers"))
+    for i, table in enumerate(tables):
+        key = "throughput" if i == 0 else f"throughput_{i}"
+        images[key] = save_throughput_plot(table, plots / f"{key}.png")
+        blocks += _peer_blocks(table, f"plots/{key}.png")
     if inputs.runs:
         images["data_wait"] = save_data_wait_plot(inputs.runs, plots / "data_wait.png")
         blocks += _run_blocks(inputs.runs)
@@ -121,6 +130,8 @@ def write_report(inputs: ReportInputs, out_dir: str | PathLike[str]) -> ReportFi
     if inputs.probe_labels is not None and inputs.probe_scores is not None:
         value, probe_blocks = _probe_blocks(inputs, plots, images)
         blocks += probe_blocks
+    if inputs.label_efficiency is not None:
+        blocks += _label_blocks(inputs.label_efficiency, plots, images)
     for note in inputs.notes:
         blocks.append(("p", note))
     md = out / "report.md"
@@ -130,17 +141,45 @@ def write_report(inputs: ReportInputs, out_dir: str | PathLike[str]) -> ReportFi
     return ReportFiles(md, page, images, value)
 
 
-def _peer_blocks(t: PeerTable) -> list[Block]:
-    rows = [
-        [r.name, fmt_rate(r.rate), f"{t.subject_rate / r.rate:.1f}x" if not r.subject else "1.0x (fastmed)"]
-        for r in sorted(t.rates, key=lambda r: -r.rate)
-    ]
+def _faster_by(t: PeerTable, r: Rate) -> str:
+    if r.subject:
+        return "1.0x (fastmed)"
+    ratio = t.subject_rate / r.rate
+    return f"{ratio:.1f}x" if ratio >= 1.0 else f"{ratio:.2f}x (fastmed slower)"
+
+
+def _peer_blocks(t: PeerTable, image: str) -> list[Block]:
+    rows = [[r.name, fmt_rate(r.rate), _faster_by(t, r)] for r in sorted(t.rates, key=lambda r: -r.rate)]
     unit = t.rates[0].unit
     return [
-        ("h2", "Throughput against peers"),
         ("p", f"Source: {t.source}."),
         ("table", ("implementation", f"{unit}/s", "fastmed faster by"), rows),
-        ("img", "throughput against peers", "plots/throughput.png"),
+        ("img", f"throughput against peers: {t.suite} {t.case}", image),
+    ]
+
+
+def _label_blocks(c: LabelCurve, plots: Path, images: dict[str, Path]) -> list[Block]:
+    rows = [
+        [f"{100.0 * f:g} %", str(n), fmt_auroc(s) if np.isfinite(s) else "undefined"]
+        for f, n, s in zip(c.fractions, c.labelled, c.scores, strict=True)
+    ]
+    images["label_efficiency"] = save_label_efficiency_plot(
+        c.fractions,
+        c.scores,
+        plots / "label_efficiency.png",
+        metric=f"held-out {c.metric}",
+        title=f"label efficiency ({c.holdout} held-out series)",
+        annotations=[f"n={n}" for n in c.labelled],
+    )
+    return [
+        ("h2", "Label efficiency"),
+        (
+            "p",
+            f"The same recipe trained on a fraction of the training labels (stratified by class, at least one "
+            f"series of each, nested, seeded) and scored on the same {c.holdout} held-out series.",
+        ),
+        ("table", ("labels used", "training series", f"held-out {c.metric}"), rows),
+        ("img", "label-efficiency curve", "plots/label_efficiency.png"),
     ]
 
 
@@ -161,6 +200,10 @@ def _run_blocks(runs: Sequence[RunSummary]) -> list[Block]:
         f"{r.name}: the {'data' if r.bottleneck == 'data' else 'model'} side is the bottleneck "
         f"({fmt_percent(r.data_wait_fraction)} of the loop waiting for batches)"
         for r in runs
+    )
+    verdict += (
+        ". A run is data-bound when the training loop spends at least half its time waiting for the loader's "
+        "next batch, model-bound otherwise"
     )
     return [
         ("h2", "Training throughput and data wait"),

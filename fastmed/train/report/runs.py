@@ -41,3 +41,39 @@ class RunSummary:
             str(run.bottleneck),
             tuple(float(v) for v in run.losses),
         )
+
+
+@dataclass(frozen=True)
+class LabelCurve:
+    """A label-efficiency curve: a held-out metric against the fraction of training labels used.
+
+    Parameters
+    ----------
+    metric
+        The held-out metric (``auroc``, ...).
+    fractions
+        Requested fractions of the training labels, ascending.
+    labelled
+        Training series each run trained on.
+    scores
+        The metric per run (NaN where undefined).
+    holdout
+        Held-out series every run was scored on.
+    """
+
+    metric: str
+    fractions: tuple[float, ...]
+    labelled: tuple[int, ...]
+    scores: tuple[float, ...]
+    holdout: int
+
+    @classmethod
+    def of(cls, curve: Any) -> LabelCurve:
+        """From a :class:`~fastmed.train.recipes.label_efficiency.LabelEfficiency` (or anything shaped like it)."""
+        return cls(
+            str(curve.metric),
+            tuple(float(f) for f in curve.fractions),
+            tuple(int(n) for n in curve.labelled),
+            tuple(float(s) for s in curve.scores),
+            int(curve.holdout_series),
+        )

@@ -10,20 +10,10 @@ import pytest
 
 from fastmed.train.report import PeerTable, Rate, ReportInputs, RunSummary, write_report
 from fastmed.train.report.document import fmt_auroc, fmt_loss, fmt_percent, fmt_rate
+from tests.train.report._tables import md_table
 
 sk_metrics = pytest.importorskip("sklearn.metrics")
 mpl_image = pytest.importorskip("matplotlib.image")
-
-
-def _md_table(text: str, header_start: str) -> list[list[str]]:
-    lines = text.splitlines()
-    i = next(k for k, line in enumerate(lines) if line.startswith(f"| {header_start}"))
-    rows = []
-    for line in lines[i + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip() for c in line.strip("|").split("|")])
-    return rows
 
 
 @pytest.fixture
@@ -62,14 +52,14 @@ def test_report_renders_with_numbers_of_the_inputs(inputs: ReportInputs, tmp_pat
         assert mpl_image.imread(img).shape[0] > 10
         rel = img.relative_to(files.markdown.parent).as_posix()
         assert f"]({rel})" in md and f'src="{rel}"' in page
-    runs = _md_table(md, "run")
+    runs = md_table(md, "run")
     assert runs == [
         [r.name, str(len(r.losses)), fmt_rate(r.samples_per_s), fmt_percent(r.data_wait_fraction), r.bottleneck,
          fmt_loss(r.losses[0]), fmt_loss(r.losses[-1])]
         for r in inputs.runs
     ]  # fmt: skip
     assert runs[0][2:5] == ["123.5", "3.1 %", "model"] and runs[1][2:5] == ["987.6", "61.0 %", "data"]
-    peers = _md_table(md, "implementation")
+    peers = md_table(md, "implementation")
     assert peers == [["fastmed", "75.5", "1.0x (fastmed)"], ["monai", "1.5", f"{75.46 / 1.537:.1f}x"]]
     expected_auroc = sk_metrics.roc_auc_score(inputs.probe_labels, inputs.probe_scores)
     assert files.auroc == pytest.approx(expected_auroc)
