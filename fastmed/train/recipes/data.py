@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from fastmed.store.dataset import VolumeDataset
-from fastmed.train.models.masking import mae_mask
+from fastmed.train.models.masking import mae_mask, mae_masks
 from fastmed.train.recipes.config import DataConfig
 from fastmed.train.text.tokenizer import ReportTokenizer
 from fastmed.transforms import CenterCrop, Clip, Compose, Letterbox, Normalize, RandomCrop
@@ -54,6 +54,13 @@ class TaskCompose(Compose):
             out["mae_mask"] = mae_mask(self.mae_grid, self.mae_ratio, seed, epoch, index)
         return out
 
+    def _finish(
+        self, sample: Mapping[str, Any], arrays: Mapping[str, Any], plan: Any, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        out = super()._finish(sample, arrays, plan, {})  # the replay record is dropped: not made
+        out.pop("params", None)
+        return out
+
     def __call__(self, sample: Mapping[str, Any], seed: int = 0, index: int = 0, epoch: int = 0) -> dict[str, Any]:
         """Augment one sample and add its MAE mask."""
         return self._add(super().__call__(sample, seed, index, epoch), seed, index, epoch)
@@ -73,7 +80,12 @@ class TaskCompose(Compose):
         idx = list(range(len(samples))) if indices is None else [int(i) for i in indices]
         outs = super().batch(samples, seed=seed, indices=idx, epoch=epoch, out=out)
         assert isinstance(outs, list)
-        return [self._add(o, seed, i, epoch) for o, i in zip(outs, idx, strict=True)]
+        if self.mae_grid is None:
+            return outs
+        masks = mae_masks(self.mae_grid, self.mae_ratio, seed, epoch, idx)  # one keyed draw for the batch
+        for o, m in zip(outs, masks, strict=True):
+            o["mae_mask"] = m
+        return outs
 
 
 class TaskItems:
