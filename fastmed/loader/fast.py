@@ -28,13 +28,17 @@ so a failure is attributed to its sample exactly as on the worker path.
 Buffer safety: a ring slot is reused only when nothing outside the ring holds its tensor
 (no Python reference, no view); a batch the consumer keeps makes the slot allocate a fresh
 tensor. So yielded batches are never overwritten, and a usual training loop (which drops
-each batch before asking for the one after next) runs without allocating.
+each batch before asking for the one after next) runs without allocating. The ring also holds
+each slot's last collated extras (labels, masks, ...) until the slot's next batch: the consumer
+dropping a batch frees no tensor (freeing one may hand the GIL to a loader thread inside
+``next()``); they are freed in the loader thread.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import os
 import sys
 import threading
 from collections import deque
@@ -121,6 +125,23 @@ def use_fast(loader: DataLoader) -> bool:
     return bool(chosen)
 
 
+def background_thread() -> None:
+    """Put the calling loader thread in Linux's ``SCHED_BATCH`` class (elsewhere, or if refused: nothing).
+
+    A batch-class thread woken up (a job submitted in ``next()``) does not preempt the running
+    thread: on a busy machine the training thread otherwise loses its CPU at each submit and
+    waits in the run queue. Its share of CPU (nice value) is unchanged.
+    """
+    setter = getattr(os, "sched_setscheduler", None)
+    policy = getattr(os, "SCHED_BATCH", None)
+    if setter is None or policy is None or os.environ.get("FASTMED_LOADER_SCHED_BATCH", "1") == "0":
+        return
+    try:
+        setter(threading.get_native_id(), policy, os.sched_param(0))
+    except OSError:  # not permitted (seccomp, a container's policy): keep the default class
+        pass
+
+
 def _torch_dtype(a: Any) -> torch.dtype:
     if isinstance(a, torch.Tensor):
         return a.dtype
@@ -145,6 +166,7 @@ class Ring:
         self.spec: dict[str, tuple[tuple[int, ...], torch.dtype]] | None = None
         self.slots: list[dict[str, torch.Tensor]] = [{} for _ in range(size)]
         self.events: list[Any] = [None] * size
+        self.kept: list[Any] = [None] * size  # each slot's last collated extras (see :meth:`keep`)
         self.allocations = 0
         self.turn = 0  # the next slot to hand out, across epochs (the consumer may still hold the last batch)
         self.lock = threading.Lock()
@@ -193,6 +215,16 @@ class Ring:
                 if t is None or sys.getrefcount(t) > 3 or t._use_count() > 1:  # type: ignore[attr-defined]
                     bufs[key] = self._alloc(key)
             return {k: (v if n == self.batch_size else v[:n]) for k, v in bufs.items()}
+
+    def keep(self, slot: int, extras: Any) -> None:
+        """Hold a batch's collated extras (small tensors) until the slot's next batch replaces them.
+
+        So the consumer dropping a batch frees none of its tensors: freeing a tensor may hand the GIL to a
+        loader thread in the middle of ``next()``. They are freed here, in the loader thread, one round later.
+        """
+        with self.lock:
+            old, self.kept[slot] = self.kept[slot], extras
+        del old
 
     def record(self, slot: int, event: Any) -> None:
         """Note a device copy out of ``slot`` (waited for before the slot is written again)."""
@@ -256,14 +288,15 @@ class BatchJob:
             for k, buf in out.items():
                 for pos, o in enumerate(outs):
                     buf[pos].copy_(torch.as_tensor(o[k]))
-        return self._collate(outs, out)
+        return self._collate(outs, out, slot)
 
-    def _collate(self, outs: list[dict[str, Any]], out: Mapping[str, torch.Tensor]) -> Any:
+    def _collate(self, outs: list[dict[str, Any]], out: Mapping[str, torch.Tensor], slot: int) -> Any:
         rest = self.collate_fn([{k: v for k, v in o.items() if k not in out} for o in outs])
         if self.ring.pin:
             from torch.utils.data._utils.pin_memory import pin_memory
 
             rest = pin_memory(rest)
+        self.ring.keep(slot, rest)
         return {k: out[k] if k in out else rest[k] for k in outs[0]}
 
     def _one_by_one(
@@ -300,7 +333,6 @@ class FastIterator:
         self.workers = int(loader.num_workers)
         self.depth = (loader.prefetch_factor or 2) * self.workers
         self.ring = _ring(loader, self.depth)
-        self.job = BatchJob(loader, self.ring)
         self.epoch = plan.epoch
         self.keys: Iterator[Any] = plan.keys()
         self.pool: ThreadPoolExecutor | None = None
@@ -310,11 +342,13 @@ class FastIterator:
         carry: Carry | None = getattr(loader, "_fast_carry", None)
         loader._fast_carry = None
         if carry is not None and carry.fits(self):
-            self._adopt(carry)
-        elif carry is not None:
-            carry.close()
+            self._adopt(carry)  # its threads and its job
+        else:
+            if carry is not None:
+                carry.close()
+            self.job = BatchJob(loader, self.ring)
         if self.pool is None and self.workers > 0:
-            self.pool = ThreadPoolExecutor(self.workers, "fastmed-loader")
+            self.pool = ThreadPoolExecutor(self.workers, "fastmed-loader", initializer=background_thread)
         self.threaded = self.pool is not None
         device = loader.options.device
         self.device = torch.device(device) if device is not None else None

@@ -82,6 +82,31 @@ def test_batches_are_written_into_a_reused_ring(volumes: Subset[Any]) -> None:
     assert ring.allocations == ring.size * len(ring.slots[0])  # allocated once per slot and key
 
 
+def test_dropping_a_batch_frees_no_tensor_in_the_consumer(volumes: Subset[Any]) -> None:
+    """A dropped batch's collated extras live on in the ring until its slot's next batch (freed in the loader).
+
+    Freeing a tensor may hand the GIL to a loader thread in the middle of ``next()``; the ring frees them
+    one round later, where the batch is made. Oracle: weak references to the extras' tensors.
+    """
+    import gc
+    import weakref
+
+    loader = DataLoader(volumes, batch_size=2, transform=_aug(), seed=1, fast=True, drop_last=True)
+    it = iter(loader)
+    first = next(it)
+    ring: Ring = getattr(loader, "_fast_ring")  # noqa: B009  (set by the fast path)
+    assert ring.spec is not None
+    extras = [weakref.ref(v) for k, v in first.items() if k not in ring.spec and isinstance(v, torch.Tensor)]
+    assert extras, "the batch has no collated tensor besides the ring's"
+    del first
+    gc.collect()
+    assert all(r() is not None for r in extras)  # the consumer's drop freed nothing
+    for _ in range(ring.size):  # every slot gets its next batch: the first batch's extras go
+        next(it)
+    gc.collect()
+    assert all(r() is None for r in extras)
+
+
 @pytest.mark.parametrize("resume_fast", [True, False])
 def test_resume_mid_epoch(volumes: Subset[Any], resume_fast: bool) -> None:
     def make(fast: bool = True) -> DataLoader:

@@ -12,7 +12,7 @@ pytest.importorskip("monai")
 pytest.importorskip("tokenizers", reason="needs the train extra (tokenizers)")
 
 from fastmed.train.metrics import retrieval_recalls  # noqa: E402
-from fastmed.train.models.clip import CLIP, clip_loss  # noqa: E402
+from fastmed.train.models.clip import CLIP, clip_loss, same_report  # noqa: E402
 from fastmed.train.models.config import get_config  # noqa: E402
 from fastmed.train.models.vit import ViTEncoder  # noqa: E402
 from fastmed.train.text.encoder import TextEncoder  # noqa: E402
@@ -82,3 +82,49 @@ def test_clip_loss_falls_on_a_toy_paired_set() -> None:
     print(f"CLIP loss {start:.3f} -> {end:.3f} (chance {math.log(n):.3f}); train recalls {rec}")
     assert end < 0.5 * start
     assert min(rec.values()) >= 0.5  # chance is 1/8 on the pairs it was fit to
+
+
+def test_shared_positives_loss_matches_numpy_soft_target_formula() -> None:
+    # reports 0 and 2 identical: each row's target is spread over its positives (soft cross-entropy)
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(4, 8)), rng.normal(size=(4, 8))
+    scale = math.log(1 / 0.3)
+    pos = np.eye(4, dtype=bool)
+    pos[0, 2] = pos[2, 0] = True
+    an = a / np.linalg.norm(a, axis=1, keepdims=True)
+    bn = b / np.linalg.norm(b, axis=1, keepdims=True)
+    logits = np.exp(scale) * an @ bn.T
+    t = pos / pos.sum(axis=1, keepdims=True)
+    i2t = np.mean(-(t * (logits - _logsumexp(logits, 1)[:, None])).sum(axis=1))
+    t2i = np.mean(-(t * (logits.T - _logsumexp(logits.T, 1)[:, None])).sum(axis=1))
+    got = clip_loss(torch.from_numpy(a), torch.from_numpy(b), torch.tensor(scale), torch.from_numpy(pos))
+    assert got.item() == pytest.approx(0.5 * (i2t + t2i), rel=1e-5)
+    # the identity as positives is CLIP's loss
+    eye = clip_loss(torch.from_numpy(a), torch.from_numpy(b), torch.tensor(scale), torch.eye(4, dtype=torch.bool))
+    assert eye.item() == pytest.approx(clip_loss(torch.from_numpy(a), torch.from_numpy(b), torch.tensor(scale)).item())
+    with pytest.raises(ValueError, match="True diagonal"):
+        clip_loss(torch.from_numpy(a), torch.from_numpy(b), torch.tensor(scale), torch.zeros(4, 4, dtype=torch.bool))
+
+
+def test_same_report_compares_token_sequences_without_padding() -> None:
+    ids = torch.tensor([[5, 6, 7, 0], [5, 6, 7, 9], [5, 6, 7, 3], [5, 6, 8, 0]])
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 1, 0]])
+    want = np.array([[r == c for c in "aaba"] for r in "aaba"])
+    want[3, :], want[:, 3] = False, False
+    want[3, 3] = True
+    np.testing.assert_array_equal(same_report(ids, mask).numpy(), want)
+
+
+@pytest.mark.parametrize("pool", ["mean", "max", "meanmax"])
+def test_image_pooling_of_the_encoder_tokens(pool: str) -> None:
+    torch.manual_seed(0)
+    cfg = get_config("vit2d_tiny")
+    model = CLIP(ViTEncoder(cfg), TextEncoder(50, 16, width=32, depth=1), embed_dim=8, pool=pool).eval()
+    images = torch.from_numpy(blob_images(3, cfg.img_size, seed=1))
+    with torch.no_grad():
+        tokens = model.image_encoder(images)
+        parts = {"mean": [tokens.mean(1)], "max": [tokens.amax(1)], "meanmax": [tokens.mean(1), tokens.amax(1)]}
+        want = torch.nn.functional.normalize(model.image_proj(torch.cat(parts[pool], dim=-1)), dim=-1)
+        torch.testing.assert_close(model.embed_images(images), want)
+    with pytest.raises(ValueError, match="pool"):
+        CLIP(ViTEncoder(cfg), TextEncoder(50, 16, width=32, depth=1), pool="sum")

@@ -36,6 +36,17 @@ def test_masks_cover_patches_uniformly() -> None:
     assert np.abs(freq - 0.5).max() < 0.1
 
 
+@pytest.mark.parametrize("grid", [(3, 8, 8), (8, 8), (1, 2)])
+def test_batch_masks_equal_per_sample_masks(grid: tuple[int, ...]) -> None:
+    """The vectorised batch draw is the per-sample draw, row for row, bit for bit (the oracle: ``mae_mask``)."""
+    indices = [5, 0, 2**32 - 1, 17, 5]
+    got = mae_masks(grid, 0.6, seed=11, epoch=3, indices=indices)
+    want = np.stack([mae_mask(grid, 0.6, 11, 3, i) for i in indices])
+    assert got.dtype == np.bool_ and got.shape == (len(indices), *grid)
+    assert np.array_equal(got, want)
+    assert mae_masks(grid, 0.6, 11, 3, []).shape == (0, *grid)
+
+
 def test_mask_ratio_limits() -> None:
     assert n_masked(64, 0.75) == 48
     with pytest.raises(ValueError):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from fastmed.rng import KeyedRNG
+from fastmed.rng import BatchRNG, KeyedRNG
 
 MAE_STREAM = 0x4D414500
 """RNG stream of MAE masks ("MAE\\0"), far from the small op-position streams of augmentation pipelines."""
@@ -62,5 +62,20 @@ def mae_mask(shape_in_patches: Sequence[int], ratio: float, seed: int, epoch: in
 def mae_masks(
     shape_in_patches: Sequence[int], ratio: float, seed: int, epoch: int, indices: Sequence[int]
 ) -> npt.NDArray[np.bool_]:
-    """Masks of a batch of samples, stacked: shape ``(len(indices), *shape_in_patches)``."""
-    return np.stack([mae_mask(shape_in_patches, ratio, seed, epoch, int(i)) for i in indices])
+    """Masks of a batch of samples, stacked: shape ``(len(indices), *shape_in_patches)``.
+
+    Row ``k`` equals ``mae_mask(shape_in_patches, ratio, seed, epoch, indices[k])`` bit for bit: the same
+    keyed draws (one :class:`~fastmed.rng.BatchRNG` call for the batch) and the same stable argsort, row-wise.
+    """
+    shape = tuple(int(s) for s in shape_in_patches)
+    if not shape or min(shape) < 1:
+        raise ValueError(f"bad patch grid {shape}")
+    n = int(np.prod(shape))
+    k = n_masked(n, ratio)
+    rows = len(indices)
+    if rows == 0:
+        return np.zeros((0, *shape), dtype=np.bool_)
+    u = BatchRNG(seed, epoch, [int(i) for i in indices], MAE_STREAM).random(n)
+    mask = np.zeros((rows, n), dtype=np.bool_)
+    np.put_along_axis(mask, np.argsort(u, axis=1, kind="stable")[:, :k], True, axis=1)
+    return mask.reshape((rows, *shape))

@@ -95,6 +95,9 @@ class UNETR(nn.Module):
         return self.out(x)
 
 
-def dice_ce_loss() -> DiceCELoss:
-    """Dice + cross-entropy (equal weights) on softmax logits against integer label maps ``(B, 1, *spatial)``."""
-    return DiceCELoss(to_onehot_y=True, softmax=True)
+def dice_ce_loss(batch: bool = False) -> DiceCELoss:
+    """Dice + cross-entropy (equal weights) on softmax logits against integer label maps ``(B, 1, *spatial)``.
+
+    ``batch``: one Dice over the whole batch per class (nnU-Net's batch Dice) instead of the mean of per-sample Dice.
+    """
+    return DiceCELoss(to_onehot_y=True, softmax=True, batch=batch)

@@ -41,6 +41,11 @@ class DataConfig:
         ``cls`` / ``clip``: the model sees each whole series fitted into its input size (``fm.Letterbox``: one
         scale for every axis, padded around) instead of a crop, so a lesion anywhere is in the input and the
         series' labels and report describe what the model sees. ``mae`` / ``seg`` always crop.
+    intensity_clip
+        ``[low, high]``: clip the raw voxel values (HU for CT) to this range before the per-volume z-score, whose
+        statistics are then those of the clipped volume (nnU-Net clips CT this way). A lower bound around
+        -200 HU folds air and lung into one value, so the z-score no longer spends its scale on the -1000 HU
+        range outside soft tissue. ``None``: z-score the raw values.
     foreground_prob
         ``seg``: share of each batch's patches centred on a lesion voxel (``fm.LabelPatchSampler``, nnU-Net's
         oversampling); 0: random crops.
@@ -63,6 +68,7 @@ class DataConfig:
     eval_batch_size: int = 4
     foreground_prob: float = 0.0
     whole_volume: bool = False
+    intensity_clip: list[float] | None = None
     label_fraction: float = 1.0
 
 
@@ -89,8 +95,17 @@ class ModelConfig:
         ``seg``: UNETR decoder channels at full resolution.
     n_classes
         ``seg``: output classes, background included (2: lesion vs background).
+    batch_dice
+        ``seg``: the Dice term pools every patch of the batch (nnU-Net's batch Dice) instead of averaging
+        per-patch Dice, so patches without lesion voxels do not push the model towards predicting none.
     embed_dim, text_width, text_depth, init_temperature
         ``clip``: shared embedding width, text transformer size, starting softmax temperature.
+    clip_pool
+        ``clip``: image-token pooling, ``"mean"``, ``"max"`` or ``"meanmax"`` (both concatenated; see
+        :class:`fastmed.train.models.clip.CLIP`).
+    shared_positives
+        ``clip``: pairs of a batch with identical reports (templated normal reports, series of one study) are
+        matches of each other in the loss rather than negatives (see :func:`fastmed.train.models.clip.clip_loss`).
     """
 
     name: str = "vit3d_tiny"
@@ -103,10 +118,13 @@ class ModelConfig:
     lora_alpha: float = 8.0
     feature_size: int = 16
     n_classes: int = 2
+    batch_dice: bool = False
     embed_dim: int = 64
     text_width: int = 64
     text_depth: int = 2
     init_temperature: float = 0.3
+    shared_positives: bool = True
+    clip_pool: str = "meanmax"
 
 
 @dataclass
@@ -133,6 +151,9 @@ class TrainerConfig:
         torch intra-op threads (``None``: leave torch's setting).
     resume
         Continue from ``run_dir/checkpoint`` when it exists.
+    schedule, warmup_steps
+        Learning-rate schedule (``"constant"`` or ``"cosine"`` decay to ~0 at ``max_steps``) after
+        ``warmup_steps`` of linear warmup (:func:`~fastmed.train.recipes.schedule.lr_factor`).
     """
 
     max_steps: int = 100
@@ -145,6 +166,8 @@ class TrainerConfig:
     device: str = "cpu"
     threads: int | None = None
     resume: bool = True
+    schedule: str = "constant"
+    warmup_steps: int = 0
 
 
 @dataclass

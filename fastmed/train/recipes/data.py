@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from fastmed.store.dataset import VolumeDataset
-from fastmed.train.models.masking import mae_mask
+from fastmed.train.models.masking import mae_mask, mae_masks
 from fastmed.train.recipes.config import DataConfig
 from fastmed.train.text.tokenizer import ReportTokenizer
-from fastmed.transforms import CenterCrop, Compose, Letterbox, Normalize, RandomCrop
+from fastmed.transforms import CenterCrop, Clip, Compose, Letterbox, Normalize, RandomCrop
 
 
 class TaskCompose(Compose):
@@ -54,6 +54,13 @@ class TaskCompose(Compose):
             out["mae_mask"] = mae_mask(self.mae_grid, self.mae_ratio, seed, epoch, index)
         return out
 
+    def _finish(
+        self, sample: Mapping[str, Any], arrays: Mapping[str, Any], plan: Any, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        out = super()._finish(sample, arrays, plan, {})  # the replay record is dropped: not made
+        out.pop("params", None)
+        return out
+
     def __call__(self, sample: Mapping[str, Any], seed: int = 0, index: int = 0, epoch: int = 0) -> dict[str, Any]:
         """Augment one sample and add its MAE mask."""
         return self._add(super().__call__(sample, seed, index, epoch), seed, index, epoch)
@@ -73,7 +80,12 @@ class TaskCompose(Compose):
         idx = list(range(len(samples))) if indices is None else [int(i) for i in indices]
         outs = super().batch(samples, seed=seed, indices=idx, epoch=epoch, out=out)
         assert isinstance(outs, list)
-        return [self._add(o, seed, i, epoch) for o, i in zip(outs, idx, strict=True)]
+        if self.mae_grid is None:
+            return outs
+        masks = mae_masks(self.mae_grid, self.mae_ratio, seed, epoch, idx)  # one keyed draw for the batch
+        for o, m in zip(outs, masks, strict=True):
+            o["mae_mask"] = m
+        return outs
 
 
 class TaskItems:
@@ -193,12 +205,24 @@ def split_by_study(
     return Split(train, hold)
 
 
+def intensity_ops(clip: Sequence[float] | None = None) -> list[Any]:
+    """The recipes' intensity normalisation: an optional clip to ``clip = (low, high)``, then a per-volume z-score.
+
+    The z-score's statistics are those of the whole source volume after the clip (``fm.Normalize``).
+    """
+    if clip is None:
+        return [Normalize()]
+    if len(clip) != 2:
+        raise ValueError(f"intensity_clip must be [low, high], got {list(clip)}")
+    return [Clip(float(clip[0]), float(clip[1])), Normalize()]
+
+
 def train_compose(
     patch: Sequence[int], mae_grid: Sequence[int] | None, mae_ratio: float, seg: bool, whole: bool = False
 ) -> TaskCompose:
     """Random crop of ``patch`` (``whole``: the whole volume letterboxed into ``patch``) and per-volume z-score.
 
-    The z-score uses the statistics of the whole source volume.
+    The z-score uses the statistics of the whole source volume (:func:`with_intensity` adds a clip before it).
     """
     first = Letterbox(tuple(patch)) if whole else RandomCrop(tuple(patch))
     return TaskCompose([first, Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
@@ -210,6 +234,16 @@ def eval_compose(
     """Centre crop of ``patch`` (padding a smaller volume; ``whole``: letterbox) and the training normalisation."""
     first = Letterbox(tuple(patch)) if whole else CenterCrop(tuple(patch))
     return TaskCompose([first, Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
+
+
+def with_intensity(compose: TaskCompose, clip: Sequence[float] | None) -> TaskCompose:
+    """``compose`` with its z-score replaced by :func:`intensity_ops` of ``clip`` (``None``: ``compose`` itself)."""
+    if clip is None:
+        return compose
+    ops = [op for op in compose.ops if not isinstance(op, Normalize)]
+    return TaskCompose(
+        [*ops, *intensity_ops(clip)], compose.mae_grid, compose.mae_ratio, label_keys=tuple(compose.label_keys)
+    )
 
 
 def make_loader(items: TaskItems, compose: TaskCompose, cfg: DataConfig, seed: int, train: bool) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import product
 from typing import Any
 
 import numpy as np
@@ -65,29 +66,49 @@ def _cls(
 
 @torch.no_grad()
 def segment_volumes(
-    model: nn.Module, items: Sequence[Mapping[str, Any]], roi: Sequence[int], precision: str, device: torch.device
+    model: nn.Module,
+    items: Sequence[Mapping[str, Any]],
+    roi: Sequence[int],
+    precision: str,
+    device: torch.device,
+    intensity: Sequence[Any] | None = None,
+    overlap: float = 0.5,
+    mirror: Sequence[int] = (),
 ) -> dict[str, float]:
     """Dice of the lesion class on whole held-out volumes, predicted by sliding windows of the model's input size.
 
-    Each volume gets the training normalisation (per-volume z-score, fastmed ``Normalize``) before inference.
+    Each volume gets the training normalisation first: the ops ``intensity`` (default: per-volume z-score,
+    fastmed ``Normalize``; the recipes pass :func:`~fastmed.train.recipes.data.intensity_ops`). Windows overlap
+    by ``overlap`` of the window (nnU-Net's 0.5 by default), their predictions blended with Gaussian weights.
+    ``mirror``: spatial axes (0 = first) of nnU-Net's mirroring test-time augmentation: each window is also
+    predicted flipped along every subset of them, and the class probabilities are averaged.
     """
     from fastmed.loader.inference import sliding_window_inference
     from fastmed.transforms import Compose, Normalize
 
-    norm = Compose([Normalize()], label_keys=("label",))
+    norm = Compose(list(intensity) if intensity is not None else [Normalize()], label_keys=("label",))
     was_training = model.training
     model.eval()
 
+    flips = [[2 + a for a, on in zip(mirror, bits, strict=True) if on] for bits in product((0, 1), repeat=len(mirror))]
+
     def predict(x: torch.Tensor) -> torch.Tensor:
-        with autocast(precision, device.type):
-            return model(x).float()
+        if not mirror:
+            with autocast(precision, device.type):
+                return model(x).float()
+        probs = torch.zeros((), device=x.device)
+        for dims in flips:
+            with autocast(precision, device.type):
+                y = model(x.flip(dims) if dims else x).float().softmax(dim=1)
+            probs = probs + (y.flip(dims) if dims else y)
+        return probs / len(flips)
 
     per_volume, inter, total = [], 0.0, 0.0
     try:
         for item in items:
             sample = norm(item)
             out = sliding_window_inference(
-                predict, np.asarray(sample["image"]), tuple(roi), overlap=0.25, device=device
+                predict, np.asarray(sample["image"]), tuple(roi), overlap=overlap, device=device
             )
             pred = out.array.argmax(dim=0).cpu().numpy()
             ref = (np.asarray(sample["label"])[0] > 0).astype(np.int64)

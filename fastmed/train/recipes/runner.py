@@ -29,12 +29,15 @@ from fastmed.train.recipes.data import (
     TaskItems,
     endless,
     eval_compose,
+    intensity_ops,
     make_loader,
     split_by_study,
     train_compose,
+    with_intensity,
 )
 from fastmed.train.recipes.evaluate import evaluate, segment_volumes
 from fastmed.train.recipes.label_efficiency import labelled_subset
+from fastmed.train.recipes.schedule import lr_factor
 from fastmed.train.recipes.tasks import build_task, trainable_parameters
 from fastmed.train.text.tokenizer import ReportTokenizer, train_report_tokenizer
 
@@ -150,7 +153,9 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     eval_items = TaskItems(ds, split.holdout, label_index, with_mask=seg, tokenizer=tok, max_len=dc.report_max_len)
     grid = vit.grid if cfg.task == "mae" else None
     whole = dc.whole_volume and cfg.task in ("cls", "clip")
-    loader = make_loader(train_items, train_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), dc, cfg.seed, True)
+    clip = dc.intensity_clip
+    train_aug = with_intensity(train_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), clip)
+    loader = make_loader(train_items, train_aug, dc, cfg.seed, True)
 
     # the model's initial weights come from the seed; the caller's global RNG state is left as it was
     with torch.random.fork_rng(devices=[]):
@@ -171,6 +176,11 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
         if loader_state is not None:
             loader.load_state_dict(loader_state)
 
+    def set_lr(step: int) -> None:  # the rate of the next optimizer step (a function of the step: resume-safe)
+        for group in opt.param_groups:
+            group["lr"] = tr.lr * lr_factor(step, tr.max_steps, tr.schedule, tr.warmup_steps)
+
+    set_lr(state.step + 1)
     log = ExperimentLog(run_dir) if info.is_main else None
     logged = state.step
 
@@ -199,6 +209,7 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
             logged = st.step
         if tr.ckpt_every and st.step % tr.ckpt_every == 0 and st.step < tr.max_steps:
             save()
+        set_lr(st.step + 1)
 
     batches: Generator[Any, None, None] = endless(loader)
     try:
@@ -223,10 +234,16 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     metrics: dict[str, float] = {}
     if info.is_main and eval_items.indices and seg:
         held = [eval_items[k] for k in range(len(eval_items))]
-        metrics = segment_volumes(unwrap_model(model), held, vit.img_size, tr.precision, info.device)
+        metrics = segment_volumes(
+            unwrap_model(model), held, vit.img_size, tr.precision, info.device, intensity_ops(clip)
+        )
     elif info.is_main and eval_items.indices:
         eval_loader = make_loader(
-            eval_items, eval_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), dc, cfg.seed, False
+            eval_items,
+            with_intensity(eval_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), clip),
+            dc,
+            cfg.seed,
+            False,
         )
         metrics = evaluate(cfg.task, unwrap_model(model), eval_loader, tr.precision, info.device, dc.label_keys)
     result = RunResult(

@@ -63,9 +63,12 @@ def load_encoder(encoder: ViTEncoder, path: str | PathLike[str]) -> str:
     raise ValueError(f"{file}: no ViT encoder matching this model's configuration")
 
 
-def segmentation_step(n_classes: int) -> StepFn:
-    """Dice + CE of UNETR logits against the batch's mask (lesion ids > 0 become class 1 when binary)."""
-    loss_fn = dice_ce_loss()
+def segmentation_step(n_classes: int, batch_dice: bool = False) -> StepFn:
+    """Dice + CE of UNETR logits against the batch's mask (lesion ids > 0 become class 1 when binary).
+
+    ``batch_dice``: the Dice term over the whole batch (see :func:`~fastmed.train.models.unetr.dice_ce_loss`).
+    """
+    loss_fn = dice_ce_loss(batch=batch_dice)
 
     def step(model: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
         target = torch.as_tensor(batch["label"])
@@ -94,7 +97,7 @@ def build_task(cfg: RunConfig, vit: ViTConfig, tokenizer: ReportTokenizer | None
         text = TextEncoder(
             tokenizer.vocab_size, cfg.data.report_max_len, m.text_width, m.text_depth, pad_id=tokenizer.pad_id
         )
-        model = CLIP(encoder, text, m.embed_dim, m.init_temperature)
+        model = CLIP(encoder, text, m.embed_dim, m.init_temperature, m.shared_positives, m.clip_pool)
         return Task(model, make_clip_step(), encoder)
     if cfg.task == "cls":
         if m.head not in ("linear", "full"):
@@ -108,7 +111,7 @@ def build_task(cfg: RunConfig, vit: ViTConfig, tokenizer: ReportTokenizer | None
     if m.lora:
         # adapters on the encoder; the decoder (everything outside the encoder) trains in full
         apply_lora(model.encoder, r=m.lora_r, alpha=m.lora_alpha)
-    return Task(model, segmentation_step(m.n_classes), encoder)
+    return Task(model, segmentation_step(m.n_classes, m.batch_dice), encoder)
 
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:

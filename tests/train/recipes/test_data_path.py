@@ -15,7 +15,7 @@ import torch
 
 from fastmed.store.dataset import VolumeDataset
 from fastmed.train.recipes import DataConfig
-from fastmed.train.recipes.data import TaskItems, make_loader, split_by_study, train_compose
+from fastmed.train.recipes.data import TaskItems, make_loader, split_by_study, train_compose, with_intensity
 from fastmed.train.recipes.evaluate import segment_volumes
 from fastmed.train.text.tokenizer import train_report_tokenizer
 
@@ -77,6 +77,37 @@ def test_whole_volume_seg_dice_against_numpy(recipe_store: Path) -> None:
     assert every["dice_global"] == pytest.approx(float(pooled))
 
 
+class _LeftQuarter(torch.nn.Module):
+    """Lesion logit +3 on the first quarter of the last axis, -1 elsewhere: not symmetric under a flip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fg = torch.full_like(x, -1.0)
+        fg[..., : x.shape[-1] // 4] = 3.0
+        return torch.cat([torch.zeros_like(x), fg], dim=1) + 0 * self.w
+
+
+def test_mirroring_averages_flipped_predictions(recipe_store: Path) -> None:
+    # one window = the whole 24x64x64 volume; mirrored along the last axis the averaged lesion probability is
+    # (0.95 + 0.27) / 2 > 0.5 in both outer quarters and 0.27 in the middle (softmax of the logits above)
+    ds = VolumeDataset(recipe_store)
+    split = split_by_study(ds, 3, 0.25, seed=0, stratify="lesion_present")
+    items = TaskItems(ds, split.holdout, with_mask=True)
+    held = [items[k] for k in range(len(items))]
+    masks = [ds[i]["label"].read() > 0 for i in split.holdout]
+    assert all(m.shape == (24, 64, 64) for m in masks)
+    plain, both = np.zeros((24, 64, 64), bool), np.zeros((24, 64, 64), bool)
+    plain[..., :16] = both[..., :16] = both[..., 48:] = True
+    for mirror, pred in (((), plain), ((2,), both)):
+        got = segment_volumes(_LeftQuarter(), held, (24, 64, 64), "fp32", torch.device("cpu"), mirror=mirror)
+        inter = sum(float((m & pred).sum()) for m in masks)
+        total = sum(float(m.sum() + pred.sum()) for m in masks)
+        assert got["dice_global"] == pytest.approx(2 * inter / total)
+
+
 def test_whole_volume_inputs_are_the_letterboxed_series(recipe_store: Path) -> None:
     # cls / clip with whole_volume: each sample is the whole series fitted into the model input (fm.Letterbox,
     # scipy.ndimage.zoom's resampling) and z-scored with the series' statistics, whatever the seed
@@ -94,3 +125,15 @@ def test_whole_volume_inputs_are_the_letterboxed_series(recipe_store: Path) -> N
             small = ndimage.zoom(vol, 0.5, order=1, grid_mode=False)
             want = (small - vol.mean()) / vol.std()
             np.testing.assert_allclose(batch["image"][pos, 0].numpy(), want, rtol=0, atol=0.05)
+
+
+def test_intensity_clip_comes_before_the_z_score(recipe_store: Path) -> None:
+    # data.intensity_clip: raw values clipped, then z-scored with the clipped series' statistics (numpy formula)
+    ds = VolumeDataset(recipe_store)
+    split = split_by_study(ds, 3, 0.25, seed=0, stratify="lesion_present")
+    items = TaskItems(ds, split.train[:4])
+    aug = with_intensity(train_compose((24, 64, 64), None, 0.75, seg=False, whole=True), (-200.0, 300.0))
+    for k in range(4):
+        vol = np.clip(np.asarray(ds[split.train[k]]["image"].read(), dtype=np.float64), -200.0, 300.0)
+        got = np.asarray(aug(items[k], seed=0, index=k)["image"])[0]
+        np.testing.assert_allclose(got, (vol - vol.mean()) / vol.std(), rtol=0, atol=0.05)

@@ -22,12 +22,14 @@ pytestmark = pytest.mark.slow
 VOLUME = [24, 64, 64]  # whole synthetic CT/MR volumes: a lesion anywhere is in the input
 
 # The goals, asserted with the seeds fixed (measured values in docs/train.md, "Learning tests").
-MAE_RATIO = 0.75  # mean loss of the last 20 steps over that of the first 5 (measured 0.63)
-MAE_HELDOUT = 0.85  # held-out masked-patch loss; 1.0 = predicting each normalised patch flat (measured 0.740)
-PROBE_AUROC = 0.9  # lesion presence, per held-out study (measured 0.905; 0.952 with another MAE run's last bits)
-CLIP_OVER_CHANCE = 3.0  # image->text recall@1 over chance (measured 0.25 to 0.45 against 0.11 on 20 pairs)
+MAE_RATIO = 0.75  # mean loss of the last 20 steps over that of the first 5 (measured 0.64)
+MAE_HELDOUT = 0.85  # held-out masked-patch loss; 1.0 = predicting each normalised patch flat (measured 0.742)
+PROBE_AUROC = 0.9  # lesion presence, per held-out study (measured 0.952; 0.905 with another MAE run's last bits)
+CLIP_STEPS = 500
+CLIP_GOAL = 3.0  # image->text recall@1 over chance: reached with seed 1 (4.05x), NOT with every seed (2.7x with seed 3)
+CLIP_FLOOR = 2.0  # asserted: clearly above chance (lowest measured over seeds 1-3: 2.7x; chance 0.11 on 20 pairs)
 SEG_STEPS = 250
-SEG_DICE_GOAL = 0.7  # the goal: NOT reached (pooled Dice 0.63 after 250 steps, 0.67 after 600)
+SEG_DICE_GOAL = 0.7  # the goal: NOT reached (pooled Dice 0.672 measured, windows overlapping by 0.5)
 SEG_DICE_FLOOR = 0.55  # asserted: the lesions are found (0.0 without learning)
 
 
@@ -72,20 +74,27 @@ def test_linear_probe_finds_lesions_on_held_out_studies(mae: RunResult, learning
     assert auroc >= PROBE_AUROC
 
 
-@pytest.mark.xfail(
-    reason="recall@1 is 2.25x to 4.05x chance on 20 held-out pairs, depending on last-bit differences in the MAE"
-    " weights: not reliably 3x",
-    strict=False,
-)
 def test_clip_retrieval_beats_chance_on_held_out_pairs(mae: RunResult, learning_store: Path, tmp_path: Path) -> None:
     assert mae.checkpoint is not None
-    # lr 5e-4: at 2e-3 the pretrained image encoder drifts (recall@1 0.20, 1.8x chance)
+    # lr 5e-4: at 2e-3 the pretrained image encoder drifts (recall@1 0.20, 1.8x chance). The image feature is the
+    # mean and the max of the encoder's tokens (model.clip_pool="meanmax", the default): the mean alone dilutes
+    # a small lesion among 192 tokens. Pairs with identical reports are positives of each other in the loss.
     res = _run(
-        "clip", learning_store, tmp_path, 300, 5e-4, 8, pretrained=str(mae.checkpoint), data={"whole_volume": True}
+        "clip",
+        learning_store,
+        tmp_path,
+        CLIP_STEPS,
+        5e-4,
+        8,
+        pretrained=str(mae.checkpoint),
+        data={"whole_volume": True},
     )
     m = res.metrics
-    print(f"\nCLIP: {m}")
-    assert m["i2t_r@1"] >= CLIP_OVER_CHANCE * m["chance_r@1"]
+    ratio = m["i2t_r@1"] / m["chance_r@1"]
+    print(f"\nCLIP: recall@1 image->text {m['i2t_r@1']:.2f} = {ratio:.2f}x chance; {m}")
+    assert ratio >= CLIP_FLOOR
+    if ratio < CLIP_GOAL:
+        print(f"CLIP recall@1 {ratio:.2f}x chance is below the goal {CLIP_GOAL}x (known for some seeds, docs/train.md)")
 
 
 def test_segmentation_dice_on_held_out_lesions(seg_learning_store: Path, tmp_path: Path) -> None:
