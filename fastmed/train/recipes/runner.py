@@ -301,9 +301,12 @@ def _report(
         "samples_per_s": res.samples_per_s,
         "data_wait_fraction": res.data_wait_fraction,
         "bottleneck": res.bottleneck,
+        # The loader's own view of its last epoch. A run that stops just after an epoch starts has one batch
+        # there, whose "elapsed" is only its hand-over: no rate then (the run's own figures are above).
         "loader": {
-            "samples_per_s": stats.samples_per_s,
-            "data_wait_fraction": stats.data_wait_fraction,
+            "last_epoch_batches": stats.batches,
+            "samples_per_s": stats.samples_per_s if stats.batches >= 2 else None,
+            "data_wait_fraction": stats.data_wait_fraction if stats.batches >= 2 else None,
             "latency_p50_ms": stats.latency_p50_ms,
         },
         "metrics": {k: (v if v == v else None) for k, v in res.metrics.items()},
