@@ -18,7 +18,8 @@ from torch.utils.data import Subset
 
 import fastmed as fm
 from fastmed.loader import DataLoader
-from fastmed.loader.fast import FastIterator, Ring
+from fastmed.loader.batch_ring import Ring
+from fastmed.loader.fast import FastIterator
 from fastmed.store.dataset import VolumeDataset
 from fastmed.synth import generate_archive
 from tests.store.conftest import truth_annotations

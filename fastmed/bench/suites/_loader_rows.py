@@ -448,7 +448,7 @@ def compute_only(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
     import torch
 
     step = train_step(spec)
-    fixed = torch.rand((BATCH, 1, *spec.patch), generator=torch.Generator().manual_seed(0))
+    fixed = torch.rand((BATCH, 1, *spec.patch), generator=torch.Generator().manual_seed(0))  # rng-ok
 
     def make() -> Any:
         def forever() -> Iterator[Any]:
