@@ -1,0 +1,117 @@
+"""Wall time per phase of a store footprint patch (read + augment), per thread count, pipelined read on and off.
+
+Same data and patches as ``store_read_interleaved.py`` (``--keep`` reuses its folder). Phases, medians
+over rounds of the wall time spent in each per patch: the footprint build (``SourceFootprint``), the
+footprint tests (``touches_boxes``), the chunk reads (``core.store_read_window``, summed over calls: with
+the pipelined read two of them overlap), ``read_box`` as a whole, and the whole patch. The rows
+``pipelined`` / ``serial`` alternate each round (``native_read._PIPELINE_MIN`` switched).
+
+    PYTHONPATH=. python bench/store_read_phases.py --size full --rounds 21 --threads 1,2 --keep /tmp/qb3/store
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_T: dict[str, float] = defaultdict(float)
+
+
+def _timed(owner: Any, name: str, key: str) -> None:
+    """Wrap ``owner.name`` so that its wall time adds up in ``_T[key]``."""
+    fn = getattr(owner, name)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _T[key] += time.perf_counter() - t
+
+    setattr(owner, name, wrapper)
+
+
+def _instrument() -> None:
+    import fastmed.store.native_read as nr
+    from fastmed import _native
+    from fastmed.transforms import footprint_shape as fs
+
+    core = _native.core
+
+    class Core:
+        """``fastmed._native.core`` with ``store_read_window`` timed."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(core, name)
+
+        def store_read_window(self, *args: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return core.store_read_window(*args)
+            finally:
+                _T["chunk reads (native)"] += time.perf_counter() - t
+
+    _native.core = Core()  # type: ignore[assignment]
+    _timed(fs.SourceFootprint, "__init__", "footprint build")
+    _timed(fs.SourceFootprint, "touches_boxes", "footprint tests")
+    _timed(nr, "read_box", "read_box")
+
+
+def run(size: str, rounds: int, threads: int) -> None:
+    """Print the medians per phase for ``threads`` threads, pipelined and serial."""
+    import fastmed.store.native_read as nr
+    from fastmed.bench.peers.threads import pin_threads
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import store_read_interleaved as interleaved
+
+    pin_threads(threads)
+    patch: Callable[[int], Any] = interleaved._rows(size, threads)["store footprint"]
+    lead = nr._PIPELINE_MIN
+    modes = {"pipelined": lead, "serial": 1 << 62}
+    per: dict[str, dict[str, list[float]]] = {m: defaultdict(list) for m in modes}
+    patch(0)
+    for r in range(1, rounds + 1):
+        for mode in list(modes)[r % 2 :] + list(modes)[: r % 2]:
+            nr._PIPELINE_MIN = modes[mode]
+            _T.clear()
+            t = time.perf_counter()
+            patch(r)
+            per[mode]["patch"].append(time.perf_counter() - t)
+            for k, v in _T.items():
+                per[mode][k].append(v)
+    nr._PIPELINE_MIN = lead
+    print(f"threads={threads} rounds={rounds} load={os.getloadavg()[0]:.2f}")
+    for mode, phases in per.items():
+        cells = ", ".join(f"{k} {float(np.median(v)) * 1e3:.2f}" for k, v in phases.items())
+        print(f"  {mode:9s} ms: {cells}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--size", default="full")
+    ap.add_argument("--rounds", type=int, default=21)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--keep", default=None, help="folder of store_read_interleaved.py's data (written on first use)")
+    args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).parent))
+    import store_read_interleaved as interleaved
+
+    interleaved.data(args.size, args.keep)
+    _instrument()
+    for t in (int(v) for v in args.threads.split(",")):
+        run(args.size, args.rounds, t)
+
+
+if __name__ == "__main__":
+    main()
