@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -153,7 +155,12 @@ def test_pipelined_footprint_read_equals_the_serial_one(tmp_path: Path, monkeypa
     fp = plan.source_footprint(shape)
     runs: list[int] = []
     real = native_read._read_pipelined
-    monkeypatch.setattr(native_read, "_read_pipelined", lambda *a: runs.append(1) or real(*a))
+
+    def spy(*args: Any) -> int:
+        runs.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(native_read, "_read_pipelined", spy)
     serial = read_window(info, lo, hi, 1, touches=fp, fill=np.nan)
     assert not runs
     piped = read_window(info, lo, hi, 2, touches=fp, fill=np.nan)
@@ -177,8 +184,8 @@ def test_pipelined_read_names_the_first_bad_chunk(tmp_path: Path) -> None:
     out = np.empty(shape, np.float32)
 
     class All:
-        def touches_boxes(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-            return np.ones(len(lo), dtype=bool)
+        def touches_boxes(self, lo: npt.ArrayLike, hi: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+            return np.ones(len(np.asarray(lo)), dtype=bool)
 
     (path / "c" / "3" / "3" / "3").unlink()  # last chunk: second batch
     with pytest.raises(fm.CacheError, match=r"chunk \(3, 3, 3\): chunk file missing"):
