@@ -1,4 +1,4 @@
-"""Wall time per phase of a store footprint patch (read + augment), per thread count, pipelined read on and off.
+"""Wall time per phase of a store footprint patch (read + augment), per thread count.
 
 Same data and patches as ``store_read_interleaved.py`` (``--keep`` reuses its folder). Phases, medians
 over rounds of the wall time spent in each per patch: the footprint build (``SourceFootprint``), the
@@ -68,8 +68,7 @@ def _instrument() -> None:
 
 
 def run(size: str, rounds: int, threads: int) -> None:
-    """Print the medians per phase for ``threads`` threads, pipelined and serial."""
-    import fastmed.store.native_read as nr
+    """Print the medians per phase for ``threads`` threads."""
     from fastmed.bench.peers.threads import pin_threads
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -77,24 +76,17 @@ def run(size: str, rounds: int, threads: int) -> None:
 
     pin_threads(threads)
     patch: Callable[[int], Any] = interleaved._rows(size, threads)["store footprint"]
-    lead = nr._PIPELINE_MIN
-    modes = {"pipelined": lead, "serial": 1 << 62}
-    per: dict[str, dict[str, list[float]]] = {m: defaultdict(list) for m in modes}
+    phases: dict[str, list[float]] = defaultdict(list)
     patch(0)
     for r in range(1, rounds + 1):
-        for mode in list(modes)[r % 2 :] + list(modes)[: r % 2]:
-            nr._PIPELINE_MIN = modes[mode]
-            _T.clear()
-            t = time.perf_counter()
-            patch(r)
-            per[mode]["patch"].append(time.perf_counter() - t)
-            for k, v in _T.items():
-                per[mode][k].append(v)
-    nr._PIPELINE_MIN = lead
+        _T.clear()
+        t = time.perf_counter()
+        patch(r)
+        phases["patch"].append(time.perf_counter() - t)
+        for k, v in _T.items():
+            phases[k].append(v)
     print(f"threads={threads} rounds={rounds} load={os.getloadavg()[0]:.2f}")
-    for mode, phases in per.items():
-        cells = ", ".join(f"{k} {float(np.median(v)) * 1e3:.2f}" for k, v in phases.items())
-        print(f"  {mode:9s} ms: {cells}")
+    print("  ms: " + ", ".join(f"{k} {float(np.median(v)) * 1e3:.2f}" for k, v in phases.items()))
 
 
 def main() -> None:

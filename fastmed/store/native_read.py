@@ -15,7 +15,6 @@ import functools
 import glob
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -75,72 +74,11 @@ def read_box(
     if touches is not None and fill is not None:
         out[...] = fill  # then the chunks read overwrite their part
     idx, first, last = box_plan.box_chunks(info.chunks, lo, hi)
-    n = workers(threads, len(idx))
-    if touches is not None and n >= 2 and len(idx) >= _PIPELINE_MIN:
-        return _read_pipelined(info, lo, idx, first, last, out, n, touches)
     idx, first, last = box_plan.narrowed(idx, first, last, info.chunks[0], touches)
     if len(idx):
         c = np.asarray(info.chunks, dtype=np.int64)
         read_chunks(info, idx, first - idx * c, first - np.asarray(lo), last - first, out, workers(threads, len(idx)))
     return len(idx)
-
-
-_PIPELINE_MIN = 16
-"""Chunks a footprint read needs before its tests overlap the reading (:func:`_read_pipelined`)."""
-
-_LEAD = 4
-"""The first batch of a pipelined read: this fraction (1 / _LEAD) of the chunks, tested before any reading."""
-
-_BACKGROUND: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _background() -> ThreadPoolExecutor:
-    """A one-thread executor of this process (a fork child makes its own: the parent's thread is not in it)."""
-    global _BACKGROUND
-    pid = os.getpid()
-    if _BACKGROUND is None or _BACKGROUND[0] != pid:
-        _BACKGROUND = (pid, ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastmed-store-read"))
-    return _BACKGROUND[1]
-
-
-def _read_pipelined(
-    info: ArrayInfo,
-    lo: Sequence[int],
-    idx: npt.NDArray[np.int64],
-    first: npt.NDArray[np.int64],
-    last: npt.NDArray[np.int64],
-    out: npt.NDArray[Any],
-    threads: int,
-    touches: BoxTest,
-) -> int:
-    """:func:`read_box`'s footprint read with the footprint tests (Python, serial) overlapping the chunk reads.
-
-    The first ``1 / _LEAD`` of the chunks (C order) is tested, then read on a background thread
-    (native threads, GIL released) while this thread tests the rest; then the rest is read. The
-    cores are never idle while the Python tests run, which a read after all tests leaves one of.
-    Raises the failing chunk of the first batch before one of the second (chunk order).
-    """
-    c = np.asarray(info.chunks, dtype=np.int64)
-    origin = np.asarray(lo, dtype=np.int64)
-    cut = max(1, len(idx) // _LEAD)
-    i1, f1, l1 = box_plan.narrowed(idx[:cut], first[:cut], last[:cut], info.chunks[0], touches)
-    head = None
-    if len(i1):
-        head = _background().submit(read_chunks, info, i1, f1 - i1 * c, f1 - origin, l1 - f1, out, threads)
-    try:
-        i2, f2, l2 = box_plan.narrowed(idx[cut:], first[cut:], last[cut:], info.chunks[0], touches)
-        tail = None
-        if len(i2):
-            try:
-                read_chunks(info, i2, f2 - i2 * c, f2 - origin, l2 - f2, out, threads)
-            except CacheError as e:
-                tail = e
-    finally:
-        if head is not None:
-            head.result()  # waits (the window is written until then); a failing first batch raises first
-    if tail is not None:
-        raise tail
-    return len(i1) + len(i2)
 
 
 def read_chunks(

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -139,57 +137,3 @@ def test_window_pool_drops_a_buffer_when_full(tmp_path: Path) -> None:
     held = [read_window(info, (0, 0, 0), (z, 128, 128)) for z in (96, 80, 64, 48, 32, 40)]  # 3 .. 1 MB
     for win in held:
         np.testing.assert_array_equal(win, data[: len(win)])
-
-
-def test_pipelined_footprint_read_equals_the_serial_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """At 2 threads the footprint tests overlap the reads (native_read._read_pipelined): same window, same output."""
-    from fastmed.store import native_read
-
-    shape = (40, 64, 64)
-    data = np.random.default_rng(1).normal(size=shape).astype(np.float32)
-    info = array_info(write_array(tmp_path / "a", data, (8, 8, 8)), "s")
-    if not native_read.usable(info):
-        pytest.skip("no native reader")
-    plan = _rotated(shape, 20, np.pi / 5)
-    lo, hi = plan.source_bbox(shape)
-    fp = plan.source_footprint(shape)
-    runs: list[int] = []
-    real = native_read._read_pipelined
-
-    def spy(*args: Any) -> int:
-        runs.append(1)
-        return real(*args)
-
-    monkeypatch.setattr(native_read, "_read_pipelined", spy)
-    serial = read_window(info, lo, hi, 1, touches=fp, fill=np.nan)
-    assert not runs
-    piped = read_window(info, lo, hi, 2, touches=fp, fill=np.nan)
-    assert runs
-    np.testing.assert_array_equal(piped, serial, strict=True)
-    whole = _run("cpu", plan, {"image": data[None]})
-    got = _run("cpu", _windowed(plan, shape, lo), {"image": piped[None]})
-    np.testing.assert_array_equal(got["image"], whole["image"], strict=True)
-
-
-def test_pipelined_read_names_the_first_bad_chunk(tmp_path: Path) -> None:
-    """A bad chunk in each batch of a pipelined read: the error names the first batch's (chunk order)."""
-    from fastmed.store import native_read
-
-    shape = (32, 32, 32)
-    data = np.random.default_rng(2).normal(size=shape).astype(np.float32)
-    path = write_array(tmp_path / "a", data, (8, 8, 8))
-    info = array_info(path, "series s image")
-    if not native_read.usable(info):
-        pytest.skip("no native reader")
-    out = np.empty(shape, np.float32)
-
-    class All:
-        def touches_boxes(self, lo: npt.ArrayLike, hi: npt.ArrayLike) -> npt.NDArray[np.bool_]:
-            return np.ones(len(np.asarray(lo)), dtype=bool)
-
-    (path / "c" / "3" / "3" / "3").unlink()  # last chunk: second batch
-    with pytest.raises(fm.CacheError, match=r"chunk \(3, 3, 3\): chunk file missing"):
-        native_read.read_box(info, (0, 0, 0), shape, out, 2, All(), None)
-    (path / "c" / "0" / "0" / "1").unlink()  # first batch
-    with pytest.raises(fm.CacheError, match=r"chunk \(0, 0, 1\): chunk file missing"):
-        native_read.read_box(info, (0, 0, 0), shape, out, 2, All(), None)
