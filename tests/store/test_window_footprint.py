@@ -137,3 +137,30 @@ def test_window_pool_drops_a_buffer_when_full(tmp_path: Path) -> None:
     held = [read_window(info, (0, 0, 0), (z, 128, 128)) for z in (96, 80, 64, 48, 32, 40)]  # 3 .. 1 MB
     for win in held:
         np.testing.assert_array_equal(win, data[: len(win)])
+
+
+def test_block_sized_slabs_keep_the_whole_volume_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The native read tests slabs of a blosc block's z-slices: it reads every voxel 4-slice slabs read, same output."""
+    from fastmed.store import box_plan, native_read
+    from fastmed.store.layout import Codec
+
+    shape = (64, 48, 48)
+    data = np.random.default_rng(3).normal(size=shape).astype(np.float32)
+    info = array_info(write_array(tmp_path / "a", data, (32, 16, 16), Codec("blosc", "lz4", 5, "shuffle", 8192)), "s")
+    auto = array_info(write_array(tmp_path / "b", data, (32, 16, 16), Codec("blosc", "lz4", 5, "shuffle")), "s")
+    if not native_read.usable(info):
+        pytest.skip("no native reader")
+    assert native_read.block_slices(info) == 8  # 8192 bytes: 8 z-slices of 16 x 16 float32
+    assert native_read.block_slices(auto) == box_plan.SLAB
+    plan = _rotated(shape, 24, np.pi / 5)
+    lo, hi = plan.source_bbox(shape)
+    fp = plan.source_footprint(shape)
+    win = np.array(read_window(info, lo, hi, 2, touches=fp, fill=np.nan))
+    monkeypatch.setattr(native_read, "block_slices", lambda info: box_plan.SLAB)
+    fine = np.array(read_window(info, lo, hi, 2, touches=fp, fill=np.nan))
+    read = ~np.isnan(win)
+    assert (read | np.isnan(fine)).all() and np.isnan(win).any()
+    np.testing.assert_array_equal(win[read], data[tuple(map(slice, lo, hi))][read])
+    whole = _run("cpu", plan, {"image": data[None]})
+    got = _run("cpu", _windowed(plan, shape, lo), {"image": win[None]})
+    np.testing.assert_array_equal(got["image"], whole["image"], strict=True)
