@@ -78,3 +78,20 @@ def test_linear_probe_separates_a_learnable_label() -> None:
         opt.step()
     print(f"linear probe BCE {start:.3f} -> {loss.item():.3f}")
     assert loss.item() < 0.5 * start
+
+
+@pytest.mark.parametrize("pool", ["mean", "max", "meanmax"])
+def test_classifier_pooling_matches_token_reductions(pool: str) -> None:
+    torch.manual_seed(0)
+    cfg = get_config("vit2d_tiny")
+    x = torch.from_numpy(blob_images(3, cfg.img_size, seed=2))
+    model = linear_probe(ViTEncoder(cfg), n_labels=2, pool=pool).eval()
+    with torch.no_grad():
+        tokens = model.encoder(x)
+        parts = {"mean": [tokens.mean(1)], "max": [tokens.amax(1)], "meanmax": [tokens.mean(1), tokens.amax(1)]}
+        ref = torch.cat(parts[pool], dim=-1)
+        assert torch.allclose(model.features(x), ref)
+        assert model(x).shape == (3, 2)
+    assert model.head.in_features == ref.shape[1]
+    with pytest.raises(ValueError):
+        linear_probe(ViTEncoder(cfg), n_labels=1, pool="sum")

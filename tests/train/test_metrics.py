@@ -14,6 +14,7 @@ from fastmed.train.metrics import (
     expected_calibration_error,
     recall_at_k,
     reliability_curve,
+    report_retrieval,
     retrieval_recalls,
     save_reliability_diagram,
 )
@@ -154,3 +155,43 @@ def test_recall_at_k_identity_and_errors() -> None:
         recall_at_k(np.eye(3), 0)
     with pytest.raises(ValueError):
         retrieval_recalls(np.zeros((2, 3)))
+
+
+def _report_brute(s: np.ndarray, g: np.ndarray, k: int) -> tuple[float, float]:
+    """Sort each image's reports / each report's images, ties in the match's favour; hit if the match is in the top k."""
+    i2t = [g[i] in sorted(range(s.shape[1]), key=lambda j: (-s[i, j], j != g[i]))[:k] for i in range(s.shape[0])]
+    t2i = []
+    for r in range(s.shape[1]):
+        order = sorted(range(s.shape[0]), key=lambda i: (-s[i, r], g[i] != r))
+        t2i.append(any(g[i] == r for i in order[:k]))
+    return float(np.mean(i2t)), float(np.mean(t2i))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_report_retrieval_matches_brute_force_and_random_scores(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, r = 24, 9
+    g = np.concatenate([np.arange(r), rng.integers(0, r, n - r)])  # every report has an image, some several
+    s = np.round(rng.normal(size=(n, r)) + 1.5 * (g[:, None] == np.arange(r)), 1)  # rounding makes ties
+    got = report_retrieval(s, g, ks=(1, 3))
+    for k in (1, 3):
+        i2t, t2i = _report_brute(s, g, k)
+        assert got[f"i2t_r@{k}"] == pytest.approx(i2t)
+        assert got[f"t2i_r@{k}"] == pytest.approx(t2i)
+    # chance: the mean recall of scores in random order (Monte Carlo, 4000 draws)
+    draws = [report_retrieval(rng.random((n, r)), g, ks=(1, 3)) for _ in range(4000)]
+    for key in ("i2t_r@1", "t2i_r@1", "i2t_r@3", "t2i_r@3"):
+        assert got[f"chance_{key}"] == pytest.approx(np.mean([d[key] for d in draws]), abs=0.01)
+
+
+def test_report_retrieval_with_one_image_per_report_is_pairwise_recall() -> None:
+    rng = np.random.default_rng(7)
+    s = rng.normal(size=(12, 12)) + np.eye(12)
+    got, pair = report_retrieval(s, np.arange(12), ks=(1, 5)), retrieval_recalls(s, ks=(1, 5))
+    for key, v in pair.items():
+        assert got[key] == pytest.approx(v)
+    assert got["chance_i2t_r@1"] == pytest.approx(1 / 12) and got["chance_t2i_r@5"] == pytest.approx(5 / 12)
+    with pytest.raises(ValueError):
+        report_retrieval(s, np.zeros(12, dtype=int))  # reports without an image
+    with pytest.raises(ValueError):
+        report_retrieval(s, np.arange(11))

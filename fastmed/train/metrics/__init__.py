@@ -9,7 +9,7 @@ from fastmed.train.metrics.label_efficiency import (
     stratified_label_subsets,
 )
 from fastmed.train.metrics.reliability_plot import save_reliability_diagram
-from fastmed.train.metrics.retrieval import recall_at_k, retrieval_recalls
+from fastmed.train.metrics.retrieval import recall_at_k, report_retrieval, retrieval_recalls
 
 __all__ = [
     "auroc",
@@ -19,6 +19,7 @@ __all__ = [
     "label_subsets",
     "recall_at_k",
     "reliability_curve",
+    "report_retrieval",
     "retrieval_recalls",
     "save_label_efficiency_plot",
     "save_reliability_diagram",

@@ -9,6 +9,10 @@ from torch import nn
 from fastmed.train.models.vit import ViTEncoder
 
 
+POOLS = ("mean", "max", "meanmax")
+"""Ways of pooling the encoder's output tokens into the classifier's feature."""
+
+
 class Classifier(nn.Module):
     """Pooled encoder features and one linear layer giving one logit per label.
 
@@ -21,8 +25,8 @@ class Classifier(nn.Module):
     freeze_encoder
         True for a linear probe: the encoder's parameters get no gradient and it stays in eval mode.
     pool
-        ``"mean"`` over the output tokens (global content), or ``"max"`` per feature (a small local finding,
-        such as a lesion, drives the feature wherever it is).
+        ``"mean"`` over the output tokens (global content), ``"max"`` per feature (a small local finding,
+        such as a lesion, drives the feature wherever it is), or ``"meanmax"`` (both, concatenated).
 
     Notes
     -----
@@ -33,13 +37,14 @@ class Classifier(nn.Module):
 
     def __init__(self, encoder: ViTEncoder, n_labels: int, freeze_encoder: bool = False, pool: str = "mean"):
         super().__init__()
-        if pool not in ("mean", "max"):
-            raise ValueError(f"pool must be 'mean' or 'max', got {pool!r}")
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
         self.pool = pool
         self.encoder = encoder
         self.freeze_encoder = freeze_encoder
-        self.head = nn.Linear(encoder.cfg.hidden_size, n_labels)
-        self.feature_norm = nn.BatchNorm1d(encoder.cfg.hidden_size, affine=False) if freeze_encoder else None
+        width = encoder.cfg.hidden_size * (2 if pool == "meanmax" else 1)
+        self.head = nn.Linear(width, n_labels)
+        self.feature_norm = nn.BatchNorm1d(width, affine=False) if freeze_encoder else None
         if freeze_encoder:
             for p in self.encoder.parameters():
                 p.requires_grad_(False)
@@ -52,11 +57,14 @@ class Classifier(nn.Module):
         return self
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Pooled encoder features ``(B, hidden_size)`` (no graph through a fully frozen encoder)."""
+        """Pooled encoder features ``(B, hidden_size)``, ``(B, 2 hidden_size)`` for ``meanmax`` (no graph through a
+        fully frozen encoder)."""
         # LoRA adapters added to a frozen encoder (apply_lora) still train.
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.encoder.parameters())
         with torch.set_grad_enabled(needs_grad):
             tokens = self.encoder(images)
+            if self.pool == "meanmax":
+                return torch.cat([tokens.mean(dim=1), tokens.amax(dim=1)], dim=-1)
             return tokens.mean(dim=1) if self.pool == "mean" else tokens.amax(dim=1)
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from fastmed.train.engine.precision import autocast
 from fastmed.train.metrics.auroc import UndefinedMetricWarning, auroc, auroc_macro
 from fastmed.train.metrics.calibration import expected_calibration_error
 from fastmed.train.metrics.dice import dice_per_class
-from fastmed.train.metrics.retrieval import retrieval_recalls
+from fastmed.train.metrics.retrieval import report_retrieval
 from fastmed.train.models.clip import CLIP
 
 
@@ -127,19 +127,27 @@ def segment_volumes(
 
 def _clip(model: CLIP, batches: Iterable[Mapping[str, Any]], precision: str, device: torch.device) -> dict[str, float]:
     img: list[torch.Tensor] = []
-    txt: list[torch.Tensor] = []
-    ids: list[tuple[int, ...]] = []
+    reports: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+    report_of: list[tuple[int, ...]] = []
     for b in batches:
         with autocast(precision, device.type):
             img.append(model.embed_images(b["image"].to(device)).float().cpu())
-            txt.append(model.embed_texts(b["report_ids"].to(device), b["report_mask"].to(device)).float().cpu())
-        ids.extend(tuple(r.tolist()) for r in b["report_ids"])
-    sim = (torch.cat(img) @ torch.cat(txt).t()).numpy()
-    out = retrieval_recalls(sim, (1, 5))
-    # identical reports tie, and ties count for the match: a random scorer finds the right report
-    # among the distinct ones, so chance recall@1 is 1 / distinct reports (image->text).
-    out["chance_r@1"] = 1.0 / len(set(ids))
-    out["n_eval_pairs"] = float(len(ids))
+        for ids, mask in zip(b["report_ids"], b["report_mask"], strict=True):
+            key = tuple(ids[mask.to(torch.bool)].tolist())
+            reports.setdefault(key, (ids, mask))
+            report_of.append(key)
+    # each distinct report text is one item (templated reports repeat): embedded once, in one batch
+    keys = list(reports)
+    ids_t = torch.stack([reports[k][0] for k in keys]).to(device)
+    mask_t = torch.stack([reports[k][1] for k in keys]).to(device)
+    with autocast(precision, device.type):
+        txt = model.embed_texts(ids_t, mask_t).float().cpu()
+    sim = (torch.cat(img) @ txt.t()).numpy()
+    column = {k: j for j, k in enumerate(keys)}
+    out = report_retrieval(sim, [column[k] for k in report_of], (1, 5))
+    out["chance_r@1"] = out["chance_i2t_r@1"]
+    out["n_eval_pairs"] = float(len(report_of))
+    out["n_eval_reports"] = float(len(keys))
     return out
 
 
@@ -158,8 +166,10 @@ def evaluate(
     -------
     dict
         ``mae``: ``eval_loss``; ``cls``: ``auroc`` (macro over labels, per series), ``auroc/<label>``,
-        ``auroc_study`` (series scores averaged per study), ``ece``; ``clip``: recall@1/5 both ways and
-        ``chance_r@1`` (segmentation: :func:`segment_volumes`).
+        ``auroc_study`` (series scores averaged per study), ``ece``; ``clip``: recall@1/5 both ways over the
+        distinct held-out reports with their chance values (:func:`~fastmed.train.metrics.retrieval.report_retrieval`;
+        ``chance_r@1`` = image->text chance = 1 / distinct reports), ``n_eval_pairs``, ``n_eval_reports``
+        (segmentation: :func:`segment_volumes`).
     """
     dev = device if device is not None else torch.device("cpu")
     was_training = model.training
