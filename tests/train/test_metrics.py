@@ -158,7 +158,7 @@ def test_recall_at_k_identity_and_errors() -> None:
 
 
 def _report_brute(s: np.ndarray, g: np.ndarray, k: int) -> tuple[float, float]:
-    """Sort each image's reports / each report's images, ties in the match's favour; hit if the match is in the top k."""
+    """Sort each image's reports / each report's images, ties in the match's favour; hit: a match in the top k."""
     i2t = [g[i] in sorted(range(s.shape[1]), key=lambda j: (-s[i, j], j != g[i]))[:k] for i in range(s.shape[0])]
     t2i = []
     for r in range(s.shape[1]):

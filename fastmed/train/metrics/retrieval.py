@@ -94,7 +94,7 @@ def report_retrieval(
     s = np.asarray(similarity, dtype=np.float64)
     g = np.asarray(report_of_image, dtype=np.int64)
     if s.ndim != 2 or g.shape != (s.shape[0],) or s.shape[0] == 0:
-        raise ValueError(f"similarity must be (n_images, n_reports) with one report per image, got {s.shape}, {g.shape}")
+        raise ValueError(f"similarity must be (n_images, n_reports), one report per image: got {s.shape}, {g.shape}")
     n, r = s.shape
     if g.min() < 0 or g.max() >= r or len(np.unique(g)) != r:
         raise ValueError("report_of_image must name each of the similarity's columns at least once")

@@ -8,7 +8,6 @@ from torch import nn
 
 from fastmed.train.models.vit import ViTEncoder
 
-
 POOLS = ("mean", "max", "meanmax")
 """Ways of pooling the encoder's output tokens into the classifier's feature."""
 
@@ -57,8 +56,7 @@ class Classifier(nn.Module):
         return self
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Pooled encoder features ``(B, hidden_size)``, ``(B, 2 hidden_size)`` for ``meanmax`` (no graph through a
-        fully frozen encoder)."""
+        """Pooled encoder features ``(B, hidden_size)``, twice as wide for ``meanmax`` (no graph if all frozen)."""
         # LoRA adapters added to a frozen encoder (apply_lora) still train.
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.encoder.parameters())
         with torch.set_grad_enabled(needs_grad):
