@@ -45,6 +45,8 @@ def export_onnx(
     with torch.no_grad(), warnings.catch_warnings():
         # The torch.export-based exporter needs onnxscript; the TorchScript one is deprecated but complete.
         warnings.simplefilter("ignore", DeprecationWarning)
+        # instance norm always normalises with the input's own statistics: "train=True" in the graph is right
+        warnings.filterwarnings("ignore", message=".*instance_norm.*", category=UserWarning)
         torch.onnx.export(
             model,
             (example,),
