@@ -102,10 +102,12 @@ class ExperimentLog:
     def log_summary(self, values: Mapping[str, Any], step: int) -> None:
         """Send end-of-run values (held-out metrics) to MLflow at ``step``; the files keep them in ``metrics.json``.
 
-        Keys get the prefix ``eval/`` (``auroc`` -> ``eval/auroc``); non-finite values are left out.
+        Keys get the prefix ``eval.`` and ``/`` becomes ``.`` (``auroc/liver`` -> ``eval.auroc.liver``: MLflow's
+        file store keeps a metric ``a/b`` in a folder ``a``, which a metric ``a`` would collide with); non-finite
+        values are left out.
         """
         if self.mlflow is not None:
-            named = {f"eval/{k}": _plain(v) for k, v in values.items()}
+            named = {"eval." + k.replace("/", "."): _plain(v) for k, v in values.items()}
             self.mlflow.log_metrics(named, int(step))
 
     def log_params(self, params: Mapping[str, Any]) -> None:

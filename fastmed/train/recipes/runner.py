@@ -274,7 +274,7 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
             report = _report(cfg, result, state, loader, info, len(split.train), len(split.holdout))
             (run_dir / "metrics.json").write_text(json.dumps(report, indent=1))
             log.log_summary(metrics, state.step)
-            for path in [run_dir / "metrics.json", *_plots(run_dir, predictions)]:
+            for path in [run_dir / "metrics.json", *_outputs(run_dir, predictions, dc.label_keys)]:
                 log.log_artifact(path)
             log.close()
     except BaseException:
@@ -284,14 +284,26 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     return result
 
 
-def _plots(run_dir: Path, predictions: dict[str, Any]) -> list[Path]:
-    """The run's figures from its held-out predictions: ``reliability.png`` for ``cls`` (labels pooled, as ``ece``)."""
+def _outputs(run_dir: Path, predictions: dict[str, Any], label_keys: list[str]) -> list[Path]:
+    """Write ``predictions.csv`` and ``reliability.png`` from a ``cls`` run's held-out predictions (others: none).
+
+    The table has one row per held-out series: its keyed study id, then ``label:<key>`` and ``prob:<key>`` per
+    label; the diagram pools every label, as the ``ece`` metric.
+    """
     if "probs" not in predictions:
         return []
+    import csv
+
     from fastmed.train.metrics.reliability_plot import save_reliability_diagram
 
-    y, p = np.asarray(predictions["labels"]).ravel(), np.asarray(predictions["probs"]).ravel()
-    return [save_reliability_diagram(y, p, run_dir / "reliability.png", title="held-out")]
+    y, p = np.asarray(predictions["labels"]), np.asarray(predictions["probs"])
+    table = run_dir / "predictions.csv"
+    with table.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["study", *(f"label:{k}" for k in label_keys), *(f"prob:{k}" for k in label_keys)])
+        for study, yr, pr in zip(predictions["studies"], y, p, strict=True):
+            writer.writerow([study, *(float(v) for v in yr), *(float(v) for v in pr)])
+    return [table, save_reliability_diagram(y.ravel(), p.ravel(), run_dir / "reliability.png", title="held-out")]
 
 
 VOLATILE = {"trainer": ("max_steps", "log_every", "ckpt_every", "threads", "resume"), "data": ("num_workers",)}

@@ -1,0 +1,96 @@
+"""A bad command line is refused before any data is read, naming the override to fix; run-time input errors
+(no store, missing labels) end with one line and exit code 1, not a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fastmed.train.recipes.cli import compose_config
+from fastmed.train.recipes.config import CHOICES, RunConfig, config_problems
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _fastmed(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return subprocess.run(
+        [sys.executable, "-m", "fastmed", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("trainer.precision=fp8", "trainer.precision"),
+        ("trainer.precision=fp16", "trainer.precision='fp16' needs trainer.device=cuda"),
+        ("trainer.schedule=linear", "trainer.schedule"),
+        ("model.head=lin", "model.head"),
+        ("model.pool=sum", "model.pool"),
+        ("model.clip_pool=cls", "model.clip_pool"),
+        ("model.name=vit5", "model.name"),
+        ("data.patch_size=[20,64,64]", "data.patch_size"),
+        ("data.patch_size=[64,64]", "data.patch_size"),
+        ("model.img_size=[32,32,30]", "model.img_size"),
+        ("trainer.accumulate=0", "trainer.accumulate"),
+        ("trainer.max_steps=0", "trainer.max_steps"),
+        ("data.holdout=1.0", "data.holdout"),
+        ("data.label_fraction=0", "data.label_fraction"),
+        ("data.batch_size=0", "data.batch_size"),
+    ],
+)
+def test_each_bad_setting_is_named(override: str, key: str) -> None:
+    problems = config_problems(compose_config("cls", ["data.store=x.zarr", override]))
+    assert len(problems) == 1 and problems[0].startswith(key), problems
+
+
+def test_sound_configs_have_no_problems() -> None:
+    for task in ("mae", "clip", "cls", "seg"):
+        for model in ("vit3d_tiny", "vit2d_tiny", "vit3d_small", "vit2d_small"):
+            assert config_problems(compose_config(task, ["data.store=x.zarr", f"model={model}"])) == []
+    assert config_problems(compose_config("mae", ["data=synth", "trainer.precision=bf16"])) == []
+    assert config_problems(compose_config("seg", ["data.store=s", "data.patch_size=[16,32,32]"])) == []
+    gpu = ["data.store=s", "trainer.precision=fp16", "trainer.device=cuda"]
+    assert config_problems(compose_config("cls", gpu)) == []
+    (only,) = config_problems(RunConfig())  # the schema's defaults lack only the store
+    assert only.startswith("data.store is empty")
+
+
+def test_choices_are_the_ones_the_modules_accept() -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    from fastmed.train.engine.precision import PRECISIONS
+    from fastmed.train.models.clip import POOLS
+    from fastmed.train.models.config import get_config
+    from fastmed.train.models.heads import linear_probe
+    from fastmed.train.models.vit import ViTEncoder
+    from fastmed.train.recipes.schedule import SCHEDULES
+
+    assert CHOICES["trainer.precision"] == PRECISIONS
+    assert CHOICES["model.clip_pool"] == POOLS
+    assert CHOICES["trainer.schedule"] == SCHEDULES
+    enc = ViTEncoder(get_config("vit2d_tiny"))
+    for pool in CHOICES["model.pool"]:
+        linear_probe(enc, 1, pool)
+    with pytest.raises(ValueError):
+        linear_probe(enc, 1, "sum")
+    assert torch.device(CHOICES["trainer.device"][1]).type == "cuda"
+
+
+def test_cli_refuses_at_once_and_reports_input_errors_in_one_line(tmp_path: Path) -> None:
+    bad = _fastmed("finetune", "cls", "data.store=x.zarr", "trainer.precision=fp16", "run_dir=r", cwd=tmp_path)
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert "bad configuration" in bad.stdout and "trainer.precision='fp16'" in bad.stdout
+    assert not (tmp_path / "r").exists()  # nothing written
+    missing = _fastmed("pretrain", "mae", "data.store=nope.zarr", "run_dir=r", cwd=tmp_path)
+    assert missing.returncode == 1, missing.stdout + missing.stderr
+    assert "data.store=nope.zarr: no such store" in missing.stderr and "Traceback" not in missing.stderr
+    le = _fastmed("label-efficiency", "data.store=x.zarr", "model.head=lin", cwd=tmp_path)
+    assert le.returncode == 2 and "model.head" in le.stdout
+    ex = _fastmed("export", str(tmp_path / "nothing"), cwd=tmp_path)
+    assert ex.returncode == 1 and "not a finished fastmed run folder" in ex.stderr
