@@ -55,7 +55,7 @@ def _sklearn_ece(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
 
 def test_cls_run_folder_predictions_reliability_and_mlflow(recipe_store: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "cls"
-    res = run(_cfg(recipe_store, run_dir, "cls", 3, head="full"))
+    res = run(_cfg(recipe_store, run_dir, "cls", 3))  # the linear probe
     for name in ("config.yaml", "metrics.jsonl", "metrics.csv", "metrics.json", "predictions.csv", "reliability.png"):
         assert (run_dir / name).is_file(), name
     report = json.loads((run_dir / "metrics.json").read_text())
@@ -82,7 +82,7 @@ def test_cls_run_folder_predictions_reliability_and_mlflow(recipe_store: Path, t
     exp = client.get_experiment_by_name("fastmed")
     (found,) = client.search_runs([exp.experiment_id])
     assert found.info.status == "FINISHED"
-    assert found.data.params["trainer.max_steps"] == "3" and found.data.params["model.head"] == "full"
+    assert found.data.params["trainer.max_steps"] == "3" and found.data.params["model.head"] == "linear"
     assert found.data.params["data.store"] == str(recipe_store)
     assert found.data.metrics["eval.auroc"] == pytest.approx(res.metrics["auroc"])
     assert found.data.metrics["eval.auroc.lesion_present"] == pytest.approx(res.metrics["auroc"])
@@ -110,6 +110,16 @@ def test_log_of_a_resumed_run_holds_the_whole_curve_once(recipe_store: Path, tmp
     res2 = run(fresh)
     assert [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl")] == [1, 2]
     assert [float(r["loss"]) for r in _csv_rows(run_dir / "metrics.csv")] == pytest.approx(res2.losses)
+
+
+def test_export_of_a_linear_probe_run(recipe_store: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from fastmed.train.recipes.export import export_run
+
+    run_dir = tmp_path / "probe"
+    run(_cfg(recipe_store, run_dir, "cls", 2))
+    out = export_run(run_dir)  # the probe's feature BatchNorm is folded into its head for the graph
+    assert out.onnx == run_dir / "model.onnx" and out.lora_merged == 0 and out.max_abs_diff < 1e-4
 
 
 def test_export_of_a_lora_run_against_onnxruntime_and_the_unmerged_model(recipe_store: Path, tmp_path: Path) -> None:
