@@ -10,18 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from fastmed.cli import main
 from fastmed.train.recipes.cli import compose_config
 from fastmed.train.recipes.config import CHOICES, RunConfig, config_problems
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _fastmed(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    env.setdefault("OMP_NUM_THREADS", "1")
-    return subprocess.run(
-        [sys.executable, "-m", "fastmed", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
-    )
 
 
 @pytest.mark.parametrize(
@@ -82,15 +75,32 @@ def test_choices_are_the_ones_the_modules_accept() -> None:
     assert torch.device(CHOICES["trainer.device"][1]).type == "cuda"
 
 
-def test_cli_refuses_at_once_and_reports_input_errors_in_one_line(tmp_path: Path) -> None:
-    bad = _fastmed("finetune", "cls", "data.store=x.zarr", "trainer.precision=fp16", "run_dir=r", cwd=tmp_path)
-    assert bad.returncode == 2, bad.stdout + bad.stderr
-    assert "bad configuration" in bad.stdout and "trainer.precision='fp16'" in bad.stdout
-    assert not (tmp_path / "r").exists()  # nothing written
-    missing = _fastmed("pretrain", "mae", "data.store=nope.zarr", "run_dir=r", cwd=tmp_path)
-    assert missing.returncode == 1, missing.stdout + missing.stderr
-    assert "data.store=nope.zarr: no such store" in missing.stderr and "Traceback" not in missing.stderr
-    le = _fastmed("label-efficiency", "data.store=x.zarr", "model.head=lin", cwd=tmp_path)
-    assert le.returncode == 2 and "model.head" in le.stdout
-    ex = _fastmed("export", str(tmp_path / "nothing"), cwd=tmp_path)
-    assert ex.returncode == 1 and "not a finished fastmed run folder" in ex.stderr
+def test_cli_refuses_at_once_and_reports_input_errors_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "r"
+    code = main(["finetune", "cls", "data.store=x.zarr", "trainer.precision=fp16", f"run_dir={run_dir}"])
+    out = capsys.readouterr()
+    assert code == 2 and "bad configuration" in out.out and "trainer.precision='fp16'" in out.out
+    assert not run_dir.exists()  # nothing written
+    store = tmp_path / "nope.zarr"
+    code = main(["pretrain", "mae", f"data.store={store}", f"run_dir={run_dir}"])
+    err = capsys.readouterr().err
+    assert code == 1 and f"data.store={store}: no such store" in err and "Traceback" not in err
+    assert main(["label-efficiency", "data.store=x.zarr", "model.head=lin"]) == 2
+    assert "model.head" in capsys.readouterr().out
+    assert main(["export", str(tmp_path / "nothing")]) == 1
+    assert "not a finished fastmed run folder" in capsys.readouterr().err
+
+
+def test_the_cli_runs_as_a_module_with_exit_code_2(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run(
+        [sys.executable, "-m", "fastmed", "pretrain", "mae", "data.store=x.zarr", "model.pool=sum"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert res.returncode == 2 and "model.pool='sum'" in res.stdout, res.stdout + res.stderr
