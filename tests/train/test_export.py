@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -40,7 +43,7 @@ def test_onnx_of_a_lora_model_after_merge(tmp_path) -> None:
     assert onnx_max_abs_diff(path, model, torch.randn(3, 1, *cfg.img_size)) < 1e-4
 
 
-def _probe_with_running_stats(name: str) -> torch.nn.Module:
+def _probe_with_running_stats(name: str) -> Any:
     """A linear probe whose feature BatchNorm has non-trivial running statistics (a few train-mode batches)."""
     from fastmed.train.models.heads import linear_probe
 
@@ -72,7 +75,7 @@ def test_fold_feature_norm_equals_the_probe_in_eval_mode() -> None:
 
 
 @pytest.mark.parametrize("name", ["vit2d_tiny", "vit3d_tiny"])
-def test_onnx_of_a_linear_probe(name: str, tmp_path) -> None:
+def test_onnx_of_a_linear_probe(name: str, tmp_path: Path) -> None:
     model = _probe_with_running_stats(name)
     cfg = get_config(name)
     path = export_onnx(model, torch.randn(2, 1, *cfg.img_size), tmp_path / "probe.onnx")

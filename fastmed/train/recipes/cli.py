@@ -49,9 +49,11 @@ def compose_config(task: str, overrides: Sequence[str] = (), config_dir: str | P
         composed = compose(config_name="run", overrides=[f"task={task}", *overrides])
     schema = OmegaConf.structured(RunConfig)
     merged = OmegaConf.merge(schema, composed)
-    obj = OmegaConf.to_object(merged)
-    assert isinstance(obj, RunConfig)
-    return obj
+    # Hydra's "+key=value" opens the structured config for a new key, which to_object would carry along unseen:
+    # from_dict refuses any key that is not a setting (a typo such as +trainer.max_step=3 is an error).
+    tree = OmegaConf.to_container(merged, resolve=True)
+    assert isinstance(tree, dict)
+    return RunConfig.from_dict({str(k): v for k, v in tree.items()})
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

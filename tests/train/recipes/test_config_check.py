@@ -104,3 +104,10 @@ def test_the_cli_runs_as_a_module_with_exit_code_2(tmp_path: Path) -> None:
         timeout=300,
     )
     assert res.returncode == 2 and "model.pool='sum'" in res.stdout, res.stdout + res.stderr
+
+
+def test_appended_keys_that_are_no_setting_are_refused() -> None:
+    for bad, name in (("+foo=1", "foo"), ("+trainer.max_step=3", "max_step"), ("+data.bar=[1]", "bar")):
+        with pytest.raises(ValueError, match=f"unknown keys.*{name}"):
+            compose_config("mae", ["data.store=x.zarr", bad])
+    assert compose_config("mae", ["data=synth", "data.patch_size=null"]).data.patch_size is None  # back to default

@@ -80,6 +80,7 @@ def test_cls_run_folder_predictions_reliability_and_mlflow(recipe_store: Path, t
 
     client = MlflowClient(tracking_uri=file_uri(run_dir / "mlruns"))
     exp = client.get_experiment_by_name("fastmed")
+    assert exp is not None
     (found,) = client.search_runs([exp.experiment_id])
     assert found.info.status == "FINISHED"
     assert found.data.params["trainer.max_steps"] == "3" and found.data.params["model.head"] == "linear"
