@@ -161,6 +161,11 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     whole = dc.whole_volume and cfg.task in ("cls", "clip")
     clip = dc.intensity_clip
     train_aug = with_intensity(train_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), clip)
+    if len(train_items) < dc.batch_size:  # say which setting to change (the loader's own check names none)
+        raise ValueError(
+            f"{len(train_items)} training series with {vit.spatial_dims}D images for data.batch_size={dc.batch_size}"
+            f" ({len(split.holdout)} held out): lower data.batch_size, or train on a larger store"
+        )
     loader = make_loader(train_items, train_aug, dc, cfg.seed, True)
 
     # the model's initial weights come from the seed; the caller's global RNG state is left as it was

@@ -111,3 +111,21 @@ def test_appended_keys_that_are_no_setting_are_refused() -> None:
         with pytest.raises(ValueError, match=f"unknown keys.*{name}"):
             compose_config("mae", ["data.store=x.zarr", bad])
     assert compose_config("mae", ["data=synth", "data.patch_size=null"]).data.patch_size is None  # back to default
+
+
+def test_too_few_series_for_the_batch_names_the_setting(
+    recipe_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    import fastmed as fm
+    from fastmed.train.models.config import get_config
+    from fastmed.train.recipes.data import split_by_study
+
+    split = split_by_study(fm.VolumeDataset(recipe_store), 2, 0.25, 0, stratify="lesion_present")
+    too_many = len(split.train) + 1  # the radiographs of the small store, one short of a batch
+    store, batch = f"data.store={recipe_store}", f"data.batch_size={too_many}"
+    code = main(["pretrain", "mae", store, "model=vit2d_tiny", batch, f"run_dir={tmp_path / 'r'}"])
+    err = capsys.readouterr().err
+    assert code == 1 and f"{len(split.train)} training series with 2D images" in err
+    assert f"data.batch_size={too_many}" in err and get_config("vit2d_tiny").spatial_dims == 2
