@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -132,5 +133,6 @@ def _main(args: argparse.Namespace) -> int:
         "bottleneck": res.bottleneck,
         "metrics": {k: (v if v == v else None) for k, v in res.metrics.items()},  # NaN -> null, as metrics.json
     }
-    print(json.dumps(summary, indent=1))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary (rank 0 holds the logs and metrics)
+        print(json.dumps(summary, indent=1))
     return 0
