@@ -29,10 +29,8 @@ from fastmed.store.chunks import ArrayInfo
 
 
 @functools.lru_cache(maxsize=1)
-def blosc_decoder() -> int | None:
-    """Address of ``blosc_decompress_ctx`` (c-blosc 1.x), or ``None`` when no such library loads."""
-    if os.environ.get("FASTMED_STORE_NATIVE", "1") == "0":
-        return None
+def blosc_library() -> ctypes.CDLL | None:
+    """The c-blosc 1.x library imagecodecs loads (else a system ``libblosc``), or ``None``."""
     found: list[str] = []
     try:
         import imagecodecs
@@ -45,13 +43,24 @@ def blosc_decoder() -> int | None:
     system = ctypes.util.find_library("blosc")
     for path in [*found, *([system] if system else [])]:
         try:
-            fn = ctypes.CDLL(path).blosc_decompress_ctx
+            lib = ctypes.CDLL(path)
+            if lib.blosc_decompress_ctx:
+                return lib
         except (OSError, AttributeError):
             continue
-        addr = ctypes.cast(fn, ctypes.c_void_p).value
-        if addr:
-            return int(addr)
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def blosc_decoder() -> int | None:
+    """Address of ``blosc_decompress_ctx`` (c-blosc 1.x), or ``None`` when no such library loads."""
+    if os.environ.get("FASTMED_STORE_NATIVE", "1") == "0":
+        return None
+    lib = blosc_library()
+    if lib is None:
+        return None
+    addr = ctypes.cast(lib.blosc_decompress_ctx, ctypes.c_void_p).value
+    return int(addr) if addr else None
 
 
 def usable(info: ArrayInfo) -> bool:
