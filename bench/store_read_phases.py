@@ -50,26 +50,17 @@ def _instrument() -> None:
     core = _native.core
 
     class Core:
-        """``fastmed._native.core`` with ``store_read_window`` timed."""
+        """``fastmed._native.core`` with its window reads timed."""
 
         def __getattr__(self, name: str) -> Any:
             return getattr(core, name)
 
-        def store_read_window(self, *args: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return core.store_read_window(*args)
-            finally:
-                _T["chunk reads (python plan)"] += time.perf_counter() - t
-
-        def store_read_box(self, *args: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return core.store_read_box(*args)
-            finally:
-                _T["native plan + reads"] += time.perf_counter() - t
-
-    _native.core = Core()  # type: ignore[assignment]
+    timed_core = Core()
+    for name in ("store_read_window", "store_read_box"):
+        setattr(timed_core, name, getattr(core, name))
+    _timed(timed_core, "store_read_window", "chunk reads (python plan)")
+    _timed(timed_core, "store_read_box", "native plan + reads")
+    _native.core = timed_core  # type: ignore[assignment]
     _timed(fs.SourceFootprint, "__init__", "footprint build")
     _timed(fs.SourceFootprint, "compiled", "footprint compiled")
     _timed(fs.SourceFootprint, "touches_boxes", "footprint tests (python)")
