@@ -108,12 +108,17 @@ store::Box3 to_box(const std::vector<std::int64_t>& v, const char* what) {
   return {v[0], v[1], v[2]};
 }
 
-// Checks a box of an array of chunk shape `chunk`: 0 <= lo < hi, chunk > 0 (per axis).
+// Checks a box of an array of chunk shape `chunk`: 0 <= lo < hi <= 2^40, chunk > 0 (per axis), and at
+// most 2^40 chunks in the box (their count and every index fit in 64 bits).
 void check_box(const store::Box3& chunk, const store::Box3& lo, const store::Box3& hi) {
+  constexpr std::int64_t kMax = std::int64_t{1} << 40;
+  std::int64_t count = 1;
   for (int k = 0; k < 3; ++k) {
-    if (chunk[k] <= 0) throw py::value_error("chunk shape must be positive");
-    if (lo[k] < 0 || hi[k] <= lo[k] || hi[k] > (std::int64_t{1} << 40))
-      throw py::value_error("box must be non-empty with 0 <= lo < hi");
+    if (chunk[k] <= 0 || chunk[k] > kMax) throw py::value_error("chunk shape must be positive");
+    if (lo[k] < 0 || hi[k] <= lo[k] || hi[k] > kMax) throw py::value_error("box must be non-empty with 0 <= lo < hi");
+    const std::int64_t along = (hi[k] + chunk[k] - 1) / chunk[k] - lo[k] / chunk[k];
+    if (along > kMax / count) throw py::value_error("box spans too many chunks");
+    count *= along;
   }
 }
 

@@ -125,6 +125,8 @@ def test_bad_compiled_footprints_are_refused() -> None:
         core.store_plan_box([4, 4, 4], [0, 0, 0], [8, 8, 8], tuple(parts), 0)
     with pytest.raises(ValueError):
         core.store_plan_box([4, 0, 4], [0, 0, 0], [8, 8, 8], None, 2)
+    with pytest.raises(ValueError, match="too many chunks"):
+        core.store_plan_box([1, 1, 1], [0, 0, 0], [1 << 20, 1 << 20, 1 << 20], None, 2)
 
 
 def _rotated_plan() -> tuple[SamplePlan, tuple[int, int, int]]:
