@@ -239,7 +239,8 @@ void bind_store(py::module_& m) {
         "None) reads. Chunk files are base + the last key_axes chunk indices joined by '/'. Returns (chunks read, "
         "None or (chunk index, reason) of the first failing chunk, [chunk indices opened] when record else []).");
   m.def("store_plan_box", &plan_box_py, py::arg("chunk"), py::arg("lo"), py::arg("hi"), py::arg("footprint"),
-        py::arg("slab"), py::arg("key_axes") = 3, "The plan of store_read_box: (idx, first, last), each (N, 3), of the chunks it reads.");
+        py::arg("slab"), py::arg("key_axes") = 3,
+        "The plan of store_read_box: (idx, first, last), each (N, 3), of the chunks it reads.");
   m.def("store_footprint_touches", &touches_py, py::arg("footprint"), py::arg("lo"), py::arg("hi"),
         "SourceFootprint.touches_boxes natively, for (N, 3) boxes, from SourceFootprint.compiled().");
   m.def("store_read_window", &read_window_py, py::arg("files"), py::arg("parts"), py::arg("out"), py::arg("chunk"),
