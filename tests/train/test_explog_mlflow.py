@@ -71,3 +71,13 @@ def test_attach_to_last_run_adds_artifacts_after_close(tmp_path: Path) -> None:
     client = MlflowClient(tracking_uri=file_uri(tmp_path / "run" / "mlruns"))
     assert {a.path for a in client.list_artifacts(run_id)} == {"metrics.csv", "report.md"}
     assert attach_to_last_run(tmp_path / "elsewhere", [report]) is None
+
+
+def test_summary_names_mlflow_refuses_are_renamed(tmp_path: Path) -> None:
+    # the CLIP recipe's held-out metrics are named i2t_r@1 ...: '@' is not allowed in MLflow metric names
+    with ExperimentLog(tmp_path / "run") as log:
+        assert log.mlflow is not None
+        log.log_summary({"i2t_r@1": 0.25, "auroc/liver": 0.75}, step=3)
+        run_id = log.mlflow.run_id
+    metrics = MlflowClient(tracking_uri=file_uri(tmp_path / "run" / "mlruns")).get_run(run_id).data.metrics
+    assert metrics == {"eval.i2t_r_at1": 0.25, "eval.auroc.liver": 0.75}

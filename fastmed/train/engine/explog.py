@@ -103,11 +103,11 @@ class ExperimentLog:
         """Send end-of-run values (held-out metrics) to MLflow at ``step``; the files keep them in ``metrics.json``.
 
         Keys get the prefix ``eval.`` and ``/`` becomes ``.`` (``auroc/liver`` -> ``eval.auroc.liver``: MLflow's
-        file store keeps a metric ``a/b`` in a folder ``a``, which a metric ``a`` would collide with); non-finite
-        values are left out.
+        file store keeps a metric ``a/b`` in a folder ``a``, which a metric ``a`` would collide with), ``@``, which
+        MLflow refuses in names, becomes ``_at`` (``i2t_r@1`` -> ``eval.i2t_r_at1``); non-finite values are left out.
         """
         if self.mlflow is not None:
-            named = {"eval." + k.replace("/", "."): _plain(v) for k, v in values.items()}
+            named = {"eval." + k.replace("/", ".").replace("@", "_at"): _plain(v) for k, v in values.items()}
             self.mlflow.log_metrics(named, int(step))
 
     def log_params(self, params: Mapping[str, Any]) -> None:
