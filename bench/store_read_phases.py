@@ -1,10 +1,11 @@
 """Wall time per phase of a store footprint patch (read + augment), per thread count.
 
 Same data and patches as ``store_read_interleaved.py`` (``--keep`` reuses its folder). Phases, medians
-over rounds of the wall time spent in each per patch: the footprint build (``SourceFootprint``), the
-footprint tests (``touches_boxes``), the chunk reads (``core.store_read_window``, summed over calls: with
-the pipelined read two of them overlap), ``read_box`` as a whole, and the whole patch. The rows
-``pipelined`` / ``serial`` alternate each round (``native_read._PIPELINE_MIN`` switched).
+over rounds of the wall time spent in each per patch: the footprint build (``SourceFootprint``), its
+compiled arrays (``SourceFootprint.compiled``), the native planned read (``core.store_read_box``: chunk
+enumeration, footprint tests and chunk reads on the native pool), the Python footprint tests and chunk
+reads (``touches_boxes``, ``core.store_read_window``: only when a read falls back to the Python plan),
+``read_box`` as a whole, and the whole patch.
 
     PYTHONPATH=. python bench/store_read_phases.py --size full --rounds 21 --threads 1,2 --keep /tmp/qb3/store
 """
@@ -49,21 +50,20 @@ def _instrument() -> None:
     core = _native.core
 
     class Core:
-        """``fastmed._native.core`` with ``store_read_window`` timed."""
+        """``fastmed._native.core`` with its window reads timed."""
 
         def __getattr__(self, name: str) -> Any:
             return getattr(core, name)
 
-        def store_read_window(self, *args: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return core.store_read_window(*args)
-            finally:
-                _T["chunk reads (native)"] += time.perf_counter() - t
-
-    _native.core = Core()  # type: ignore[assignment]
+    timed_core = Core()
+    for name in ("store_read_window", "store_read_box"):
+        setattr(timed_core, name, getattr(core, name))
+    _timed(timed_core, "store_read_window", "chunk reads (python plan)")
+    _timed(timed_core, "store_read_box", "native plan + reads")
+    _native.core = timed_core  # type: ignore[assignment]
     _timed(fs.SourceFootprint, "__init__", "footprint build")
-    _timed(fs.SourceFootprint, "touches_boxes", "footprint tests")
+    _timed(fs.SourceFootprint, "compiled", "footprint compiled")
+    _timed(fs.SourceFootprint, "touches_boxes", "footprint tests (python)")
     _timed(nr, "read_box", "read_box")
 
 

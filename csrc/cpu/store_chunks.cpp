@@ -38,6 +38,7 @@ struct Failure {
 struct Scratch {
   std::vector<unsigned char> raw, frame, chunk;
   std::vector<std::int64_t> starts, ends, order;
+  std::string path;
 };
 
 // Reads `path` into s.raw; returns the file's length (checked: below the buffer's size).
@@ -146,9 +147,8 @@ void copy_rows(const unsigned char* in, unsigned char* out, std::int64_t nz, std
     for (std::int64_t y = 0; y < ny; ++y) std::memcpy(out + z * to_z + y * to_y, in + z * from_z + y * from_y, R);
 }
 
-void read_part(const WindowJob& job, std::int64_t j, Scratch& s) {
-  const ChunkPart& p = job.parts[static_cast<std::size_t>(j)];
-  const std::int64_t n = read_file(job.files[static_cast<std::size_t>(j)], s);
+void read_part(const WindowJob& job, const std::string& path, const ChunkPart& p, Scratch& s) {
+  const std::int64_t n = read_file(path, s);
   if (n < 4) throw Failure{"chunk shorter than its checksum"};
   const std::int64_t len = n - 4;
   if (crc32c(s.raw.data(), static_cast<std::size_t>(len)) != le32(s.raw.data() + len))
@@ -178,28 +178,32 @@ void read_part(const WindowJob& job, std::int64_t j, Scratch& s) {
   }
 }
 
-}  // namespace
+// This thread's buffers, sized for the job's chunks.
+Scratch& scratch_for(const WindowJob& job) {
+  thread_local std::unique_ptr<Scratch> kept;
+  if (!kept) kept = std::make_unique<Scratch>();
+  kept->raw.resize(static_cast<std::size_t>(job.max_file_bytes + 1));
+  kept->chunk.resize(static_cast<std::size_t>(job.chunk[0] * job.chunk[1] * job.chunk[2] * job.itemsize));
+  return *kept;
+}
 
-ChunkError read_window(const WindowJob& job, int threads) {
-  const auto nparts = static_cast<std::int64_t>(job.parts.size());
+// Runs item(j, scratch) for j in [0, n) on `threads` threads (each claims the next j); stops claiming past
+// the lowest failing j, whose Failure is returned (part -1: none).
+template <class Item>
+ChunkError run_items(const WindowJob& job, std::int64_t n, int threads, const Item& item) {
   std::atomic<std::int64_t> next{0};
-  std::atomic<std::int64_t> first_bad{nparts};
+  std::atomic<std::int64_t> first_bad{n};
   std::mutex mu;
   ChunkError err;
-  const std::int64_t chunk_bytes = job.chunk[0] * job.chunk[1] * job.chunk[2] * job.itemsize;
-  const std::int64_t tasks = std::max<std::int64_t>(1, std::min<std::int64_t>(threads, nparts));
+  const std::int64_t tasks = std::max<std::int64_t>(1, std::min<std::int64_t>(threads, n));
   parallel_for(tasks, 1, static_cast<int>(tasks), [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t t = b; t < e; ++t) {
-      thread_local std::unique_ptr<Scratch> kept;
-      if (!kept) kept = std::make_unique<Scratch>();
-      Scratch& s = *kept;
-      s.raw.resize(static_cast<std::size_t>(job.max_file_bytes + 1));
-      s.chunk.resize(static_cast<std::size_t>(chunk_bytes));
+      Scratch& s = scratch_for(job);
       for (;;) {
         const std::int64_t j = next.fetch_add(1);
-        if (j >= nparts || j > first_bad.load()) break;
+        if (j >= n || j > first_bad.load()) break;
         try {
-          read_part(job, j, s);
+          item(j, s);
         } catch (const Failure& f) {
           std::lock_guard<std::mutex> lock(mu);
           if (j < first_bad.load()) {
@@ -212,6 +216,50 @@ ChunkError read_window(const WindowJob& job, int threads) {
     }
   });
   return err;
+}
+
+}  // namespace
+
+ChunkError read_window(const WindowJob& job, int threads) {
+  const auto nparts = static_cast<std::int64_t>(job.parts.size());
+  return run_items(job, nparts, threads, [&](std::int64_t j, Scratch& s) {
+    read_part(job, job.files[static_cast<std::size_t>(j)], job.parts[static_cast<std::size_t>(j)], s);
+  });
+}
+
+BoxResult read_box(const BoxJob& job, int threads, ReadFlags* opened) {
+  BoxResult res;
+  const WindowJob& io = job.io;
+  Box3 chunk{io.chunk[0], io.chunk[1], io.chunk[2]}, grid{};
+  const std::int64_t n = chunks_in_box(chunk, job.lo, job.hi, grid);
+  if (opened != nullptr) opened->assign(static_cast<std::size_t>(n), 0);
+  std::atomic<std::int64_t> read{0};
+  res.err = run_items(io, n, threads, [&](std::int64_t j, Scratch& s) {
+    PlannedChunk pc;
+    if (!plan_chunk(chunk, job.lo, job.hi, grid, j, job.fp, job.slab, 3 - job.key_axes, pc)) return;
+    ChunkPart p;
+    for (int k = 0; k < 3; ++k) {
+      p.src[k] = pc.first[k] - pc.idx[k] * chunk[k];
+      p.dst[k] = pc.first[k] - job.lo[k];
+      p.ext[k] = pc.last[k] - pc.first[k];
+    }
+    std::string& path = s.path;
+    path.assign(job.base);
+    for (int k = 3 - job.key_axes; k < 3; ++k) {
+      if (k > 3 - job.key_axes) path.push_back('/');
+      path.append(std::to_string(pc.idx[k]));
+    }
+    read.fetch_add(1);
+    if (opened != nullptr) (*opened)[static_cast<std::size_t>(j)] = 1;  // each j is claimed once
+    read_part(io, path, p, s);
+  });
+  if (res.err.part >= 0) {
+    PlannedChunk pc;
+    plan_chunk(chunk, job.lo, job.hi, grid, res.err.part, nullptr, job.slab, 0, pc);
+    res.err_idx = pc.idx;
+  }
+  res.read = read.load();
+  return res;
 }
 
 }  // namespace fm::store

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "store_plan.h"
+
 namespace fm::store {
 
 // int blosc_decompress_ctx(const void* src, void* dest, size_t destsize, int numinternalthreads)
@@ -42,5 +44,30 @@ struct ChunkError {
 // caller's GIL released by the binding. Returns the failing part of lowest index (all parts before
 // it were copied), or part -1.
 ChunkError read_window(const WindowJob& job, int threads);
+
+// A window read planned natively: every chunk of the box [lo, hi) (3 axes), cut to what the footprint
+// reads (all of it when fp is null), its file named base + the last key_axes chunk indices joined by '/'.
+struct BoxJob {
+  WindowJob io;  // chunk, window, itemsize, max_file_bytes, out, decode (files and parts unused)
+  std::string base;
+  int key_axes = 3;
+  Box3 lo{}, hi{};
+  const Footprint* fp = nullptr;
+  std::int64_t slab = 1;  // z-slices per footprint test inside a chunk
+};
+
+// Which chunks a read opened (tests): flag per chunk number of the box, C order.
+using ReadFlags = std::vector<unsigned char>;
+
+struct BoxResult {
+  std::int64_t read = 0;  // chunks read (their planned parts copied)
+  ChunkError err;         // part: the failing chunk's number in the box (C order), -1: none
+  Box3 err_idx{};         // its chunk index
+};
+
+// Plans and reads every chunk of the box on `threads` threads of the native pool (each claims the next
+// chunk of the box, plans it, and reads it when the footprint keeps some of it), GIL released by the binding.
+// `opened`, when given, is resized to the box's chunk count and flags each chunk opened.
+BoxResult read_box(const BoxJob& job, int threads, ReadFlags* opened = nullptr);
 
 }  // namespace fm::store

@@ -43,9 +43,13 @@ class Codec:
         Blosc filter: ``"shuffle"`` (bytes), ``"bitshuffle"`` or ``"noshuffle"``.
     blocksize
         Blosc block size in bytes (``0``: blosc's choice). Blocks are compressed apart, so a
-        read that needs some z-slices of a chunk decodes only the blocks holding them; c-blosc
-        makes blocks of at least 32 KiB times the item size for lz4 (64 KiB, 8 slices of a
-        64×64 int16 chunk, for ``32768``).
+        read that needs some z-slices of a chunk decodes only the blocks holding them. With
+        ``split`` c-blosc makes blocks of at least 64 KiB, and of the size times the item size
+        for lz4 (``32768`` gives 64 KiB, 32 slices of a 32×32 int16 chunk).
+    split
+        Let c-blosc split blocks per byte of an item (its default). ``False``: blocks of exactly
+        ``blocksize`` (:mod:`fastmed.store.blosc_unsplit`; same ``zarr.json``, any blosc decoder
+        reads them).
     """
 
     name: str = "blosc"
@@ -53,6 +57,7 @@ class Codec:
     level: int = 5
     shuffle: Shuffle = "shuffle"
     blocksize: int = 0
+    split: bool = True
 
     def __post_init__(self) -> None:
         if self.name not in ("blosc", "zstd"):
@@ -60,19 +65,34 @@ class Codec:
         if self.blocksize < 0:
             raise ValueError(f"blocksize must be >= 0, got {self.blocksize}")
 
+    def __repr__(self) -> str:
+        # The dataclass repr, ``split`` named only when off: stores' source hashes (fingerprint.py) hold the
+        # repr, and those of codecs from before the field existed stay the same.
+        head = f"Codec(name={self.name!r}, cname={self.cname!r}, level={self.level!r}, shuffle={self.shuffle!r}"
+        return f"{head}, blocksize={self.blocksize!r}{'' if self.split else ', split=False'})"
+
+    @property
+    def unsplit(self) -> bool:
+        """Whether chunks are encoded with :class:`fastmed.store.blosc_unsplit.UnsplitBloscCodec`."""
+        return self.name == "blosc" and not self.split
+
     def zarr_codecs(self) -> list[Any]:
         """The zarr v3 bytes-to-bytes codecs: the compressor, then the crc32c checksum."""
         from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 
         comp: Any
         if self.name == "blosc":
-            comp = BloscCodec(cname=self.cname, clevel=self.level, shuffle=self.shuffle, blocksize=self.blocksize)
+            from fastmed.store.blosc_unsplit import UnsplitBloscCodec
+
+            cls = UnsplitBloscCodec if self.unsplit else BloscCodec
+            comp = cls(cname=self.cname, clevel=self.level, shuffle=self.shuffle, blocksize=self.blocksize)
         else:
             comp = ZstdCodec(level=self.level)
         return [comp, Crc32cCodec()]
 
 
-DEFAULT_CODEC = Codec("blosc", "lz4", 5, "bitshuffle", blocksize=32768)
+DEFAULT_CODEC = Codec("blosc", "lz4", 5, "bitshuffle", blocksize=16384, split=False)
+"""lz4 + bitshuffle in unsplit 16 KiB blocks: 8 z-slices of a (128, 32, 32) int16 chunk (``docs/store_format.md``)."""
 
 
 def chunks_for(shape: tuple[int, ...], chunk_3d: tuple[int, int, int] = CHUNK_3D) -> tuple[int, ...]:

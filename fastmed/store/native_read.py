@@ -29,10 +29,8 @@ from fastmed.store.chunks import ArrayInfo
 
 
 @functools.lru_cache(maxsize=1)
-def blosc_decoder() -> int | None:
-    """Address of ``blosc_decompress_ctx`` (c-blosc 1.x), or ``None`` when no such library loads."""
-    if os.environ.get("FASTMED_STORE_NATIVE", "1") == "0":
-        return None
+def blosc_library() -> ctypes.CDLL | None:
+    """The c-blosc 1.x library imagecodecs loads (else a system ``libblosc``), or ``None``."""
     found: list[str] = []
     try:
         import imagecodecs
@@ -45,18 +43,33 @@ def blosc_decoder() -> int | None:
     system = ctypes.util.find_library("blosc")
     for path in [*found, *([system] if system else [])]:
         try:
-            fn = ctypes.CDLL(path).blosc_decompress_ctx
+            lib = ctypes.CDLL(path)
+            if lib.blosc_decompress_ctx:
+                return lib
         except (OSError, AttributeError):
             continue
-        addr = ctypes.cast(fn, ctypes.c_void_p).value
-        if addr:
-            return int(addr)
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def blosc_decoder() -> int | None:
+    """Address of ``blosc_decompress_ctx`` (c-blosc 1.x), or ``None`` when no such library loads."""
+    if os.environ.get("FASTMED_STORE_NATIVE", "1") == "0":
+        return None
+    lib = blosc_library()
+    if lib is None:
+        return None
+    addr = ctypes.cast(lib.blosc_decompress_ctx, ctypes.c_void_p).value
+    return int(addr) if addr else None
 
 
 def usable(info: ArrayInfo) -> bool:
     """Whether the native reader reads ``info`` (blosc, native byte order, a decoder found)."""
     return info.compressor == "blosc" and info.dtype.isnative and len(info.chunks) <= 3 and blosc_decoder() is not None
+
+
+RECORD: list[tuple[int, ...]] | None = None
+"""When a list (tests): every chunk index the native reads open is appended to it."""
 
 
 def read_box(
@@ -68,19 +81,71 @@ def read_box(
     touches: BoxTest | None,
     fill: float | None,
 ) -> int:
-    """:func:`fastmed.store.window.read_window` natively (box checked, ``out`` of its shape); returns chunks read."""
+    """:func:`fastmed.store.window.read_window` natively (box checked, ``out`` of its shape); returns chunks read.
+
+    The whole read runs in C++ (``fastmed._core.store_read_box``) when ``touches`` is ``None`` or
+    has a ``compiled()`` form (:meth:`fastmed.transforms.footprint_shape.SourceFootprint.compiled`):
+    every chunk of the box is planned (its overlap, the footprint's tests of it and of its z-slabs)
+    and read on the native pool, GIL released. Any other ``touches`` is asked in Python
+    (:func:`fastmed.store.box_plan.narrowed`), then the chunks it keeps are read natively.
+    """
     from fastmed.dicom._pool import workers
 
     if any(a >= b for a, b in zip(lo, hi, strict=True)):
         return 0
     if touches is not None and fill is not None:
         out[...] = fill  # then the chunks read overwrite their part
+    compiled = _compiled(touches, len(info.chunks))
+    if touches is None or compiled is not None:
+        return _read_planned(info, lo, hi, out, workers(threads, 1 << 30), compiled)
     idx, first, last = box_plan.box_chunks(info.chunks, lo, hi)
     idx, first, last = box_plan.narrowed(idx, first, last, info.chunks[0], touches, block_slices(info))
     if len(idx):
         c = np.asarray(info.chunks, dtype=np.int64)
         read_chunks(info, idx, first - idx * c, first - np.asarray(lo), last - first, out, workers(threads, len(idx)))
     return len(idx)
+
+
+def _compiled(touches: BoxTest | None, ndim: int) -> tuple[Any, ...] | None:
+    """``touches.compiled()`` when it has one for boxes of ``ndim`` axes (a 3-D footprint takes no 2-D boxes)."""
+    make = getattr(touches, "compiled", None)
+    if make is None or (ndim == 2 and getattr(touches, "ndim", 3) != 2):
+        return None
+    return tuple(make())
+
+
+def _read_planned(
+    info: ArrayInfo,
+    lo: Sequence[int],
+    hi: Sequence[int],
+    out: npt.NDArray[Any],
+    threads: int,
+    compiled: tuple[Any, ...] | None,
+) -> int:
+    """Plan and read the box natively (``store_read_box``); returns the chunks read."""
+    from fastmed._native import core
+
+    pad = 3 - len(info.chunks)
+    view = out.reshape((1,) * pad + out.shape)
+    n, err, opened = core.store_read_box(
+        f"{info.path}{os.sep}c{os.sep}",
+        len(info.chunks),
+        [0] * pad + [int(v) for v in lo],
+        [1] * pad + [int(v) for v in hi],
+        view,
+        [1] * pad + list(info.chunks),
+        info.max_file_bytes,
+        blosc_decoder(),
+        threads,
+        compiled,
+        block_slices(info),
+        RECORD is not None,
+    )
+    if RECORD is not None:
+        RECORD.extend(opened)
+    if err is not None:
+        raise CacheError(f"{info.where} chunk {tuple(err[0])}: {err[1]}")
+    return int(n)
 
 
 def block_slices(info: ArrayInfo) -> int:

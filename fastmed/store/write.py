@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastmed.errors import CacheError
-from fastmed.store import layout
+from fastmed.store import blosc_unsplit, layout
 from fastmed.store.job import SeriesJob
 from fastmed.store.publish import publish, read_record
 
@@ -110,8 +110,9 @@ def write_region(tmp: str, name: str, data: npt.NDArray[Any], z0: int, job: Seri
     import zarr
 
     try:
-        arr = zarr.open_array(str(Path(tmp) / name), mode="r+")
-        arr[z0 : z0 + data.shape[0]] = data.astype(arr.dtype, copy=False)
+        with blosc_unsplit.encoding(job.codec.unsplit):  # reopened: zarr.json names zarr's own blosc codec
+            arr = zarr.open_array(str(Path(tmp) / name), mode="r+")
+            arr[z0 : z0 + data.shape[0]] = data.astype(arr.dtype, copy=False)
     except OSError as exc:
         raise guard(job, Path(tmp), exc) from None
 

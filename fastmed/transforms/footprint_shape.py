@@ -39,6 +39,18 @@ _TOL = 1e-9
 # One cell of an axis: taps ``[t0, t1]`` map to voxel ``s * t + o`` (``s == 0``: always voxel ``o``).
 Cell = tuple[int, int, int, int]
 
+# Arrays of :meth:`SourceFootprint.compiled`.
+CompiledFootprint = tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+]
+
 
 def tap_cells(t_lo: int, t_hi: int, n: int, pad_mode: str) -> list[Cell]:
     """The taps ``[t_lo, t_hi]`` of an axis of ``n`` voxels, cut where the padding's map changes."""
@@ -115,6 +127,30 @@ class SourceFootprint:
                 t_lo, t_hi, w = np.floor(lo), np.floor(hi) + 1, 1.0
             cells = [tap_cells(int(t_lo[k]), int(t_hi[k]), self.volume[k], pad) for k in range(3)]
             self._kinds.append((w, cells))
+        self._compiled: CompiledFootprint | None = None
+
+    def compiled(self) -> CompiledFootprint:
+        """The footprint's arrays, for the native window reader (``fastmed._core.store_read_box``).
+
+        ``(axes (A, 3), c (A,), r (A,), tol (A,), below (3,), above (3,), w (K,), cells (M, 6))``:
+        the separating-axis candidates and ``P``'s centre, radius and tolerance along each, the
+        displacement box ``D``, and per tap kind its support ``w`` and its cells as rows
+        ``(kind, axis, t0, t1, s, o)``. The native test runs :meth:`touches_boxes`' arithmetic on them.
+        Built once per footprint.
+        """
+        if self._compiled is None:
+            rows = [(q, k, *cell) for q, (_, cells) in enumerate(self._kinds) for k in range(3) for cell in cells[k]]
+            self._compiled = (
+                self._axes,
+                self._c,
+                self._r,
+                self._tol,
+                self._below,
+                self._above,
+                np.asarray([w for w, _ in self._kinds], dtype=np.float64),
+                np.asarray(rows, dtype=np.int64).reshape(-1, 6),
+            )
+        return self._compiled
 
     def touches(self, lo: Sequence[int], hi: Sequence[int]) -> bool:
         """Whether the output can read a voxel of the half-open box ``[lo, hi)``."""

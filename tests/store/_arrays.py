@@ -46,4 +46,5 @@ def count_decodes(monkeypatch: Any) -> list[tuple[int, ...]]:
         return real_chunks(i, idx, *rest)
 
     monkeypatch.setattr(window._native, "read_chunks", counting_chunks)
+    monkeypatch.setattr(window._native, "RECORD", seen)  # reads planned natively record what they open
     return seen
