@@ -13,6 +13,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("-o", "--output", type=Path, required=True, help="store folder, e.g. cache.zarr")
     p.add_argument("--labels", type=Path, default=None, help="annotation table (CSV/Parquet), joined with fm.annotate")
     p.add_argument("--on", default=None, help="key column kind of --labels (default: detected; see fm.annotate)")
+    p.add_argument(
+        "--multilabel",
+        action="append",
+        default=None,
+        metavar="COLUMN",
+        help="a column of --labels holding ';'-separated finding lists (repeatable): one 0/1 label per finding "
+        "(named COLUMN:finding; e.g. --multilabel findings for `fastmed finetune cls data=findings`)",
+    )
     p.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of an existing Dask scheduler")
     p.add_argument("--workers", type=int, default=None, help="worker processes of the local cluster")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -31,7 +39,7 @@ def run_convert(args: argparse.Namespace) -> int:
     if args.labels:
         from fastmed.annotations import annotate
 
-        source = annotate(source, args.labels, on=args.on, how="left")
+        source = annotate(source, args.labels, on=args.on, how="left", multilabel=args.multilabel)
         print(source.summary)
     res = convert(source, args.output, None, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
     print(f"{res} in {res.seconds:.1f} s -> {args.output}")

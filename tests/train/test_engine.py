@@ -145,6 +145,22 @@ def test_experiment_log_jsonl_and_csv(tmp_path) -> None:
     assert all(json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
 
 
+def test_experiment_log_resume_keeps_records_up_to_the_step(tmp_path) -> None:
+    run = tmp_path / "run"
+    with ExperimentLog(run, mlflow=False) as log:
+        for step in (1, 2, 3, 4):
+            log.log(step=step, loss=1.0 / step)
+    with ExperimentLog(run, mlflow=False, resume_step=2) as log:  # resumed from a checkpoint at step 2
+        log.log(step=3, loss=0.3)
+    recs = read_jsonl(run / "metrics.jsonl")
+    assert [(r["step"], r["loss"]) for r in recs] == [(1, 1.0), (2, 0.5), (3, 0.3)]
+    with (run / "metrics.csv").open() as fh:
+        assert [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(fh)] == [(1, 1.0), (2, 0.5), (3, 0.3)]
+    with ExperimentLog(run, mlflow=False) as log:  # a run that starts over
+        log.log(step=1, loss=2.0)
+    assert [r["loss"] for r in read_jsonl(run / "metrics.jsonl")] == [2.0]
+
+
 @pytest.mark.parametrize("name", ["vit3d_tiny", "vit2d_tiny"])
 def test_mae_steps_under_bf16_autocast(name: str) -> None:
     torch.manual_seed(0)

@@ -69,12 +69,17 @@ def init_distributed(device: str = "cpu", backend: str | None = None) -> DistInf
 
 
 def wrap_model(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
-    """Move ``model`` to the rank's device and wrap it in DDP when the run is distributed."""
+    """Move ``model`` to the rank's device and wrap it in DDP when the run is distributed.
+
+    DDP looks for parameters that get no gradient in a step (``find_unused_parameters=True``): MONAI's
+    ``TransformerBlock`` always holds a ``norm_cross_attn`` LayerNorm that is used only with cross-attention, so
+    every ViT of the recipes has such parameters, and DDP without the search stops at the second step.
+    """
     model = model.to(info.device)
     if not info.distributed:
         return model
     ids = [info.device.index] if info.device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
 
 
 def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:

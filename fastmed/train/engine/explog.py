@@ -43,6 +43,11 @@ class ExperimentLog:
         ``<run_dir>/mlruns``).
     experiment, run_name
         MLflow experiment name and run name (default: the run folder's name).
+    resume_step
+        ``None``: a fresh log (an existing ``metrics.jsonl`` is replaced). A step number: continue the log of
+        a run resumed from that step: the existing records up to it are kept (later ones, written after the
+        checkpoint the run resumes from, are dropped), so the JSONL and CSV hold the run's whole curve once.
+        The MLflow run is a new one, given the kept records too.
 
     Examples
     --------
@@ -60,12 +65,16 @@ class ExperimentLog:
         tracking_uri: str | None = None,
         experiment: str = "fastmed",
         run_name: str | None = None,
+        resume_step: int | None = None,
     ):
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.jsonl = self.dir / f"{name}.jsonl"
         self.csv = self.dir / f"{name}.csv"
         self.records: list[dict[str, Any]] = []
+        if resume_step is not None and self.jsonl.is_file():
+            self.records = [r for r in read_jsonl(self.jsonl) if _step_of(r) <= resume_step]
+        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in self.records))
         self._start = time.monotonic()
         self.mlflow: MlflowRun | None = None
         if mlflow or (mlflow is None and mlflow_available()):
@@ -73,6 +82,8 @@ class ExperimentLog:
                 raise ImportError("ExperimentLog(mlflow=True) needs mlflow: pip install mlflow-skinny")
             uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or file_uri(self.dir / "mlruns")
             self.mlflow = MlflowRun(uri, experiment, run_name or self.dir.resolve().name)
+            for i, rec in enumerate(self.records):
+                self.mlflow.log_metrics({k: v for k, v in rec.items() if k != "step"}, int(rec.get("step", i)))
 
     def log(self, **values: Any) -> dict[str, Any]:
         """Record ``values`` (plus ``time_s`` since the log opened); the JSON line is flushed at once.
@@ -87,6 +98,17 @@ class ExperimentLog:
             step = rec.get("step", len(self.records) - 1)
             self.mlflow.log_metrics({k: v for k, v in rec.items() if k != "step"}, int(step))
         return rec
+
+    def log_summary(self, values: Mapping[str, Any], step: int) -> None:
+        """Send end-of-run values (held-out metrics) to MLflow at ``step``; the files keep them in ``metrics.json``.
+
+        Keys get the prefix ``eval.`` and ``/`` becomes ``.`` (``auroc/liver`` -> ``eval.auroc.liver``: MLflow's
+        file store keeps a metric ``a/b`` in a folder ``a``, which a metric ``a`` would collide with); non-finite
+        values are left out.
+        """
+        if self.mlflow is not None:
+            named = {"eval." + k.replace("/", "."): _plain(v) for k, v in values.items()}
+            self.mlflow.log_metrics(named, int(step))
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record the run's parameters (a resolved config): ``params.json`` here, parameters in MLflow."""
@@ -125,6 +147,11 @@ class ExperimentLog:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close("FINISHED" if exc_type is None else "FAILED")
+
+
+def _step_of(rec: Mapping[str, Any]) -> float:
+    step = rec.get("step")
+    return float(step) if isinstance(step, (int, float)) and not isinstance(step, bool) else math.inf
 
 
 def read_jsonl(path: str | PathLike[str]) -> list[dict[str, Any]]:

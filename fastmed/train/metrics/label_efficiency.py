@@ -143,7 +143,9 @@ def save_label_efficiency_plot(
                         fontsize=8,
                     )
         ax.set_xscale("log")
-        ax.set_xlabel("labelled training data (%)")
+        ax.set_xticks(x, [f"{v:g} %" for v in x])  # the measured fractions, not powers of ten
+        ax.minorticks_off()
+        ax.set_xlabel("labelled training data")
         ax.set_ylabel(metric)
         ax.set_title(title)
         ax.grid(True, alpha=0.3)

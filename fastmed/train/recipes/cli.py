@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fastmed.train.recipes.config import RunConfig
+from fastmed.train.recipes.config import RunConfig, check_config
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 """The packaged Hydra config folder (primary config ``run.yaml``)."""
@@ -48,13 +50,15 @@ def compose_config(task: str, overrides: Sequence[str] = (), config_dir: str | P
         composed = compose(config_name="run", overrides=[f"task={task}", *overrides])
     schema = OmegaConf.structured(RunConfig)
     merged = OmegaConf.merge(schema, composed)
-    obj = OmegaConf.to_object(merged)
-    assert isinstance(obj, RunConfig)
-    return obj
+    # Hydra's "+key=value" opens the structured config for a new key, which to_object would carry along unseen:
+    # from_dict refuses any key that is not a setting (a typo such as +trainer.max_step=3 is an error).
+    tree = OmegaConf.to_container(merged, resolve=True)
+    assert isinstance(tree, dict)
+    return RunConfig.from_dict({str(k): v for k, v in tree.items()})
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``pretrain``, ``finetune`` and ``label-efficiency``."""
+    """Register ``pretrain``, ``finetune``, ``label-efficiency`` and ``export``."""
     for command, tasks in COMMANDS.items():
         verb = "Pretrain an encoder" if command == "pretrain" else "Fine-tune a (pretrained) encoder"
         p = subparsers.add_parser(
@@ -68,21 +72,44 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         p.add_argument("overrides", nargs="*", help="Hydra overrides (key=value, group=option)")
         p.add_argument("--cfg", action="store_true", help="print the resolved config and exit (no training)")
         p.set_defaults(func=_main)
-    from fastmed.train.recipes import label_efficiency
+    from fastmed.train.recipes import export, label_efficiency
 
     label_efficiency.add_parser(subparsers)
+    export.add_parser(subparsers)
 
 
-def _main(args: argparse.Namespace) -> int:
+def cli_config(prog: str, task: str, overrides: Sequence[str]) -> RunConfig | None:
+    """Compose and check a command line's configuration; on a problem print it (no traceback) and return None.
+
+    Hydra's own errors (unknown key, wrong type, missing group option) and the settings
+    :func:`~fastmed.train.recipes.config.config_problems` refuses are reported as ``PROG: bad configuration: ...``
+    on stdout; the caller exits with code 2.
+    """
     from fastmed.errors import FastmedError
 
     try:
-        cfg = compose_config(args.task, args.overrides)
+        cfg = compose_config(task, overrides)
+        check_config(cfg)
     except Exception as exc:  # Hydra / OmegaConf errors: say which override is wrong, no traceback
         if isinstance(exc, FastmedError):
             raise
         cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
-        print(f"fastmed {args.command} {args.task}: bad configuration: {exc}{cause}")
+        print(f"{prog}: bad configuration: {exc}{cause}")
+        return None
+    return cfg
+
+
+def run_errors() -> tuple[type[BaseException], ...]:
+    """Errors a run raises for a problem with its inputs (store, labels, checkpoint): reported without traceback."""
+    from fastmed.errors import FastmedError
+
+    return (ValueError, FileNotFoundError, FastmedError)
+
+
+def _main(args: argparse.Namespace) -> int:
+    prog = f"fastmed {args.command} {args.task}"
+    cfg = cli_config(prog, args.task, args.overrides)
+    if cfg is None:
         return 2
     if args.cfg:
         import yaml
@@ -91,7 +118,11 @@ def _main(args: argparse.Namespace) -> int:
         return 0
     from fastmed.train.recipes import run
 
-    res = run(cfg)
+    try:
+        res = run(cfg)
+    except run_errors() as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
     summary: dict[str, Any] = {
         "run_dir": str(res.run_dir),
         "steps": len(res.losses),
@@ -100,7 +131,8 @@ def _main(args: argparse.Namespace) -> int:
         "samples_per_s": round(res.samples_per_s, 2),
         "data_wait_fraction": round(res.data_wait_fraction, 4),
         "bottleneck": res.bottleneck,
-        "metrics": res.metrics,
+        "metrics": {k: (v if v == v else None) for k, v in res.metrics.items()},  # NaN -> null, as metrics.json
     }
-    print(json.dumps(summary, indent=1))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary (rank 0 holds the logs and metrics)
+        print(json.dumps(summary, indent=1))
     return 0

@@ -235,3 +235,77 @@ def _build(kind: type, d: dict[str, Any]) -> Any:
     obj = kind(**kwargs)
     assert is_dataclass(obj)
     return obj
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "trainer.precision": ("fp32", "bf16", "fp16"),
+    "trainer.device": ("cpu", "cuda"),
+    "trainer.schedule": ("constant", "cosine"),
+    "model.head": ("linear", "full"),
+    "model.pool": ("max", "mean"),
+    "model.clip_pool": ("mean", "max", "meanmax"),
+}
+"""The allowed values of the string settings (the engine and model modules check the same sets)."""
+
+
+def config_problems(cfg: RunConfig) -> list[str]:
+    """Every setting of ``cfg`` that a run would refuse, each named by its override key (empty when sound).
+
+    Checked before any data is read, so that ``fastmed pretrain|finetune`` can refuse a bad command line at once
+    (exit code 2) instead of failing after the store is opened: named choices, the model's name, the patch and
+    input sizes against the model's patch size, fp16 off CUDA, and the numeric ranges.
+    """
+    from fastmed.train.models.config import CONFIGS
+
+    problems: list[str] = []
+    values = {
+        "trainer.precision": cfg.trainer.precision,
+        "trainer.device": cfg.trainer.device.split(":")[0],
+        "trainer.schedule": cfg.trainer.schedule,
+        "model.head": cfg.model.head,
+        "model.pool": cfg.model.pool,
+        "model.clip_pool": cfg.model.clip_pool,
+    }
+    for key, value in values.items():
+        if value not in CHOICES[key]:
+            problems.append(f"{key}={value!r}: choose one of {list(CHOICES[key])}")
+    if cfg.trainer.precision == "fp16" and values["trainer.device"] != "cuda":
+        problems.append("trainer.precision='fp16' needs trainer.device=cuda: use bf16 on CPU")
+    if cfg.model.name not in CONFIGS:
+        problems.append(f"model.name={cfg.model.name!r}: choose one of {sorted(CONFIGS)} (model=NAME)")
+    else:
+        vit = CONFIGS[cfg.model.name]
+        for key, size in (("data.patch_size", cfg.data.patch_size), ("model.img_size", cfg.model.img_size)):
+            if size is None:
+                continue
+            if len(size) != vit.spatial_dims:
+                problems.append(f"{key}={list(size)}: {cfg.model.name} needs {vit.spatial_dims} sizes")
+            elif any(int(s) <= 0 or int(s) % p for s, p in zip(size, vit.patch_size, strict=True)):
+                problems.append(f"{key}={list(size)}: each size must be a multiple of the patch {list(vit.patch_size)}")
+    ranges = [
+        ("trainer.max_steps", cfg.trainer.max_steps >= 1, ">= 1"),
+        ("trainer.accumulate", cfg.trainer.accumulate >= 1, ">= 1"),
+        ("trainer.lr", cfg.trainer.lr > 0, "> 0"),
+        ("trainer.warmup_steps", cfg.trainer.warmup_steps >= 0, ">= 0"),
+        ("data.batch_size", cfg.data.batch_size >= 1, ">= 1"),
+        ("data.eval_batch_size", cfg.data.eval_batch_size >= 1, ">= 1"),
+        ("data.num_workers", cfg.data.num_workers >= 0, ">= 0"),
+        ("data.holdout", 0.0 <= cfg.data.holdout < 1.0, "in [0, 1)"),
+        ("data.mask_ratio", 0.0 <= cfg.data.mask_ratio < 1.0, "in [0, 1)"),
+        ("data.foreground_prob", 0.0 <= cfg.data.foreground_prob <= 1.0, "in [0, 1]"),
+        ("data.label_fraction", 0.0 < cfg.data.label_fraction <= 1.0, "in (0, 1]"),
+    ]
+    for key, ok, want in ranges:
+        if not ok:
+            group, name = key.split(".")
+            problems.append(f"{key}={getattr(getattr(cfg, group), name)}: must be {want}")
+    if not cfg.data.store:
+        problems.append("data.store is empty: give the store folder (data.store=cache.zarr, from `fastmed convert`)")
+    return problems
+
+
+def check_config(cfg: RunConfig) -> None:
+    """Raise ``ValueError`` listing every problem :func:`config_problems` finds."""
+    problems = config_problems(cfg)
+    if problems:
+        raise ValueError("; ".join(problems))

@@ -37,7 +37,12 @@ def _mae(
 
 
 def _cls(
-    model: nn.Module, batches: Iterable[Mapping[str, Any]], precision: str, device: torch.device, names: list[str]
+    model: nn.Module,
+    batches: Iterable[Mapping[str, Any]],
+    precision: str,
+    device: torch.device,
+    names: list[str],
+    predictions: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     probs, labels, studies = [], [], []
     for b in batches:
@@ -47,6 +52,8 @@ def _cls(
         labels.append(np.asarray(b["labels"]))
         studies.extend(b["study"])
     p, y = np.concatenate(probs), np.concatenate(labels)
+    if predictions is not None:
+        predictions.update(probs=p, labels=y, studies=list(studies))
     out: dict[str, float] = {"n_eval": float(len(p))}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
@@ -172,8 +179,12 @@ def evaluate(
     precision: str = "fp32",
     device: torch.device | None = None,
     label_names: list[str] | None = None,
+    predictions: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """Held-out metrics of ``task`` (``model`` unwrapped from DDP).
+
+    ``predictions``: a dict that ``cls`` fills with the held-out ``probs`` and ``labels`` (series x labels)
+    and the ``studies`` of the series (for a reliability diagram or a ROC curve).
 
     Returns
     -------
@@ -189,7 +200,7 @@ def evaluate(
         if task == "mae":
             return _mae(model, batches, precision, dev)
         if task == "cls":
-            return _cls(model, batches, precision, dev, list(label_names or []))
+            return _cls(model, batches, precision, dev, list(label_names or []), predictions)
         if task == "seg":
             raise ValueError("segmentation is evaluated on whole volumes: use segment_volumes")
         if not isinstance(model, CLIP):

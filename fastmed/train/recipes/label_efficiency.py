@@ -14,6 +14,7 @@ import argparse
 import copy
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,14 +205,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _main(args: argparse.Namespace) -> int:
-    from fastmed.train.recipes.cli import compose_config
+    from fastmed.train.recipes.cli import cli_config, run_errors
 
-    try:
-        cfg = compose_config("cls", args.overrides)
-    except Exception as exc:  # Hydra / OmegaConf errors: say which override is wrong, no traceback
-        cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
-        print(f"fastmed label-efficiency: bad configuration: {exc}{cause}")
+    cfg = cli_config("fastmed label-efficiency", "cls", args.overrides)
+    if cfg is None:
         return 2
-    curve = run_label_efficiency(cfg, args.fractions, metric=args.metric)
+    try:
+        curve = run_label_efficiency(cfg, args.fractions, metric=args.metric)
+    except run_errors() as exc:
+        print(f"fastmed label-efficiency: error: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps({**curve.to_dict(), "json": str(curve.json_path), "plot": str(curve.plot)}, indent=1))
     return 0

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from fastmed.store.dataset import VolumeDataset
@@ -24,7 +25,7 @@ from fastmed.train.engine.explog import ExperimentLog
 from fastmed.train.engine.loop import LoopState, run_steps
 from fastmed.train.engine.precision import grad_scaler
 from fastmed.train.models.config import ViTConfig, get_config
-from fastmed.train.recipes.config import RunConfig
+from fastmed.train.recipes.config import RunConfig, check_config
 from fastmed.train.recipes.data import (
     TaskItems,
     endless,
@@ -128,6 +129,11 @@ def run(cfg: RunConfig) -> RunResult:
 
 def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     tr, dc = cfg.trainer, cfg.data
+    check_config(cfg)
+    if not Path(dc.store).exists():
+        raise FileNotFoundError(
+            f"data.store={dc.store}: no such store (write one with `fastmed convert ARCHIVE -o {dc.store}`)"
+        )
     if tr.threads:
         torch.set_num_threads(int(tr.threads))
     run_dir = cfg.resolved_run_dir()
@@ -155,6 +161,11 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     whole = dc.whole_volume and cfg.task in ("cls", "clip")
     clip = dc.intensity_clip
     train_aug = with_intensity(train_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), clip)
+    if len(train_items) < dc.batch_size:  # say which setting to change (the loader's own check names none)
+        raise ValueError(
+            f"{len(train_items)} training series with {vit.spatial_dims}D images for data.batch_size={dc.batch_size}"
+            f" ({len(split.holdout)} held out): lower data.batch_size, or train on a larger store"
+        )
     loader = make_loader(train_items, train_aug, dc, cfg.seed, True)
 
     # the model's initial weights come from the seed; the caller's global RNG state is left as it was
@@ -165,10 +176,12 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     opt = torch.optim.AdamW(trainable_parameters(model), lr=tr.lr, weight_decay=tr.weight_decay)
     scaler = grad_scaler(tr.precision, info.device.type)
     state = LoopState()
+    resumed_from: int | None = None
     ckpt = run_dir / "checkpoint"
     if tr.resume and (ckpt / "state.json").is_file():
         _check_same_run(cfg, json.loads((ckpt / "state.json").read_text()).get("extra", {}).get("config"), ckpt)
         state, meta = load_checkpoint(ckpt, unwrap_model(model), opt, scaler, info.device)
+        resumed_from = state.step
         loader_state = meta["loader_state"]
         rank_file = run_dir / f"loader_state_rank{info.rank}.json"
         if info.rank > 0 and rank_file.is_file():
@@ -181,7 +194,10 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
             group["lr"] = tr.lr * lr_factor(step, tr.max_steps, tr.schedule, tr.warmup_steps)
 
     set_lr(state.step + 1)
-    log = ExperimentLog(run_dir) if info.is_main else None
+    log = ExperimentLog(run_dir, resume_step=resumed_from) if info.is_main else None
+    if log is not None:
+        log.log_params(cfg.to_dict())
+        log.log_artifact(run_dir / "config.yaml")
     logged = state.step
 
     def save() -> Path | None:
@@ -211,55 +227,88 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
             save()
         set_lr(st.step + 1)
 
-    batches: Generator[Any, None, None] = endless(loader)
     try:
-        state = run_steps(
-            model,
-            opt,
-            batches,
-            task.step,
-            tr.max_steps,
-            accumulate=tr.accumulate,
-            precision=tr.precision,
-            device_type=info.device.type,
-            scaler=scaler,
-            state=state,
-            on_step=on_step,
-        )
-    finally:
-        batches.close()
-    state_now[0] = state
-    final = save()
+        batches: Generator[Any, None, None] = endless(loader)
+        try:
+            state = run_steps(
+                model,
+                opt,
+                batches,
+                task.step,
+                tr.max_steps,
+                accumulate=tr.accumulate,
+                precision=tr.precision,
+                device_type=info.device.type,
+                scaler=scaler,
+                state=state,
+                on_step=on_step,
+            )
+        finally:
+            batches.close()
+        state_now[0] = state
+        final = save()
 
-    metrics: dict[str, float] = {}
-    if info.is_main and eval_items.indices and seg:
-        held = [eval_items[k] for k in range(len(eval_items))]
-        metrics = segment_volumes(
-            unwrap_model(model), held, vit.img_size, tr.precision, info.device, intensity_ops(clip)
+        metrics: dict[str, float] = {}
+        predictions: dict[str, Any] = {}
+        if info.is_main and eval_items.indices and seg:
+            held = [eval_items[k] for k in range(len(eval_items))]
+            metrics = segment_volumes(
+                unwrap_model(model), held, vit.img_size, tr.precision, info.device, intensity_ops(clip)
+            )
+        elif info.is_main and eval_items.indices:
+            eval_loader = make_loader(
+                eval_items,
+                with_intensity(eval_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), clip),
+                dc,
+                cfg.seed,
+                False,
+            )
+            metrics = evaluate(
+                cfg.task, unwrap_model(model), eval_loader, tr.precision, info.device, dc.label_keys, predictions
+            )
+        result = RunResult(
+            run_dir=run_dir,
+            metrics=metrics,
+            losses=list(state.losses),
+            samples_per_s=state.samples_per_s * info.world_size,
+            data_wait_fraction=state.data_wait_fraction,
+            bottleneck=state.bottleneck,
+            checkpoint=final,
         )
-    elif info.is_main and eval_items.indices:
-        eval_loader = make_loader(
-            eval_items,
-            with_intensity(eval_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), clip),
-            dc,
-            cfg.seed,
-            False,
-        )
-        metrics = evaluate(cfg.task, unwrap_model(model), eval_loader, tr.precision, info.device, dc.label_keys)
-    result = RunResult(
-        run_dir=run_dir,
-        metrics=metrics,
-        losses=list(state.losses),
-        samples_per_s=state.samples_per_s * info.world_size,
-        data_wait_fraction=state.data_wait_fraction,
-        bottleneck=state.bottleneck,
-        checkpoint=final,
-    )
-    if log is not None:
-        log.close()
-        report = _report(cfg, result, state, loader, info, len(split.train), len(split.holdout))
-        (run_dir / "metrics.json").write_text(json.dumps(report, indent=1))
+        if log is not None:
+            report = _report(cfg, result, state, loader, info, len(split.train), len(split.holdout))
+            (run_dir / "metrics.json").write_text(json.dumps(report, indent=1))
+            log.log_summary(metrics, state.step)
+            for path in [run_dir / "metrics.json", *_outputs(run_dir, predictions, dc.label_keys)]:
+                log.log_artifact(path)
+            log.close()
+    except BaseException:
+        if log is not None:  # the CSV so far; the MLflow run marked FAILED
+            log.close("FAILED")
+        raise
     return result
+
+
+def _outputs(run_dir: Path, predictions: dict[str, Any], label_keys: list[str]) -> list[Path]:
+    """Write ``predictions.csv`` and ``reliability.png`` from a ``cls`` run's held-out predictions (others: none).
+
+    The table has one row per held-out series: its keyed study id, then ``label:<key>`` and ``prob:<key>`` per
+    label; the diagram pools every label, as the ``ece`` metric.
+    """
+    if "probs" not in predictions:
+        return []
+    import csv
+
+    from fastmed.train.metrics.reliability_plot import save_reliability_diagram
+
+    y, p = np.asarray(predictions["labels"]), np.asarray(predictions["probs"])
+    table = run_dir / "predictions.csv"
+    with table.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["study", *(f"label:{k}" for k in label_keys), *(f"prob:{k}" for k in label_keys)])
+        for study, yr, pr in zip(predictions["studies"], y, p, strict=True):
+            writer.writerow([study, *(float(v) for v in yr), *(float(v) for v in pr)])
+    return [table, save_reliability_diagram(y.ravel(), p.ravel(), run_dir / "reliability.png", title="held-out")]
 
 
 VOLATILE = {"trainer": ("max_steps", "log_every", "ckpt_every", "threads", "resume"), "data": ("num_workers",)}
