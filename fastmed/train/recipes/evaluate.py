@@ -89,6 +89,14 @@ def segment_volumes(
     by ``overlap`` of the window (nnU-Net's 0.5 by default), their predictions blended with Gaussian weights.
     ``mirror``: spatial axes (0 = first) of nnU-Net's mirroring test-time augmentation: each window is also
     predicted flipped along every subset of them, and the class probabilities are averaged.
+
+    Returns
+    -------
+    dict
+        ``dice`` (mean over volumes with a lesion), ``dice_global`` (pooled over all voxels), ``tp_voxels``,
+        ``fp_voxels``, ``fn_voxels`` (pooled lesion-class voxel counts: where the error is), ``lesions_found``
+        of ``n_eval_lesions`` (stored lesion ids with at least one predicted voxel: missed lesions against
+        lesions found but under-segmented), ``n_eval_lesion_volumes``.
     """
     from fastmed.loader.inference import sliding_window_inference
     from fastmed.transforms import Compose, Normalize
@@ -110,7 +118,8 @@ def segment_volumes(
             probs = probs + (y.flip(dims) if dims else y)
         return probs / len(flips)
 
-    per_volume, inter, total = [], 0.0, 0.0
+    per_volume: list[float] = []
+    tp = fp = fn = lesions = found = 0
     try:
         for item in items:
             sample = norm(item)
@@ -118,17 +127,29 @@ def segment_volumes(
                 predict, np.asarray(sample["image"]), tuple(roi), overlap=overlap, device=device
             )
             pred = out.array.argmax(dim=0).cpu().numpy()
-            ref = (np.asarray(sample["label"])[0] > 0).astype(np.int64)
+            ids = np.asarray(sample["label"])[0]
+            ref = (ids > 0).astype(np.int64)
             if ref.any():
                 per_volume.append(float(dice_per_class(pred, ref, [1])[0]))
-            inter += float(np.logical_and(pred == 1, ref == 1).sum())
-            total += float((pred == 1).sum() + (ref == 1).sum())
+            hit = pred == 1
+            tp += int(np.logical_and(hit, ref == 1).sum())
+            fp += int(np.logical_and(hit, ref == 0).sum())
+            fn += int(np.logical_and(~hit, ref == 1).sum())
+            for lesion in np.unique(ids[ids > 0]):  # each stored lesion id: found if any of its voxels is
+                lesions += 1
+                found += bool(hit[ids == lesion].any())
     finally:
         model.train(was_training)
+    total = 2 * tp + fp + fn
     return {
         "dice": float(np.mean(per_volume)) if per_volume else float("nan"),
-        "dice_global": 2.0 * inter / total if total > 0 else float("nan"),
+        "dice_global": 2.0 * tp / total if total > 0 else float("nan"),
         "n_eval_lesion_volumes": float(len(per_volume)),
+        "tp_voxels": float(tp),
+        "fp_voxels": float(fp),
+        "fn_voxels": float(fn),
+        "lesions_found": float(found),
+        "n_eval_lesions": float(lesions),
     }
 
 

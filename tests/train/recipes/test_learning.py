@@ -31,7 +31,9 @@ PROBE_AUROC_FLOOR = 0.75  # asserted: well above chance (0.5); measured 0.827 (s
 CLIP_STEPS = 800  # 500: 2.97x with seed 3; 800: >= 3.2x with seeds 1-4
 CLIP_GOAL = 3.0  # image->report recall@1 over chance, distinct held-out reports: asserted (measured 4.68x, seed 1)
 SEG_STEPS = 250
-SEG_DICE_GOAL = 0.7  # the goal: NOT reached (pooled Dice 0.672 measured, windows overlapping by 0.5)
+SEG_DICE_GOAL = (
+    0.7  # the goal: NOT reached (pooled Dice 0.673 seed 1; the misses are low-contrast organ lesions)
+)
 SEG_DICE_FLOOR = 0.55  # asserted: the lesions are found (0.0 without learning)
 
 
@@ -111,6 +113,11 @@ def test_segmentation_dice_on_held_out_lesions(seg_learning_store: Path, tmp_pat
     )
     m = res.metrics
     print(f"\nseg: Dice pooled over held-out lesion voxels {m['dice_global']:.3f}, mean per volume {m['dice']:.3f}")
+    # where the error is (docs/train.md, "Segmentation: diagnosis"): whole low-contrast lesions missed, few FPs
+    print(
+        f"seg: TP {m['tp_voxels']:.0f} FP {m['fp_voxels']:.0f} FN {m['fn_voxels']:.0f} voxels; "
+        f"lesions found {m['lesions_found']:.0f} of {m['n_eval_lesions']:.0f}"
+    )
     assert m["dice_global"] >= SEG_DICE_FLOOR
     if m["dice_global"] < SEG_DICE_GOAL:
         print(f"seg Dice {m['dice_global']:.3f} is below the goal {SEG_DICE_GOAL} (known, see docs/train.md)")
