@@ -88,7 +88,7 @@ class ModelConfig:
         ``cls``: ``"linear"`` (linear probe, frozen encoder) or ``"full"`` (full fine-tune).
     pool
         ``cls``: ``"max"`` over the encoder's output tokens (a small finding anywhere in the volume drives
-        a feature) or ``"mean"``.
+        a feature), ``"mean"``, or ``"meanmax"`` (both, concatenated).
     lora, lora_r, lora_alpha
         ``cls`` / ``seg``: LoRA adapters on the encoder's attention projections (the rest frozen).
     feature_size
