@@ -45,7 +45,11 @@ class DataConfig:
         ``[low, high]``: clip the raw voxel values (HU for CT) to this range before the per-volume z-score, whose
         statistics are then those of the clipped volume (nnU-Net clips CT this way). A lower bound around
         -200 HU folds air and lung into one value, so the z-score no longer spends its scale on the -1000 HU
-        range outside soft tissue. ``None``: z-score the raw values.
+        range outside soft tissue; a soft-tissue window (``[-160, 240]``) makes liver lesions of a few tens of HU
+        visible to the model (see ``docs/train.md``, "Learning tests"). It applies to every series, so use it
+        with ``modalities`` when the store also holds MR. ``None``: z-score the raw values.
+    modalities
+        Train and evaluate on the series of these DICOM modalities only (e.g. ``["CT"]``); ``None``: all.
     foreground_prob
         ``seg``: share of each batch's patches centred on a lesion voxel (``fm.LabelPatchSampler``, nnU-Net's
         oversampling); 0: random crops.
@@ -69,6 +73,7 @@ class DataConfig:
     foreground_prob: float = 0.0
     whole_volume: bool = False
     intensity_clip: list[float] | None = None
+    modalities: list[str] | None = None
     label_fraction: float = 1.0
 
 

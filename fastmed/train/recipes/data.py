@@ -165,11 +165,17 @@ def _rank_key(seed: int, study: str) -> str:
 
 
 def split_by_study(
-    ds: VolumeDataset, spatial_dims: int, holdout: float, seed: int, stratify: str | None = None
+    ds: VolumeDataset,
+    spatial_dims: int,
+    holdout: float,
+    seed: int,
+    stratify: str | None = None,
+    modalities: Sequence[str] | None = None,
 ) -> Split:
     """Hold out a seeded fraction of studies (every series of a study on one side).
 
-    Only series with ``spatial_dims`` image axes take part. Studies are ordered by a hash of
+    Only series with ``spatial_dims`` image axes take part, and with ``modalities`` only series of those
+    modalities (DICOM Modality, e.g. ``["CT"]``). Studies are ordered by a hash of
     ``(seed, study id)``; with ``stratify`` (a label name) the fraction is taken within each value of that
     label (at least one study of each value with two or more studies on either side), so both classes reach
     the held-out set.
@@ -182,14 +188,15 @@ def split_by_study(
     strata: dict[str, float] = {}
     for i in range(len(ds)):
         item = ds[i]
-        if item["image"].ndim != spatial_dims:
+        if item["image"].ndim != spatial_dims or (modalities is not None and item["modality"] not in modalities):
             continue
         sid = str(item["study_id"])
         studies.setdefault(sid, []).append(i)
         if col is not None:
             strata[sid] = float(item["labels"][col])
     if not studies:
-        raise ValueError(f"the store has no {spatial_dims}D series")
+        among = f" of modality {sorted(modalities)}" if modalities is not None else ""
+        raise ValueError(f"the store has no {spatial_dims}D series{among}")
     groups: dict[float, list[str]] = {}
     for sid in studies:
         groups.setdefault(strata.get(sid, 0.0), []).append(sid)

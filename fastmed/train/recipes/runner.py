@@ -148,7 +148,7 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
         raise ValueError(f"label_keys {missing or dc.label_keys} not among the store's labels {names}")
     label_index = [names.index(k) for k in dc.label_keys if k in names]
     strat = dc.label_keys[0] if dc.label_keys else None
-    split = split_by_study(ds, vit.spatial_dims, dc.holdout, cfg.seed, stratify=strat)
+    split = split_by_study(ds, vit.spatial_dims, dc.holdout, cfg.seed, stratify=strat, modalities=dc.modalities)
     if cfg.task == "cls" and dc.label_fraction != 1.0:  # fractions outside (0, 1] are refused there
         split.train = labelled_subset(ds, split.train, label_index[0], dc.label_fraction, cfg.seed)
         dc = replace(dc, batch_size=min(dc.batch_size, len(split.train)))

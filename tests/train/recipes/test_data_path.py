@@ -137,3 +137,21 @@ def test_intensity_clip_comes_before_the_z_score(recipe_store: Path) -> None:
         vol = np.clip(np.asarray(ds[split.train[k]]["image"].read(), dtype=np.float64), -200.0, 300.0)
         got = np.asarray(aug(items[k], seed=0, index=k)["image"])[0]
         np.testing.assert_allclose(got, (vol - vol.mean()) / vol.std(), rtol=0, atol=0.05)
+
+
+def test_split_keeps_only_the_asked_modalities(recipe_store: Path) -> None:
+    import pyarrow.parquet as pq
+
+    ds = VolumeDataset(recipe_store)
+    table = pq.read_table(recipe_store / "series.parquet").to_pylist()  # the store table, read without fastmed
+    modality = {r["series_id"]: r["modality"] for r in table}
+    volumes = {i for i in range(len(ds)) if ds[i]["image"].ndim == 3}
+    ct = {i for i in volumes if modality[ds[i]["id"]] == "CT"}
+    assert ct and ct != volumes  # the archive holds CT and MR volumes
+    split = split_by_study(ds, 3, 0.25, seed=0, stratify="lesion_present", modalities=["CT"])
+    assert set(split.train) | set(split.holdout) == ct
+    assert not set(split.train) & set(split.holdout)
+    both = split_by_study(ds, 3, 0.25, seed=0, stratify="lesion_present", modalities=["CT", "MR"])
+    assert set(both.train) | set(both.holdout) == volumes
+    with pytest.raises(ValueError, match="no 3D series of modality"):
+        split_by_study(ds, 3, 0.25, seed=0, modalities=["PT"])

@@ -30,11 +30,9 @@ PROBE_AUROC_GOAL = 0.9  # lesion presence, per held-out study: NOT reached on 20
 PROBE_AUROC_FLOOR = 0.75  # asserted: well above chance (0.5); measured 0.827 (seed 1)
 CLIP_STEPS = 800  # 500: 2.97x with seed 3; 800: >= 3.2x with seeds 1-4
 CLIP_GOAL = 3.0  # image->report recall@1 over chance, distinct held-out reports: asserted (measured 4.68x, seed 1)
-SEG_STEPS = 250
-SEG_DICE_GOAL = (
-    0.7  # the goal: NOT reached (pooled Dice 0.673 seed 1; the misses are low-contrast organ lesions)
-)
-SEG_DICE_FLOOR = 0.55  # asserted: the lesions are found (0.0 without learning)
+SEG_STEPS = 600
+SEG_DICE_GOAL = 0.7  # the goal, asserted: CT series, soft-tissue window (measured 0.823 pooled, seed 1)
+SEG_WINDOW = [-160.0, 240.0]  # HU: the abdominal soft-tissue window (liver lesions are tens of HU off the liver)
 
 
 def _run(task: str, store: Path, run_dir: Path, steps: int, lr: float, batch: int, **kw: Any) -> RunResult:
@@ -107,10 +105,11 @@ def test_clip_retrieval_beats_chance_on_held_out_pairs(mae: RunResult, learning_
 
 def test_segmentation_dice_on_held_out_lesions(seg_learning_store: Path, tmp_path: Path) -> None:
     # UNETR from scratch on 16x32x32 patches, half of each batch centred on lesions (fm.LabelPatchSampler);
-    # held-out volumes predicted whole by sliding windows
-    res = _run(
-        "seg", seg_learning_store, tmp_path, SEG_STEPS, 2e-3, 4, patch=[16, 32, 32], data={"foreground_prob": 0.5}
-    )
+    # held-out volumes predicted whole by sliding windows. A CT lesion model, as CT segmentation is trained:
+    # the archive's CT series only, clipped to the soft-tissue window before the per-volume z-score (on raw
+    # HU the liver lesions are 0.1 std off the liver and every one is missed; docs/train.md)
+    data = {"foreground_prob": 0.5, "intensity_clip": SEG_WINDOW, "modalities": ["CT"]}
+    res = _run("seg", seg_learning_store, tmp_path, SEG_STEPS, 2e-3, 4, patch=[16, 32, 32], data=data)
     m = res.metrics
     print(f"\nseg: Dice pooled over held-out lesion voxels {m['dice_global']:.3f}, mean per volume {m['dice']:.3f}")
     # where the error is (docs/train.md, "Segmentation: diagnosis"): whole low-contrast lesions missed, few FPs
@@ -118,6 +117,4 @@ def test_segmentation_dice_on_held_out_lesions(seg_learning_store: Path, tmp_pat
         f"seg: TP {m['tp_voxels']:.0f} FP {m['fp_voxels']:.0f} FN {m['fn_voxels']:.0f} voxels; "
         f"lesions found {m['lesions_found']:.0f} of {m['n_eval_lesions']:.0f}"
     )
-    assert m["dice_global"] >= SEG_DICE_FLOOR
-    if m["dice_global"] < SEG_DICE_GOAL:
-        print(f"seg Dice {m['dice_global']:.3f} is below the goal {SEG_DICE_GOAL} (known, see docs/train.md)")
+    assert m["dice_global"] >= SEG_DICE_GOAL
