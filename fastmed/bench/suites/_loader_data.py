@@ -159,7 +159,6 @@ def write_series(vol: npt.NDArray[np.int16], folder: Path, number: int) -> None:
         ds = DicomDataset()
         ds.file_meta = meta
         ds.SOPClassUID, ds.SOPInstanceUID = uid.CTImageStorage, sop
-        ds.PatientName, ds.PatientID = "BENCH^LOADER", f"bench-{number}"
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
         ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "CT", 1, z + 1
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
