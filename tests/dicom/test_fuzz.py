@@ -53,6 +53,18 @@ def _seed_corpus(dst: Path) -> None:
     )
 
 
+def _rss_limit_mb(budget: int = 2048) -> int:
+    """libFuzzer's RSS limit: its default 2048 MB above the peak RSS this process has reached.
+
+    libFuzzer reads its RSS as ``getrusage``'s ``ru_maxrss``, which Linux carries from a parent into a forked and
+    exec'd child: run from a test process that has trained a model (pytest-xdist workers run other test files
+    first), the fuzzer would start "over" a 2048 MB limit and report an out-of-memory on its first input.
+    """
+    import resource
+
+    return budget + int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+
+
 @pytest.mark.slow
 def test_fuzz_short_budget(tmp_path: Path) -> None:
     pytest.importorskip("atheris")
@@ -68,6 +80,7 @@ def test_fuzz_short_budget(tmp_path: Path) -> None:
         "-max_len=65536",
         f"-artifact_prefix={artifacts}/",
         "-max_total_time=40",
+        f"-rss_limit_mb={_rss_limit_mb()}",
     ]
     env = dict(os.environ, PYTHONPATH=str(HERE.parent.parent))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)

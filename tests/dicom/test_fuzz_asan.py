@@ -43,7 +43,7 @@ def _runtime(name: str) -> str | None:
     return out if out and os.path.isabs(out) and os.path.exists(out) else None
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=4)
 def test_asan_replay(tmp_path: Path) -> None:
     asan, stdcxx = _runtime("libasan.so"), _runtime("libstdc++.so")
     if asan is None or stdcxx is None:
