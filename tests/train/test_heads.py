@@ -95,3 +95,28 @@ def test_classifier_pooling_matches_token_reductions(pool: str) -> None:
     assert model.head.in_features == ref.shape[1]
     with pytest.raises(ValueError):
         linear_probe(ViTEncoder(cfg), n_labels=1, pool="sum")
+
+
+@pytest.mark.parametrize("pool", ["max", "meanmax"])
+def test_probe_blocks_pool_the_last_blocks_beside_the_final_tokens(pool: str) -> None:
+    """Oracle: the encoder run by hand (patch embedding, each MONAI block, final LayerNorm), reduced with torch."""
+    torch.manual_seed(0)
+    cfg = get_config("vit3d_tiny")
+    x = torch.from_numpy(np.random.default_rng(3).normal(size=(2, 1, *cfg.img_size)).astype(np.float32))
+    model = linear_probe(ViTEncoder(cfg), n_labels=1, pool=pool, blocks=2).eval()
+    enc = model.encoder
+    with torch.no_grad():
+        h, outs = enc.patch_embed(x), []
+        for blk in enc.blocks:
+            h = blk(h)
+            outs.append(h)
+        layers = [outs[-2], outs[-1], enc.norm(h)]
+
+        def reduce(t: torch.Tensor) -> list[torch.Tensor]:
+            return [t.amax(1)] if pool == "max" else [t.mean(1), t.amax(1)]
+
+        ref = torch.cat([r for t in layers for r in reduce(t)], dim=-1)
+        assert torch.allclose(model.features(x), ref, atol=1e-6)
+    assert model.head.in_features == ref.shape[1] == cfg.hidden_size * 3 * (1 if pool == "max" else 2)
+    with pytest.raises(ValueError, match="depth"):
+        linear_probe(ViTEncoder(cfg), n_labels=1, blocks=cfg.depth + 1)

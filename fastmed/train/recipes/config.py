@@ -48,6 +48,13 @@ class DataConfig:
         range outside soft tissue; a soft-tissue window (``[-160, 240]``) makes liver lesions of a few tens of HU
         visible to the model (see ``docs/train.md``, "Learning tests"). It applies to every series, so use it
         with ``modalities`` when the store also holds MR. ``None``: z-score the raw values.
+    random_flip
+        Training augmentation: flip each spatial axis with this probability (``fm.RandomFlip``, in the same fused
+        pass as the crop); 0: none. Only for labels that a mirror image keeps: lesion presence or a mask, not
+        laterality (CLIP reports that name a side become wrong for the flipped image).
+    tta_flips
+        ``cls``: held-out probabilities are the mean over the input and its mirror images along every
+        combination of spatial axes (8 in 3D, 4 in 2D): test-time augmentation matching ``random_flip``.
     modalities
         Train and evaluate on the series of these DICOM modalities only (e.g. ``["CT"]``); ``None``: all.
     foreground_prob
@@ -75,6 +82,8 @@ class DataConfig:
     intensity_clip: list[float] | None = None
     modalities: list[str] | None = None
     label_fraction: float = 1.0
+    random_flip: float = 0.0
+    tta_flips: bool = False
 
 
 @dataclass
@@ -94,6 +103,10 @@ class ModelConfig:
     pool
         ``cls``: ``"max"`` over the encoder's output tokens (a small finding anywhere in the volume drives
         a feature), ``"mean"``, or ``"meanmax"`` (both, concatenated).
+    probe_blocks
+        ``cls``: also pool the raw outputs of the encoder's last ``probe_blocks`` transformer blocks beside its
+        final tokens (DINO's ``n_last_blocks`` linear evaluation; see
+        :class:`fastmed.train.models.heads.Classifier`); 0: the final tokens only.
     lora, lora_r, lora_alpha
         ``cls`` / ``seg``: LoRA adapters on the encoder's attention projections (the rest frozen).
     feature_size
@@ -118,6 +131,7 @@ class ModelConfig:
     norm_pix: bool = True
     head: str = "linear"
     pool: str = "max"
+    probe_blocks: int = 0
     lora: bool = False
     lora_r: int = 4
     lora_alpha: float = 8.0
@@ -247,7 +261,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "trainer.device": ("cpu", "cuda"),
     "trainer.schedule": ("constant", "cosine"),
     "model.head": ("linear", "full"),
-    "model.pool": ("max", "mean"),
+    "model.pool": ("max", "mean", "meanmax"),
     "model.clip_pool": ("mean", "max", "meanmax"),
 }
 """The allowed values of the string settings (the engine and model modules check the same sets)."""
@@ -287,6 +301,9 @@ def config_problems(cfg: RunConfig) -> list[str]:
                 problems.append(f"{key}={list(size)}: {cfg.model.name} needs {vit.spatial_dims} sizes")
             elif any(int(s) <= 0 or int(s) % p for s, p in zip(size, vit.patch_size, strict=True)):
                 problems.append(f"{key}={list(size)}: each size must be a multiple of the patch {list(vit.patch_size)}")
+        if not 0 <= cfg.model.probe_blocks <= vit.depth:
+            depth = f"in [0, {vit.depth}] ({cfg.model.name}'s depth)"
+            problems.append(f"model.probe_blocks={cfg.model.probe_blocks}: {depth}")
     ranges = [
         ("trainer.max_steps", cfg.trainer.max_steps >= 1, ">= 1"),
         ("trainer.accumulate", cfg.trainer.accumulate >= 1, ">= 1"),
@@ -298,6 +315,7 @@ def config_problems(cfg: RunConfig) -> list[str]:
         ("data.holdout", 0.0 <= cfg.data.holdout < 1.0, "in [0, 1)"),
         ("data.mask_ratio", 0.0 <= cfg.data.mask_ratio < 1.0, "in [0, 1)"),
         ("data.foreground_prob", 0.0 <= cfg.data.foreground_prob <= 1.0, "in [0, 1]"),
+        ("data.random_flip", 0.0 <= cfg.data.random_flip <= 1.0, "in [0, 1]"),
         ("data.label_fraction", 0.0 < cfg.data.label_fraction <= 1.0, "in (0, 1]"),
     ]
     for key, ok, want in ranges:

@@ -20,7 +20,7 @@ from fastmed.store.dataset import VolumeDataset
 from fastmed.train.models.masking import mae_mask, mae_masks
 from fastmed.train.recipes.config import DataConfig
 from fastmed.train.text.tokenizer import ReportTokenizer
-from fastmed.transforms import CenterCrop, Clip, Compose, Letterbox, Normalize, RandomCrop
+from fastmed.transforms import CenterCrop, Clip, Compose, Letterbox, Normalize, RandomCrop, RandomFlip
 
 
 class TaskCompose(Compose):
@@ -225,14 +225,21 @@ def intensity_ops(clip: Sequence[float] | None = None) -> list[Any]:
 
 
 def train_compose(
-    patch: Sequence[int], mae_grid: Sequence[int] | None, mae_ratio: float, seg: bool, whole: bool = False
+    patch: Sequence[int],
+    mae_grid: Sequence[int] | None,
+    mae_ratio: float,
+    seg: bool,
+    whole: bool = False,
+    flip: float = 0.0,
 ) -> TaskCompose:
     """Random crop of ``patch`` (``whole``: the whole volume letterboxed into ``patch``) and per-volume z-score.
 
-    The z-score uses the statistics of the whole source volume (:func:`with_intensity` adds a clip before it).
+    ``flip`` > 0 adds a random flip of each axis with that probability (``fm.RandomFlip``) after the crop. The
+    z-score uses the statistics of the whole source volume (:func:`with_intensity` adds a clip before it).
     """
     first = Letterbox(tuple(patch)) if whole else RandomCrop(tuple(patch))
-    return TaskCompose([first, Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
+    spatial = [first, RandomFlip(p=float(flip))] if flip > 0 else [first]
+    return TaskCompose([*spatial, Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
 
 
 def eval_compose(

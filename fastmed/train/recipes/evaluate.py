@@ -7,6 +7,7 @@ it); segmentation predicts each held-out volume whole with sliding-window infere
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import product
@@ -36,6 +37,12 @@ def _mae(
     return {"eval_loss": float(np.average(losses, weights=weights))}
 
 
+def flip_views(spatial_dims: int) -> list[tuple[int, ...]]:
+    """Every combination of the spatial axes of a ``(B, C, *spatial)`` batch to mirror, the identity first."""
+    axes = range(2, 2 + spatial_dims)
+    return [dims for r in range(spatial_dims + 1) for dims in itertools.combinations(axes, r)]
+
+
 def _cls(
     model: nn.Module,
     batches: Iterable[Mapping[str, Any]],
@@ -43,12 +50,18 @@ def _cls(
     device: torch.device,
     names: list[str],
     predictions: dict[str, Any] | None = None,
+    tta_flips: bool = False,
 ) -> dict[str, float]:
     probs, labels, studies = [], [], []
     for b in batches:
-        with autocast(precision, device.type):
-            logits = model(b["image"].to(device))
-        probs.append(torch.sigmoid(logits.float()).cpu().numpy())
+        x = b["image"].to(device)
+        views = flip_views(x.ndim - 2) if tta_flips else [()]
+        p_sum = torch.zeros(())
+        for dims in views:
+            with autocast(precision, device.type):
+                logits = model(torch.flip(x, dims) if dims else x)
+            p_sum = p_sum + torch.sigmoid(logits.float()).cpu()
+        probs.append((p_sum / len(views)).numpy())
         labels.append(np.asarray(b["labels"]))
         studies.extend(b["study"])
     p, y = np.concatenate(probs), np.concatenate(labels)
@@ -188,11 +201,13 @@ def evaluate(
     device: torch.device | None = None,
     label_names: list[str] | None = None,
     predictions: dict[str, Any] | None = None,
+    tta_flips: bool = False,
 ) -> dict[str, float]:
     """Held-out metrics of ``task`` (``model`` unwrapped from DDP).
 
     ``predictions``: a dict that ``cls`` fills with the held-out ``probs`` and ``labels`` (series x labels)
-    and the ``studies`` of the series (for a reliability diagram or a ROC curve).
+    and the ``studies`` of the series (for a reliability diagram or a ROC curve). ``tta_flips``: ``cls``
+    probabilities averaged over the input and its mirror images along every combination of spatial axes.
 
     Returns
     -------
@@ -210,7 +225,7 @@ def evaluate(
         if task == "mae":
             return _mae(model, batches, precision, dev)
         if task == "cls":
-            return _cls(model, batches, precision, dev, list(label_names or []), predictions)
+            return _cls(model, batches, precision, dev, list(label_names or []), predictions, tta_flips)
         if task == "seg":
             raise ValueError("segmentation is evaluated on whole volumes: use segment_volumes")
         if not isinstance(model, CLIP):

@@ -160,7 +160,7 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     grid = vit.grid if cfg.task == "mae" else None
     whole = dc.whole_volume and cfg.task in ("cls", "clip")
     clip = dc.intensity_clip
-    train_aug = with_intensity(train_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), clip)
+    train_aug = with_intensity(train_compose(vit.img_size, grid, dc.mask_ratio, seg, whole, dc.random_flip), clip)
     if len(train_items) < dc.batch_size:  # say which setting to change (the loader's own check names none)
         raise ValueError(
             f"{len(train_items)} training series with {vit.spatial_dims}D images for data.batch_size={dc.batch_size}"
@@ -264,7 +264,14 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
                 False,
             )
             metrics = evaluate(
-                cfg.task, unwrap_model(model), eval_loader, tr.precision, info.device, dc.label_keys, predictions
+                cfg.task,
+                unwrap_model(model),
+                eval_loader,
+                tr.precision,
+                info.device,
+                dc.label_keys,
+                predictions,
+                tta_flips=dc.tta_flips,
             )
         result = RunResult(
             run_dir=run_dir,

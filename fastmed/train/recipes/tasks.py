@@ -103,7 +103,8 @@ def build_task(cfg: RunConfig, vit: ViTConfig, tokenizer: ReportTokenizer | None
         if m.head not in ("linear", "full"):
             raise ValueError(f"model.head must be 'linear' or 'full', got {m.head!r}")
         probe = m.head == "linear" and not m.lora
-        model = linear_probe(encoder, n_labels, m.pool) if probe else full_finetune(encoder, n_labels, m.pool)
+        make = linear_probe if probe else full_finetune
+        model = make(encoder, n_labels, m.pool, m.probe_blocks)
         if m.lora:
             apply_lora(model, r=m.lora_r, alpha=m.lora_alpha, trainable=("head.",))
         return Task(model, classification_step, encoder)

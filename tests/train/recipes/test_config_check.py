@@ -35,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[3]
         ("data.holdout=1.0", "data.holdout"),
         ("data.label_fraction=0", "data.label_fraction"),
         ("data.batch_size=0", "data.batch_size"),
+        ("data.random_flip=1.5", "data.random_flip"),
+        ("model.probe_blocks=5", "model.probe_blocks"),
+        ("model.probe_blocks=-1", "model.probe_blocks"),
     ],
 )
 def test_each_bad_setting_is_named(override: str, key: str) -> None:

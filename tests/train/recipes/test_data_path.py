@@ -7,6 +7,7 @@ store's report; masks are the stored lesion masks under the same crop.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 from fastmed.store.dataset import VolumeDataset
 from fastmed.train.recipes import DataConfig
 from fastmed.train.recipes.data import TaskItems, make_loader, split_by_study, train_compose, with_intensity
-from fastmed.train.recipes.evaluate import segment_volumes
+from fastmed.train.recipes.evaluate import evaluate, segment_volumes
 from fastmed.train.text.tokenizer import train_report_tokenizer
 
 
@@ -155,3 +156,49 @@ def test_split_keeps_only_the_asked_modalities(recipe_store: Path) -> None:
     assert set(both.train) | set(both.holdout) == volumes
     with pytest.raises(ValueError, match="no 3D series of modality"):
         split_by_study(ds, 3, 0.25, seed=0, modalities=["PT"])
+
+
+def test_random_flip_mirrors_the_letterboxed_series(recipe_store: Path) -> None:
+    # data.random_flip=1: every axis flipped, i.e. the unflipped training input reversed along all axes (numpy)
+    ds = VolumeDataset(recipe_store)
+    split = split_by_study(ds, 3, 0.25, seed=0, stratify="lesion_present")
+    items = TaskItems(ds, split.train[:3])
+    plain = train_compose((24, 64, 64), None, 0.75, seg=False, whole=True)
+    flipped = train_compose((24, 64, 64), None, 0.75, seg=False, whole=True, flip=1.0)
+    for k in range(3):
+        want = np.flip(np.asarray(plain(items[k], seed=1, index=k)["image"]), axis=(1, 2, 3))
+        np.testing.assert_allclose(np.asarray(flipped(items[k], seed=1, index=k)["image"]), want, rtol=0, atol=1e-5)
+
+
+class _Weighted(torch.nn.Module):
+    """A logit that depends on where the voxels are (a fixed weight per voxel), so mirroring changes it."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.from_numpy(np.random.default_rng(0).normal(size=shape).astype(np.float32)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x[:, 0] * self.w).flatten(1).sum(1, keepdim=True) / 10.0
+
+
+def test_tta_flips_average_the_eight_mirror_images() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(5, 1, 3, 4, 5)).astype(np.float32)
+    model = _Weighted((3, 4, 5))
+    w = model.w.detach().numpy().astype(np.float64)
+    batch = {
+        "image": torch.from_numpy(x),
+        "labels": np.array([[0.0], [1.0], [0.0], [1.0], [1.0]]),
+        "study": list("abcde"),
+    }
+    got: dict[str, object] = {}
+    evaluate("cls", model, [batch], label_names=["y"], predictions=got, tta_flips=True)
+    views = []
+    for bits in itertools.product((False, True), repeat=3):
+        axes = tuple(1 + a for a in range(3) if bits[a])
+        xf = np.flip(x[:, 0].astype(np.float64), axis=axes) if axes else x[:, 0].astype(np.float64)
+        views.append(1.0 / (1.0 + np.exp(-(xf * w).sum(axis=(1, 2, 3)) / 10.0)))
+    np.testing.assert_allclose(np.asarray(got["probs"])[:, 0], np.mean(views, axis=0), rtol=1e-5)
+    plain: dict[str, object] = {}
+    evaluate("cls", model, [batch], label_names=["y"], predictions=plain)
+    np.testing.assert_allclose(np.asarray(plain["probs"])[:, 0], views[0], rtol=1e-5)
