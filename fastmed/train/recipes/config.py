@@ -47,7 +47,13 @@ class DataConfig:
         -200 HU folds air and lung into one value, so the z-score no longer spends its scale on the -1000 HU
         range outside soft tissue; a soft-tissue window (``[-160, 240]``) makes liver lesions of a few tens of HU
         visible to the model (see ``docs/train.md``, "Learning tests"). It applies to every series, so use it
-        with ``modalities`` when the store also holds MR. ``None``: z-score the raw values.
+        with ``modalities`` when the store also holds MR, or give the window per modality with
+        ``clip_by_modality``. ``None``: z-score the raw values.
+    clip_by_modality
+        ``{modality: [low, high]}``: ``intensity_clip`` for the series of that DICOM modality only, e.g.
+        ``+data.clip_by_modality.CT=[-160,240]`` on a CT + MR store (the MR series keep ``intensity_clip``, here
+        none); as nnU-Net normalises CT with a fixed HU window and MR per volume. Training, evaluation and
+        sliding-window inference all apply it.
     random_flip
         Training augmentation: flip each spatial axis with this probability (``fm.RandomFlip``, in the same fused
         pass as the crop); 0: none. Only for labels that a mirror image keeps: lesion presence or a mask, not
@@ -80,6 +86,7 @@ class DataConfig:
     foreground_prob: float = 0.0
     whole_volume: bool = False
     intensity_clip: list[float] | None = None
+    clip_by_modality: dict[str, list[float]] = field(default_factory=dict)
     modalities: list[str] | None = None
     label_fraction: float = 1.0
     random_flip: float = 0.0
@@ -322,6 +329,9 @@ def config_problems(cfg: RunConfig) -> list[str]:
         if not ok:
             group, name = key.split(".")
             problems.append(f"{key}={getattr(getattr(cfg, group), name)}: must be {want}")
+    for modality, window in cfg.data.clip_by_modality.items():
+        if len(window) != 2 or not float(window[0]) < float(window[1]):
+            problems.append(f"data.clip_by_modality.{modality}={list(window)}: must be [low, high] with low < high")
     if not cfg.data.store:
         problems.append("data.store is empty: give the store folder (data.store=cache.zarr, from `fastmed convert`)")
     return problems

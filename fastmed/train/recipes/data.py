@@ -21,6 +21,7 @@ from fastmed.train.models.masking import mae_mask, mae_masks
 from fastmed.train.recipes.config import DataConfig
 from fastmed.train.text.tokenizer import ReportTokenizer
 from fastmed.transforms import CenterCrop, Clip, Compose, Letterbox, Normalize, RandomCrop, RandomFlip
+from fastmed.transforms.batch_out import out_mapping
 
 
 class TaskCompose(Compose):
@@ -37,16 +38,48 @@ class TaskCompose(Compose):
         Patch grid of the model input (``None``: no mask).
     mae_ratio
         Fraction of patches masked.
+    by_modality
+        ``{modality: ops}``: samples whose ``"modality"`` is a key run those ops instead of ``ops`` (e.g. a CT
+        window on the CT series of a CT + MR store). A batch is split by modality into one fused pass per
+        group; each sample keeps its own key ``(seed, index, epoch)``, so it equals the single-sample call.
     **kwargs
         Passed to :class:`~fastmed.transforms.Compose`.
     """
 
     def __init__(
-        self, ops: Sequence[Any], mae_grid: Sequence[int] | None = None, mae_ratio: float = 0.75, **kwargs: Any
+        self,
+        ops: Sequence[Any],
+        mae_grid: Sequence[int] | None = None,
+        mae_ratio: float = 0.75,
+        by_modality: Mapping[str, Sequence[Any]] | None = None,
+        **kwargs: Any,
     ):
         super().__init__(ops, **kwargs)
         self.mae_grid = tuple(int(g) for g in mae_grid) if mae_grid is not None else None
         self.mae_ratio = float(mae_ratio)
+        self.by_modality = {
+            str(m): TaskCompose(v, mae_grid, mae_ratio, **kwargs) for m, v in (by_modality or {}).items()
+        }
+
+    def variant(self, sample: Mapping[str, Any]) -> TaskCompose:
+        """The compose that runs ``sample``: its modality's, or this one."""
+        if not self.by_modality:
+            return self
+        return self.by_modality.get(str(sample.get("modality")), self)
+
+    def without(self, kind: type) -> TaskCompose:
+        """A copy without the ops of type ``kind``, in its own ops and in each modality's."""
+
+        def keep(ops: Sequence[Any]) -> list[Any]:
+            return [op for op in ops if not isinstance(op, kind)]
+
+        return TaskCompose(
+            keep(self.ops),
+            self.mae_grid,
+            self.mae_ratio,
+            by_modality={m: keep(v.ops) for m, v in self.by_modality.items()},
+            label_keys=tuple(self.label_keys),
+        )
 
     def _add(self, out: dict[str, Any], seed: int, index: int, epoch: int) -> dict[str, Any]:
         out.pop("params", None)
@@ -62,7 +95,10 @@ class TaskCompose(Compose):
         return out
 
     def __call__(self, sample: Mapping[str, Any], seed: int = 0, index: int = 0, epoch: int = 0) -> dict[str, Any]:
-        """Augment one sample and add its MAE mask."""
+        """Augment one sample (with its modality's ops) and add its MAE mask."""
+        chosen = self.variant(sample)
+        if chosen is not self:
+            return chosen(sample, seed, index, epoch)
         return self._add(super().__call__(sample, seed, index, epoch), seed, index, epoch)
 
     def batch(
@@ -78,6 +114,27 @@ class TaskCompose(Compose):
         if stack:
             raise ValueError("TaskCompose.batch: stack=True is not supported")
         idx = list(range(len(samples))) if indices is None else [int(i) for i in indices]
+        groups: dict[int, list[int]] = {}
+        chosen = [self.variant(s) for s in samples]
+        for pos, c in enumerate(chosen):
+            groups.setdefault(id(c), []).append(pos)
+        if len(groups) == 1:
+            return chosen[0]._batch(samples, seed, idx, epoch, out)
+        # one fused pass per modality; each output then goes to its row of the caller's batch arrays
+        outs_map = out_mapping(out, self.image_keys[0])
+        outs: list[dict[str, Any]] = [{} for _ in samples]
+        for rows in groups.values():
+            part = chosen[rows[0]]._batch([samples[r] for r in rows], seed, [idx[r] for r in rows], epoch, None)
+            for r, o in zip(rows, part, strict=True):
+                for key, arr in outs_map.items():
+                    _copy_row(arr, r, o[key])
+                    o[key] = arr[r]
+                outs[r] = o
+        return outs
+
+    def _batch(
+        self, samples: Sequence[Mapping[str, Any]], seed: int, idx: list[int], epoch: int, out: Any
+    ) -> list[dict[str, Any]]:
         outs = super().batch(samples, seed=seed, indices=idx, epoch=epoch, out=out)
         assert isinstance(outs, list)
         if self.mae_grid is None:
@@ -88,11 +145,21 @@ class TaskCompose(Compose):
         return outs
 
 
+def _copy_row(batch: Any, row: int, value: Any) -> None:
+    """Write one sample's output into row ``row`` of a numpy or torch batch array."""
+    if isinstance(batch, np.ndarray):
+        batch[row] = np.asarray(value)
+    else:
+        import torch
+
+        batch[row].copy_(torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value))
+
+
 class TaskItems:
     """Items of some series of a :class:`~fastmed.VolumeDataset`, holding what one task needs.
 
-    An item is ``{"image": LazyVolume, "spacing", "labels": float32 (n_labels,), "study": str, "index": int}``
-    (``index``: the item's position here) plus
+    An item is ``{"image": LazyVolume, "spacing", "labels": float32 (n_labels,), "study": str, "modality": str,
+    "index": int}`` (``index``: the item's position here; ``modality``: the series' DICOM Modality) plus
     ``"label"`` (the mask handle) for segmentation and ``"report_ids"`` / ``"report_mask"`` for CLIP.
     Handles stay lazy, so ``fm.DataLoader`` takes its fast path.
 
@@ -136,6 +203,7 @@ class TaskItems:
             "spacing": src["spacing"],
             "labels": np.asarray(src["labels"], dtype=np.float32)[self.label_index],
             "study": src["study_id"],
+            "modality": str(src["modality"]),
             "index": k,
         }
         if self.with_mask:
@@ -250,13 +318,23 @@ def eval_compose(
     return TaskCompose([first, Normalize()], mae_grid, mae_ratio, label_keys=("label",) if seg else ())
 
 
-def with_intensity(compose: TaskCompose, clip: Sequence[float] | None) -> TaskCompose:
-    """``compose`` with its z-score replaced by :func:`intensity_ops` of ``clip`` (``None``: ``compose`` itself)."""
-    if clip is None:
+def with_intensity(
+    compose: TaskCompose, clip: Sequence[float] | None, by_modality: Mapping[str, Sequence[float]] | None = None
+) -> TaskCompose:
+    """``compose`` with its z-score replaced by :func:`intensity_ops` of ``clip``, or of a modality's own clip.
+
+    ``by_modality`` (``{"CT": [-160, 240]}``) gives the clip of the series of each of its modalities; with no
+    ``clip`` and no ``by_modality``, ``compose`` itself.
+    """
+    if clip is None and not by_modality:
         return compose
     ops = [op for op in compose.ops if not isinstance(op, Normalize)]
     return TaskCompose(
-        [*ops, *intensity_ops(clip)], compose.mae_grid, compose.mae_ratio, label_keys=tuple(compose.label_keys)
+        [*ops, *intensity_ops(clip)],
+        compose.mae_grid,
+        compose.mae_ratio,
+        by_modality={m: [*ops, *intensity_ops(c)] for m, c in (by_modality or {}).items()},
+        label_keys=tuple(compose.label_keys),
     )
 
 
@@ -273,8 +351,7 @@ def make_loader(items: TaskItems, compose: TaskCompose, cfg: DataConfig, seed: i
 
             # the sampler places the patch (that share centred on lesion voxels); the Compose only normalises
             patch = [op for op in compose.ops if isinstance(op, RandomCrop)][0].size
-            ops = [op for op in compose.ops if not isinstance(op, RandomCrop)]
-            compose = TaskCompose(ops, label_keys=("label",))
+            compose = compose.without(RandomCrop)
             extra["patch_sampler"] = LabelPatchSampler(tuple(patch), foreground_prob=cfg.foreground_prob)
         return DataLoader(
             items,

@@ -91,14 +91,15 @@ def segment_volumes(
     roi: Sequence[int],
     precision: str,
     device: torch.device,
-    intensity: Sequence[Any] | None = None,
+    intensity: Sequence[Any] | Any = None,
     overlap: float = 0.5,
     mirror: Sequence[int] = (),
 ) -> dict[str, float]:
     """Dice of the lesion class on whole held-out volumes, predicted by sliding windows of the model's input size.
 
     Each volume gets the training normalisation first: the ops ``intensity`` (default: per-volume z-score,
-    fastmed ``Normalize``; the recipes pass :func:`~fastmed.train.recipes.data.intensity_ops`). Windows overlap
+    fastmed ``Normalize``), or a ``Compose`` of them (the recipes pass one from
+    :func:`~fastmed.train.recipes.data.with_intensity`, which picks each series' modality's clip). Windows overlap
     by ``overlap`` of the window (nnU-Net's 0.5 by default), their predictions blended with Gaussian weights.
     ``mirror``: spatial axes (0 = first) of nnU-Net's mirroring test-time augmentation: each window is also
     predicted flipped along every subset of them, and the class probabilities are averaged.
@@ -114,7 +115,10 @@ def segment_volumes(
     from fastmed.loader.inference import sliding_window_inference
     from fastmed.transforms import Compose, Normalize
 
-    norm = Compose(list(intensity) if intensity is not None else [Normalize()], label_keys=("label",))
+    if isinstance(intensity, Compose):
+        norm = intensity
+    else:
+        norm = Compose(list(intensity) if intensity is not None else [Normalize()], label_keys=("label",))
     was_training = model.training
     model.eval()
 

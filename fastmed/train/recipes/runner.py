@@ -27,10 +27,10 @@ from fastmed.train.engine.precision import grad_scaler
 from fastmed.train.models.config import ViTConfig, get_config
 from fastmed.train.recipes.config import RunConfig, check_config
 from fastmed.train.recipes.data import (
+    TaskCompose,
     TaskItems,
     endless,
     eval_compose,
-    intensity_ops,
     make_loader,
     split_by_study,
     train_compose,
@@ -41,6 +41,7 @@ from fastmed.train.recipes.label_efficiency import labelled_subset
 from fastmed.train.recipes.schedule import lr_factor
 from fastmed.train.recipes.tasks import build_task, trainable_parameters
 from fastmed.train.text.tokenizer import ReportTokenizer, train_report_tokenizer
+from fastmed.transforms import Normalize
 
 
 @dataclass
@@ -159,8 +160,10 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     eval_items = TaskItems(ds, split.holdout, label_index, with_mask=seg, tokenizer=tok, max_len=dc.report_max_len)
     grid = vit.grid if cfg.task == "mae" else None
     whole = dc.whole_volume and cfg.task in ("cls", "clip")
-    clip = dc.intensity_clip
-    train_aug = with_intensity(train_compose(vit.img_size, grid, dc.mask_ratio, seg, whole, dc.random_flip), clip)
+    clip, by_mod = dc.intensity_clip, dc.clip_by_modality
+    train_aug = with_intensity(
+        train_compose(vit.img_size, grid, dc.mask_ratio, seg, whole, dc.random_flip), clip, by_mod
+    )
     if len(train_items) < dc.batch_size:  # say which setting to change (the loader's own check names none)
         raise ValueError(
             f"{len(train_items)} training series with {vit.spatial_dims}D images for data.batch_size={dc.batch_size}"
@@ -253,12 +256,17 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
         if info.is_main and eval_items.indices and seg:
             held = [eval_items[k] for k in range(len(eval_items))]
             metrics = segment_volumes(
-                unwrap_model(model), held, vit.img_size, tr.precision, info.device, intensity_ops(clip)
+                unwrap_model(model),
+                held,
+                vit.img_size,
+                tr.precision,
+                info.device,
+                with_intensity(TaskCompose([Normalize()], label_keys=("label",)), clip, by_mod),
             )
         elif info.is_main and eval_items.indices:
             eval_loader = make_loader(
                 eval_items,
-                with_intensity(eval_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), clip),
+                with_intensity(eval_compose(vit.img_size, grid, dc.mask_ratio, seg, whole), clip, by_mod),
                 dc,
                 cfg.seed,
                 False,

@@ -132,3 +132,12 @@ def test_too_few_series_for_the_batch_names_the_setting(
     err = capsys.readouterr().err
     assert code == 1 and f"{len(split.train)} training series with 2D images" in err
     assert f"data.batch_size={too_many}" in err and get_config("vit2d_tiny").spatial_dims == 2
+
+
+def test_clip_by_modality_is_a_hydra_mapping() -> None:
+    # a key added to a mapping of the schema, as Hydra adds one: +data.clip_by_modality.CT=[low,high]
+    cfg = compose_config("cls", ["data.store=x.zarr", "+data.clip_by_modality.CT=[-160,240]"])
+    assert cfg.data.clip_by_modality == {"CT": [-160.0, 240.0]}
+    assert config_problems(cfg) == []
+    bad = compose_config("cls", ["data.store=x.zarr", "+data.clip_by_modality.CT=[240,-160]"])
+    assert [p.split("=")[0] for p in config_problems(bad)] == ["data.clip_by_modality.CT"]

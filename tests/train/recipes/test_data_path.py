@@ -202,3 +202,28 @@ def test_tta_flips_average_the_eight_mirror_images() -> None:
     plain: dict[str, object] = {}
     evaluate("cls", model, [batch], label_names=["y"], predictions=plain)
     np.testing.assert_allclose(np.asarray(plain["probs"])[:, 0], views[0], rtol=1e-5)
+
+
+def test_clip_by_modality_windows_ct_and_leaves_mr_in_mixed_batches(recipe_store: Path) -> None:
+    # data.clip_by_modality={CT: [-200, 300]}: the CT series clipped then z-scored, the MR series z-scored raw
+    # (numpy formulas), through the loader's fused batches that hold both modalities
+    ds = VolumeDataset(recipe_store)
+    split = split_by_study(ds, 3, 0.25, seed=0, stratify="lesion_present")
+    items = TaskItems(ds, split.train)
+    assert {"CT", "MR"} <= {items[k]["modality"] for k in range(len(items))}
+    aug = with_intensity(train_compose((24, 64, 64), None, 0.75, seg=False, whole=True), None, {"CT": [-200, 300]})
+    loader = make_loader(items, aug, DataConfig(batch_size=4, num_workers=1), seed=2, train=True)
+    mixed = 0
+    for batch in loader:
+        mixed += len(set(batch["modality"])) > 1
+        for pos, k in enumerate(batch["index"].tolist()):
+            src = ds[split.train[k]]
+            vol = np.asarray(src["image"].read(), dtype=np.float64)
+            if src["modality"] == "CT":
+                vol = np.clip(vol, -200.0, 300.0)
+            want = (vol - vol.mean()) / vol.std()
+            # the z-score's statistics are estimated from a strided subsample (fastmed.transforms.stats): ~1 %
+            np.testing.assert_allclose(batch["image"][pos, 0].numpy(), want, rtol=0.02, atol=0.05)
+            single = np.asarray(aug(items[k], seed=2, index=k)["image"])
+            np.testing.assert_array_equal(batch["image"][pos].numpy(), single)
+    assert mixed > 0
