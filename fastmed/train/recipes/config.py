@@ -114,6 +114,13 @@ class ModelConfig:
         ``cls``: also pool the raw outputs of the encoder's last ``probe_blocks`` transformer blocks beside its
         final tokens (DINO's ``n_last_blocks`` linear evaluation; see
         :class:`fastmed.train.models.heads.Classifier`); 0: the final tokens only.
+    probe_solver
+        ``cls`` linear probe: ``"adamw"`` trains the head with the run's optimizer steps on each batch;
+        ``"lbfgs"`` encodes ``trainer.max_steps`` training batches once (augmentation included) and fits the
+        head to convergence with full-batch L-BFGS (:func:`fastmed.train.engine.probe_fit.fit_linear_probe`),
+        as CLIP's linear evaluation fits scikit-learn's logistic regression. One process only.
+    probe_l2, probe_iters
+        ``lbfgs``: L2 penalty on the head's weights (added to the mean loss) and the most L-BFGS iterations.
     lora, lora_r, lora_alpha
         ``cls`` / ``seg``: LoRA adapters on the encoder's attention projections (the rest frozen).
     feature_size
@@ -139,6 +146,9 @@ class ModelConfig:
     head: str = "linear"
     pool: str = "max"
     probe_blocks: int = 0
+    probe_solver: str = "adamw"
+    probe_l2: float = 1e-3
+    probe_iters: int = 200
     lora: bool = False
     lora_r: int = 4
     lora_alpha: float = 8.0
@@ -269,6 +279,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "trainer.schedule": ("constant", "cosine"),
     "model.head": ("linear", "full"),
     "model.pool": ("max", "mean", "meanmax"),
+    "model.probe_solver": ("adamw", "lbfgs"),
     "model.clip_pool": ("mean", "max", "meanmax"),
 }
 """The allowed values of the string settings (the engine and model modules check the same sets)."""
@@ -290,6 +301,7 @@ def config_problems(cfg: RunConfig) -> list[str]:
         "trainer.schedule": cfg.trainer.schedule,
         "model.head": cfg.model.head,
         "model.pool": cfg.model.pool,
+        "model.probe_solver": cfg.model.probe_solver,
         "model.clip_pool": cfg.model.clip_pool,
     }
     for key, value in values.items():
@@ -323,12 +335,17 @@ def config_problems(cfg: RunConfig) -> list[str]:
         ("data.mask_ratio", 0.0 <= cfg.data.mask_ratio < 1.0, "in [0, 1)"),
         ("data.foreground_prob", 0.0 <= cfg.data.foreground_prob <= 1.0, "in [0, 1]"),
         ("data.random_flip", 0.0 <= cfg.data.random_flip <= 1.0, "in [0, 1]"),
+        ("model.probe_l2", cfg.model.probe_l2 >= 0.0, ">= 0"),
+        ("model.probe_iters", cfg.model.probe_iters >= 1, ">= 1"),
         ("data.label_fraction", 0.0 < cfg.data.label_fraction <= 1.0, "in (0, 1]"),
     ]
     for key, ok, want in ranges:
         if not ok:
             group, name = key.split(".")
             problems.append(f"{key}={getattr(getattr(cfg, group), name)}: must be {want}")
+    lbfgs_probe = cfg.task == "cls" and cfg.model.head == "linear" and not cfg.model.lora
+    if cfg.model.probe_solver == "lbfgs" and not lbfgs_probe:
+        problems.append("model.probe_solver='lbfgs': fits a linear probe only (task cls, model.head=linear, no LoRA)")
     for modality, window in cfg.data.clip_by_modality.items():
         if len(window) != 2 or not float(window[0]) < float(window[1]):
             problems.append(f"data.clip_by_modality.{modality}={list(window)}: must be [low, high] with low < high")

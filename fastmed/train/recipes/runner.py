@@ -24,7 +24,9 @@ from fastmed.train.engine.distributed import (
 from fastmed.train.engine.explog import ExperimentLog
 from fastmed.train.engine.loop import LoopState, run_steps
 from fastmed.train.engine.precision import grad_scaler
+from fastmed.train.engine.probe_fit import fit_linear_probe
 from fastmed.train.models.config import ViTConfig, get_config
+from fastmed.train.models.heads import Classifier
 from fastmed.train.recipes.config import RunConfig, check_config
 from fastmed.train.recipes.data import (
     TaskCompose,
@@ -233,19 +235,36 @@ def _run(cfg: RunConfig, info: DistInfo) -> RunResult:
     try:
         batches: Generator[Any, None, None] = endless(loader)
         try:
-            state = run_steps(
-                model,
-                opt,
-                batches,
-                task.step,
-                tr.max_steps,
-                accumulate=tr.accumulate,
-                precision=tr.precision,
-                device_type=info.device.type,
-                scaler=scaler,
-                state=state,
-                on_step=on_step,
-            )
+            if cfg.model.probe_solver == "lbfgs":
+                if info.distributed:
+                    raise ValueError("model.probe_solver=lbfgs fits on one process: run it without torchrun")
+                probe = unwrap_model(model)
+                assert isinstance(probe, Classifier)
+                state = fit_linear_probe(
+                    probe,
+                    batches,
+                    tr.max_steps,
+                    cfg.model.probe_l2,
+                    cfg.model.probe_iters,
+                    tr.precision,
+                    info.device,
+                    state=state,
+                    on_step=on_step,
+                )
+            else:
+                state = run_steps(
+                    model,
+                    opt,
+                    batches,
+                    task.step,
+                    tr.max_steps,
+                    accumulate=tr.accumulate,
+                    precision=tr.precision,
+                    device_type=info.device.type,
+                    scaler=scaler,
+                    state=state,
+                    on_step=on_step,
+                )
         finally:
             batches.close()
         state_now[0] = state

@@ -17,7 +17,7 @@ def run_recipe(task: str, store: Path, run_dir: Path, steps: int, lr: float, bat
             store=str(store), patch_size=kw.pop("patch"), batch_size=batch, num_workers=1, **kw.pop("data", {})
         ),
         model=ModelConfig(**kw.pop("model", {})),
-        trainer=TrainerConfig(max_steps=steps, lr=lr, log_every=25),
+        trainer=TrainerConfig(max_steps=steps, lr=lr, log_every=25, **kw.pop("trainer", {})),
         run_dir=str(run_dir),
         **kw,
     )
