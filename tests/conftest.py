@@ -23,18 +23,22 @@ def cuda_device_available() -> bool:
 
 
 def _slow_files_first(items: list[pytest.Item]) -> None:
-    """Reorder in place: files holding ``slow`` tests first, longest first (``slow(minutes=...)``), then the rest.
+    """Reorder in place: ``forks_workers`` files, then files holding ``slow`` tests (longest first), then the rest.
 
     ``scripts/test.sh`` runs pytest-xdist with ``--dist loadfile``: a worker takes whole files in collection order,
-    so the minutes-long learning and ASan files start at once, beside the rest, instead of last and alone. The
-    order is a pure function of the collected items, the same in every worker (xdist requires that).
+    so the minutes-long learning and ASan files start at once, beside the rest, instead of last and alone. Files
+    whose peers fork worker processes from the test process run first in a worker, before other files have started
+    thread pools in it. The order is a pure function of the collected items, the same in every worker (xdist
+    requires that).
     """
     minutes: dict[object, float] = {}
     for item in items:
         mark = item.get_closest_marker("slow")
         if mark is not None:
             minutes[item.path] = max(minutes.get(item.path, 0.0), float(mark.kwargs.get("minutes", 0.0)))
-    items.sort(key=lambda item: (item.path not in minutes, -minutes.get(item.path, 0.0)))  # stable within a file
+    forks = {item.path for item in items if item.get_closest_marker("forks_workers") is not None}
+    # stable within a file: files that fork workers from the test process, then the slow ones, longest first
+    items.sort(key=lambda item: (item.path not in forks, item.path not in minutes, -minutes.get(item.path, 0.0)))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -23,6 +23,11 @@ from fastmed.bench.report import to_markdown, write_reports
 
 psutil = pytest.importorskip("psutil")
 
+# The peers' torch DataLoaders fork their workers from this process. Forked from a pytest-xdist worker that had
+# already run Dask, zarr and torch thread pools for other test files, a MONAI worker hung for good inside its first
+# resample; tests/conftest.py runs this file first in its worker, as a fresh process forks (and as users fork).
+pytestmark = pytest.mark.forks_workers
+
 PACKAGES = {
     "monai-cache": "monai",
     "torchio-queue": "torchio",

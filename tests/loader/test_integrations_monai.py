@@ -23,6 +23,11 @@ mt = pytest.importorskip("monai.transforms")
 KEYS = ["image", "label"]
 
 
+# its workers fork from the test process and run MONAI / TorchIO ops: scheduled first in a pytest-xdist worker, before
+# other files start thread pools there (see tests/bench/test_loader_suite.py)
+pytestmark = pytest.mark.forks_workers
+
+
 def _random_dict_pipeline() -> Any:
     return mt.Compose(
         [

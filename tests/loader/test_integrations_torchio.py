@@ -19,6 +19,11 @@ from tests.loader._volumes import VolumeDicts
 tio = pytest.importorskip("torchio")
 
 
+# its workers fork from the test process and run MONAI / TorchIO ops: scheduled first in a pytest-xdist worker, before
+# other files start thread pools there (see tests/bench/test_loader_suite.py)
+pytestmark = pytest.mark.forks_workers
+
+
 def _pipeline(include: list[str] | None = None) -> Any:
     kw: dict[str, Any] = {} if include is None else {"include": include}
     return tio.Compose(

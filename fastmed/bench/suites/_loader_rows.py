@@ -40,6 +40,17 @@ def one_thread(worker_id: int) -> None:
     pin_threads(1)
 
 
+def _monai_init(worker_id: int) -> None:
+    """MONAI's ``worker_init_fn`` (seeds each worker's transforms) with every pool at one thread.
+
+    Module-level, so that workers started by spawn or forkserver (Python 3.14's default) can unpickle it.
+    """
+    from monai.data.utils import worker_init_fn
+
+    pin_threads(1)
+    worker_init_fn(worker_id)
+
+
 class MemoryPeak:
     """Peak memory of this process and its children, sampled by a thread every ``interval`` s.
 
@@ -288,18 +299,13 @@ def monai_cache(data: LoaderData, spec: AugSpec, batches: int) -> LoaderRow:
     construction), whatever the suite's source.
     """
     from monai.data import CacheDataset
-    from monai.data.utils import worker_init_fn
     from torch.utils.data import DataLoader
-
-    def init(worker_id: int) -> None:
-        pin_threads(1)
-        worker_init_fn(worker_id)
 
     def make() -> Any:
         items = [{"image": v} for v in data.vols] * REPEAT_VOLUMES
         ds = CacheDataset(items, transform=monai_pipeline(spec), cache_rate=1.0, num_workers=1, progress=False)
         return DataLoader(
-            ds, batch_size=BATCH, shuffle=True, num_workers=WORKERS, persistent_workers=True, worker_init_fn=init
+            ds, batch_size=BATCH, shuffle=True, num_workers=WORKERS, persistent_workers=True, worker_init_fn=_monai_init
         )
 
     return LoaderRow(make, batches)
