@@ -346,6 +346,12 @@ def config_problems(cfg: RunConfig) -> list[str]:
     lbfgs_probe = cfg.task == "cls" and cfg.model.head == "linear" and not cfg.model.lora
     if cfg.model.probe_solver == "lbfgs" and not lbfgs_probe:
         problems.append("model.probe_solver='lbfgs': fits a linear probe only (task cls, model.head=linear, no LoRA)")
+    if cfg.data.clip_by_modality and cfg.task == "seg" and cfg.data.foreground_prob > 0:
+        # fm.LabelPatchSampler's path builds one Compose from the ops for every series (fastmed.loader.patches)
+        problems.append(
+            "data.clip_by_modality: not with data.foreground_prob > 0 (the patch sampler runs one Compose for every "
+            "series); train on one modality with data.modalities and data.intensity_clip"
+        )
     for modality, window in cfg.data.clip_by_modality.items():
         if len(window) != 2 or not float(window[0]) < float(window[1]):
             problems.append(f"data.clip_by_modality.{modality}={list(window)}: must be [low, high] with low < high")

@@ -141,3 +141,8 @@ def test_clip_by_modality_is_a_hydra_mapping() -> None:
     assert config_problems(cfg) == []
     bad = compose_config("cls", ["data.store=x.zarr", "+data.clip_by_modality.CT=[240,-160]"])
     assert [p.split("=")[0] for p in config_problems(bad)] == ["data.clip_by_modality.CT"]
+    # the seg patch sampler would train every series with one Compose: refused rather than silently unwindowed
+    seg = ["data.store=x.zarr", "data.patch_size=[16,32,32]", "+data.clip_by_modality.CT=[-160,240]"]
+    assert config_problems(compose_config("seg", seg)) == []
+    (only,) = config_problems(compose_config("seg", [*seg, "data.foreground_prob=0.5"]))
+    assert only.startswith("data.clip_by_modality: not with data.foreground_prob")
