@@ -7,7 +7,6 @@ it); segmentation predicts each held-out volume whole with sliding-window infere
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import product
@@ -37,10 +36,12 @@ def _mae(
     return {"eval_loss": float(np.average(losses, weights=weights))}
 
 
-def flip_views(spatial_dims: int) -> list[tuple[int, ...]]:
-    """Every combination of the spatial axes of a ``(B, C, *spatial)`` batch to mirror, the identity first."""
-    axes = range(2, 2 + spatial_dims)
-    return [dims for r in range(spatial_dims + 1) for dims in itertools.combinations(axes, r)]
+def mirror_views(axes: Sequence[int]) -> list[tuple[int, ...]]:
+    """Every subset of the spatial ``axes`` (0 = first) as dims of a ``(B, C, *spatial)`` batch, the identity first.
+
+    The flips of nnU-Net's mirroring (segmentation) and of the cls test-time augmentation.
+    """
+    return [tuple(2 + a for a, on in zip(axes, bits, strict=True) if on) for bits in product((0, 1), repeat=len(axes))]
 
 
 def _cls(
@@ -55,7 +56,7 @@ def _cls(
     probs, labels, studies = [], [], []
     for b in batches:
         x = b["image"].to(device)
-        views = flip_views(x.ndim - 2) if tta_flips else [()]
+        views = mirror_views(range(x.ndim - 2)) if tta_flips else [()]
         p_sum = torch.zeros(())
         for dims in views:
             with autocast(precision, device.type):
@@ -122,7 +123,7 @@ def segment_volumes(
     was_training = model.training
     model.eval()
 
-    flips = [[2 + a for a, on in zip(mirror, bits, strict=True) if on] for bits in product((0, 1), repeat=len(mirror))]
+    flips = mirror_views(mirror)
 
     def predict(x: torch.Tensor) -> torch.Tensor:
         if not mirror:
